@@ -1,0 +1,40 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+)
+
+// Config is the complete desired state of the gateway: every entity it
+// serves. It is plain data; [Server.Apply] checks it and turns it into an
+// immutable snapshot. A Config must not be modified after it is applied.
+type Config struct {
+	Entities []Entity
+}
+
+// Entity is one SSL entity as the gateway sees it: the names it answers
+// for and the certificate chains it presents.
+type Entity struct {
+	// Name identifies the entity in logs, in the JSON answer and for
+	// upstream client certificates. Names are unique within a Config.
+	Name string
+	// Client marks a certificate the gateway presents to an upstream
+	// (type: client); such an entity has no SNIs.
+	Client bool
+	// SNIs are the server names the entity answers for: exact names,
+	// "*.parent" wildcards covering one label, or "*" for the default entity.
+	// Apply lowercases them and removes one trailing dot.
+	SNIs []string
+	// Chains are the certificate chains of the entity, leaf first, with
+	// their private keys. Leaf should be set; Apply parses it otherwise.
+	Chains []tls.Certificate
+	// ClientCAs, when non-nil, makes the entity require client certificates
+	// that chain to one of these CAs (mTLS).
+	ClientCAs *x509.CertPool
+	// ClientDepth bounds the intermediates between a client certificate
+	// and its CA; zero means the default of 1.
+	ClientDepth int
+	// MinVersion and MaxVersion bound the TLS version (tls.VersionTLS12 or
+	// tls.VersionTLS13); zero means TLS 1.2 and TLS 1.3 respectively.
+	MinVersion, MaxVersion uint16
+}
