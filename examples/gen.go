@@ -18,7 +18,7 @@ import (
 
 type fatal struct{}
 
-func (fatal) Helper()                       {}
+func (fatal) Helper()                        {}
 func (fatal) Fatalf(format string, a ...any) { log.Fatalf(format, a...) }
 
 const banner = "# EXAMPLE KEY MATERIAL, published on purpose by examples/gen.go (go generate ./examples).\n" +
