@@ -151,31 +151,6 @@ func notBuilt(cmd *cobra.Command, _ []string) error {
 	return exitError{code: 1}
 }
 
-func newValidateCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate [DIR]",
-		Short: "Validate a repository of SSL entity files (not built yet)",
-		Args:  cobra.MaximumNArgs(1),
-		RunE:  notBuilt,
-	}
-}
-
-func newDiffCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "diff",
-		Short: "Show what a change to the repository would do (not built yet)",
-		RunE:  notBuilt,
-	}
-}
-
-func newStatusCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "status",
-		Short: "Show the status of a running daemon (not built yet)",
-		RunE:  notBuilt,
-	}
-}
-
 func newSchemaCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "schema",

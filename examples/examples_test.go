@@ -10,7 +10,7 @@ import (
 // TestBasicIsValid loads the embedded example repository with the same
 // loader the daemon uses and requires it to be valid.
 func TestBasicIsValid(t *testing.T) {
-	res, err := schema.Load(examples.Basic, "basic")
+	res, err := schema.Load(examples.Basic, schema.Options{Root: "basic"})
 	if err != nil {
 		t.Fatalf("Load(examples.Basic) error: %v", err)
 	}

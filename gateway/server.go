@@ -15,11 +15,13 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync/atomic"
 	"time"
 )
@@ -28,10 +30,35 @@ import (
 type Options struct {
 	// Logger receives the gateway's logs; nil discards them.
 	Logger *slog.Logger
-	// Handler, when non-nil, serves requests after the handshake instead of
-	// the built-in JSON description of the connection.
-	Handler http.Handler
+	// Upstream, when non-nil, is where requests are reverse-proxied after
+	// the handshake; without it the gateway answers every request with a
+	// JSON description of the connection.
+	Upstream *url.URL
+	// UpstreamCAs verify an https upstream; nil means the system roots.
+	UpstreamCAs *x509.CertPool
+	// UpstreamClientCert names the type: client entity whose certificate is
+	// presented to an https upstream (upstream mTLS); "" presents none.
+	UpstreamClientCert string
+	// OnHandshake, when non-nil, is called after every handshake with its
+	// result (see HandshakeResult). It must be fast and safe for concurrent
+	// use; the reconciler counts handshakes with it.
+	OnHandshake func(HandshakeResult)
 }
+
+// HandshakeResult classifies the outcome of a TLS handshake for metrics.
+type HandshakeResult string
+
+// Handshake results.
+const (
+	HandshakeOK                 HandshakeResult = "ok"
+	HandshakeNoCertificate      HandshakeResult = "no_certificate"       // unknown SNI and no default
+	HandshakeClientCertRejected HandshakeResult = "client_cert_rejected" // mTLS failed
+	HandshakeProtocol           HandshakeResult = "protocol"             // version or cipher mismatch
+	HandshakeOther              HandshakeResult = "other"
+)
+
+// String returns the result's metric label.
+func (r HandshakeResult) String() string { return string(r) }
 
 // Server is the TLS gateway. Create it with [New], give it a [Config] with
 // [Server.Apply], and start it with [Server.Serve].
@@ -55,10 +82,7 @@ func New(opts Options) *Server {
 	}
 	s.base.GetConfigForClient = s.configForClient
 	s.snap.Store(&snapshot{})
-	h := opts.Handler
-	if h == nil {
-		h = http.HandlerFunc(s.describe)
-	}
+	h := http.Handler(http.HandlerFunc(s.describe))
 	s.http = &http.Server{
 		Handler:           h,
 		TLSConfig:         s.base,

@@ -93,7 +93,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	start := time.Now()
-	res, err := schema.Load(r.opts.Source, r.opts.Path)
+	res, err := schema.Load(r.opts.Source, schema.Options{Root: r.opts.Path})
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}

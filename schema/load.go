@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"time"
 )
 
 // Result is what Load found in a repository.
@@ -46,10 +47,22 @@ type rawDoc struct {
 	pos Pos
 }
 
-// Load reads every entity file below root in fsys and validates it.
+// Options tune Load and validation.
+type Options struct {
+	// Root is the folder of fsys that holds the entities; "" is ".".
+	Root string
+	// WarnWithin makes a certificate that expires within it a warning
+	// (default 720h).
+	WarnWithin time.Duration
+	// Now returns the current time for validity checks; nil is time.Now.
+	Now func() time.Time
+}
+
+// Load reads every entity file below opts.Root in fsys and validates it.
 // A non-nil error means the files could not be read; problems in their
 // content are in Result.Problems.
-func Load(fsys fs.FS, root string) (*Result, error) {
+func Load(fsys fs.FS, opts Options) (*Result, error) {
+	root := opts.Root
 	c, err := compiled()
 	if err != nil {
 		return nil, err
