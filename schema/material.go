@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"strings"
 )
 
 // Values returns the bytes of a field value: the PEM text itself, or the
@@ -18,13 +17,6 @@ func Literal(value string) ([]byte, error) {
 		return nil, fmt.Errorf("secret reference %s is not resolved here", value)
 	}
 	return []byte(value), nil
-}
-
-// IsReference reports whether a field value is a secret reference rather
-// than PEM text.
-func IsReference(value string) bool {
-	v := strings.ToLower(value)
-	return strings.HasPrefix(v, "$env://") || strings.HasPrefix(v, "$secret://")
 }
 
 // Material parses the entity's chains, keys and client CA, with values
