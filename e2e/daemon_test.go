@@ -232,18 +232,19 @@ func httpDo(tb testing.TB, method, url string, header http.Header, body []byte) 
 	return resp.StatusCode, b
 }
 
-// eventually polls cond every 25 ms until it returns true, and fails the
-// test with what after timeout. The timeout is a generous limit for a busy
-// machine, never a measurement.
-func eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+// eventually polls cond every 25 ms until it reports done, and fails the
+// test with what and the last state cond described after timeout. The
+// timeout is a generous limit for a busy machine, never a measurement.
+func eventually(tb testing.TB, timeout time.Duration, what string, cond func() (done bool, state string)) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		if cond() {
+		done, state := cond()
+		if done {
 			return
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("after %v: %s", timeout, what)
+			tb.Fatalf("after %v: %s (last: %s)", timeout, what, state)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
