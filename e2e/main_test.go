@@ -10,12 +10,18 @@ import (
 	"testing"
 )
 
-// certopsBin is the path of the binary built once by TestMain.
-var certopsBin string
+var (
+	// certopsBin is the path of the binary built once by TestMain.
+	certopsBin string
+	// workDir is a folder that lives as long as the test binary, for
+	// material shared by several tests or benchmarks.
+	workDir string
+)
 
 // TestMain builds the certops binary from the module root into a temporary
-// folder and runs the suite against it. Under -short nothing is built and
-// every test skips itself through requireBinary.
+// folder and runs the suite against it; E2E_CERTOPS_BIN names a prebuilt
+// binary to test instead. Under -short nothing is built and every test
+// skips itself through requireBinary.
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
@@ -32,14 +38,19 @@ func TestMain(m *testing.M) {
 		if runtime.GOOS == "windows" {
 			bin += ".exe"
 		}
-		cmd := exec.Command("go", "build", "-o", bin, ".")
-		cmd.Dir = ".." // the module root: package main
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "e2e: go build:", err)
-			return 1
+		if os.Getenv("E2E_CERTOPS_BIN") == "" {
+			cmd := exec.Command("go", "build", "-o", bin, ".")
+			cmd.Dir = ".." // the module root: package main
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			if err := cmd.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "e2e: go build:", err)
+				return 1
+			}
 		}
-		certopsBin = bin
+		certopsBin, workDir = bin, dir
+		if prebuilt := os.Getenv("E2E_CERTOPS_BIN"); prebuilt != "" {
+			certopsBin = prebuilt
+		}
 		return m.Run()
 	}()
 	os.Exit(code)
