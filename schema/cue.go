@@ -2,102 +2,701 @@ package schema
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/literal"
+	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/cue/token"
+	cuejson "cuelang.org/go/encoding/json"
 	cueyaml "cuelang.org/go/encoding/yaml"
 )
 
-// This file is the only one that imports CUE.
+// This file is the only one that imports CUE (STYLE.md): it compiles the
+// schema and the repository's policy, turns YAML and JSON documents into
+// entity documents (reading the ADC and APISIX forms), validates them, and
+// converts CUE's errors into ours.
 
 //go:embed schemas/ssl.cue
 var sslSchema []byte
 
+const schemaFile = "schemas/ssl.cue"
+
 // Source returns the built-in CUE schema, as `certops schema` prints it.
 func Source() []byte { return bytes.Clone(sslSchema) }
 
-// compiled is the schema compiled once per process.
-var compiled = sync.OnceValues(func() (*compiler, error) {
-	ctx := cuecontext.New()
-	v := ctx.CompileBytes(sslSchema, cue.Filename("schemas/ssl.cue"))
-	if err := v.Err(); err != nil {
-		return nil, fmt.Errorf("compile built-in schema: %w", err)
+// cueMu serialises every use of cueCtx: CUE contexts are not safe for
+// concurrent use. One context serves the whole process, so the built-in
+// schema is compiled once and documents are built with BuildExpr, whose
+// memory is reclaimed (BuildFile on a shared context is not).
+var (
+	cueMu  sync.Mutex
+	cueCtx = cuecontext.New()
+)
+
+// builtin is the built-in schema, parsed and compiled once per process.
+var builtin = sync.OnceValues(func() (*cueSchema, error) {
+	f, err := parser.ParseFile(schemaFile, sslSchema, parser.ParseComments)
+	if err != nil {
+		return nil, fmt.Errorf("parse built-in schema: %w", err)
 	}
-	return &compiler{ctx: ctx, ssl: v.LookupPath(cue.ParsePath("#SSL"))}, nil
+	cueMu.Lock()
+	defer cueMu.Unlock()
+	s, errs := buildSchema([]*ast.File{f})
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("compile built-in schema: %w", errs)
+	}
+	s.file = f
+	return s, nil
 })
 
-// compiler validates documents against #SSL. CUE contexts are not safe for
-// concurrent use, so mu serialises every use of ctx.
-type compiler struct {
-	mu  sync.Mutex
-	ctx *cue.Context
-	ssl cue.Value
+// cueSchema is #SSL, from the built-in schema alone or unified with a
+// repository's policy. Use it only with cueMu held.
+type cueSchema struct {
+	file *ast.File // the parsed built-in schema, reused for policy builds
+	ssl  cue.Value
 }
 
-// decodeYAML splits a YAML (or JSON) file into documents, validates each
-// against #SSL and decodes it. Problems are appended to errs.
-func (c *compiler) decodeYAML(file string, src []byte, errs *ErrorList) []rawDoc {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	dec := cueyaml.NewDecoder(file, bytes.NewReader(src))
-	var docs []rawDoc
+// buildSchema builds files as one instance of package certops and returns
+// its #SSL. The caller holds cueMu.
+func buildSchema(files []*ast.File) (*cueSchema, ErrorList) {
+	inst := build.NewContext().NewInstance("", nil)
+	var errs ErrorList
+	for _, f := range files {
+		if err := inst.AddSyntax(f); err != nil {
+			appendCUEErrors(&errs, err, nil)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	v := cueCtx.BuildInstance(inst)
+	if err := v.Err(); err != nil {
+		appendCUEErrors(&errs, err, nil)
+		return nil, errs
+	}
+	ssl := v.LookupPath(cue.ParsePath("#SSL"))
+	if err := ssl.Err(); err != nil {
+		appendCUEErrors(&errs, err, nil)
+		return nil, errs
+	}
+	if err := ssl.Validate(); err != nil {
+		appendCUEErrors(&errs, err, nil)
+		return nil, errs
+	}
+	return &cueSchema{ssl: ssl}, nil
+}
+
+// compilePolicy unifies the built-in schema with the policy files. It
+// returns the built-in schema alone, with the problems, when a policy file
+// does not compile.
+func compilePolicy(policy []PolicyFile) (*cueSchema, string, ErrorList) {
+	base, err := builtin()
+	if err != nil {
+		// The embedded schema is tested; this is a build defect.
+		panic(err)
+	}
+	h := sha256.New()
+	h.Write(sslSchema)
+	if len(policy) == 0 {
+		return base, hex.EncodeToString(h.Sum(nil)), nil
+	}
+	policy = slices.Clone(policy)
+	slices.SortFunc(policy, func(a, b PolicyFile) int { return strings.Compare(a.Path, b.Path) })
+	var errs ErrorList
+	files := []*ast.File{base.file}
+	for _, p := range policy {
+		fmt.Fprintf(h, "\x00%s\x00%d\x00", p.Path, len(p.Src))
+		h.Write(p.Src)
+		if len(p.Src) > MaxFileSize {
+			errs.add(Pos{File: p.Path}, "", "file is %s; files are limited to 1 MiB", sizeString(len(p.Src)))
+			continue
+		}
+		f, err := parser.ParseFile(p.Path, p.Src, parser.ParseComments)
+		if err != nil {
+			appendCUEErrors(&errs, err, nil)
+			continue
+		}
+		switch name := f.PackageName(); name {
+		case "certops":
+		case "":
+			errs.add(Pos{File: p.Path, Line: 1, Col: 1}, "", "policy file has no package clause; write `package certops` first")
+			continue
+		default:
+			pos := Pos{File: p.Path, Line: 1, Col: 1}
+			for _, d := range f.Decls {
+				if pkg, ok := d.(*ast.Package); ok {
+					pos = cuePos(pkg.Name.Pos())
+				}
+			}
+			errs.add(pos, "", "policy file is package %s; policy files are package certops", name)
+			continue
+		}
+		files = append(files, f)
+	}
+	hash := hex.EncodeToString(h.Sum(nil))
+	if len(errs) > 0 {
+		return base, hash, errs
+	}
+	cueMu.Lock()
+	s, errs := buildSchema(files)
+	cueMu.Unlock()
+	if len(errs) > 0 {
+		return base, hash, errs
+	}
+	s.file = base.file
+	return s, hash, nil
+}
+
+// A doc is one entity document, in the native form, ready for CUE: ADC and
+// APISIX items are rewritten into it, keeping the positions of their
+// values.
+type doc struct {
+	expr  *ast.StructLit
+	pos   Pos
+	index map[string]Pos // native field path -> position of its value
+	// rename maps a native field path to the path as written in the file
+	// (they differ for ADC and APISIX items); nil is the identity.
+	rename func(string) string
+}
+
+// where returns the position and the written path of a native field path:
+// the position of the field, or of its nearest parent that is written, or
+// of the document.
+func (d *doc) where(field string) (Pos, string) {
+	shown := field
+	if d.rename != nil {
+		shown = d.rename(field)
+	}
+	for p := field; ; {
+		if pos, ok := d.index[p]; ok {
+			return pos, shown
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			return d.pos, shown
+		}
+		p = p[:i]
+	}
+}
+
+// splitDocs parses a YAML or JSON file into entity documents. Problems that
+// make a document unreadable are appended to errs; the other documents are
+// still returned.
+func splitDocs(file string, src []byte, errs *ErrorList) []*doc {
+	var next func() (ast.Expr, error)
+	if strings.HasSuffix(file, ".json") {
+		dec := cuejson.NewDecoder(nil, file, bytes.NewReader(src))
+		next = dec.Extract
+	} else {
+		dec := cueyaml.NewDecoder(file, bytes.NewReader(src))
+		next = dec.Extract
+	}
+	var docs []*doc
 	for {
-		expr, err := dec.Extract()
+		expr, err := next()
 		if errors.Is(err, io.EOF) {
 			return docs
 		}
 		if err != nil {
-			appendCUEErrors(errs, file, err)
+			appendCUEErrors(errs, err, nil)
 			return docs
 		}
-		v := c.ctx.BuildExpr(expr, cue.Filename(file))
-		if err := v.Err(); err != nil {
-			appendCUEErrors(errs, file, err)
-			continue
+		switch x := expr.(type) {
+		case *ast.StructLit:
+			if ssls := lookupField(x, "ssls"); ssls != nil {
+				docs = append(docs, adcDocs(file, ssls, errs)...)
+				continue
+			}
+			docs = append(docs, newDoc(file, x, nil))
+		case *ast.BasicLit:
+			if x.Kind == token.NULL {
+				continue // an empty document
+			}
+			errs.add(cuePos(x.Pos()), "", "document is a %s, want an entity (a mapping) or an ssls: list", x.Kind)
+		default:
+			errs.add(cuePos(expr.Pos()), "", "document is a %s, want an entity (a mapping) or an ssls: list", exprKind(expr))
 		}
-		if k := v.IncompleteKind(); k == cue.NullKind {
-			continue // an empty document
-		}
-		u := c.ssl.Unify(v)
-		if err := u.Validate(cue.Concrete(true)); err != nil {
-			appendCUEErrors(errs, file, err)
-			continue
-		}
-		var raw rawSSL
-		if err := u.Decode(&raw); err != nil {
-			appendCUEErrors(errs, file, err)
-			continue
-		}
-		pos := expr.Pos()
-		docs = append(docs, rawDoc{ssl: raw, pos: Pos{File: file, Line: pos.Line(), Col: pos.Column()}})
 	}
 }
 
-// appendCUEErrors converts CUE's errors into ours, one per problem.
-func appendCUEErrors(errs *ErrorList, file string, err error) {
-	for _, e := range cueerrors.Errors(err) {
-		pos := Pos{File: file}
-		for _, p := range cueerrors.Positions(e) {
-			if p.Filename() == file {
-				pos.Line, pos.Col = p.Line(), p.Column()
-				break
+func newDoc(file string, x *ast.StructLit, rename func(string) string) *doc {
+	d := &doc{expr: x, pos: cuePos(x.Pos()), index: map[string]Pos{}, rename: rename}
+	if d.pos.File == "" {
+		d.pos = Pos{File: file, Line: 1, Col: 1}
+	}
+	indexExpr(d.index, "", x)
+	return d
+}
+
+// indexExpr records the position of every value below x by field path.
+func indexExpr(index map[string]Pos, path string, x ast.Expr) {
+	switch x := x.(type) {
+	case *ast.StructLit:
+		for _, decl := range x.Elts {
+			f, ok := decl.(*ast.Field)
+			if !ok {
+				continue
+			}
+			name, _, err := ast.LabelName(f.Label)
+			if err != nil {
+				continue
+			}
+			p := joinPath(path, name)
+			if _, dup := index[p]; !dup {
+				index[p] = cuePos(f.Value.Pos())
+			}
+			indexExpr(index, p, f.Value)
+		}
+	case *ast.ListLit:
+		for i, e := range x.Elts {
+			p := path + "[" + strconv.Itoa(i) + "]"
+			index[p] = cuePos(e.Pos())
+			indexExpr(index, p, e)
+		}
+	}
+}
+
+// joinPath appends a field name to a path, quoting it unless it is a plain
+// identifier.
+func joinPath(path, name string) string {
+	if !isPlainLabel(name) {
+		name = "[" + strconv.Quote(name) + "]"
+		return path + name
+	}
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func isPlainLabel(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func lookupField(x *ast.StructLit, name string) *ast.Field {
+	for _, decl := range x.Elts {
+		if f, ok := decl.(*ast.Field); ok {
+			if n, _, err := ast.LabelName(f.Label); err == nil && n == name {
+				return f
 			}
 		}
-		format, args := e.Msg()
-		*errs = append(*errs, &Error{Pos: pos, Field: cue.MakePath(pathSelectors(e.Path())...).String(), Msg: fmt.Sprintf(format, args...)})
+	}
+	return nil
+}
+
+// adcDocs reads the items of an ADC or APISIX `ssls:` list (DESIGN.md 2.3)
+// as native entity documents. Other top-level keys of the file (routes,
+// services, ...) belong to the gateway's other objects and are skipped.
+func adcDocs(file string, ssls *ast.Field, errs *ErrorList) []*doc {
+	list, ok := ssls.Value.(*ast.ListLit)
+	if !ok {
+		errs.add(cuePos(ssls.Value.Pos()), "ssls", "want a list of SSL objects, got a %s", exprKind(ssls.Value))
+		return nil
+	}
+	var docs []*doc
+	for i, e := range list.Elts {
+		prefix := "ssls[" + strconv.Itoa(i) + "]"
+		item, ok := e.(*ast.StructLit)
+		if !ok {
+			errs.add(cuePos(e.Pos()), prefix, "want an SSL object (a mapping), got a %s", exprKind(e))
+			continue
+		}
+		docs = append(docs, adcDoc(file, prefix, item, errs))
+	}
+	return docs
+}
+
+// adcDoc rewrites one ADC item (certificates: [{certificate, key}]) or
+// APISIX item (cert, key, certs, keys, sni) into the native form.
+func adcDoc(file, prefix string, item *ast.StructLit, errs *ErrorList) *doc {
+	out := &ast.StructLit{Lbrace: item.Lbrace}
+	ast.SetPos(out, item.Pos())
+	add := func(name string, v ast.Expr) {
+		out.Elts = append(out.Elts, &ast.Field{Label: ast.NewIdent(name), Value: v})
+	}
+	renames := map[string]string{} // native top-level field -> written
+	var certificates *ast.ListLit
+	var certificatesField ast.Expr
+	var hasName bool
+	var snis ast.Expr
+	for _, decl := range item.Elts {
+		f, ok := decl.(*ast.Field)
+		if !ok {
+			continue
+		}
+		name, _, err := ast.LabelName(f.Label)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "id":
+			v := f.Value
+			if lit, ok := v.(*ast.BasicLit); ok && (lit.Kind == token.INT || lit.Kind == token.FLOAT) {
+				// APISIX ids are often numbers; names are strings.
+				s := ast.NewString(lit.Value)
+				ast.SetPos(s, lit.Pos())
+				v = s
+			}
+			add("name", v)
+			renames["name"] = "id"
+			hasName = true
+		case "sni":
+			l := ast.NewList(f.Value)
+			ast.SetPos(l, f.Value.Pos())
+			add("snis", l)
+			snis = l
+			renames["snis"] = "sni"
+		case "certificates":
+			certificatesField = f.Value
+			if l, ok := f.Value.(*ast.ListLit); ok {
+				certificates = l
+				for j, c := range l.Elts {
+					s, ok := c.(*ast.StructLit)
+					if !ok {
+						continue
+					}
+					for _, cd := range s.Elts {
+						cf, ok := cd.(*ast.Field)
+						if !ok {
+							continue
+						}
+						cn, _, _ := ast.LabelName(cf.Label)
+						switch {
+						case cn == "certificate" && j == 0:
+							add("cert", cf.Value)
+						case cn == "key" && j == 0:
+							add("key", cf.Value)
+						}
+					}
+				}
+			}
+		case "snis":
+			snis = f.Value
+			add(name, f.Value)
+		case "status", "create_time", "update_time", "validity_start", "validity_end":
+			// APISIX bookkeeping, written by its Admin API: not part of
+			// the entity.
+		default:
+			add(name, f.Value)
+		}
+	}
+	if certificatesField != nil {
+		if certificates == nil {
+			errs.add(cuePos(certificatesField.Pos()), prefix+".certificates", "want a list of {certificate, key} pairs, got a %s", exprKind(certificatesField))
+		} else if len(certificates.Elts) > 1 {
+			var certs, keys []ast.Expr
+			for _, c := range certificates.Elts[1:] {
+				cert, key := ast.Expr(ast.NewNull()), ast.Expr(ast.NewNull())
+				if s, ok := c.(*ast.StructLit); ok {
+					if f := lookupField(s, "certificate"); f != nil {
+						cert = f.Value
+					}
+					if f := lookupField(s, "key"); f != nil {
+						key = f.Value
+					}
+				}
+				ast.SetPos(cert, c.Pos())
+				ast.SetPos(key, c.Pos())
+				certs, keys = append(certs, cert), append(keys, key)
+			}
+			add("certs", ast.NewList(certs...))
+			add("keys", ast.NewList(keys...))
+		}
+	}
+	if !hasName && snis != nil {
+		if l, ok := snis.(*ast.ListLit); ok {
+			var names []string
+			for _, e := range l.Elts {
+				if lit, ok := e.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+					if s, err := literal.Unquote(lit.Value); err == nil {
+						names = append(names, s)
+					}
+				}
+			}
+			if len(names) > 0 {
+				s := ast.NewString(deriveName(names))
+				ast.SetPos(s, snis.Pos())
+				add("name", s)
+				renames["name"] = renameFieldOf(renames, "snis")
+			}
+		}
+	}
+	adc := certificatesField != nil
+	rename := func(p string) string {
+		head, rest := p, ""
+		if i := strings.IndexAny(p, ".["); i >= 0 {
+			head, rest = p[:i], p[i:]
+		}
+		switch {
+		case adc && (head == "cert" || head == "key"):
+			w := "certificate"
+			if head == "key" {
+				w = "key"
+			}
+			return prefix + ".certificates[0]." + w + rest
+		case adc && (head == "certs" || head == "keys") && strings.HasPrefix(rest, "["):
+			j, tail, _ := strings.Cut(rest[1:], "]")
+			n, err := strconv.Atoi(j)
+			if err != nil {
+				break
+			}
+			w := "certificate"
+			if head == "keys" {
+				w = "key"
+			}
+			return prefix + ".certificates[" + strconv.Itoa(n+1) + "]." + w + tail
+		case adc && (head == "certs" || head == "keys"):
+			return prefix + ".certificates" + rest
+		case head == "snis" && renames["snis"] == "sni":
+			return prefix + ".sni"
+		}
+		if w, ok := renames[head]; ok {
+			head = w
+		}
+		return prefix + "." + head + rest
+	}
+	d := newDoc(file, out, rename)
+	if adc {
+		// Errors about a missing cert or key point at certificates.
+		d.index["cert"+missingSuffix] = cuePos(certificatesField.Pos())
+		d.index["key"+missingSuffix] = cuePos(certificatesField.Pos())
+	}
+	return d
+}
+
+// missingSuffix is never a real path: it keeps a fallback position for an
+// absent field in the index without shadowing a written one.
+const missingSuffix = "\x00"
+
+func renameFieldOf(renames map[string]string, native string) string {
+	if w, ok := renames[native]; ok {
+		return w
+	}
+	return native
+}
+
+func exprKind(x ast.Expr) string {
+	switch x := x.(type) {
+	case *ast.ListLit:
+		return "list"
+	case *ast.StructLit:
+		return "mapping"
+	case *ast.BasicLit:
+		switch x.Kind {
+		case token.STRING:
+			return "string"
+		case token.INT, token.FLOAT:
+			return "number"
+		case token.TRUE, token.FALSE:
+			return "boolean"
+		case token.NULL:
+			return "null"
+		}
+	case *ast.Ident:
+		if x.Name == "true" || x.Name == "false" {
+			return "boolean"
+		}
+	}
+	return "value"
+}
+
+// check validates d against the schema and decodes it. Unknown fields are
+// found here rather than by CUE, which reports them only once every other
+// error is fixed. The caller holds cueMu.
+func (s *cueSchema) check(d *doc, errs *ErrorList) (rawSSL, bool) {
+	n := len(*errs)
+	s.unknownFields(d, d.expr, "", s.ssl, errs)
+	v := cueCtx.BuildExpr(d.expr)
+	if err := v.Err(); err != nil {
+		appendCUEErrors(errs, err, d)
+		return rawSSL{}, false
+	}
+	u := s.ssl.Unify(v)
+	if err := u.Validate(cue.Concrete(true)); err != nil {
+		appendCUEErrors(errs, err, d)
+	}
+	if len(*errs) > n {
+		return rawSSL{}, false
+	}
+	var raw rawSSL
+	if err := u.Decode(&raw); err != nil {
+		appendCUEErrors(errs, err, d)
+		return rawSSL{}, false
+	}
+	return raw, true
+}
+
+func (s *cueSchema) unknownFields(d *doc, x *ast.StructLit, path string, def cue.Value, errs *ErrorList) {
+	for _, decl := range x.Elts {
+		f, ok := decl.(*ast.Field)
+		if !ok {
+			continue
+		}
+		name, _, err := ast.LabelName(f.Label)
+		if err != nil {
+			continue
+		}
+		p := joinPath(path, name)
+		if !def.Allows(cue.Str(name)) {
+			pos, shown := d.where(p)
+			if lp := cuePos(f.Label.Pos()); lp.Line > 0 && d.rename == nil {
+				pos = lp
+			}
+			errs.add(pos, shown, "unknown field%s", fieldHint(name, def))
+			continue
+		}
+		if sub, ok := f.Value.(*ast.StructLit); ok && name == "client" {
+			s.unknownFields(d, sub, p, def.LookupPath(cue.MakePath(cue.Str(name))), errs)
+		}
 	}
 }
 
-func pathSelectors(path []string) []cue.Selector {
-	sels := make([]cue.Selector, 0, len(path))
-	for _, p := range path {
-		sels = append(sels, cue.ParsePath(p).Selectors()...)
+// fieldHint lists the fields that def allows, for an unknown-field error.
+func fieldHint(name string, def cue.Value) string {
+	it, err := def.Fields(cue.Optional(true))
+	if err != nil {
+		return ""
 	}
-	return sels
+	var names []string
+	for it.Next() {
+		names = append(names, it.Selector().Unquoted())
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	for _, n := range names {
+		if strings.EqualFold(n, name) || strings.EqualFold(strings.ReplaceAll(n, "_", ""), strings.ReplaceAll(name, "_", "")) {
+			return fmt.Sprintf(" (did you mean %s?)", n)
+		}
+	}
+	return " (want one of " + strings.Join(names, ", ") + ")"
+}
+
+// appendCUEErrors converts CUE's errors into ours, one per problem. With a
+// doc, positions come from the document's field index: CUE often points at
+// the schema or the policy only.
+func appendCUEErrors(errs *ErrorList, err error, d *doc) {
+	type key struct{ path, msg string }
+	seen := map[key]bool{}
+	list := cueerrors.Errors(err)
+	for i := 0; i < len(list); i++ {
+		e := list[i]
+		path := nativePath(e.Path())
+		format, args := e.Msg()
+		if strings.HasSuffix(format, "errors in empty disjunction:") {
+			// The next errors are the alternatives: say it once.
+			var alts []string
+			for i+1 < len(list) && slices.Equal(list[i+1].Path(), e.Path()) {
+				i++
+				f, a := list[i].Msg()
+				if strings.HasPrefix(f, "conflicting values ") && len(a) == 2 {
+					alts = append(alts, fmt.Sprint(a[0]))
+				}
+			}
+			if d != nil && len(alts) > 0 {
+				pos, shown := d.where(path)
+				errs.add(pos, shown, "value not allowed: want one of %s", strings.Join(alts, ", "))
+				continue
+			}
+			format, args = "value not allowed", nil
+		}
+		args = redactArgs(args)
+		msg := fmt.Sprintf(format, args...)
+		if msg == "field not allowed" && d != nil {
+			continue // reported by unknownFields, with a hint
+		}
+		if msg == "field is required but not present" {
+			msg = "required field is missing"
+		}
+		k := key{path, msg}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		var pos Pos
+		shown := path
+		if d != nil {
+			pos, shown = d.where(path)
+			if msg == "required field is missing" {
+				pos = d.pos
+				if p, ok := d.index[path+missingSuffix]; ok {
+					pos = p
+				}
+			}
+		} else {
+			for _, p := range cueerrors.Positions(e) {
+				if p.Filename() != schemaFile || pos.File == "" {
+					pos = cuePos(p)
+				}
+			}
+		}
+		*errs = append(*errs, &Error{Pos: pos, Field: shown, Msg: scrub(msg)})
+	}
+}
+
+// nativePath formats a CUE error path as our field path, without the #SSL
+// the schema's paths start with.
+func nativePath(path []string) string {
+	var p string
+	for i, s := range path {
+		if i == 0 && s == "#SSL" {
+			continue
+		}
+		if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+			p += "[" + s + "]"
+			continue
+		}
+		if uq, err := literal.Unquote(s); err == nil {
+			s = uq
+		}
+		p = joinPath(p, s)
+	}
+	return p
+}
+
+// redactArgs replaces values in a CUE message that could be certificate or
+// key material (multi-line, PEM or long strings) by a placeholder.
+func redactArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		s := fmt.Sprint(a)
+		if len(s) > 80 || strings.Contains(s, "\n") || strings.Contains(s, `\n`) || strings.Contains(s, "-----") {
+			out[i] = "(value not shown)"
+			continue
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func cuePos(p token.Pos) Pos {
+	if !p.IsValid() {
+		return Pos{}
+	}
+	return Pos{File: p.Filename(), Line: p.Line(), Col: p.Column()}
 }

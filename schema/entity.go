@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
+	"time"
 )
 
 // Type is the role of an SSL entity.
@@ -21,11 +22,13 @@ func (t Type) String() string { return string(t) }
 // Entity is one SSL entity as written in the repository, after schema
 // validation. Cert, key and client CA values are either PEM text or secret
 // references; [Entity.Material] turns them into usable certificates.
-// An Entity holds no parsed private key, so it is safe to log and compare.
+// Its exported fields hold no parsed private key, so it is safe to log and
+// compare. An Entity is immutable once returned and safe for concurrent
+// use.
 type Entity struct {
 	Name   string
 	Type   Type
-	SNIs   []string // normalised: lowercase, no trailing dot
+	SNIs   []string // normalised: lowercase, no trailing dot, A-labels
 	Chains []Chain  // cert/key first, then certs[i]/keys[i]
 	// ClientCA is the PEM bundle (or secret reference) of the CAs that
 	// client certificates must chain to; empty means no mTLS.
@@ -33,11 +36,17 @@ type Entity struct {
 	ClientDepth int // intermediates allowed below ClientCA (default 1)
 	Protocols   []string
 	Labels      map[string]string
-	// Pos is where the entity's document starts.
+	// Pos is where the entity's document (or ADC item) starts.
 	Pos Pos
-	// Hash is the SHA-256 of the document's source bytes, for reuse of
-	// results across revisions.
+	// Hash is the SHA-256 of the entity's content (every field above but
+	// Pos), so an unchanged entity keeps its hash when its file changes
+	// around it.
 	Hash string
+
+	doc      *doc  // field positions, for diagnostics
+	sniSrc   []int // index in the file's snis of each of SNIs
+	now      func() time.Time
+	material *Material // parsed during validation when there are no references
 }
 
 // Chain is one certificate chain of an entity and its key, each PEM text
@@ -47,8 +56,52 @@ type Chain struct {
 	Key  string
 }
 
+// Position returns where field (a path such as "snis[1]" or "client.ca",
+// in the native form) is written, or where its nearest written parent is.
+func (e *Entity) Position(field string) Pos {
+	if e.doc == nil {
+		return e.Pos
+	}
+	pos, _ := e.doc.where(field)
+	return pos
+}
+
+// fieldName returns the path of a native field as written in the file:
+// they differ for entities read from ADC or APISIX items.
+func (e *Entity) fieldName(field string) string {
+	if e.doc == nil {
+		return field
+	}
+	_, shown := e.doc.where(field)
+	return shown
+}
+
+// References returns the secret references of the entity, in field order
+// (cert, key, certs[i], keys[i], client.ca), each once. Validation has
+// checked their syntax.
+func (e *Entity) References() []Reference {
+	var refs []Reference
+	seen := map[string]bool{}
+	add := func(v string) {
+		if !IsReference(v) || seen[v] {
+			return
+		}
+		if r, err := ParseReference(v); err == nil {
+			seen[v] = true
+			refs = append(refs, r)
+		}
+	}
+	for _, ch := range e.Chains {
+		add(ch.Cert)
+		add(ch.Key)
+	}
+	add(e.ClientCA)
+	return refs
+}
+
 // Material is an entity's parsed certificates: what the gateway serves.
-// It holds private keys; never log or print it.
+// It holds private keys; never log or print it. It is shared, so callers
+// must not modify it.
 type Material struct {
 	Chains    []tls.Certificate // Leaf set
 	ClientCAs *x509.CertPool    // nil when the entity has no client CA

@@ -1,28 +1,30 @@
-// Package schema turns repository files into trusted SSL entities: it reads
-// YAML and JSON entity files, validates them against the built-in CUE schema
-// and checks their certificates, reporting every problem with its file, line,
-// column and field. It knows nothing of Git: its input is an [fs.FS].
-//
-// Load is safe for concurrent use.
 package schema
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"path"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 )
 
 // Result is what Load found in a repository.
 type Result struct {
+	// Entities are the entities of every file, in path order. Use them only
+	// when Problems.Err() is nil.
 	Entities []*Entity
-	// Problems holds errors and warnings; Problems.Err() is nil when the
-	// repository is valid.
+	// Problems holds errors and warnings, sorted by position;
+	// Problems.Err() is nil when the repository is valid.
 	Problems ErrorList
-	// Ignored lists files that are neither entity files nor policy.
+	// Ignored lists, relative to fsys, the files that are neither entity
+	// files nor policy, and the dot-files and dot-folders skipped.
 	Ignored []string
+	// Files is the number of entity files read.
+	Files int
 }
 
 // rawSSL is one document as decoded from CUE.
@@ -42,11 +44,6 @@ type rawSSL struct {
 	Labels    map[string]string `json:"labels"`
 }
 
-type rawDoc struct {
-	ssl rawSSL
-	pos Pos
-}
-
 // Options tune Load and validation.
 type Options struct {
 	// Root is the folder of fsys that holds the entities; "" is ".".
@@ -58,82 +55,202 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Load reads every entity file below opts.Root in fsys and validates it.
-// A non-nil error means the files could not be read; problems in their
-// content are in Result.Problems.
+// Load reads every entity file and policy file below opts.Root in fsys and
+// validates them: it is NewValidator, Validator.File for each entity file
+// and CheckSet. Symbolic links are followed only to files inside the root.
+// A non-nil error means the folder could not be read; problems in the
+// files, including unreadable single files, are in Result.Problems.
 func Load(fsys fs.FS, opts Options) (*Result, error) {
-	root := opts.Root
-	c, err := compiled()
-	if err != nil {
-		return nil, err
-	}
-	if root == "" {
+	root := path.Clean(opts.Root)
+	if opts.Root == "" {
 		root = "."
 	}
+	if !fs.ValidPath(root) {
+		return nil, fmt.Errorf("load: root %q is not a valid path (slash-separated, relative, no ..)", opts.Root)
+	}
 	res := &Result{}
-	err = fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+	var entityFiles []string
+	var policy []PolicyFile
+	read := func(p string) ([]byte, bool) {
+		src, err := readFile(fsys, root, p)
 		if err != nil {
-			return err
+			res.Problems.add(Pos{File: p}, "", "%v", err)
+			return nil, false
 		}
+		return src, true
+	}
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root {
+				return err
+			}
+			res.Problems.add(Pos{File: p}, "", "cannot read: %v", unwrapPathError(err))
+			return nil
+		}
+		rel := relPath(root, p)
 		if p != root && strings.HasPrefix(d.Name(), ".") {
 			if d.IsDir() {
+				res.Ignored = append(res.Ignored, p+"/")
 				return fs.SkipDir
 			}
+			res.Ignored = append(res.Ignored, p)
 			return nil
 		}
 		if d.IsDir() {
 			return nil
 		}
-		switch path.Ext(p) {
-		case ".yaml", ".yml", ".json":
+		switch Classify(rel) {
+		case FileEntity:
+			entityFiles = append(entityFiles, p)
+		case FilePolicy:
+			if src, ok := read(p); ok {
+				policy = append(policy, PolicyFile{Path: p, Src: src})
+			}
 		default:
 			res.Ignored = append(res.Ignored, p)
-			return nil
-		}
-		src, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(src)
-		for _, doc := range c.decodeYAML(p, src, &res.Problems) {
-			res.Entities = append(res.Entities, newEntity(doc, hex.EncodeToString(sum[:])))
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load %s: %w", root, err)
 	}
+	v, perrs := NewValidator(policy, opts)
+	res.Problems = append(res.Problems, perrs...)
+
+	// Validate files in parallel: the cryptographic checks dominate and
+	// run outside the CUE lock.
+	results := make([]*FileResult, len(entityFiles))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, p := range entityFiles {
+		src, ok := read(p)
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = v.File(p, src)
+		}()
+	}
+	wg.Wait()
+	var files []*FileResult
+	for _, r := range results {
+		if r == nil {
+			continue
+		}
+		files = append(files, r)
+		res.Files++
+		res.Entities = append(res.Entities, r.Entities...)
+		res.Problems = append(res.Problems, r.Problems...)
+	}
+	res.Problems = append(res.Problems, CheckSet(files)...)
+	sortProblems(res.Problems)
 	return res, nil
 }
 
-func newEntity(doc rawDoc, hash string) *Entity {
-	r := doc.ssl
-	e := &Entity{
-		Name:        r.Name,
-		Type:        Type(r.Type),
-		Chains:      []Chain{{Cert: r.Cert, Key: r.Key}},
-		Protocols:   r.Protocols,
-		Labels:      r.Labels,
-		Pos:         doc.pos,
-		Hash:        hash,
-		ClientDepth: 1,
+// readFile reads p, refusing files over MaxFileSize and symbolic links
+// that lead outside root.
+func readFile(fsys fs.FS, root, p string) ([]byte, error) {
+	target, err := resolveInRoot(fsys, root, p)
+	if err != nil {
+		return nil, err
 	}
-	if e.Type == "" {
-		e.Type = TypeServer
+	f, err := fsys.Open(target)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", unwrapPathError(err))
 	}
-	for _, s := range r.SNIs {
-		e.SNIs = append(e.SNIs, strings.ToLower(strings.TrimSuffix(s, ".")))
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", unwrapPathError(err))
 	}
-	for i := range r.Certs {
-		if i < len(r.Keys) {
-			e.Chains = append(e.Chains, Chain{Cert: r.Certs[i], Key: r.Keys[i]})
+	if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	if fi.Size() > MaxFileSize {
+		return nil, fmt.Errorf("file is %s; files are limited to 1 MiB", sizeString(int(fi.Size())))
+	}
+	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", unwrapPathError(err))
+	}
+	if len(src) > MaxFileSize {
+		return nil, errors.New("file is over 1 MiB; files are limited to 1 MiB")
+	}
+	return src, nil
+}
+
+// resolveInRoot follows the symbolic links on the way to p, one path
+// element at a time, and refuses any that leads outside root. It returns
+// the path to open. A file system that cannot read links (fs.ReadLinkFS)
+// but reports one is refused too.
+func resolveInRoot(fsys fs.FS, root, p string) (string, error) {
+	rest := strings.Split(relPath(root, p), "/")
+	cur := root
+	for hops := 0; len(rest) > 0; {
+		elem := rest[0]
+		rest = rest[1:]
+		next := path.Join(cur, elem)
+		fi, err := fs.Lstat(fsys, next)
+		if err != nil {
+			return "", fmt.Errorf("cannot read: %w", unwrapPathError(err))
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			cur = next
+			continue
+		}
+		if hops++; hops > 40 {
+			return "", errors.New("too many levels of symbolic links")
+		}
+		link, err := fs.ReadLink(fsys, next)
+		if err != nil {
+			return "", fmt.Errorf("symbolic link cannot be checked: %w", unwrapPathError(err))
+		}
+		if path.IsAbs(link) || strings.HasPrefix(link, "/") {
+			return "", errors.New("symbolic link points outside the repository (absolute target)")
+		}
+		joined := path.Join(cur, link)
+		if !within(root, joined) {
+			return "", errors.New("symbolic link points outside the repository")
+		}
+		// Continue from the root with the link's target in front of what
+		// is left, so links inside the target are checked too.
+		rest = append(strings.Split(relPath(root, joined), "/"), rest...)
+		cur = root
+		if len(rest) == 1 && rest[0] == "." {
+			rest = nil
 		}
 	}
-	if r.Client != nil {
-		e.ClientCA = r.Client.CA
-		if r.Client.Depth != nil {
-			e.ClientDepth = *r.Client.Depth
-		}
+	return cur, nil
+}
+
+func within(root, p string) bool {
+	if root == "." {
+		return p != ".." && !strings.HasPrefix(p, "../")
 	}
-	return e
+	return p == root || strings.HasPrefix(p, root+"/")
+}
+
+// relPath returns p relative to root (both clean, p below root).
+func relPath(root, p string) string {
+	if root == "." {
+		return p
+	}
+	if p == root {
+		return "."
+	}
+	return strings.TrimPrefix(p, root+"/")
+}
+
+// unwrapPathError drops the path of a *fs.PathError, which the position of
+// the problem already names.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

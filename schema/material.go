@@ -1,9 +1,10 @@
 package schema
 
 import (
-	"crypto/tls"
-	"crypto/x509"
+	"errors"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // Values returns the bytes of a field value: the PEM text itself, or the
@@ -14,44 +15,66 @@ type Values func(value string) ([]byte, error)
 // returns PEM text as is and refuses references.
 func Literal(value string) ([]byte, error) {
 	if IsReference(value) {
-		return nil, fmt.Errorf("secret reference %s is not resolved here", value)
+		return nil, errors.New("secret reference is not resolved here")
 	}
 	return []byte(value), nil
 }
 
 // Material parses the entity's chains, keys and client CA, with values
-// resolving each field. Errors name the entity and field, never a value.
+// resolving each field, and runs the checks of DESIGN.md 2.1 on the
+// result: every PEM parses, each key matches its certificate, every SNI is
+// covered by every chain, every certificate is within its validity window,
+// the client CA bundle holds CA certificates. Errors name the entity, the
+// field and its reference, never a value; an error from values is wrapped.
+//
+// An entity without references was parsed during validation: its material
+// is returned from there, whatever values is. Material is safe for
+// concurrent use; the returned Material is shared and must not be modified.
 func (e *Entity) Material(values Values) (*Material, error) {
-	m := &Material{}
-	for i, ch := range e.Chains {
-		field := "cert"
-		if i > 0 {
-			field = fmt.Sprintf("certs[%d]", i-1)
-		}
-		certPEM, err := values(ch.Cert)
-		if err != nil {
-			return nil, fmt.Errorf("entity %s: %s: %w", e.Name, field, err)
-		}
-		keyPEM, err := values(ch.Key)
-		if err != nil {
-			return nil, fmt.Errorf("entity %s: key of %s: %w", e.Name, field, err)
-		}
-		c, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			// X509KeyPair's errors describe the PEM structure, not its bytes.
-			return nil, fmt.Errorf("entity %s: %s: %w", e.Name, field, err)
-		}
-		m.Chains = append(m.Chains, c)
+	if e.material != nil {
+		return e.material, nil
 	}
-	if e.ClientCA != "" {
-		caPEM, err := values(e.ClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("entity %s: client.ca: %w", e.Name, err)
+	now := time.Now
+	if e.now != nil {
+		now = e.now
+	}
+	m, findings, err := e.checkMaterial(values, true, now(), 0)
+	if err != nil {
+		return nil, err
+	}
+	var msgs []string
+	for _, f := range findings {
+		if f.warn {
+			continue
 		}
-		m.ClientCAs = x509.NewCertPool()
-		if !m.ClientCAs.AppendCertsFromPEM(caPEM) {
-			return nil, fmt.Errorf("entity %s: client.ca: no certificate found", e.Name)
-		}
+		msgs = append(msgs, e.describeField(f.field)+": "+f.msg)
+	}
+	if len(msgs) > 0 {
+		return nil, fmt.Errorf("entity %s: %s", e.Name, strings.Join(msgs, "; "))
+	}
+	if m == nil {
+		return nil, fmt.Errorf("entity %s: no usable certificate", e.Name)
 	}
 	return m, nil
+}
+
+// describeField names a native field with the reference it holds, if any.
+func (e *Entity) describeField(field string) string {
+	var v string
+	switch {
+	case field == "cert":
+		v = e.Chains[0].Cert
+	case field == "key":
+		v = e.Chains[0].Key
+	case field == "client.ca":
+		v = e.ClientCA
+	default:
+		var i int
+		if _, err := fmt.Sscanf(field, "certs[%d]", &i); err == nil && i+1 < len(e.Chains) {
+			v = e.Chains[i+1].Cert
+		} else if _, err := fmt.Sscanf(field, "keys[%d]", &i); err == nil && i+1 < len(e.Chains) {
+			v = e.Chains[i+1].Key
+		}
+	}
+	return describe(field, v)
 }

@@ -50,14 +50,19 @@ type Error struct {
 	Severity Severity
 }
 
-// Error formats the problem as file:line:col: field: message.
+// Error formats the problem as file:line:col: field: message, with
+// "warning: " before the message of a warning.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Pos.String())
 	if e.Field != "" {
 		b.WriteString(": " + e.Field)
 	}
-	b.WriteString(": " + e.Msg)
+	b.WriteString(": ")
+	if e.Severity == SeverityWarning {
+		b.WriteString("warning: ")
+	}
+	b.WriteString(e.Msg)
 	return b.String()
 }
 
@@ -86,4 +91,41 @@ func (l ErrorList) Err() error {
 
 func (l *ErrorList) add(pos Pos, field, format string, args ...any) {
 	*l = append(*l, &Error{Pos: pos, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+// scrub removes from a message anything that looks like key or
+// certificate material: a PEM armour line and what follows it, and long
+// base64 runs. Messages are built from metadata, never from values; this
+// is the second line of defence, for text quoted by a parser.
+func scrub(msg string) string {
+	if i := strings.Index(msg, "-----BEGIN"); i >= 0 {
+		msg = msg[:i] + "(value not shown)"
+	}
+	for start := 0; start < len(msg); {
+		if !isBase64Byte(msg[start]) {
+			start++
+			continue
+		}
+		end := start
+		var upper, lower, digit bool
+		for end < len(msg) && isBase64Byte(msg[end]) {
+			c := msg[end]
+			upper = upper || c >= 'A' && c <= 'Z'
+			lower = lower || c >= 'a' && c <= 'z'
+			digit = digit || c >= '0' && c <= '9'
+			end++
+		}
+		// Base64 of key material mixes cases and digits; paths and
+		// names of that length rarely do.
+		if end-start >= 40 && upper && lower && digit {
+			msg = msg[:start] + "(value not shown)" + msg[end:]
+			end = start + len("(value not shown)")
+		}
+		start = end
+	}
+	return msg
+}
+
+func isBase64Byte(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '='
 }

@@ -1,0 +1,15 @@
+// Package schema turns repository files into trusted SSL entities: it reads
+// YAML and JSON entity files (the certops form, and the ADC and APISIX
+// `ssls:` forms), validates them against the built-in CUE schema unified
+// with the repository's own *.cue policy, and checks their certificates
+// (DESIGN.md 2.1), reporting every problem with its file, line, column and
+// field path. It knows nothing of Git: its input is an [fs.FS] (Load) or
+// one file at a time (Validator.File, for callers that cache results by
+// content hash).
+//
+// Messages never contain the value of a certificate, key or secret field:
+// they describe structure and metadata only.
+//
+// Everything here is safe for concurrent use. CUE is not, so its part of
+// the work is serialised on one process-wide context.
+package schema

@@ -1,0 +1,325 @@
+package schema
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
+
+// MaxFileSize is the largest entity or policy file read; larger files are
+// refused with an error (an entity is a few kilobytes).
+const MaxFileSize = 1 << 20
+
+// DefaultWarnWithin is the default of Options.WarnWithin.
+const DefaultWarnWithin = 720 * time.Hour
+
+// FileKind tells what Load does with a file.
+type FileKind int
+
+// File kinds.
+const (
+	FileIgnored FileKind = iota // neither entity nor policy, or a dot-path
+	FileEntity                  // *.yaml, *.yml, *.json
+	FilePolicy                  // *.cue, package certops
+)
+
+// String returns "ignored", "entity" or "policy".
+func (k FileKind) String() string {
+	switch k {
+	case FileEntity:
+		return "entity"
+	case FilePolicy:
+		return "policy"
+	}
+	return "ignored"
+}
+
+// Classify tells from its slash-separated path, relative to the entity
+// folder, what a file is. Any dot-file or file below a dot-folder is
+// ignored.
+func Classify(p string) FileKind {
+	for _, seg := range strings.Split(p, "/") {
+		if strings.HasPrefix(seg, ".") && seg != "." && seg != ".." {
+			return FileIgnored
+		}
+	}
+	switch path.Ext(p) {
+	case ".yaml", ".yml", ".json":
+		return FileEntity
+	case ".cue":
+		return FilePolicy
+	}
+	return FileIgnored
+}
+
+// PolicyFile is one *.cue policy file of a repository (DESIGN.md 2.2).
+type PolicyFile struct {
+	Path string // slash-separated, as positions name it
+	Src  []byte
+}
+
+// FileResult is what validating one entity file found.
+type FileResult struct {
+	Path string
+	// Entities holds every entity of the file that passed the schema, in
+	// file order, valid or not: they take part in the checks across files.
+	// Use them only when Problems.Err() is nil.
+	Entities []*Entity
+	Problems ErrorList
+}
+
+// Validator validates entity files against the built-in schema and a
+// repository's policy. It is safe for concurrent use; the CUE part of each
+// file is serialised (CUE is not safe for concurrent use), the
+// cryptographic checks run in parallel.
+type Validator struct {
+	schema     *cueSchema
+	policyHash string
+	now        func() time.Time
+	warnWithin time.Duration
+}
+
+// NewValidator compiles the built-in schema (once per process) with the
+// repository's policy files. Policy problems are returned with their
+// positions; the Validator is then usable but checks the built-in schema
+// only, and the revision must be treated as invalid.
+func NewValidator(policy []PolicyFile, opts Options) (*Validator, ErrorList) {
+	s, hash, errs := compilePolicy(policy)
+	v := &Validator{schema: s, now: opts.Now, warnWithin: opts.WarnWithin}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	if v.warnWithin == 0 {
+		v.warnWithin = DefaultWarnWithin
+	}
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d", hash, v.warnWithin))
+	v.policyHash = hex.EncodeToString(h[:])
+	sortProblems(errs)
+	return v, errs
+}
+
+// PolicyHash identifies the schema, the policy and the options a result
+// depends on: cached file results are valid only under the same hash.
+// (Certificate validity also depends on the time: a cached result does not
+// notice a certificate expiring.)
+func (v *Validator) PolicyHash() string { return v.policyHash }
+
+// File parses and validates one entity file: schema and policy, then the
+// checks of each entity (PEM, keys, SNI syntax and coverage, validity,
+// references). Checks across files are CheckSet's.
+func (v *Validator) File(path string, src []byte) *FileResult {
+	fr := &FileResult{Path: path}
+	if len(src) > MaxFileSize {
+		fr.Problems.add(Pos{File: path}, "", "file is %s; entity files are limited to 1 MiB", sizeString(len(src)))
+		return fr
+	}
+	type checked struct {
+		d   *doc
+		raw rawSSL
+	}
+	var ok []checked
+	cueMu.Lock()
+	for _, d := range splitDocs(path, src, &fr.Problems) {
+		if raw, valid := v.schema.check(d, &fr.Problems); valid {
+			ok = append(ok, checked{d, raw})
+		}
+	}
+	cueMu.Unlock()
+	now := v.now()
+	for _, c := range ok {
+		fr.Entities = append(fr.Entities, v.entity(c.d, c.raw, now, &fr.Problems))
+	}
+	sortProblems(fr.Problems)
+	return fr
+}
+
+// entity builds an Entity from a document that passed the schema and runs
+// the per-entity checks.
+func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *Entity {
+	e := &Entity{
+		Name:        r.Name,
+		Type:        Type(r.Type),
+		Chains:      []Chain{{Cert: r.Cert, Key: r.Key}},
+		Protocols:   r.Protocols,
+		Labels:      r.Labels,
+		Pos:         d.pos,
+		ClientDepth: 1,
+		doc:         d,
+		now:         v.now,
+	}
+	if e.Type == "" {
+		e.Type = TypeServer
+	}
+	report := func(field string, warn bool, format string, args ...any) {
+		pos, shown := d.where(field)
+		sev := SeverityError
+		if warn {
+			sev = SeverityWarning
+		}
+		*errs = append(*errs, &Error{Pos: pos, Field: shown, Msg: scrub(fmt.Sprintf(format, args...)), Severity: sev})
+	}
+	seen := map[string]int{}
+	for i, s := range r.SNIs {
+		field := fmt.Sprintf("snis[%d]", i)
+		n, err := NormalizeSNI(s)
+		if err != nil {
+			report(field, false, "%v", err)
+			continue
+		}
+		if j, dup := seen[n]; dup {
+			report(field, false, "%s repeats snis[%d]", n, j)
+			continue
+		}
+		seen[n] = i
+		e.SNIs = append(e.SNIs, n)
+		e.sniSrc = append(e.sniSrc, i)
+	}
+	if len(r.Certs) != len(r.Keys) {
+		field := "keys"
+		if len(r.Keys) > len(r.Certs) {
+			field = "certs"
+		}
+		report(field, false, "%d certs but %d keys: certs and keys pair up by position", len(r.Certs), len(r.Keys))
+	}
+	for i := range min(len(r.Certs), len(r.Keys)) {
+		e.Chains = append(e.Chains, Chain{Cert: r.Certs[i], Key: r.Keys[i]})
+	}
+	if r.Client != nil {
+		e.ClientCA = r.Client.CA
+		if r.Client.Depth != nil {
+			e.ClientDepth = *r.Client.Depth
+		}
+	}
+	refsOK := true
+	checkValue := func(field, value string) {
+		switch {
+		case IsReference(value):
+			if _, err := ParseReference(value); err != nil {
+				report(field, false, "%v", err)
+				refsOK = false
+			}
+		case strings.HasPrefix(strings.TrimSpace(value), "$"):
+			report(field, false, "neither PEM nor a secret reference (want $env://NAME, $secret://vault/<path>/<field> or $secret://aws/<secret-id>)")
+			refsOK = false
+		}
+	}
+	for i, ch := range e.Chains {
+		certField, keyField := "cert", "key"
+		if i > 0 {
+			certField, keyField = fmt.Sprintf("certs[%d]", i-1), fmt.Sprintf("keys[%d]", i-1)
+		}
+		checkValue(certField, ch.Cert)
+		checkValue(keyField, ch.Key)
+	}
+	if e.ClientCA != "" {
+		checkValue("client.ca", e.ClientCA)
+	}
+	e.Hash = contentHash(e)
+	if !refsOK {
+		return e
+	}
+	m, findings, err := e.checkMaterial(skipBadReferences, false, now, v.warnWithin)
+	if err != nil {
+		report("", false, "%v", err)
+		return e
+	}
+	for _, f := range findings {
+		report(f.field, f.warn, "%s", f.msg)
+	}
+	e.material = m
+	return e
+}
+
+// skipBadReferences is the Values of validation: literal values as they
+// are. References never reach it (checkMaterial skips them).
+func skipBadReferences(value string) ([]byte, error) { return []byte(value), nil }
+
+// contentHash hashes what an entity serves, so the reconciler can reuse
+// work for unchanged entities.
+func contentHash(e *Entity) string {
+	b, _ := json.Marshal(struct {
+		Name        string
+		Type        Type
+		SNIs        []string
+		Chains      []Chain
+		ClientCA    string
+		ClientDepth int
+		Protocols   []string
+		Labels      map[string]string
+	}{e.Name, e.Type, e.SNIs, e.Chains, e.ClientCA, e.ClientDepth, e.Protocols, e.Labels})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// CheckSet runs the checks across files: no entity name and no SNI appears
+// twice in the repository. Each problem names both places. The result does
+// not depend on the order of files.
+func CheckSet(files []*FileResult) ErrorList {
+	files = slices.Clone(files)
+	slices.SortFunc(files, func(a, b *FileResult) int { return strings.Compare(a.Path, b.Path) })
+	var errs ErrorList
+	names := map[string]*Entity{}
+	type sniUse struct {
+		e *Entity
+		i int
+	}
+	snis := map[string]sniUse{}
+	for _, f := range files {
+		for _, e := range f.Entities {
+			if first, dup := names[e.Name]; dup {
+				pos, shown := e.where("name")
+				errs = append(errs, &Error{Pos: pos, Field: shown, Msg: fmt.Sprintf("entity name %s is also used at %s", e.Name, first.Position("name"))})
+			} else {
+				names[e.Name] = e
+			}
+			for i, s := range e.SNIs {
+				field := fmt.Sprintf("snis[%d]", e.sniIndex(i))
+				if first, dup := snis[s]; dup && first.e != e {
+					pos, shown := e.where(field)
+					errs = append(errs, &Error{Pos: pos, Field: shown, Msg: fmt.Sprintf("%s is also served by entity %s at %s",
+						s, first.e.Name, first.e.Position(fmt.Sprintf("snis[%d]", first.e.sniIndex(first.i))))})
+				} else if !dup {
+					snis[s] = sniUse{e, i}
+				}
+			}
+		}
+	}
+	sortProblems(errs)
+	return errs
+}
+
+// sniIndex maps the index of a normalised SNI to its index in the file
+// (they differ when an earlier SNI was refused).
+func (e *Entity) sniIndex(i int) int {
+	if i < len(e.sniSrc) {
+		return e.sniSrc[i]
+	}
+	return i
+}
+
+func (e *Entity) where(field string) (Pos, string) {
+	if e.doc == nil {
+		return e.Pos, field
+	}
+	return e.doc.where(field)
+}
+
+func sortProblems(l ErrorList) {
+	slices.SortStableFunc(l, func(a, b *Error) int {
+		return cmp.Or(
+			strings.Compare(a.Pos.File, b.Pos.File),
+			cmp.Compare(a.Pos.Line, b.Pos.Line),
+			cmp.Compare(a.Pos.Col, b.Pos.Col),
+		)
+	})
+}
+
+func sizeString(n int) string {
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
