@@ -73,6 +73,8 @@ func randomSerial(tb testing.TB) *big.Int {
 	return s.Add(s, big.NewInt(1))
 }
 
+func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
 func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
