@@ -2,12 +2,19 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
-	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,10 +27,28 @@ import (
 
 // runFlags are the flags of `certops run`; each also reads CERTOPS_<FLAG>.
 type runFlags struct {
-	source string
-	path   string
-	listen string
-	admin  string
+	source          string
+	ref             string
+	path            string
+	interval        time.Duration
+	listen          string
+	admin           string
+	dataDir         string
+	maxDelete       string
+	allowMassDelete bool
+	warnWithin      time.Duration
+
+	gitTokenFile          string
+	gitUsername           string
+	gitCAFile             string
+	sshKey                string
+	sshKeyPassphraseFile  string
+	knownHosts            []string
+	insecureIgnoreHostKey bool
+
+	upstream           string
+	upstreamCA         string
+	upstreamClientCert string
 }
 
 func newRunCmd() *cobra.Command {
@@ -34,11 +59,24 @@ func newRunCmd() *cobra.Command {
 		Long: `run follows a repository of SSL entity files and serves them through the
 in-process TLS gateway, applying every valid revision without a restart.
 
-Without --source it serves the example repository embedded in the binary.
+--source is a Git URL (https://, ssh://, git@host:path, git://, file://), a
+local Git working copy (its committed state is served), or a plain directory
+(watched for changes). Without --source it serves the example repository
+embedded in the binary.
+
+An invalid revision is not applied at all: the errors are logged and shown by
+the status API, and the last applied state keeps serving until a new revision
+arrives. An unreachable source or secret store is retried with backoff. The
+data dir keeps the clone and the last applied revision, which is served at
+start before the source is reached.
+
+Authentication: https with a token (--git-token-file, or GIT_TOKEN) or the
+user and password of the URL; ssh with --ssh-key, checking the host against
+--known-hosts (default ~/.ssh/known_hosts; unknown hosts are refused).
 
 Every flag can also be set with an environment variable CERTOPS_<FLAG>, dashes
-as underscores (CERTOPS_SOURCE, CERTOPS_LISTEN, ...); a flag given on the
-command line wins over its variable.`,
+as underscores (CERTOPS_SOURCE, CERTOPS_GIT_TOKEN_FILE, ...); a flag given on
+the command line wins over its variable.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := bindEnv(cmd); err != nil {
@@ -48,11 +86,126 @@ command line wins over its variable.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.source, "source", "", "repository to follow: a directory (default: the embedded example)")
+	fl.StringVar(&f.source, "source", "", "repository to follow: a Git URL, a Git working copy or a directory (default: the embedded example)")
+	fl.StringVar(&f.ref, "ref", "", "branch, tag or full commit id to follow (default: the remote's default branch)")
 	fl.StringVar(&f.path, "path", "", "folder below the repository root that holds the entities")
+	fl.DurationVar(&f.interval, "interval", time.Minute, "polling interval, ±10% jitter; 0 disables polling")
 	fl.StringVar(&f.listen, "listen", ":9443", "address of the TLS gateway")
 	fl.StringVar(&f.admin, "admin", "127.0.0.1:9180", "address of the admin API")
+	fl.StringVar(&f.dataDir, "data-dir", reconciler.DefaultDataDir(), "folder for the clone and the last applied revision")
+	fl.StringVar(&f.maxDelete, "max-delete", "50%", "refuse a plan deleting more than this share of the running entities (a percentage or a fraction)")
+	fl.BoolVar(&f.allowMassDelete, "allow-mass-delete", false, "apply plans that delete more than --max-delete or all entities")
+	fl.DurationVar(&f.warnWithin, "warn-within", 720*time.Hour, "report certificates expiring within this window")
+	fl.StringVar(&f.gitTokenFile, "git-token-file", "", "file holding the https token or password (default: $GIT_TOKEN)")
+	fl.StringVar(&f.gitUsername, "git-username", "", "https user name sent with the token (default: the URL's, else \"git\")")
+	fl.StringVar(&f.gitCAFile, "git-ca-file", "", "PEM file of extra CAs trusted for https Git servers")
+	fl.StringVar(&f.sshKey, "ssh-key", "", "private key file for ssh Git URLs")
+	fl.StringVar(&f.sshKeyPassphraseFile, "ssh-key-passphrase-file", "", "file holding the passphrase of --ssh-key")
+	fl.StringSliceVar(&f.knownHosts, "known-hosts", nil, "known_hosts files for ssh (default ~/.ssh/known_hosts)")
+	fl.BoolVar(&f.insecureIgnoreHostKey, "insecure-ignore-host-key", false, "accept any ssh host key (insecure; for tests only)")
+	fl.StringVar(&f.upstream, "upstream", "", "URL to reverse-proxy requests to after the handshake (default: answer with a JSON description)")
+	fl.StringVar(&f.upstreamCA, "upstream-ca", "", "PEM file of CAs that verify an https upstream (default: system roots)")
+	fl.StringVar(&f.upstreamClientCert, "upstream-client-cert", "", "name of the type: client entity presented to the upstream (mTLS)")
 	return cmd
+}
+
+// parseShare reads --max-delete: "50%" or "0.5".
+func parseShare(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	pct := strings.HasSuffix(s, "%")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil {
+		return 0, fmt.Errorf("--max-delete: %q is not a percentage (50%%) or a fraction (0.5)", s)
+	}
+	if pct {
+		v /= 100
+	}
+	if v <= 0 || v > 1 {
+		return 0, fmt.Errorf("--max-delete: %q is not between 0 (exclusive) and 100%%", s)
+	}
+	return v, nil
+}
+
+// newOrigin builds the origin of --source, and the Path of the entities.
+func newOrigin(f runFlags, log *slog.Logger) (reconciler.Origin, string, error) {
+	if f.source == "" {
+		return nil, "basic", nil
+	}
+	if fi, err := os.Stat(f.source); err == nil && fi.IsDir() {
+		if _, err := os.Stat(filepath.Join(f.source, ".git")); err != nil {
+			o, err := reconciler.NewDirOrigin(f.source, log)
+			return o, f.path, err
+		}
+	}
+	opts := reconciler.GitOptions{
+		URL:                   f.source,
+		Ref:                   f.ref,
+		Dir:                   filepath.Join(f.dataDir, "clone"),
+		Username:              f.gitUsername,
+		KnownHosts:            f.knownHosts,
+		InsecureIgnoreHostKey: f.insecureIgnoreHostKey,
+		Logger:                log,
+	}
+	if f.dataDir == "" {
+		opts.Dir = ""
+	}
+	switch {
+	case f.gitTokenFile != "":
+		b, err := os.ReadFile(f.gitTokenFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("--git-token-file: %w", err)
+		}
+		opts.Password = strings.TrimSpace(string(b))
+	case os.Getenv("GIT_TOKEN") != "":
+		opts.Password = strings.TrimSpace(os.Getenv("GIT_TOKEN"))
+	}
+	if f.gitCAFile != "" {
+		b, err := os.ReadFile(f.gitCAFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("--git-ca-file: %w", err)
+		}
+		opts.CABundle = b
+	}
+	if f.sshKey != "" {
+		b, err := os.ReadFile(f.sshKey)
+		if err != nil {
+			return nil, "", fmt.Errorf("--ssh-key: %w", err)
+		}
+		opts.SSHKey = b
+	}
+	if f.sshKeyPassphraseFile != "" {
+		b, err := os.ReadFile(f.sshKeyPassphraseFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("--ssh-key-passphrase-file: %w", err)
+		}
+		opts.SSHKeyPassphrase = strings.TrimRight(string(b), "\r\n")
+	}
+	o, err := reconciler.NewGitOrigin(opts)
+	return o, f.path, err
+}
+
+// gatewayOptions builds the gateway's options from the upstream flags.
+func gatewayOptions(f runFlags, log *slog.Logger) (gateway.Options, error) {
+	opts := gateway.Options{Logger: log, UpstreamClientCert: f.upstreamClientCert}
+	if f.upstream != "" {
+		u, err := url.Parse(f.upstream)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return opts, fmt.Errorf("--upstream: %q is not an http:// or https:// URL", f.upstream)
+		}
+		opts.Upstream = u
+	}
+	if f.upstreamCA != "" {
+		b, err := os.ReadFile(f.upstreamCA)
+		if err != nil {
+			return opts, fmt.Errorf("--upstream-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return opts, fmt.Errorf("--upstream-ca: no certificate in %s", f.upstreamCA)
+		}
+		opts.UpstreamCAs = pool
+	}
+	return opts, nil
 }
 
 func runDaemon(cmd *cobra.Command, f runFlags) error {
@@ -60,18 +213,38 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if err != nil {
 		return err
 	}
-	var src fs.FS = examples.Basic
-	path := "basic"
-	if f.source != "" {
-		src, path = os.DirFS(f.source), f.path
+	maxDelete, err := parseShare(f.maxDelete)
+	if err != nil {
+		return err
 	}
-	gw := gateway.New(gateway.Options{Logger: log.With("component", "gateway")})
-	rec := reconciler.New(reconciler.Options{
-		Source:  src,
-		Path:    path,
-		Gateway: gw,
-		Logger:  log.With("component", "reconciler"),
-	})
+	if f.interval < 0 {
+		return fmt.Errorf("--interval: %s is negative", f.interval)
+	}
+	origin, path, err := newOrigin(f, log.With("component", "source"))
+	if err != nil {
+		return err
+	}
+	gwOpts, err := gatewayOptions(f, log.With("component", "gateway"))
+	if err != nil {
+		return err
+	}
+	gw := gateway.New(gwOpts)
+	recOpts := reconciler.Options{
+		Origin:          origin,
+		Path:            path,
+		Gateway:         gw,
+		Logger:          log.With("component", "reconciler"),
+		DataDir:         f.dataDir,
+		Interval:        f.interval,
+		MaxDelete:       maxDelete,
+		AllowMassDelete: f.allowMassDelete,
+		WarnWithin:      f.warnWithin,
+	}
+	if origin == nil {
+		recOpts.Source = examples.Basic
+		recOpts.DataDir = ""
+	}
+	rec := reconciler.New(recOpts)
 
 	ctx := cmd.Context()
 	tlsLn, err := net.Listen("tcp", f.listen)
@@ -84,7 +257,12 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		return fmt.Errorf("admin API: %w", err)
 	}
 	admin := &http.Server{Handler: rec.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("certops started", "listen", tlsLn.Addr().String(), "admin", adminLn.Addr().String(), "version", buildVersion())
+	source := "embedded example"
+	if origin != nil {
+		source = origin.String()
+	}
+	log.Info("certops started", "listen", tlsLn.Addr().String(), "admin", adminLn.Addr().String(),
+		"source", source, "version", buildVersion())
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gw.Serve(ctx, tlsLn) })
@@ -95,6 +273,21 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		return nil
 	})
 	g.Go(func() error { return rec.Run(ctx) })
+	g.Go(func() error {
+		// SIGHUP asks for a reconcile, as with most daemons.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-hup:
+				log.Info("SIGHUP: reconciling")
+				rec.Trigger()
+			}
+		}
+	})
 	g.Go(func() error {
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

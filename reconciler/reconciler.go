@@ -1,20 +1,27 @@
 // Package reconciler makes the gateway serve what the repository says. It
-// reads a revision from a source, loads and validates it with package
-// schema, and applies it to the gateway as one atomic configuration; it also
-// serves the admin API that reports its status.
+// follows an [Origin] (a Git repository or a directory), validates each new
+// revision incrementally with package schema (only files whose content
+// changed are validated again), resolves secret references through a
+// [Resolver], computes a [Plan] against the running state and applies the
+// whole desired state to the gateway as one atomic configuration.
 //
 // One reconcile runs at a time; triggers that arrive meanwhile coalesce into
-// one more run. A revision with any invalid entity is not applied at all and
-// the last applied state keeps serving. All methods are safe for concurrent
-// use.
+// one more run. A revision with any invalid entity is not applied at all
+// (stalled: it waits for a new revision) and a source or secret store that
+// fails is retried with exponential backoff; in both cases the last applied
+// state keeps serving. All methods are safe for concurrent use.
 package reconciler
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,41 +37,141 @@ type Applier interface {
 
 var _ Applier = (*gateway.Server)(nil)
 
+// Resolver returns the value of a secret reference as written in an entity
+// file ("$env://NAME", "$secret://vault/..."). The secrets package
+// implements it. If the Resolver also has a method `Stale(ref string)
+// error`, a non-nil result marks the entities that use ref as degraded.
+type Resolver interface {
+	Resolve(ctx context.Context, ref string) ([]byte, error)
+}
+
+// staler is the optional part of a Resolver.
+type staler interface {
+	Stale(ref string) error
+}
+
 // Options configure a Reconciler.
 type Options struct {
-	// Source is the repository's file tree.
+	// Origin is where revisions come from. When nil, Source is used.
+	Origin Origin
+	// Source is a fixed file tree (such as the embedded example), used when
+	// Origin is nil.
 	Source fs.FS
 	// Path is the folder below the root that holds the entities; "" is the
 	// root.
 	Path    string
 	Gateway Applier
 	Logger  *slog.Logger
+	// Secrets resolves secret references; nil makes every reference a
+	// retryable error "no secret resolver configured".
+	Secrets Resolver
+	// Observe, when non-nil, is called after every reconcile (metrics).
+	Observe func(RunReport)
+	// DataDir keeps the record of the last applied revision, restored at
+	// start from the origin's local clone; "" keeps nothing.
+	DataDir string
+	// Interval is the polling period (±10% jitter); 0 polls never.
+	Interval time.Duration
+	// MaxDelete is the largest fraction (0 to 1) of the running entities a
+	// plan may delete; 0 means 0.5. A plan deleting every running entity
+	// is refused too, unless AllowMassDelete.
+	MaxDelete       float64
+	AllowMassDelete bool
+	// WarnWithin makes certificates expiring within it warnings and lists
+	// them in Status.Expiring (default 720h).
+	WarnWithin time.Duration
+	// Now is the clock of validity checks; nil is time.Now.
+	Now func() time.Time
 }
 
-// Reconciler drives the gateway from a source.
+// Reconciler drives the gateway from an origin.
 type Reconciler struct {
 	opts    Options
+	origin  Origin
 	log     *slog.Logger
 	trigger chan struct{} // capacity 1: pending triggers coalesce
+	sem     chan struct{} // capacity 1: held by the running reconcile
+	base    atomic.Pointer[context.Context]
 
-	mu    sync.Mutex // serialises reconciles
-	ready atomic.Bool
+	callMu sync.Mutex // guards next
+	next   *runCall   // the queued run that new callers join
+
+	ready    atomic.Bool
+	status   atomic.Pointer[Status]
+	entities atomic.Pointer[[]EntityInfo]
+
+	// Guarded by sem (used by the running reconcile only).
+	loader     *loader
+	applied    *appliedState
+	stalledRev string
+	stalled    []Problem
 }
 
-// New returns a Reconciler; it does nothing until Run or Reconcile.
+// runCall is one reconcile that callers wait for.
+type runCall struct {
+	done chan struct{}
+	att  *Attempt
+	err  error
+}
+
+// appliedState is what the gateway serves.
+type appliedState struct {
+	revision string
+	built    map[string]*built // by entity name
+	infos    []EntityInfo      // sorted by name
+	refs     bool              // some entity uses a secret reference
+}
+
+// built is an entity turned into gateway input.
+type built struct {
+	key    string // source position, content and secret values it was built from
+	entity *schema.Entity
+	info   EntityInfo
+	gw     gateway.Entity
+	refs   []string
+}
+
+// New returns a Reconciler; it does nothing until Run or ReconcileNow.
 func New(opts Options) *Reconciler {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Reconciler{opts: opts, log: log, trigger: make(chan struct{}, 1)}
+	if opts.MaxDelete <= 0 || opts.MaxDelete > 1 {
+		opts.MaxDelete = 0.5
+	}
+	if opts.WarnWithin == 0 {
+		opts.WarnWithin = 720 * time.Hour
+	}
+	origin := opts.Origin
+	if origin == nil {
+		origin = &staticOrigin{fsys: opts.Source, name: "embedded"}
+	}
+	r := &Reconciler{
+		opts:    opts,
+		origin:  origin,
+		log:     log,
+		trigger: make(chan struct{}, 1),
+		sem:     make(chan struct{}, 1),
+		loader:  newLoader(opts.Path, schema.Options{WarnWithin: opts.WarnWithin, Now: opts.Now}),
+	}
+	r.status.Store(&Status{Source: origin.String()})
+	r.entities.Store(&[]EntityInfo{})
+	return r
 }
 
-// Ready reports whether a revision has been applied.
+// Ready reports whether a revision has been applied (or restored at start).
 func (r *Reconciler) Ready() bool { return r.ready.Load() }
 
+// Status returns the current status snapshot. It is immutable: do not
+// modify it.
+func (r *Reconciler) Status() *Status { return r.status.Load() }
+
+// Entities returns the running entities sorted by name.
+func (r *Reconciler) Entities() []EntityInfo { return slices.Clone(*r.entities.Load()) }
+
 // Trigger asks for a reconcile soon. It never blocks; triggers that arrive
-// while one is pending coalesce.
+// while one is pending coalesce. Run must be running for it to take effect.
 func (r *Reconciler) Trigger() {
 	select {
 	case r.trigger <- struct{}{}:
@@ -72,67 +179,489 @@ func (r *Reconciler) Trigger() {
 	}
 }
 
-// Run reconciles once at start and then on every trigger until ctx ends.
+// Run restores the last applied revision from the data dir, reconciles,
+// and then reconciles on every trigger, interval and retry until ctx ends.
 func (r *Reconciler) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.base.Store(&ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel() // runs before wg.Wait
+	if w, ok := r.origin.(watcher); ok {
+		wg.Go(func() {
+			if err := w.Watch(ctx, r.Trigger); err != nil {
+				r.log.Warn("not watching the source; changes are seen on the next interval", "err", err)
+			}
+		})
+	}
+	r.restore(ctx)
+
+	var poll <-chan time.Time
+	pollTimer := time.NewTimer(time.Hour)
+	pollTimer.Stop()
+	defer pollTimer.Stop()
+	retryTimer := time.NewTimer(time.Hour)
+	retryTimer.Stop()
+	defer retryTimer.Stop()
+	var retry <-chan time.Time
+	failures := 0
+
 	r.Trigger()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.trigger:
-			if err := r.Reconcile(ctx); err != nil {
-				r.log.Warn("reconcile failed; the last applied state keeps serving", "err", err)
-			}
+		case <-poll:
+		case <-retry:
+		}
+		att, err := r.ReconcileNow(ctx)
+		if err != nil {
+			return nil // ctx ended
+		}
+		if att.Result == ResultFailed {
+			failures++
+			d := backoff(failures)
+			retryTimer.Reset(d)
+			retry = retryTimer.C
+			r.log.Info("will retry", "in", d.Round(time.Millisecond), "failures", failures)
+		} else {
+			failures = 0
+			retryTimer.Stop()
+			retry = nil
+		}
+		if r.opts.Interval > 0 {
+			pollTimer.Reset(jitter(r.opts.Interval, 0.1))
+			poll = pollTimer.C
 		}
 	}
 }
 
-// Reconcile loads the source, validates it and applies it. It returns the
-// problems of an invalid revision as a schema.ErrorList.
+// ReconcileNow runs a reconcile, or joins one that has not started yet, and
+// returns its result. It returns an error only when ctx ends first; the
+// attempt's own problems are in the Attempt.
+func (r *Reconciler) ReconcileNow(ctx context.Context) (*Attempt, error) {
+	r.callMu.Lock()
+	c := r.next
+	owner := c == nil
+	if owner {
+		c = &runCall{done: make(chan struct{})}
+		r.next = c
+	}
+	r.callMu.Unlock()
+	if !owner {
+		select {
+		case <-c.done:
+			return c.att, c.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		r.callMu.Lock()
+		if r.next == c {
+			r.next = nil
+		}
+		r.callMu.Unlock()
+		c.err = ctx.Err()
+		close(c.done)
+		return nil, c.err
+	}
+	r.callMu.Lock()
+	if r.next == c {
+		r.next = nil
+	}
+	r.callMu.Unlock()
+	c.att = r.reconcile(r.runContext(ctx), nil)
+	<-r.sem
+	close(c.done)
+	return c.att, nil
+}
+
+// runContext is the context a reconcile runs with: Run's, so that
+// shutdown stops it, not that of a caller who may stop waiting.
+func (r *Reconciler) runContext(ctx context.Context) context.Context {
+	if p := r.base.Load(); p != nil {
+		return *p
+	}
+	return context.WithoutCancel(ctx)
+}
+
+// Reconcile runs one reconcile and returns its problems as an error. It
+// is ReconcileNow for callers that want an error.
 func (r *Reconciler) Reconcile(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	att, err := r.ReconcileNow(ctx)
+	if err != nil {
+		return err
+	}
+	return att.Err()
+}
+
+// restore applies the last applied revision from the origin's local clone,
+// so that the gateway serves before the source is reachable.
+func (r *Reconciler) restore(ctx context.Context) {
+	rs, ok := r.origin.(restorer)
+	if !ok || r.opts.DataDir == "" {
+		return
+	}
+	st, err := loadState(r.opts.DataDir)
+	if err != nil {
+		r.log.Warn("cannot read the last applied revision; starting empty", "err", err)
+		return
+	}
+	if st == nil || st.Source != r.origin.String() {
+		return
+	}
+	t, err := rs.Open(ctx, st.Revision)
+	if err != nil {
+		r.log.Warn("cannot restore the last applied revision from the local clone", "revision", st.Revision, "err", err)
+		return
+	}
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-r.sem }()
+	att := r.reconcile(ctx, t)
+	if att.Result == ResultApplied {
+		r.log.Info("restored the last applied revision", "revision", st.Revision)
+	}
+}
+
+// Phases of a reconcile, for RunReport.
+const (
+	phaseFetch   = "fetch"
+	phaseLoad    = "load"
+	phaseResolve = "resolve"
+	phasePlan    = "plan"
+	phaseApply   = "apply"
+)
+
+// runTimeout bounds one reconcile, so that a hung server cannot stop the
+// daemon from retrying.
+const runTimeout = 5 * time.Minute
+
+// reconcile runs the pipeline once: fetch (unless t is given) → load →
+// resolve → plan → apply → status. The caller holds sem.
+func (r *Reconciler) reconcile(ctx context.Context, t *Tree) *Attempt {
+	ctx, cancel := context.WithTimeout(ctx, runTimeout)
+	defer cancel()
 	start := time.Now()
-	res, err := schema.Load(r.opts.Source, schema.Options{Root: r.opts.Path})
+	phases := make(map[string]time.Duration)
+	att := &Attempt{Time: r.now()}
+	var runErr error
+	defer func() {
+		r.publish(att)
+		if r.opts.Observe != nil {
+			r.opts.Observe(RunReport{Revision: att.Revision, Result: att.Result, Phases: phases, Err: runErr})
+		}
+	}()
+	fail := func(result string, problems []Problem, err error) *Attempt {
+		att.Result, att.Errors, runErr = result, problems, err
+		return att
+	}
+	phase := func(name string, t0 time.Time) { phases[name] += time.Since(t0) }
+
+	if t == nil {
+		t0 := time.Now()
+		var err error
+		t, err = r.origin.Fetch(ctx)
+		phase(phaseFetch, t0)
+		if err != nil {
+			r.log.Warn("fetch failed; the last applied state keeps serving", "source", r.origin.String(), "err", err)
+			return fail(ResultFailed, []Problem{problemOf(err)}, err)
+		}
+	}
+	att.Revision = t.Revision
+	if a := r.applied; a != nil && a.revision == t.Revision && !a.refs {
+		att.Result = ResultUnchanged
+		return att
+	}
+	if t.Revision == r.stalledRev {
+		return fail(ResultStalled, r.stalled, &AttemptError{Attempt: &Attempt{Result: ResultStalled, Errors: r.stalled}})
+	}
+
+	t0 := time.Now()
+	res, err := r.loader.load(ctx, t)
+	phase(phaseLoad, t0)
 	if err != nil {
-		return fmt.Errorf("load: %w", err)
+		r.log.Warn("cannot read the revision; the last applied state keeps serving", "revision", t.Revision, "err", err)
+		return fail(ResultFailed, []Problem{problemOf(err)}, err)
 	}
-	if err := res.Problems.Err(); err != nil {
-		return err
+	if err := res.problems.Err(); err != nil {
+		return r.stall(att, t.Revision, problemsOf(res.problems), err)
 	}
-	cfg, err := gatewayConfig(res.Entities, schema.Literal)
+	for _, w := range res.problems {
+		r.log.Debug("warning", "revision", t.Revision, "problem", w.Error())
+	}
+
+	t0 = time.Now()
+	desired, degraded, unresolved, invalid := r.build(ctx, res.entities)
+	phase(phaseResolve, t0)
+	if len(invalid) > 0 {
+		problems := append(invalid, unresolved...)
+		return r.stall(att, t.Revision, problems, &AttemptError{Attempt: &Attempt{Result: ResultStalled, Errors: problems}})
+	}
+	if len(unresolved) > 0 {
+		err := &AttemptError{Attempt: &Attempt{Result: ResultFailed, Errors: unresolved}}
+		r.log.Warn("cannot resolve secrets; the last applied state keeps serving", "revision", t.Revision, "err", err)
+		return fail(ResultFailed, unresolved, err)
+	}
+
+	t0 = time.Now()
+	infos := make([]EntityInfo, len(desired))
+	for i, b := range desired {
+		infos[i] = b.info
+	}
+	slices.SortFunc(infos, func(a, b EntityInfo) int { return strings.Compare(a.Name, b.Name) })
+	var running []EntityInfo
+	if r.applied != nil {
+		running = r.applied.infos
+	}
+	plan := Diff(running, infos)
+	phase(phasePlan, t0)
+	if err := r.massDelete(plan, len(running)); err != nil {
+		return r.stall(att, t.Revision, []Problem{problemOf(err)}, err)
+	}
+	if a := r.applied; a != nil && a.revision == t.Revision && plan.Empty() && sameBuild(a.built, desired) {
+		att.Result = ResultUnchanged
+		r.publishDegraded(degraded)
+		return att
+	}
+
+	t0 = time.Now()
+	cfg := gateway.Config{Entities: make([]gateway.Entity, len(desired))}
+	for i, b := range desired {
+		cfg.Entities[i] = b.gw
+	}
+	err = r.opts.Gateway.Apply(cfg)
+	phase(phaseApply, t0)
 	if err != nil {
-		return err
+		return r.stall(att, t.Revision, []Problem{problemOf(err)}, err)
 	}
-	if err := r.opts.Gateway.Apply(cfg); err != nil {
-		return err
+
+	next := &appliedState{revision: t.Revision, built: make(map[string]*built, len(desired)), infos: infos}
+	for _, b := range desired {
+		next.built[b.entity.Name] = b
+		next.refs = next.refs || len(b.refs) > 0
 	}
+	r.applied = next
+	r.stalledRev, r.stalled = "", nil
+	r.entities.Store(&infos)
 	r.ready.Store(true)
-	r.log.Info("applied", "entities", len(res.Entities), "duration", time.Since(start).Round(time.Millisecond))
+	att.Result = ResultApplied
+	r.publishApplied(att, plan, degraded)
+	r.log.Info("revision applied", "revision", t.Revision, "entities", len(desired),
+		"created", plan.Summary.Create, "updated", plan.Summary.Update, "deleted", plan.Summary.Delete,
+		"validated_files", res.validated, "duration", time.Since(start).Round(time.Microsecond))
+	if _, ok := r.origin.(restorer); ok && r.opts.DataDir != "" {
+		if err := saveState(r.opts.DataDir, savedState{Source: r.origin.String(), Revision: t.Revision, Time: att.Time}); err != nil {
+			r.log.Warn("cannot record the applied revision; a restart will wait for the source", "err", err)
+		}
+	}
+	return att
+}
+
+// stall refuses a revision: it is not applied, every problem is logged at
+// Warn, and the reconciler waits for a new revision.
+func (r *Reconciler) stall(att *Attempt, revision string, problems []Problem, err error) *Attempt {
+	r.stalledRev, r.stalled = revision, problems
+	const maxLogged = 100
+	for i, p := range problems {
+		if i == maxLogged {
+			r.log.Warn("more problems not logged; see the status", "revision", revision, "count", len(problems)-maxLogged)
+			break
+		}
+		r.log.Warn("revision refused", "revision", revision, "problem", p.String())
+	}
+	r.log.Warn("revision refused; the last applied state keeps serving until a new revision", "revision", revision, "problems", len(problems))
+	att.Result, att.Errors = ResultStalled, problems
+	return att
+}
+
+// massDelete refuses a plan that deletes too much of what runs.
+func (r *Reconciler) massDelete(plan *Plan, running int) error {
+	del := plan.Summary.Delete
+	if r.opts.AllowMassDelete || running == 0 || del == 0 {
+		return nil
+	}
+	if del == running || float64(del) > r.opts.MaxDelete*float64(running) {
+		return fmt.Errorf("refusing a plan that deletes %d of %d running entities (the limit is %g%%, and never all): check --source and --path; if this is intended, run with --allow-mass-delete or a higher --max-delete",
+			del, running, r.opts.MaxDelete*100)
+	}
 	return nil
 }
 
-// gatewayConfig translates validated entities into the gateway's input.
-func gatewayConfig(entities []*schema.Entity, values schema.Values) (gateway.Config, error) {
-	cfg := gateway.Config{Entities: make([]gateway.Entity, 0, len(entities))}
+// build resolves each entity's secret references and turns it into gateway
+// input, reusing what the previous revision built when the entity's
+// source and secret values are unchanged. A failure to resolve is
+// retryable; a resolved value that is not valid material stalls.
+func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out []*built, degraded []Degraded, unresolved, invalid []Problem) {
+	values := make(map[string][]byte)
+	resolveErr := make(map[string]error)
+	resolve := func(ref string) ([]byte, error) {
+		if v, ok := values[ref]; ok {
+			return v, nil
+		}
+		if err, ok := resolveErr[ref]; ok {
+			return nil, err
+		}
+		var v []byte
+		var err error
+		if r.opts.Secrets == nil {
+			err = errNoResolver
+		} else {
+			v, err = r.opts.Secrets.Resolve(ctx, ref)
+		}
+		if err != nil {
+			resolveErr[ref] = err
+			return nil, err
+		}
+		values[ref] = v
+		return v, nil
+	}
+	var stale staler
+	if s, ok := r.opts.Secrets.(staler); ok {
+		stale = s
+	}
+	var old map[string]*built
+	if r.applied != nil {
+		old = r.applied.built
+	}
 	for _, e := range entities {
+		refs := references(e)
+		h := sha256.New()
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", e.Pos, e.Name, e.Hash)
+		var failed bool
+		for _, ref := range refs {
+			v, err := resolve(ref)
+			if err != nil {
+				unresolved = append(unresolved, Problem{File: e.Pos.File, Line: e.Pos.Line, Column: e.Pos.Col,
+					Message: fmt.Sprintf("entity %s: resolve %s: %v", e.Name, ref, err), Severity: "error"})
+				failed = true
+				continue
+			}
+			// The digest of secret values stays in memory and only tells
+			// whether a value changed.
+			fmt.Fprintf(h, "%s\x00%d\x00%s\x00", ref, len(v), v)
+			if stale != nil {
+				if err := stale.Stale(ref); err != nil {
+					degraded = append(degraded, Degraded{Entity: e.Name, Reason: fmt.Sprintf("%s: %v", ref, err)})
+				}
+			}
+		}
+		if failed {
+			continue
+		}
+		key := hex.EncodeToString(h.Sum(nil))
+		if b, ok := old[e.Name]; ok && b.key == key {
+			out = append(out, b)
+			continue
+		}
+		values := func(v string) ([]byte, error) {
+			if schema.IsReference(v) {
+				return resolve(v)
+			}
+			return []byte(v), nil
+		}
 		m, err := e.Material(values)
 		if err != nil {
-			return gateway.Config{}, err
+			invalid = append(invalid, Problem{File: e.Pos.File, Line: e.Pos.Line, Column: e.Pos.Col, Message: err.Error(), Severity: "error"})
+			continue
 		}
 		minV, maxV := tlsVersions(e.Protocols)
-		cfg.Entities = append(cfg.Entities, gateway.Entity{
-			Name:        e.Name,
-			Client:      e.Type == schema.TypeClient,
-			SNIs:        e.SNIs,
-			Chains:      m.Chains,
-			ClientCAs:   m.ClientCAs,
-			ClientDepth: e.ClientDepth,
-			MinVersion:  minV,
-			MaxVersion:  maxV,
+		out = append(out, &built{
+			key:    key,
+			entity: e,
+			info:   Describe(e, m),
+			refs:   refs,
+			gw: gateway.Entity{
+				Name:        e.Name,
+				Client:      e.Type == schema.TypeClient,
+				SNIs:        e.SNIs,
+				Chains:      m.Chains,
+				ClientCAs:   m.ClientCAs,
+				ClientDepth: e.ClientDepth,
+				MinVersion:  minV,
+				MaxVersion:  maxV,
+			},
 		})
 	}
-	return cfg, nil
+	return out, degraded, unresolved, invalid
+}
+
+// references lists the secret references of an entity, as written.
+func references(e *schema.Entity) []string {
+	var refs []string
+	add := func(v string) {
+		if schema.IsReference(v) && !slices.Contains(refs, v) {
+			refs = append(refs, v)
+		}
+	}
+	for _, c := range e.Chains {
+		add(c.Cert)
+		add(c.Key)
+	}
+	add(e.ClientCA)
+	return refs
+}
+
+func sameBuild(old map[string]*built, desired []*built) bool {
+	if len(old) != len(desired) {
+		return false
+	}
+	for _, b := range desired {
+		if o, ok := old[b.entity.Name]; !ok || o.key != b.key {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.opts.Now != nil {
+		return r.opts.Now()
+	}
+	return time.Now()
+}
+
+// publish records an attempt in the status.
+func (r *Reconciler) publish(att *Attempt) {
+	old := r.status.Load()
+	s := *old
+	s.LastAttempt = att
+	r.status.Store(&s)
+}
+
+func (r *Reconciler) publishDegraded(degraded []Degraded) {
+	old := r.status.Load()
+	s := *old
+	s.Degraded = degraded
+	r.status.Store(&s)
+}
+
+// publishApplied records a newly applied state in the status.
+func (r *Reconciler) publishApplied(att *Attempt, plan *Plan, degraded []Degraded) {
+	s := *r.status.Load()
+	s.Applied = &Revision{ID: att.Revision, Time: att.Time}
+	s.Entities = len(r.applied.infos)
+	s.Degraded = degraded
+	summary := plan.Summary
+	s.Plan = &summary
+	s.Expiring = nil
+	limit := r.now().Add(r.opts.WarnWithin)
+	for _, info := range r.applied.infos {
+		for i, c := range info.Chains {
+			if !c.NotAfter.IsZero() && c.NotAfter.Before(limit) {
+				s.Expiring = append(s.Expiring, ExpiringCert{Entity: info.Name, Chain: i, Subject: c.Subject, NotAfter: c.NotAfter})
+			}
+		}
+	}
+	r.status.Store(&s)
 }
 
 // tlsVersions maps ssl_protocols to the gateway's version bounds; an empty

@@ -1,0 +1,221 @@
+package reconciler
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"maps"
+	"time"
+
+	"certops/schema"
+)
+
+// EntityInfo describes an entity for people and tools: what the admin API
+// lists, what plans compare. It holds no private key and no secret value;
+// references are kept as written.
+type EntityInfo struct {
+	Name      string            `json:"name"`
+	Type      string            `json:"type"`
+	SNIs      []string          `json:"snis,omitempty"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	File      string            `json:"file"`
+	Protocols []string          `json:"ssl_protocols,omitempty"`
+	Chains    []ChainInfo       `json:"chains"`
+	ClientCA  []ChainInfo       `json:"client_ca,omitempty"`
+}
+
+// ChainInfo describes one certificate: the leaf of a chain, or one CA of a
+// client CA bundle. Fields of a certificate that is a secret reference not
+// resolved here (CI has no Vault) are empty, and CertRef tells which
+// reference it is.
+type ChainInfo struct {
+	Subject   string    `json:"subject,omitempty"`
+	SANs      []string  `json:"sans,omitempty"`
+	Serial    string    `json:"serial,omitempty"`
+	NotBefore time.Time `json:"not_before,omitzero"`
+	NotAfter  time.Time `json:"not_after,omitzero"`
+	KeyType   string    `json:"key_type,omitempty"`
+	// Fingerprint is the SHA-256 of the leaf's DER, hex.
+	Fingerprint string `json:"fingerprint_sha256,omitempty"`
+	// PublicKeyFingerprint is the SHA-256 of the public key (SPKI DER) of
+	// the chain's private key, hex; empty for a CA or an unresolved key.
+	PublicKeyFingerprint string `json:"public_key_fingerprint_sha256,omitempty"`
+	// CertRef and KeyRef are the secret references as written, if any.
+	CertRef string `json:"cert_ref,omitempty"`
+	KeyRef  string `json:"key_ref,omitempty"`
+}
+
+// Describe returns the description of e. With m (its resolved material)
+// every certificate is described; with m nil, literal PEM values are parsed
+// and secret references are described by the reference alone, so that two
+// revisions can be compared where no secret store is reachable.
+func Describe(e *schema.Entity, m *schema.Material) EntityInfo {
+	info := EntityInfo{
+		Name:      e.Name,
+		Type:      e.Type.String(),
+		SNIs:      append([]string(nil), e.SNIs...),
+		Labels:    maps.Clone(e.Labels),
+		File:      e.Pos.File,
+		Protocols: append([]string(nil), e.Protocols...),
+	}
+	for i, ch := range e.Chains {
+		var ci ChainInfo
+		if schema.IsReference(ch.Cert) {
+			ci.CertRef = ch.Cert
+		}
+		if schema.IsReference(ch.Key) {
+			ci.KeyRef = ch.Key
+		}
+		var leaf *x509.Certificate
+		var pub crypto.PublicKey
+		switch {
+		case m != nil && i < len(m.Chains):
+			leaf = leafOf(m.Chains[i])
+			if signer, ok := m.Chains[i].PrivateKey.(crypto.Signer); ok {
+				pub = signer.Public()
+			}
+		default:
+			if ci.CertRef == "" {
+				leaf = firstCert([]byte(ch.Cert))
+			}
+			if ci.KeyRef == "" {
+				pub = publicOfPEM([]byte(ch.Key))
+			}
+		}
+		describeCert(&ci, leaf)
+		if pub != nil {
+			if der, err := x509.MarshalPKIXPublicKey(pub); err == nil {
+				ci.PublicKeyFingerprint = sha256Hex(der)
+			}
+		}
+		info.Chains = append(info.Chains, ci)
+	}
+	if e.ClientCA != "" {
+		if schema.IsReference(e.ClientCA) && m == nil {
+			info.ClientCA = []ChainInfo{{CertRef: e.ClientCA}}
+		} else if !schema.IsReference(e.ClientCA) {
+			for _, c := range allCerts([]byte(e.ClientCA)) {
+				var ci ChainInfo
+				describeCert(&ci, c)
+				info.ClientCA = append(info.ClientCA, ci)
+			}
+		} else {
+			// A resolved client CA: the pool does not give its certificates
+			// back, so the reference stands for it.
+			info.ClientCA = []ChainInfo{{CertRef: e.ClientCA}}
+		}
+	}
+	return info
+}
+
+func describeCert(ci *ChainInfo, c *x509.Certificate) {
+	if c == nil {
+		return
+	}
+	ci.Subject = c.Subject.String()
+	ci.SANs = append(ci.SANs, c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		ci.SANs = append(ci.SANs, ip.String())
+	}
+	ci.SANs = append(ci.SANs, c.EmailAddresses...)
+	for _, u := range c.URIs {
+		ci.SANs = append(ci.SANs, u.String())
+	}
+	ci.Serial = c.SerialNumber.Text(16)
+	ci.NotBefore = c.NotBefore.UTC()
+	ci.NotAfter = c.NotAfter.UTC()
+	ci.KeyType = keyType(c.PublicKey)
+	ci.Fingerprint = sha256Hex(c.Raw)
+}
+
+func leafOf(c tls.Certificate) *x509.Certificate {
+	if c.Leaf != nil {
+		return c.Leaf
+	}
+	if len(c.Certificate) == 0 {
+		return nil
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		return nil
+	}
+	return leaf
+}
+
+func firstCert(pemBytes []byte) *x509.Certificate {
+	if cs := allCerts(pemBytes); len(cs) > 0 {
+		return cs[0]
+	}
+	return nil
+}
+
+func allCerts(pemBytes []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, pemBytes = pem.Decode(pemBytes)
+		if b == nil {
+			return out
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			out = append(out, c)
+		}
+	}
+}
+
+// publicOfPEM returns the public half of a PEM private key, or nil.
+func publicOfPEM(pemBytes []byte) crypto.PublicKey {
+	for {
+		var b *pem.Block
+		b, pemBytes = pem.Decode(pemBytes)
+		if b == nil {
+			return nil
+		}
+		var k any
+		var err error
+		switch b.Type {
+		case "PRIVATE KEY":
+			k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+		case "RSA PRIVATE KEY":
+			k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
+		case "EC PRIVATE KEY":
+			k, err = x509.ParseECPrivateKey(b.Bytes)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil
+		}
+		if s, ok := k.(crypto.Signer); ok {
+			return s.Public()
+		}
+		return nil
+	}
+}
+
+func keyType(pub any) string {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		return fmt.Sprintf("RSA %d", k.N.BitLen())
+	case *ecdsa.PublicKey:
+		return "ECDSA " + k.Curve.Params().Name
+	case ed25519.PublicKey:
+		return "Ed25519"
+	}
+	return "unknown"
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

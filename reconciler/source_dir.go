@@ -1,0 +1,160 @@
+package reconciler
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// dirDebounce is how long a directory must be quiet after a change before
+// a reconcile is triggered: an editor's save or a `git checkout` is a burst
+// of events.
+const dirDebounce = 200 * time.Millisecond
+
+// dirOrigin is a plain directory, watched with fsnotify. Its revision is a
+// digest of its files' content.
+type dirOrigin struct {
+	dir string
+	log *slog.Logger
+
+	mu    sync.Mutex // guards known
+	known map[string]dirFile
+}
+
+type dirFile struct {
+	size int64
+	mod  time.Time
+	hash string
+}
+
+// NewDirOrigin returns an Origin that reads the files below dir. Its Watch
+// triggers a reconcile when they change; editors that save by writing a new
+// file and renaming it over the old one are seen too, because the folders,
+// not the files, are watched.
+func NewDirOrigin(dir string, log *slog.Logger) (Origin, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("source: %s is not a directory", dir)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &dirOrigin{dir: dir, log: log, known: make(map[string]dirFile)}, nil
+}
+
+func (o *dirOrigin) String() string { return o.dir }
+
+// Fetch lists the directory. A file whose size and modification time did
+// not change since the last Fetch is not read again.
+func (o *dirOrigin) Fetch(ctx context.Context) (*Tree, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	fsys := os.DirFS(o.dir)
+	t := &Tree{Files: make(map[string]string), read: func(name string) ([]byte, error) { return fs.ReadFile(fsys, name) }}
+	next := make(map[string]dirFile, len(o.known))
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if p != "." && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		f, ok := o.known[p]
+		if !ok || f.size != fi.Size() || !f.mod.Equal(fi.ModTime()) {
+			src, err := fs.ReadFile(fsys, p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(src)
+			f = dirFile{size: fi.Size(), mod: fi.ModTime(), hash: hex.EncodeToString(sum[:])}
+		}
+		next[p] = f
+		t.Files[p] = f.hash
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", o.dir, err)
+	}
+	o.known = next
+	t.Revision = "dir:" + listingDigest(t.Files)[:12]
+	return t, nil
+}
+
+// Watch calls trigger, debounced, whenever something below the directory
+// changes, until ctx ends.
+func (o *dirOrigin) Watch(ctx context.Context, trigger func()) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", o.dir, err)
+	}
+	defer w.Close()
+	add := func(root string) {
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.IsDir() {
+				return nil
+			}
+			if p != o.dir && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir
+			}
+			if err := w.Add(p); err != nil {
+				o.log.Warn("cannot watch folder; changes in it are seen on the next interval", "path", p, "err", err)
+			}
+			return nil
+		})
+	}
+	add(o.dir)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			if ev.Has(fsnotify.Create) {
+				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
+					add(ev.Name)
+				}
+			}
+			timer.Reset(dirDebounce)
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			// An overflow loses events: reconcile to be safe.
+			o.log.Warn("watching the source folder", "err", err)
+			timer.Reset(dirDebounce)
+		case <-timer.C:
+			trigger()
+		}
+	}
+}

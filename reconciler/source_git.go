@@ -1,0 +1,553 @@
+package reconciler
+
+// This is the only file that imports go-git (STYLE.md: one file per heavy
+// library).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing/fstest"
+	"time"
+
+	git "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/go-git/go-git/v5/storage"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	gossh "golang.org/x/crypto/ssh"
+)
+
+// GitOptions configure a Git origin.
+type GitOptions struct {
+	// URL is the repository: https://, http://, ssh://, user@host:path,
+	// git://, file://, or the path of a local repository or working copy
+	// (read in place, never cloned; its committed state is what counts).
+	URL string
+	// Ref is a branch, a tag or a full commit id; "" follows the remote's
+	// default branch (HEAD).
+	Ref string
+	// Dir keeps the clone (a bare repository) so that it survives restarts;
+	// "" keeps it in memory.
+	Dir string
+	// Username and Password authenticate https; Password is typically a
+	// token. A Username of "" sends "git".
+	Username, Password string
+	// CABundle holds extra PEM CA certificates trusted for https.
+	CABundle []byte
+	// SSHKey is the PEM private key for ssh; SSHKeyPassphrase decrypts it.
+	SSHKey           []byte
+	SSHKeyPassphrase string
+	// KnownHosts are the known_hosts files that ssh host keys are checked
+	// against; nil means ~/.ssh/known_hosts.
+	KnownHosts []string
+	// InsecureIgnoreHostKey accepts any ssh host key. Never the default.
+	InsecureIgnoreHostKey bool
+	Logger                *slog.Logger
+}
+
+// gitOrigin follows one ref of a Git repository. It keeps a shallow
+// clone without a checkout and reads files straight from commit trees,
+// which is several times cheaper than a worktree for large repositories.
+type gitOrigin struct {
+	opts     GitOptions
+	log      *slog.Logger
+	display  string   // the URL, credentials redacted
+	secrets  []string // strings redacted from every error
+	auth     transport.AuthMethod
+	local    bool   // opts.URL is a local repository, read in place
+	pinned   string // opts.Ref when it is a full commit id
+	fetchURL string
+
+	mu    sync.Mutex // guards repo and store; held during Fetch and Open
+	repo  *git.Repository
+	store storage.Storer
+}
+
+var commitID = regexp.MustCompile(`^[0-9a-f]{40}$`)
+
+// remoteName and targetRef are where the clone keeps what it fetched.
+const (
+	remoteName = "origin"
+	targetRef  = plumbing.ReferenceName("refs/certops/target")
+)
+
+// NewGitOrigin checks opts and returns an Origin that follows the
+// repository. It does not touch the network.
+func NewGitOrigin(opts GitOptions) (Origin, error) {
+	if opts.URL == "" {
+		return nil, errors.New("git: empty repository URL")
+	}
+	o := &gitOrigin{opts: opts, log: opts.Logger, fetchURL: opts.URL}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if commitID.MatchString(opts.Ref) {
+		o.pinned = opts.Ref
+	}
+	if opts.Password != "" {
+		o.secrets = append(o.secrets, opts.Password)
+	}
+	if fi, err := os.Stat(opts.URL); err == nil && fi.IsDir() {
+		o.local = true
+		o.display = opts.URL
+		return o, nil
+	}
+	ep, err := transport.NewEndpoint(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("git: repository URL %s: %w", redactURL(opts.URL), err)
+	}
+	if ep.Password != "" {
+		o.secrets = append(o.secrets, ep.Password, url.QueryEscape(ep.Password))
+	}
+	o.display = redactURL(opts.URL)
+	switch ep.Protocol {
+	case "https", "http":
+		switch {
+		case opts.Password != "":
+			user := opts.Username
+			if user == "" {
+				user = ep.User
+			}
+			if user == "" {
+				user = "git"
+			}
+			o.auth = &githttp.BasicAuth{Username: user, Password: opts.Password}
+		case ep.Password != "":
+			o.auth = &githttp.BasicAuth{Username: ep.User, Password: ep.Password}
+		}
+	case "ssh":
+		if len(opts.SSHKey) == 0 {
+			return nil, fmt.Errorf("git: %s: ssh needs a private key (--ssh-key)", o.display)
+		}
+		user := ep.User
+		if user == "" {
+			user = "git"
+		}
+		keys, err := gitssh.NewPublicKeys(user, opts.SSHKey, opts.SSHKeyPassphrase)
+		if err != nil {
+			return nil, fmt.Errorf("git: ssh key: %w", err)
+		}
+		if opts.InsecureIgnoreHostKey {
+			keys.HostKeyCallback = gossh.InsecureIgnoreHostKey()
+		} else {
+			files := opts.KnownHosts
+			if len(files) == 0 {
+				home, err := os.UserHomeDir()
+				if err != nil {
+					return nil, fmt.Errorf("git: known_hosts: %w", err)
+				}
+				files = []string{filepath.Join(home, ".ssh", "known_hosts")}
+			}
+			for _, f := range files {
+				if _, err := os.Stat(f); err != nil {
+					return nil, fmt.Errorf("git: known_hosts (unknown ssh hosts are refused; pass --known-hosts or, insecurely, --insecure-ignore-host-key): %w", err)
+				}
+			}
+			db, err := gitssh.NewKnownHostsDb(files...)
+			if err != nil {
+				return nil, fmt.Errorf("git: known_hosts: %w", err)
+			}
+			keys.HostKeyCallback = db.HostKeyCallback()
+			keys.HostKeyAlgorithms = db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, fmt.Sprint(portOr(ep.Port, 22))))
+		}
+		o.auth = keys
+	case "git", "file":
+	default:
+		return nil, fmt.Errorf("git: %s: unsupported protocol %q", o.display, ep.Protocol)
+	}
+	return o, nil
+}
+
+func portOr(p, def int) int {
+	if p == 0 {
+		return def
+	}
+	return p
+}
+
+func (o *gitOrigin) String() string {
+	if o.opts.Ref != "" {
+		return o.display + "@" + o.opts.Ref
+	}
+	return o.display
+}
+
+// Fetch brings the clone up to date with the ref and returns the tree of
+// the commit it points to. A cheap ref listing comes first: when the ref
+// still points to a commit the clone has (no change, or a rollback to a
+// commit seen before), nothing is downloaded. Otherwise it fetches
+// incrementally and falls back to a fresh shallow clone when that fails,
+// which is what a force-push can cause (go-git issue 1443).
+func (o *gitOrigin) Fetch(ctx context.Context) (*Tree, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t, err := o.fetch(ctx)
+	if err != nil {
+		return nil, o.redact(err)
+	}
+	return t, nil
+}
+
+func (o *gitOrigin) fetch(ctx context.Context) (*Tree, error) {
+	if o.local {
+		return o.fetchLocal()
+	}
+	if err := o.open(); err != nil {
+		return nil, err
+	}
+	if o.pinned != "" {
+		if t, err := o.treeOf(plumbing.NewHash(o.pinned)); err == nil {
+			return t, nil // a commit never changes: no network needed
+		}
+		return o.fetchPinned(ctx)
+	}
+	remote, err := o.repo.Remote(remoteName)
+	if err != nil {
+		return nil, fmt.Errorf("git: %w", err)
+	}
+	refs, err := remote.ListContext(ctx, &git.ListOptions{Auth: o.auth, CABundle: o.opts.CABundle, Timeout: 60})
+	if err != nil {
+		return nil, fmt.Errorf("git: list refs of %s: %w", o.display, err)
+	}
+	name, hash, err := o.pick(refs)
+	if err != nil {
+		return nil, err
+	}
+	if t, err := o.treeOf(hash); err == nil {
+		return t, nil
+	}
+	spec := config.RefSpec("+" + name.String() + ":" + targetRef.String())
+	start := time.Now()
+	if !o.empty() {
+		err := o.fetchSpec(ctx, spec, 0)
+		if err == nil {
+			if t, err := o.treeOf(hash); err == nil {
+				o.log.Debug("fetched", "ref", name.String(), "revision", t.Revision, "duration", time.Since(start))
+				return t, nil
+			}
+		}
+		o.log.Info("incremental fetch failed; cloning afresh", "ref", name.String(), "err", o.redact(err))
+		if err := o.reset(); err != nil {
+			return nil, err
+		}
+	}
+	if err := o.fetchSpec(ctx, spec, 1); err != nil {
+		return nil, fmt.Errorf("git: fetch %s from %s: %w", name, o.display, err)
+	}
+	t, err := o.treeOf(hash)
+	if err != nil {
+		return nil, fmt.Errorf("git: %s after fetch: %w", name, err)
+	}
+	o.log.Debug("cloned", "ref", name.String(), "revision", t.Revision, "duration", time.Since(start))
+	return t, nil
+}
+
+// fetchPinned fetches the whole history of every branch and tag and looks
+// for the pinned commit in it.
+func (o *gitOrigin) fetchPinned(ctx context.Context) (*Tree, error) {
+	err := o.repo.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: remoteName,
+		RefSpecs:   []config.RefSpec{"+refs/heads/*:refs/certops/heads/*", "+refs/tags/*:refs/tags/*"},
+		Auth:       o.auth,
+		CABundle:   o.opts.CABundle,
+		Tags:       git.NoTags,
+		Force:      true,
+	})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil, fmt.Errorf("git: fetch %s: %w", o.display, err)
+	}
+	t, err := o.treeOf(plumbing.NewHash(o.pinned))
+	if err != nil {
+		return nil, fmt.Errorf("git: commit %s not found in any branch or tag of %s: %w", o.pinned, o.display, err)
+	}
+	return t, nil
+}
+
+func (o *gitOrigin) fetchSpec(ctx context.Context, spec config.RefSpec, depth int) error {
+	err := o.repo.FetchContext(ctx, &git.FetchOptions{
+		RemoteName: remoteName,
+		RefSpecs:   []config.RefSpec{spec},
+		Depth:      depth,
+		Auth:       o.auth,
+		CABundle:   o.opts.CABundle,
+		Tags:       git.NoTags,
+		Force:      true,
+	})
+	if errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return nil
+	}
+	return err
+}
+
+// pick finds the ref to follow in a remote's listing.
+func (o *gitOrigin) pick(refs []*plumbing.Reference) (plumbing.ReferenceName, plumbing.Hash, error) {
+	byName := make(map[plumbing.ReferenceName]*plumbing.Reference, len(refs))
+	for _, r := range refs {
+		byName[r.Name()] = r
+	}
+	var candidates []plumbing.ReferenceName
+	switch ref := o.opts.Ref; {
+	case ref == "":
+		candidates = []plumbing.ReferenceName{plumbing.HEAD}
+	case strings.HasPrefix(ref, "refs/"):
+		candidates = []plumbing.ReferenceName{plumbing.ReferenceName(ref)}
+	default:
+		candidates = []plumbing.ReferenceName{plumbing.NewBranchReferenceName(ref), plumbing.NewTagReferenceName(ref)}
+	}
+	for _, c := range candidates {
+		r, ok := byName[c]
+		for i := 0; ok && r.Type() == plumbing.SymbolicReference && i < 5; i++ {
+			r, ok = byName[r.Target()]
+		}
+		if ok && r.Type() == plumbing.HashReference {
+			return c, r.Hash(), nil
+		}
+	}
+	what := o.opts.Ref
+	if what == "" {
+		what = "HEAD"
+	}
+	return "", plumbing.ZeroHash, fmt.Errorf("git: ref %s not found in %s (branch deleted or never pushed?)", what, o.display)
+}
+
+// open opens or creates the clone.
+func (o *gitOrigin) open() error {
+	if o.repo != nil {
+		return nil
+	}
+	if o.opts.Dir == "" {
+		o.store = memory.NewStorage()
+	} else {
+		if err := os.MkdirAll(o.opts.Dir, 0o700); err != nil {
+			return fmt.Errorf("git: clone folder: %w", err)
+		}
+		o.store = filesystem.NewStorage(osfs.New(o.opts.Dir), cache.NewObjectLRUDefault())
+	}
+	repo, err := git.Open(o.store, nil)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		repo, err = git.Init(o.store, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("git: open clone in %s: %w", o.opts.Dir, err)
+	}
+	// The clone follows one URL; a changed --source starts afresh.
+	if r, err := repo.Remote(remoteName); err == nil {
+		if urls := r.Config().URLs; len(urls) != 1 || urls[0] != o.fetchURL {
+			o.repo = repo
+			return o.reset()
+		}
+	} else if _, err := repo.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{o.fetchURL}}); err != nil {
+		return fmt.Errorf("git: %w", err)
+	}
+	o.repo = repo
+	return nil
+}
+
+// reset throws the clone away and starts an empty one.
+func (o *gitOrigin) reset() error {
+	if c, ok := o.store.(io.Closer); ok {
+		c.Close()
+	}
+	o.repo, o.store = nil, nil
+	if o.opts.Dir != "" {
+		if err := os.RemoveAll(o.opts.Dir); err != nil {
+			return fmt.Errorf("git: remove clone: %w", err)
+		}
+	}
+	if o.opts.Dir == "" {
+		o.store = memory.NewStorage()
+	} else {
+		if err := os.MkdirAll(o.opts.Dir, 0o700); err != nil {
+			return fmt.Errorf("git: clone folder: %w", err)
+		}
+		o.store = filesystem.NewStorage(osfs.New(o.opts.Dir), cache.NewObjectLRUDefault())
+	}
+	repo, err := git.Init(o.store, nil)
+	if err != nil {
+		return fmt.Errorf("git: init clone: %w", err)
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{o.fetchURL}}); err != nil {
+		return fmt.Errorf("git: %w", err)
+	}
+	o.repo = repo
+	return nil
+}
+
+// empty reports whether the clone has nothing fetched yet.
+func (o *gitOrigin) empty() bool {
+	_, err := o.repo.Reference(targetRef, false)
+	return err != nil
+}
+
+// Open returns the tree of a revision fetched before, from the clone alone.
+func (o *gitOrigin) Open(ctx context.Context, revision string) (*Tree, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.local {
+		repo, err := git.PlainOpenWithOptions(o.opts.URL, &git.PlainOpenOptions{DetectDotGit: true})
+		if err != nil {
+			return nil, fmt.Errorf("git: open %s: %w", o.display, err)
+		}
+		return treeOfRepo(repo, plumbing.NewHash(revision))
+	}
+	if o.opts.Dir == "" {
+		return nil, errors.New("git: no local clone to restore from")
+	}
+	if err := o.open(); err != nil {
+		return nil, err
+	}
+	return o.treeOf(plumbing.NewHash(revision))
+}
+
+// fetchLocal resolves the ref in a local repository, read in place.
+func (o *gitOrigin) fetchLocal() (*Tree, error) {
+	repo, err := git.PlainOpenWithOptions(o.opts.URL, &git.PlainOpenOptions{DetectDotGit: true})
+	if err != nil {
+		return nil, fmt.Errorf("git: open %s: %w", o.display, err)
+	}
+	rev := o.opts.Ref
+	if rev == "" {
+		rev = "HEAD"
+	}
+	h, err := repo.ResolveRevision(plumbing.Revision(rev))
+	if err != nil {
+		return nil, fmt.Errorf("git: resolve %s in %s: %w", rev, o.display, err)
+	}
+	return treeOfRepo(repo, *h)
+}
+
+func (o *gitOrigin) treeOf(h plumbing.Hash) (*Tree, error) { return treeOfRepo(o.repo, h) }
+
+// treeOfRepo lists the tree of the commit h (or of the commit an annotated
+// tag h points to) without reading any blob.
+func treeOfRepo(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
+	commit, err := repo.CommitObject(h)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		if tag, terr := repo.TagObject(h); terr == nil {
+			commit, err = tag.Commit()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("commit %s: %w", h, err)
+	}
+	tree, err := commit.Tree()
+	if err != nil {
+		return nil, fmt.Errorf("tree of %s: %w", commit.Hash, err)
+	}
+	t := &Tree{Revision: commit.Hash.String(), Files: make(map[string]string)}
+	blobs := make(map[string]plumbing.Hash)
+	w := object.NewTreeWalker(tree, true, nil)
+	defer w.Close()
+	for {
+		name, entry, err := w.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tree of %s: %w", commit.Hash, err)
+		}
+		if entry.Mode != filemode.Regular && entry.Mode != filemode.Executable {
+			continue // folders, symlinks, submodules
+		}
+		t.Files[name] = entry.Hash.String()
+		blobs[name] = entry.Hash
+	}
+	t.read = func(name string) ([]byte, error) {
+		blob, err := repo.BlobObject(blobs[name])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		r, err := blob.Reader()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		defer r.Close()
+		return io.ReadAll(r)
+	}
+	return t, nil
+}
+
+// OpenRevision returns the tree of a local repository (or working copy) at
+// rev, read through go-git: anything `git rev-parse` accepts for a commit
+// (a branch, tag, commit id, HEAD~1). An empty rev is the working tree on
+// disk, uncommitted changes included. `certops diff --base` uses it.
+func OpenRevision(ctx context.Context, repoDir, rev string) (fs.FS, error) {
+	if rev == "" {
+		return os.DirFS(repoDir), nil
+	}
+	repo, err := git.PlainOpenWithOptions(repoDir, &git.PlainOpenOptions{DetectDotGit: true})
+	if err != nil {
+		return nil, fmt.Errorf("open repository %s: %w", repoDir, err)
+	}
+	h, err := repo.ResolveRevision(plumbing.Revision(rev))
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s in %s: %w", rev, repoDir, err)
+	}
+	t, err := treeOfRepo(repo, *h)
+	if err != nil {
+		return nil, err
+	}
+	m := make(fstest.MapFS, len(t.Files))
+	for name := range t.Files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		src, err := t.read(name)
+		if err != nil {
+			return nil, err
+		}
+		m[name] = &fstest.MapFile{Data: src, Mode: 0o644}
+	}
+	return m, nil
+}
+
+// redact removes credentials from an error's text. The result does not
+// wrap err, so no caller can print the original text by unwrapping.
+func (o *gitOrigin) redact(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if strings.Contains(msg, o.opts.URL) {
+		msg = strings.ReplaceAll(msg, o.opts.URL, o.display)
+	}
+	for _, s := range o.secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
+}
+
+// redactURL hides the password of a URL's user information.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
+
