@@ -1,15 +1,3 @@
-// Package gateway is certops' in-process TLS engine. It selects a
-// certificate by SNI (exact name, then the one-label wildcard of the parent,
-// then the default entity), serves HTTP/1.1 and HTTP/2 behind it, and
-// rotates certificates in memory without a restart.
-//
-// The running state is an immutable snapshot behind an atomic pointer:
-// [Server.Apply] builds and checks the whole next snapshot aside and swaps it
-// in with one store, so a handshake always sees one complete configuration,
-// connections already established are never touched, and an invalid Config
-// changes nothing. All methods of [Server] are safe for concurrent use.
-//
-// The package knows nothing of Git, CUE or files: its input is [Config].
 package gateway
 
 import (
@@ -22,28 +10,43 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // Options configure a Server.
 type Options struct {
-	// Logger receives the gateway's logs; nil discards them.
+	// Logger receives the gateway's logs; nil discards them. Per-handshake
+	// decisions are logged at Debug level only.
 	Logger *slog.Logger
 	// Upstream, when non-nil, is where requests are reverse-proxied after
-	// the handshake; without it the gateway answers every request with a
-	// JSON description of the connection.
+	// the handshake, with X-Forwarded-For, -Host and -Proto set; without it
+	// the gateway answers every request with a JSON ConnectionInfo.
 	Upstream *url.URL
 	// UpstreamCAs verify an https upstream; nil means the system roots.
 	UpstreamCAs *x509.CertPool
-	// UpstreamClientCert names the type: client entity whose certificate is
-	// presented to an https upstream (upstream mTLS); "" presents none.
+	// UpstreamClientCert names the entity (type: client) whose certificate
+	// is presented to an https upstream that asks for one (upstream mTLS).
+	// It is looked up in the running configuration at each new upstream
+	// connection, so it rotates like the rest; Apply refuses a Config
+	// without it. "" presents none.
 	UpstreamClientCert string
-	// OnHandshake, when non-nil, is called after every handshake with its
-	// result (see HandshakeResult). It must be fast and safe for concurrent
-	// use; the reconciler counts handshakes with it.
+	// OnHandshake, when non-nil, is called after every TLS handshake the
+	// server attempts, with its result. It must be fast and safe for
+	// concurrent use; the reconciler counts handshakes with it.
 	OnHandshake func(HandshakeResult)
+	// TicketKeyRotation is how often session-ticket keys rotate while the
+	// server is serving; zero means DefaultTicketKeyRotation.
+	TicketKeyRotation time.Duration
+	// CacheSize bounds the number of entities kept parsed at once (see the
+	// package documentation); zero means DefaultCacheSize.
+	CacheSize int
 }
+
+// DefaultCacheSize is the number of entities kept parsed by default. A
+// configuration with at most this many entities is always fully parsed.
+const DefaultCacheSize = 4096
 
 // HandshakeResult classifies the outcome of a TLS handshake for metrics.
 type HandshakeResult string
@@ -52,9 +55,9 @@ type HandshakeResult string
 const (
 	HandshakeOK                 HandshakeResult = "ok"
 	HandshakeNoCertificate      HandshakeResult = "no_certificate"       // unknown SNI and no default
-	HandshakeClientCertRejected HandshakeResult = "client_cert_rejected" // mTLS failed
-	HandshakeProtocol           HandshakeResult = "protocol"             // version or cipher mismatch
-	HandshakeOther              HandshakeResult = "other"
+	HandshakeClientCertRejected HandshakeResult = "client_cert_rejected" // mTLS failed: missing, untrusted or too deep
+	HandshakeProtocol           HandshakeResult = "protocol"             // no common version, cipher or certificate type
+	HandshakeOther              HandshakeResult = "other"                // I/O errors, timeouts, client aborts
 )
 
 // String returns the result's metric label.
@@ -63,42 +66,76 @@ func (r HandshakeResult) String() string { return string(r) }
 // Server is the TLS gateway. Create it with [New], give it a [Config] with
 // [Server.Apply], and start it with [Server.Serve].
 type Server struct {
-	log  *slog.Logger
+	log            *slog.Logger
+	onHandshake    func(HandshakeResult)
+	upstreamClient string
+	cacheSize      int
+	ticketPeriod   time.Duration
+
 	base *tls.Config // long-lived; owns the session-ticket keys
 	snap atomic.Pointer[snapshot]
 	http *http.Server
+
+	applyMu sync.Mutex // serialises Apply, so each build sees its predecessor
+
+	ticketMu   sync.Mutex // guards ticketKeys
+	ticketKeys [][32]byte // current first
+
+	rotating atomic.Bool // a Serve call runs the ticket key rotation
 }
 
-// New returns a Server that serves nothing until the first Apply.
+var _ interface{ Apply(Config) error } = (*Server)(nil)
+
+// New returns a Server that serves nothing until the first Apply: every
+// handshake before it fails with the unrecognized_name alert.
 func New(opts Options) *Server {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{log: log}
+	s := &Server{
+		log:            log,
+		onHandshake:    opts.OnHandshake,
+		upstreamClient: opts.UpstreamClientCert,
+		cacheSize:      opts.CacheSize,
+		ticketPeriod:   opts.TicketKeyRotation,
+	}
+	if s.cacheSize <= 0 {
+		s.cacheSize = DefaultCacheSize
+	}
+	if s.ticketPeriod <= 0 {
+		s.ticketPeriod = DefaultTicketKeyRotation
+	}
 	s.base = &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"h2", "http/1.1"},
 	}
 	s.base.GetConfigForClient = s.configForClient
-	s.snap.Store(&snapshot{})
-	h := http.Handler(http.HandlerFunc(s.describe))
+	s.rotateTicketKeys()
+	s.snap.Store(emptySnapshot(s))
 	s.http = &http.Server{
-		Handler:           h,
-		TLSConfig:         s.base,
+		Handler:           s.handler(opts),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		ConnContext:       connContext,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	return s
 }
 
 // Apply checks cfg and, if it is valid as a whole, makes it the running
-// configuration with one atomic swap. An invalid cfg returns an error and
-// leaves the running configuration untouched.
+// configuration with one atomic swap. An invalid cfg returns an error
+// listing every problem found and leaves the running configuration
+// untouched. Handshakes in flight finish with the configuration they
+// started with; established connections are never touched.
+//
+// Apply copies what it needs out of cfg: the caller may drop cfg (and
+// should, so that its parsed certificates can be collected).
 func (s *Server) Apply(cfg Config) error {
-	next, err := buildSnapshot(cfg, s.base)
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	next, err := buildSnapshot(s, cfg, s.snap.Load(), s.cacheSize)
 	if err != nil {
 		return fmt.Errorf("gateway: apply: %w", err)
 	}
@@ -106,40 +143,42 @@ func (s *Server) Apply(cfg Config) error {
 	return nil
 }
 
-// configForClient picks the entity for a ClientHello from the current
-// snapshot. An unknown name with no default entity gets a config without
-// certificates, which crypto/tls answers with the unrecognized_name alert.
-func (s *Server) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-	e := s.snap.Load().lookup(hello.ServerName)
-	if e == nil {
-		s.log.Debug("no certificate for server name", "server_name", hello.ServerName)
-		return noCertificate, nil
-	}
-	return e.config, nil
-}
-
-// noCertificate has neither Certificates nor GetCertificate, so crypto/tls
-// fails the handshake with the unrecognized_name alert (RFC 6066 section 3).
-var noCertificate = &tls.Config{MinVersion: tls.VersionTLS12}
-
 // Serve accepts connections on ln, performs TLS handshakes and serves HTTP
-// until ctx is done or Shutdown is called. It returns nil after a shutdown.
+// until ctx is done or Shutdown is called; it returns nil after either.
+// While it runs, the session-ticket keys rotate every
+// Options.TicketKeyRotation.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.rotating.CompareAndSwap(false, true) {
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.rotateTicketKeysEvery(rctx, s.ticketPeriod)
+		}()
+		defer func() {
+			cancel()
+			<-done
+			s.rotating.Store(false)
+		}()
+	}
+	hl := newHandshakeListener(ctx, ln, s)
 	stop := context.AfterFunc(ctx, func() {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = s.Shutdown(shutdownCtx)
 	})
 	defer stop()
-	err := s.http.ServeTLS(ln, "", "")
+	err := s.http.Serve(hl)
+	_ = hl.Close()
+	hl.wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Shutdown stops accepting connections and waits for active requests to
-// finish, or for ctx to end.
+// Shutdown stops accepting connections, aborts handshakes in flight and
+// waits for active requests to finish, or for ctx to end.
 func (s *Server) Shutdown(ctx context.Context) error {
 	return s.http.Shutdown(ctx)
 }

@@ -1,0 +1,41 @@
+// Package gateway is certops' in-process TLS engine. It selects a
+// certificate by SNI, serves HTTP/1.1 and HTTP/2 behind it (a JSON
+// description of the connection, or a reverse proxy to an upstream), and
+// rotates certificates in memory without a restart.
+//
+// # Selection
+//
+// A ClientHello's server name is compared case-insensitively, one trailing
+// dot ignored: first the exact name, then the wildcard "*.parent" of its
+// parent (one label only: "*.example.com" covers "a.example.com", not
+// "example.com" nor "a.b.example.com"), then the default entity (SNI "*").
+// Otherwise the handshake fails with the unrecognized_name alert. A
+// ClientHello without SNI goes to the default entity. Lookups are O(1) map
+// lookups for hits and misses alike and do not allocate. Within the entity
+// the first chain the client supports is served, ECDSA and Ed25519 chains
+// before RSA, within the entity's TLS version bounds (TLS 1.2 at least).
+//
+// # Client certificates
+//
+// An entity with client CAs requires a client certificate chaining to one
+// of them through at most ClientDepth intermediates; the check runs in
+// VerifyConnection, so resumed sessions are verified again against the
+// current CAs. Session tickets are bound to the entity (and its client
+// certificate policy) that issued them. An HTTP request whose Host selects
+// another entity than the handshake did is answered 421 Misdirected
+// Request when either entity requires client certificates.
+//
+// # Rotation
+//
+// The running state is an immutable snapshot behind an atomic pointer:
+// [Server.Apply] builds and checks the whole next snapshot aside and swaps
+// it in with one store, so a handshake always sees one complete
+// configuration, connections already established are never touched, and
+// an invalid Config changes nothing. Session-ticket keys belong to the
+// server, not the snapshot, and survive every Apply. The snapshot stores
+// certificates compactly and parses them on demand (see snapshot.go for
+// the measured reasons). All methods of [Server] are safe for concurrent
+// use.
+//
+// The package knows nothing of Git, CUE or files: its input is [Config].
+package gateway

@@ -1,0 +1,151 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// entry is the parsed form of one entity, ready to serve: built from the
+// snapshot's compact store on first use and cached (see [snapshot]). It is
+// immutable once built.
+type entry struct {
+	index  int32
+	name   string
+	client bool
+	mtls   bool
+	pool   *x509.CertPool // client CAs when mtls
+	depth  int            // bound on intermediates of a client certificate
+	chains []tls.Certificate
+	// ticketTag binds session tickets to this entity and its client
+	// certificate policy (see wrapSession).
+	ticketTag []byte
+	config    *tls.Config // returned by GetConfigForClient
+}
+
+// build parses entity i.
+func (s *snapshot) build(i int32) (*entry, error) {
+	rec := &s.entities[i]
+	e := &entry{
+		index:  i,
+		name:   string(s.bytes(rec.name)),
+		client: rec.client,
+		mtls:   rec.pool >= 0,
+		depth:  int(rec.depth),
+		chains: make([]tls.Certificate, rec.nChains),
+	}
+	for n := range e.chains {
+		c, err := s.parseChain(&s.chains[int(rec.chain)+n])
+		if err != nil {
+			// Apply marshalled these bytes itself, so this is a bug.
+			return nil, fmt.Errorf("gateway: entity %q: chain %d: %w", e.name, n, err)
+		}
+		e.chains[n] = c
+	}
+	e.ticketTag = append([]byte(ticketTagPrefix), e.name...)
+	e.ticketTag = append(e.ticketTag, 0)
+	e.ticketTag = strconv.AppendUint(e.ticketTag, uint64(rec.policy), 10)
+
+	srv := s.srv
+	c := &tls.Config{
+		MinVersion:  rec.minV,
+		MaxVersion:  rec.maxV,
+		NextProtos:  []string{"h2", "http/1.1"},
+		WrapSession: func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) { return srv.wrapSession(e, cs, ss) },
+		UnwrapSession: func(id []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+			return srv.unwrapSession(e, id, cs)
+		},
+	}
+	if len(e.chains) == 1 {
+		c.Certificates = e.chains
+	} else {
+		c.GetCertificate = e.certificate
+	}
+	if e.mtls {
+		e.pool = s.pools[rec.pool]
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+		c.ClientCAs = e.pool
+		c.VerifyConnection = e.verifyConnection
+	}
+	e.config = c
+	return e, nil
+}
+
+// parseChain rebuilds a tls.Certificate, with its Leaf, from the arena.
+func (s *snapshot) parseChain(rec *chainRec) (tls.Certificate, error) {
+	if rec.pinned >= 0 {
+		return s.pinned[rec.pinned], nil
+	}
+	c := tls.Certificate{Certificate: make([][]byte, rec.nCerts)}
+	for n := range c.Certificate {
+		c.Certificate[n] = s.bytes(s.certs[int(rec.cert)+n])
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		return c, err
+	}
+	key, err := x509.ParsePKCS8PrivateKey(s.bytes(rec.key))
+	if err != nil {
+		return c, errors.New("parse private key") // never the key bytes
+	}
+	c.Leaf, c.PrivateKey = leaf, key
+	return c, nil
+}
+
+// certificate serves the first chain the client supports (ECDSA and
+// Ed25519 chains come first). When none fits it serves the first chain
+// anyway, so crypto/tls fails the handshake with a handshake_failure alert
+// naming the missing signature algorithm, and the handshake is counted as
+// a protocol failure.
+func (e *entry) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	for n := range e.chains {
+		if hello.SupportsCertificate(&e.chains[n]) == nil {
+			return &e.chains[n], nil
+		}
+	}
+	if tc, ok := hello.Conn.(*trackedConn); ok {
+		tc.noFit = true
+	}
+	return &e.chains[0], nil
+}
+
+// ErrClientCertificate is wrapped by handshake errors of connections whose
+// client certificate the gateway refused.
+var ErrClientCertificate = errors.New("client certificate rejected")
+
+// verifyConnection enforces the entity's client certificate policy on
+// every handshake, resumed ones included: crypto/tls verified a fresh
+// certificate against this entry's pool already, but a resumed session
+// carries the chains verified when it began, possibly under another client
+// CA, so those are verified again against the current pool. The chain
+// must have at most depth intermediates.
+func (e *entry) verifyConnection(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return fmt.Errorf("gateway: entity %q: %w: none presented", e.name, ErrClientCertificate)
+	}
+	chains := cs.VerifiedChains
+	if cs.DidResume {
+		opts := x509.VerifyOptions{
+			Roots:         e.pool,
+			Intermediates: x509.NewCertPool(),
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}
+		for _, c := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(c)
+		}
+		var err error
+		if chains, err = cs.PeerCertificates[0].Verify(opts); err != nil {
+			return fmt.Errorf("gateway: entity %q: %w: resumed session: %w", e.name, ErrClientCertificate, err)
+		}
+	}
+	for _, chain := range chains {
+		// leaf, intermediates..., root
+		if len(chain)-2 <= e.depth {
+			return nil
+		}
+	}
+	return fmt.Errorf("gateway: entity %q: %w: %q chains through more than %d intermediate(s)",
+		e.name, ErrClientCertificate, cs.PeerCertificates[0].Subject.String(), e.depth)
+}
