@@ -48,7 +48,7 @@ func parseChain(b []byte) ([]*x509.Certificate, error) {
 		certs = append(certs, c)
 	}
 	if len(certs) == 0 {
-		return nil, errors.New("no PEM certificate found (want -----BEGIN CERTIFICATE-----)")
+		return nil, errors.New("no PEM certificate found (want a CERTIFICATE block)")
 	}
 	if strings.TrimSpace(string(b)) != "" {
 		return nil, errors.New("text after the last PEM block is not PEM")
@@ -108,7 +108,7 @@ func parseKey(b []byte) (crypto.Signer, error) {
 		key = s
 	}
 	if key == nil {
-		return nil, errors.New("no PEM private key found (want -----BEGIN PRIVATE KEY-----)")
+		return nil, errors.New("no PEM private key found (want a PRIVATE KEY block)")
 	}
 	if strings.TrimSpace(string(b)) != "" {
 		return nil, errors.New("text after the last PEM block is not PEM")
@@ -232,7 +232,7 @@ func (e *Entity) checkMaterial(values Values, resolve bool, now time.Time, warnW
 	m := &Material{}
 	complete := true
 	get := func(field, v string) ([]byte, bool, error) {
-		if IsReference(v) && !resolve {
+		if v == "" || IsReference(v) && !resolve {
 			complete = false
 			return nil, false, nil
 		}
@@ -293,7 +293,7 @@ func (e *Entity) checkMaterial(values Values, resolve bool, now time.Time, warnW
 			if sni == "*" || covers(certs[0], sni) {
 				continue
 			}
-			out = append(out, finding{field: fmt.Sprintf("snis[%d]", k), msg: fmt.Sprintf("%s is not covered by %s (its names: %s)",
+			out = append(out, finding{field: fmt.Sprintf("snis[%d]", e.sniIndex(k)), msg: fmt.Sprintf("%s is not covered by %s (its names: %s)",
 				sni, describe(certField, ch.Cert), sanList(certs[0]))})
 		}
 		if key != nil && complete {

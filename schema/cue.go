@@ -171,6 +171,23 @@ type doc struct {
 	// rename maps a native field path to the path as written in the file
 	// (they differ for ADC and APISIX items); nil is the identity.
 	rename func(string) string
+	// bad holds the top-level fields that failed the schema, and loose
+	// the document as plain data when it did: the checks in Go still run
+	// on the other fields, so one round of review finds every problem.
+	bad   map[string]bool
+	loose map[string]any
+}
+
+// markBad records that the field at a native path failed the schema.
+func (d *doc) markBad(path string) {
+	if d.bad == nil {
+		d.bad = map[string]bool{}
+	}
+	head := path
+	if i := strings.IndexAny(path, ".["); i >= 0 {
+		head = path[:i]
+	}
+	d.bad[head] = true
 }
 
 // where returns the position and the written path of a native field path:
@@ -541,6 +558,10 @@ func (s *cueSchema) check(d *doc, errs *ErrorList) (rawSSL, bool) {
 		appendCUEErrors(errs, err, d)
 	}
 	if len(*errs) > n {
+		var loose map[string]any
+		if v.Decode(&loose) == nil {
+			d.loose = loose
+		}
 		return rawSSL{}, false
 	}
 	var raw rawSSL
@@ -568,10 +589,11 @@ func (s *cueSchema) unknownFields(d *doc, x *ast.StructLit, path string, def cue
 				pos = lp
 			}
 			errs.add(pos, shown, "unknown field%s", fieldHint(name, def))
+			d.markBad(p)
 			continue
 		}
 		if sub, ok := f.Value.(*ast.StructLit); ok && name == "client" {
-			s.unknownFields(d, sub, p, def.LookupPath(cue.MakePath(cue.Str(name))), errs)
+			s.unknownFields(d, sub, p, def.LookupPath(cue.MakePath(cue.Str(name).Optional())), errs)
 		}
 	}
 }
@@ -619,6 +641,7 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc) {
 				}
 			}
 			if d != nil && len(alts) > 0 {
+				d.markBad(path)
 				pos, shown := d.where(path)
 				errs.add(pos, shown, "value not allowed: want one of %s", strings.Join(alts, ", "))
 				continue
@@ -633,6 +656,15 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc) {
 		if msg == "field is required but not present" {
 			msg = "required field is missing"
 		}
+		if d != nil && strings.HasPrefix(format, "incomplete value") {
+			if _, written := d.index[path]; !written {
+				// A policy made a field required: `labels: team: string`.
+				msg = "required field is missing (want " + strings.TrimPrefix(msg, "incomplete value ") + ")"
+			}
+		}
+		if path == "name" && strings.Contains(msg, "out of bound =~") && len(args) > 0 && strings.Contains(fmt.Sprint(args[len(args)-1]), "a-z0-9._-") {
+			msg = "invalid name " + fmt.Sprint(args[0]) + ": want 1 to 100 lowercase letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
+		}
 		k := key{path, msg}
 		if seen[k] {
 			continue
@@ -641,8 +673,9 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc) {
 		var pos Pos
 		shown := path
 		if d != nil {
+			d.markBad(path)
 			pos, shown = d.where(path)
-			if msg == "required field is missing" {
+			if strings.HasPrefix(msg, "required field is missing") {
 				pos = d.pos
 				if p, ok := d.index[path+missingSuffix]; ok {
 					pos = p

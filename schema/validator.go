@@ -120,20 +120,28 @@ func (v *Validator) File(path string, src []byte) *FileResult {
 		return fr
 	}
 	type checked struct {
-		d   *doc
-		raw rawSSL
+		d     *doc
+		raw   rawSSL
+		valid bool
 	}
-	var ok []checked
+	var docs []checked
 	cueMu.Lock()
 	for _, d := range splitDocs(path, src, &fr.Problems) {
-		if raw, valid := v.schema.check(d, &fr.Problems); valid {
-			ok = append(ok, checked{d, raw})
-		}
+		raw, valid := v.schema.check(d, &fr.Problems)
+		docs = append(docs, checked{d, raw, valid})
 	}
 	cueMu.Unlock()
 	now := v.now()
-	for _, c := range ok {
-		fr.Entities = append(fr.Entities, v.entity(c.d, c.raw, now, &fr.Problems))
+	for _, c := range docs {
+		if c.valid {
+			fr.Entities = append(fr.Entities, v.entity(c.d, c.raw, now, &fr.Problems))
+			continue
+		}
+		if c.d.loose != nil {
+			// Check the fields that passed the schema too; the entity
+			// itself is invalid and takes no further part.
+			v.entity(c.d, looseSSL(c.d.loose, c.d.bad), now, &fr.Problems)
+		}
 	}
 	sortProblems(fr.Problems)
 	return fr
@@ -234,6 +242,46 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 	}
 	e.material = m
 	return e
+}
+
+// looseSSL reads the fields of a document that failed the schema which
+// have the right types and no schema error of their own.
+func looseSSL(m map[string]any, bad map[string]bool) rawSSL {
+	str := func(k string) string {
+		if s, ok := m[k].(string); ok && !bad[k] {
+			return s
+		}
+		return ""
+	}
+	strs := func(k string) []string {
+		l, ok := m[k].([]any)
+		if !ok || bad[k] {
+			return nil
+		}
+		out := make([]string, 0, len(l))
+		for _, x := range l {
+			s, ok := x.(string)
+			if !ok {
+				return nil
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	r := rawSSL{Name: str("name"), Type: str("type"), SNIs: strs("snis"), Cert: str("cert"), Key: str("key"),
+		Certs: strs("certs"), Keys: strs("keys")}
+	if c, ok := m["client"].(map[string]any); ok && !bad["client"] {
+		if ca, ok := c["ca"].(string); ok {
+			r.Client = &struct {
+				CA    string `json:"ca"`
+				Depth *int   `json:"depth"`
+			}{CA: ca}
+		}
+	}
+	if r.Type != string(TypeClient) {
+		r.Type = string(TypeServer)
+	}
+	return r
 }
 
 // skipBadReferences is the Values of validation: literal values as they
