@@ -177,3 +177,7 @@ func isAlert(err error, want string) bool {
 	}
 	return err != nil && strings.Contains(err.Error(), "remote error: tls: "+want)
 }
+
+func decodeInfo(body []byte, info *ConnectionInfo) error {
+	return json.Unmarshal(body, info)
+}

@@ -1,0 +1,182 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"strings"
+	"testing"
+	"time"
+
+	"certops/fixtures"
+)
+
+func TestVersionBounds(t *testing.T) {
+	p := newPKI(t)
+	only13 := p.entity(t, "t13", "t13.example.com")
+	only13.MinVersion = tls.VersionTLS13
+	only12 := p.entity(t, "t12", "t12.example.com")
+	only12.MaxVersion = tls.VersionTLS12
+	var res results
+	_, addr := serve(t, Options{OnHandshake: res.record}, Config{Entities: []Entity{only13, only12, p.entity(t, "any", "any.example.com")}})
+	tests := []struct {
+		sni      string
+		min, max uint16
+		want     uint16 // 0: refused
+	}{
+		{"t13.example.com", 0, 0, tls.VersionTLS13},
+		{"t13.example.com", 0, tls.VersionTLS12, 0},
+		{"t12.example.com", 0, 0, tls.VersionTLS12},
+		{"t12.example.com", tls.VersionTLS13, 0, 0},
+		{"any.example.com", 0, 0, tls.VersionTLS13},
+		{"any.example.com", 0, tls.VersionTLS12, tls.VersionTLS12},
+		{"any.example.com", tls.VersionTLS10, tls.VersionTLS11, 0}, // global minimum TLS 1.2
+	}
+	for _, tt := range tests {
+		name := tt.sni + " client " + tls.VersionName(tt.min) + "-" + tls.VersionName(tt.max)
+		t.Run(name, func(t *testing.T) {
+			cfg := p.clientConfig(tt.sni)
+			cfg.MinVersion, cfg.MaxVersion = tt.min, tt.max
+			conn, err := handshake(addr, cfg)
+			if tt.want == 0 {
+				if err == nil {
+					conn.Close()
+					t.Fatalf("handshake succeeded with %s, want refused", tls.VersionName(conn.ConnectionState().Version))
+				}
+				if !isAlert(err, "protocol version not supported") {
+					t.Errorf("handshake = %v, want the protocol_version alert", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("handshake: %v", err)
+			}
+			defer conn.Close()
+			if got := conn.ConnectionState().Version; got != tt.want {
+				t.Errorf("negotiated %s, want %s", tls.VersionName(got), tls.VersionName(tt.want))
+			}
+		})
+	}
+	if got := res.wait(t, len(tests)); got[HandshakeProtocol] != 3 {
+		t.Errorf("OnHandshake results = %v, want 3 protocol", got)
+	}
+}
+
+func TestApplyRefusesInvalidConfig(t *testing.T) {
+	p := newPKI(t)
+	good := p.entity(t, "good", "good.example.com")
+	mismatched := p.entity(t, "mismatched", "mm.example.com")
+	leaf := p.root.Server(t, "mm.example.com")
+	mismatched.Chains = []tls.Certificate{{Certificate: [][]byte{leaf.Cert.Raw}, PrivateKey: leaf.Mismatched(t).Key}}
+	with := func(mod func(*Entity)) Entity {
+		e := p.entity(t, "e", "e.example.com")
+		mod(&e)
+		return e
+	}
+	tests := []struct {
+		name     string
+		opts     Options
+		entities []Entity
+		want     []string
+	}{
+		{"duplicate SNI across entities", Options{}, []Entity{good, p.entity(t, "other", "GOOD.example.com.")},
+			[]string{`sni "good.example.com": claimed by both "good" and "other"`}},
+		{"duplicate SNI in one entity", Options{}, []Entity{p.entity(t, "twice", "a.example.com", "A.example.com")},
+			[]string{`entity "twice": sni "a.example.com" listed twice`}},
+		{"two defaults", Options{}, []Entity{p.entity(t, "d1", "*"), p.entity(t, "d2", "*")},
+			[]string{`sni "*": claimed by both "d1" and "d2"`}},
+		{"name used twice", Options{}, []Entity{good, good}, []string{`entity "good": name used twice`}},
+		{"no name", Options{}, []Entity{with(func(e *Entity) { e.Name = "" })}, []string{"entity 0: no name"}},
+		{"no chains", Options{}, []Entity{with(func(e *Entity) { e.Chains = nil })}, []string{`entity "e": no certificate`}},
+		{"key does not match", Options{}, []Entity{mismatched}, []string{"private key does not match the certificate"}},
+		{"TLS 1.1", Options{}, []Entity{with(func(e *Entity) { e.MinVersion = tls.VersionTLS11 })}, []string{"TLS version 0x0302 not supported"}},
+		{"min above max", Options{}, []Entity{with(func(e *Entity) { e.MinVersion, e.MaxVersion = tls.VersionTLS13, tls.VersionTLS12 })},
+			[]string{"minimum TLS version TLS 1.3 above maximum TLS 1.2"}},
+		{"bad SNI", Options{}, []Entity{with(func(e *Entity) { e.SNIs = []string{"a.*.example.com"} })}, []string{"whole first label"}},
+		{"client entity with SNIs", Options{}, []Entity{with(func(e *Entity) { e.Client = true })}, []string{"client certificate entity has no SNIs"}},
+		{"negative depth", Options{}, []Entity{with(func(e *Entity) { e.ClientCAs, e.ClientDepth = fixtures.Pool(p.clientRoot), -1 })},
+			[]string{"depth -1 outside 1..16"}},
+		{"upstream client entity missing", Options{UpstreamClientCert: "up"}, []Entity{good}, []string{`entity "up": named as the upstream client certificate`}},
+		{"every problem reported", Options{}, []Entity{good, good, mismatched},
+			[]string{"name used twice", "private key does not match"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(tt.opts)
+			running := Config{Entities: []Entity{p.entity(t, "running", "running.example.com")}}
+			if tt.opts.UpstreamClientCert != "" {
+				running.Entities = append(running.Entities, Entity{Name: tt.opts.UpstreamClientCert, Client: true, Chains: good.Chains})
+			}
+			if err := s.Apply(running); err != nil {
+				t.Fatalf("Apply(running): %v", err)
+			}
+			before := s.snap.Load()
+			err := s.Apply(Config{Entities: tt.entities})
+			if err == nil {
+				t.Fatalf("Apply(%s) = nil, want an error", tt.name)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("Apply(%s) = %q, want it to contain %q", tt.name, err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "PRIVATE KEY") {
+				t.Errorf("Apply(%s) error contains key material", tt.name)
+			}
+			if s.snap.Load() != before {
+				t.Errorf("Apply(%s) replaced the running snapshot", tt.name)
+			}
+		})
+	}
+}
+
+// TestInvalidApplyKeepsServing checks from a client's side that a refused
+// Config changes nothing.
+func TestInvalidApplyKeepsServing(t *testing.T) {
+	p := newPKI(t)
+	s, addr := serve(t, Options{}, Config{Entities: []Entity{p.entity(t, "a", "a.example.com")}})
+	bad := p.entity(t, "a", "a.example.com", "new.example.com")
+	bad.Chains = nil
+	if err := s.Apply(Config{Entities: []Entity{bad}}); err == nil {
+		t.Fatal("Apply(no chains) = nil, want an error")
+	}
+	conn, err := handshake(addr, p.clientConfig("a.example.com"))
+	if err != nil {
+		t.Fatalf("handshake after a refused Apply: %v", err)
+	}
+	conn.Close()
+	if _, err := handshake(addr, p.clientConfig("new.example.com")); err == nil {
+		t.Errorf("handshake(new.example.com) succeeded after a refused Apply, want unrecognized_name")
+	}
+}
+
+func TestEntities(t *testing.T) {
+	p := newPKI(t)
+	s := New(Options{})
+	if got := s.Entities(); got != nil {
+		t.Errorf("Entities() before Apply = %v, want nil", got)
+	}
+	notAfter := time.Now().Add(72 * time.Hour).Truncate(time.Second)
+	rsaLeaf := p.root.Leaf(t, fixtures.LeafOptions{DNSNames: []string{"d.example.com"}, Key: fixtures.RSA, NotAfter: notAfter})
+	dual := dualEntity(t, p, "dual", "d.example.com", fixtures.ECDSA)
+	dual.Chains = append([]tls.Certificate{rsaLeaf.TLS(t)}, dual.Chains...)
+	client := p.clientRoot.Client(t, "upstream")
+	cfg := Config{Entities: []Entity{
+		dual,
+		mtlsEntity(t, p, "m", "m.example.com", 0, p.clientRoot),
+		{Name: "up", Client: true, Chains: []tls.Certificate{client.TLS(t)}},
+	}}
+	if err := s.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Entities()
+	if len(got) != 3 {
+		t.Fatalf("Entities() = %d entities, want 3", len(got))
+	}
+	d := got[0]
+	if d.Name != "dual" || len(d.Chains) != 2 || d.Chains[0].Algorithm != "ECDSA" || d.Chains[1].Algorithm != "RSA" ||
+		!d.Chains[1].NotAfter.Equal(notAfter) {
+		t.Errorf("Entities()[0] = %+v, want dual with ECDSA then RSA expiring %v", d, notAfter)
+	}
+	if !got[1].MTLS || got[1].Client || !got[2].Client || got[2].Name != "up" {
+		t.Errorf("Entities() flags = %+v, want m with MTLS and up as client", got[1:])
+	}
+}

@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"certops/fixtures"
+)
+
+// stickyCache offers the last session it stored for every server name, as
+// a client coalescing connections (or an attacker) might.
+type stickyCache struct {
+	mu sync.Mutex
+	cs *tls.ClientSessionState
+}
+
+func (c *stickyCache) Get(string) (*tls.ClientSessionState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cs, c.cs != nil
+}
+
+func (c *stickyCache) Put(_ string, cs *tls.ClientSessionState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cs != nil {
+		c.cs = cs
+	}
+}
+
+func TestSessionResumption(t *testing.T) {
+	for _, version := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			testSessionResumption(t, version)
+		})
+	}
+}
+
+func testSessionResumption(t *testing.T, version uint16) {
+	p := newPKI(t)
+	newRoot := fixtures.NewRootCA(t, "rotated client root")
+	config := func(mtlsCA *fixtures.CA) Config {
+		return Config{Entities: []Entity{
+			p.entity(t, "a", "a.example.com"),
+			p.entity(t, "b", "b.example.com"),
+			mtlsEntity(t, p, "m", "m.example.com", 0, mtlsCA),
+		}}
+	}
+	s, addr := serve(t, Options{}, config(p.clientRoot))
+	alice := p.clientRoot.Client(t, "alice").TLS(t)
+
+	// connect does a handshake and one request with cache and reports
+	// whether the session resumed and the request succeeded.
+	connect := func(sni string, cache tls.ClientSessionCache, cert *tls.Certificate) (resumed, ok bool) {
+		t.Helper()
+		cfg := p.clientConfig(sni)
+		cfg.MaxVersion, cfg.ClientSessionCache = version, cache
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		conn, err := handshake(addr, cfg)
+		if err != nil {
+			return false, false
+		}
+		defer conn.Close()
+		status, _, err := request(conn, sni)
+		return conn.ConnectionState().DidResume, err == nil && status == 200
+	}
+	apply := func(cfg Config) {
+		t.Helper()
+		if err := s.Apply(cfg); err != nil {
+			t.Fatalf("Apply: %v", err)
+		}
+	}
+
+	cache := &stickyCache{}
+	steps := []struct {
+		name        string
+		do          func()
+		sni         string
+		cert        *tls.Certificate
+		wantResumed bool
+		wantOK      bool
+	}{
+		{"first visit to a", nil, "a.example.com", nil, false, true},
+		{"a resumes on a", nil, "a.example.com", nil, true, true},
+		{"a's ticket does not resume on b", nil, "b.example.com", nil, false, true},
+		{"b's ticket resumes on b", nil, "b.example.com", nil, true, true},
+		{"b's ticket without a certificate never resumes into m", nil, "m.example.com", nil, false, false},
+		{"b's ticket with a certificate gets a full handshake on m", nil, "m.example.com", &alice, false, true},
+		{"m resumes on m", nil, "m.example.com", &alice, true, true},
+		{"m resumes after an Apply with fresh certificates and the same CA", func() { apply(config(p.clientRoot)) }, "m.example.com", &alice, true, true},
+		{"m does not resume after its client CA changed", func() { apply(config(newRoot)) }, "m.example.com", &alice, false, false},
+	}
+	for _, st := range steps {
+		if st.do != nil {
+			st.do()
+		}
+		resumed, ok := connect(st.sni, cache, st.cert)
+		if resumed != st.wantResumed || ok != st.wantOK {
+			t.Errorf("%s: resumed %v, request ok %v; want %v, %v", st.name, resumed, ok, st.wantResumed, st.wantOK)
+		}
+	}
+
+	// Resumption survives rotations of the entity's certificate.
+	cache = &stickyCache{}
+	connect("a.example.com", cache, nil)
+	apply(config(newRoot))
+	if resumed, ok := connect("a.example.com", cache, nil); !resumed || !ok {
+		t.Errorf("a after Apply: resumed %v, ok %v; want true, true", resumed, ok)
+	}
+}
+
+func TestTicketKeyRotation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(Options{TicketKeyRotation: time.Hour})
+		first := s.currentTicketKeys()
+		if len(first) != 1 {
+			t.Fatalf("New: %d ticket keys, want 1", len(first))
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.rotateTicketKeysEvery(ctx, time.Hour)
+		}()
+		time.Sleep(time.Hour + time.Second)
+		synctest.Wait()
+		keys := s.currentTicketKeys()
+		if len(keys) != 2 || keys[1] != first[0] || keys[0] == first[0] {
+			t.Errorf("after one period: %d keys, previous kept %v; want 2 keys, the first one second", len(keys), len(keys) > 1 && keys[1] == first[0])
+		}
+		time.Sleep(5 * time.Hour)
+		synctest.Wait()
+		if keys := s.currentTicketKeys(); len(keys) != ticketKeysKept {
+			t.Errorf("after six periods: %d keys, want %d", len(keys), ticketKeysKept)
+		}
+		cancel()
+		<-done
+	})
+}
+
+// currentTicketKeys returns a copy of the session-ticket keys.
+func (s *Server) currentTicketKeys() [][32]byte {
+	s.ticketMu.Lock()
+	defer s.ticketMu.Unlock()
+	return append([][32]byte(nil), s.ticketKeys...)
+}
+
+// TestTicketsSurviveKeyRotation: a ticket issued under the previous key
+// still resumes after one rotation.
+func TestTicketsSurviveKeyRotation(t *testing.T) {
+	p := newPKI(t)
+	s, addr := serve(t, Options{}, Config{Entities: []Entity{p.entity(t, "a", "a.example.com")}})
+	cache := tls.NewLRUClientSessionCache(4)
+	visit := func() bool {
+		t.Helper()
+		cfg := p.clientConfig("a.example.com")
+		cfg.ClientSessionCache = cache
+		conn, err := handshake(addr, cfg)
+		if err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+		defer conn.Close()
+		get(t, conn, "a.example.com")
+		return conn.ConnectionState().DidResume
+	}
+	visit()
+	s.rotateTicketKeys()
+	if !visit() {
+		t.Errorf("after one key rotation: not resumed, want resumed with the previous key")
+	}
+	for range ticketKeysKept {
+		s.rotateTicketKeys()
+	}
+	if visit() {
+		t.Errorf("after %d key rotations: resumed, want a full handshake", ticketKeysKept)
+	}
+}
