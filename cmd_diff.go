@@ -1,11 +1,246 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"certops/reconciler"
+	"certops/reconciler/admin"
+	"certops/reconciler/report"
+	"certops/schema"
+)
+
+// diffFlags are the flags of `certops diff`.
+type diffFlags struct {
+	base, head string
+	repo, path string
+	live       string
+	format     string
+	exitCode   bool
+	token      string
+}
 
 func newDiffCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "diff",
-		Short: "Show what a change to the repository would do (not built yet)",
-		RunE:  notBuilt,
+	var f diffFlags
+	cmd := &cobra.Command{
+		Use:   "diff (--base REV [--head REV] | --live URL [DIR])",
+		Short: "Show what a change to the repository would do",
+		Long: `diff prints the plan that the reconciler would apply: "+" entities created,
+"~" entities updated (field by field: SNIs, certificates with serial, expiry
+and fingerprint, keys by public-key fingerprint, client CA, protocols,
+labels), "-" entities deleted, and a summary.
+
+  certops diff --base origin/main                  what this branch changes (PR review)
+  certops diff --base v1.2 --head v1.3 --repo DIR  between two revisions
+  certops diff --live http://127.0.0.1:9180 DIR    a folder against a running daemon (drift)
+
+Without --head the working tree of --repo is compared, uncommitted changes
+included. Secret references are compared as references: no secret store is
+asked. A revision with validation errors is reported as errors, not as a
+plan. No private key is ever printed.
+
+Exit status: 0 when the plan is computed (with --exit-code: 0 no changes,
+2 changes), 1 on any error.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if f.live == "" && len(args) > 0 {
+				return fmt.Errorf("a folder argument goes with --live; use --repo and --path with --base")
+			}
+			return cobra.MaximumNArgs(1)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDiff(cmd, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.base, "base", "", "revision to compare from (branch, tag, commit, origin/main, HEAD~1)")
+	fl.StringVar(&f.head, "head", "", "revision to compare to (default: the working tree)")
+	fl.StringVar(&f.repo, "repo", ".", "root of the local Git repository")
+	fl.StringVar(&f.path, "path", "", "folder below the root that holds the entities")
+	fl.StringVar(&f.live, "live", "", "admin API URL of a running daemon to compare the folder with")
+	fl.StringVar(&f.format, "format", "text", "output format: text, json or markdown")
+	fl.BoolVar(&f.exitCode, "exit-code", false, "exit 2 when there are changes, 0 when there are none")
+	fl.StringVar(&f.token, "admin-token-file", "", "file holding the admin API's bearer token, for --live")
+	return cmd
+}
+
+// sideError is a revision that does not validate.
+type sideError struct {
+	label    string
+	problems schema.ErrorList
+}
+
+func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
+	switch f.format {
+	case "text", "json", "markdown":
+	default:
+		return fmt.Errorf("--format: %q is not one of text, json, markdown", f.format)
+	}
+	if (f.base == "") == (f.live == "") {
+		return errors.New("give either --base REV (two revisions) or --live URL (a running daemon)")
+	}
+	if f.live != "" && f.head != "" {
+		return errors.New("--head goes with --base, not with --live")
+	}
+	ctx := cmd.Context()
+	var (
+		plan           *reconciler.Plan
+		baseName, head string
+		invalid        []sideError
+	)
+	if f.live != "" {
+		dir := "."
+		if len(args) == 1 {
+			dir = args[0]
+		}
+		baseName, head = "daemon "+f.live, dir
+		local, problems, err := describeTree(os.DirFS(dir), f.path)
+		if err != nil {
+			return err
+		}
+		if problems != nil {
+			invalid = append(invalid, sideError{dir, problems})
+		} else {
+			c := &admin.Client{Base: f.live}
+			if f.token != "" {
+				tok, err := admin.ReadSecretFile(f.token)
+				if err != nil {
+					return fmt.Errorf("--admin-token-file: %w", err)
+				}
+				c.Token = string(tok)
+			}
+			live, err := c.SSLs(ctx)
+			if err != nil {
+				return err
+			}
+			plan = admin.Drift(live, local)
+		}
+	} else {
+		baseName, head = f.base, f.head
+		if head == "" {
+			head = "working tree"
+		}
+		var sides [2][]reconciler.EntityInfo
+		for i, rev := range []string{f.base, f.head} {
+			label := []string{baseName, head}[i]
+			infos, problems, err := describeRevision(ctx, f.repo, rev, f.path)
+			if err != nil {
+				return err
+			}
+			if problems != nil {
+				invalid = append(invalid, sideError{label, problems})
+			}
+			sides[i] = infos
+		}
+		if invalid == nil {
+			plan = reconciler.Diff(sides[0], sides[1])
+		}
+	}
+	out := cmd.OutOrStdout()
+	if invalid != nil {
+		printInvalid(out, cmd.ErrOrStderr(), f.format, invalid)
+		return exitError{code: 1}
+	}
+	if err := printPlan(out, f.format, plan, baseName, head); err != nil {
+		return err
+	}
+	if f.exitCode && !plan.Empty() {
+		return exitError{code: 2}
+	}
+	return nil
+}
+
+// describeRevision loads the entities of repo at rev ("" is the working
+// tree) and describes them without resolving secrets.
+func describeRevision(ctx context.Context, repo, rev, path string) ([]reconciler.EntityInfo, schema.ErrorList, error) {
+	fsys, err := reconciler.OpenRevision(ctx, repo, rev)
+	if err != nil {
+		return nil, nil, err
+	}
+	return describeTree(fsys, path)
+}
+
+func describeTree(fsys fs.FS, path string) ([]reconciler.EntityInfo, schema.ErrorList, error) {
+	res, err := schema.Load(fsys, schema.Options{Root: path})
+	if err != nil {
+		return nil, nil, err
+	}
+	if res.Problems.Err() != nil {
+		var errs schema.ErrorList
+		for _, p := range res.Problems {
+			if p.Severity == schema.SeverityError {
+				errs = append(errs, p)
+			}
+		}
+		return nil, errs, nil
+	}
+	infos := make([]reconciler.EntityInfo, 0, len(res.Entities))
+	for _, e := range res.Entities {
+		infos = append(infos, reconciler.Describe(e, nil))
+	}
+	return infos, nil, nil
+}
+
+func printPlan(w io.Writer, format string, plan *reconciler.Plan, base, head string) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(plan)
+	case "markdown":
+		_, err := io.WriteString(w, report.Markdown(plan, report.MarkdownOptions{Base: base, Head: head}))
+		return err
+	}
+	return report.Text(w, plan, useColor(w))
+}
+
+// printInvalid reports the validation errors of the revisions that do not
+// validate: on stderr as file:line:col lines, and for json and markdown
+// also on stdout, so a CI job that posts stdout shows them.
+func printInvalid(stdout, stderr io.Writer, format string, invalid []sideError) {
+	for _, s := range invalid {
+		fmt.Fprintf(stderr, "%s does not validate:\n", s.label)
+		for _, p := range s.problems {
+			fmt.Fprintf(stderr, "  %s\n", p.Error())
+		}
+	}
+	switch format {
+	case "json":
+		type problem struct {
+			Revision string `json:"revision"`
+			File     string `json:"file,omitempty"`
+			Line     int    `json:"line,omitempty"`
+			Column   int    `json:"column,omitempty"`
+			Field    string `json:"field,omitempty"`
+			Message  string `json:"message"`
+		}
+		doc := struct {
+			Errors []problem `json:"errors"`
+		}{Errors: []problem{}}
+		for _, s := range invalid {
+			for _, p := range s.problems {
+				doc.Errors = append(doc.Errors, problem{s.label, p.Pos.File, p.Pos.Line, p.Pos.Col, p.Field, p.Msg})
+			}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(doc)
+	case "markdown":
+		sections := make([]report.Invalid, 0, len(invalid))
+		for _, s := range invalid {
+			msgs := make([]string, 0, len(s.problems))
+			for _, p := range s.problems {
+				msgs = append(msgs, p.Error())
+			}
+			sections = append(sections, report.Invalid{Revision: s.label, Problems: slices.Clip(msgs)})
+		}
+		io.WriteString(stdout, report.MarkdownInvalid(sections))
 	}
 }

@@ -1,0 +1,43 @@
+package admin
+
+import "certops/reconciler"
+
+// Drift compares what a daemon serves (live, from GET /api/v1/ssls) with a
+// desired state described without a secret store (local, from
+// reconciler.Describe with no material), for `certops diff --live`.
+//
+// Two differences are not drift and are taken out before the comparison:
+// a certificate or key that the folder names by a secret reference is
+// compared by its reference only (the daemon resolved it, the folder
+// cannot), and the file an entity sits in is taken from the folder (the
+// daemon names files from its repository root, the folder from itself).
+func Drift(live []SSLDoc, local []reconciler.EntityInfo) *reconciler.Plan {
+	byName := make(map[string]*reconciler.EntityInfo, len(local))
+	for i := range local {
+		byName[local[i].Name] = &local[i]
+	}
+	running := make([]reconciler.EntityInfo, 0, len(live))
+	for _, d := range live {
+		e := d.EntityInfo()
+		if l, ok := byName[e.Name]; ok {
+			e.File = l.File
+			for i := range min(len(e.Chains), len(l.Chains)) {
+				lc, rc := l.Chains[i], &e.Chains[i]
+				if lc.CertRef != "" && lc.Fingerprint == "" && lc.CertRef == rc.CertRef {
+					keep := reconciler.ChainInfo{CertRef: rc.CertRef, KeyRef: rc.KeyRef,
+						PublicKeyFingerprint: rc.PublicKeyFingerprint}
+					*rc = keep
+				}
+				if lc.KeyRef != "" && lc.PublicKeyFingerprint == "" && lc.KeyRef == rc.KeyRef {
+					rc.PublicKeyFingerprint = ""
+				}
+			}
+			if len(l.ClientCA) == 1 && l.ClientCA[0].Fingerprint == "" && l.ClientCA[0].CertRef != "" &&
+				len(e.ClientCA) == 1 && e.ClientCA[0].CertRef == l.ClientCA[0].CertRef {
+				e.ClientCA = []reconciler.ChainInfo{{CertRef: l.ClientCA[0].CertRef}}
+			}
+		}
+		running = append(running, e)
+	}
+	return reconciler.Diff(running, local)
+}

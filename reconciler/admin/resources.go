@@ -1,0 +1,208 @@
+package admin
+
+import (
+	"time"
+
+	"certops/reconciler"
+)
+
+// The JSON documents of /api/v1. They are declared here, apart from the
+// reconciler's types, so that the names clients see are fixed by this file
+// (and documented in the README) and so that nothing reaches a reply that
+// was not copied on purpose: there is no field for a key or a resolved
+// secret, only references and public-key fingerprints.
+
+// StatusDoc is the answer of GET /api/v1/status.
+type StatusDoc struct {
+	Source      string          `json:"source"`
+	Ready       bool            `json:"ready"`
+	Applied     *RevisionDoc    `json:"applied"`      // null before the first apply
+	LastAttempt *AttemptDoc     `json:"last_attempt"` // null before the first run
+	Entities    int             `json:"entities"`
+	Degraded    []DegradedDoc   `json:"degraded"`
+	Expiring    []ExpiringDoc   `json:"expiring"`
+	Plan        *PlanSummaryDoc `json:"plan"` // the last applied plan; null before
+}
+
+// RevisionDoc is an applied revision.
+type RevisionDoc struct {
+	Revision string    `json:"revision"`
+	Time     time.Time `json:"time"`
+}
+
+// AttemptDoc is a reconcile attempt; it is also the answer of
+// POST /api/v1/reconcile?wait=1.
+type AttemptDoc struct {
+	Revision string       `json:"revision"`
+	Time     time.Time    `json:"time"`
+	Result   string       `json:"result"` // applied, unchanged, stalled or failed
+	Errors   []ProblemDoc `json:"errors"`
+	// Error is the run's error when it returned one (wait=1 only).
+	Error string `json:"error,omitempty"`
+}
+
+// ProblemDoc is one validation or reconcile problem, with its position.
+type ProblemDoc struct {
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Column   int    `json:"column,omitempty"`
+	Field    string `json:"field,omitempty"`
+	Message  string `json:"message"`
+	Severity string `json:"severity"`
+}
+
+// DegradedDoc is an entity that serves stale material.
+type DegradedDoc struct {
+	Entity string `json:"entity"`
+	Reason string `json:"reason"`
+}
+
+// ExpiringDoc is a served certificate that expires within the warning
+// window.
+type ExpiringDoc struct {
+	Entity   string    `json:"entity"`
+	Chain    int       `json:"chain"`
+	Subject  string    `json:"subject"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+// PlanSummaryDoc counts the changes of a plan.
+type PlanSummaryDoc struct {
+	Create    int `json:"create"`
+	Update    int `json:"update"`
+	Delete    int `json:"delete"`
+	Unchanged int `json:"unchanged"`
+}
+
+// SSLDoc is one served entity: GET /api/v1/ssls answers a list of them,
+// GET /api/v1/ssls/{name} one.
+type SSLDoc struct {
+	Name      string            `json:"name"`
+	Type      string            `json:"type"`
+	SNIs      []string          `json:"snis"`
+	Labels    map[string]string `json:"labels"`
+	File      string            `json:"file"`
+	Protocols []string          `json:"ssl_protocols"`
+	Chains    []ChainDoc        `json:"chains"`
+	ClientCA  []ChainDoc        `json:"client_ca"`
+}
+
+// ChainDoc describes one certificate chain by its leaf (or one client CA
+// certificate): public facts only.
+type ChainDoc struct {
+	Subject   string    `json:"subject"`
+	SANs      []string  `json:"sans"`
+	Serial    string    `json:"serial"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	KeyType   string    `json:"key_type"`
+	// Fingerprint is the SHA-256 of the leaf certificate (DER), hex.
+	Fingerprint string `json:"fingerprint_sha256"`
+	// PublicKeyFingerprint is the SHA-256 of the key's public half
+	// (SubjectPublicKeyInfo DER), hex: it changes when the key does.
+	PublicKeyFingerprint string `json:"public_key_fingerprint_sha256"`
+	// CertRef and KeyRef are the secret references the material came from,
+	// as written in the repository; "" for literal PEM.
+	CertRef string `json:"cert_ref,omitempty"`
+	KeyRef  string `json:"key_ref,omitempty"`
+}
+
+func statusDoc(st *reconciler.Status, ready bool) StatusDoc {
+	d := StatusDoc{Ready: ready, Degraded: []DegradedDoc{}, Expiring: []ExpiringDoc{}}
+	if st == nil {
+		return d
+	}
+	d.Source = st.Source
+	d.Entities = st.Entities
+	if st.Applied != nil {
+		d.Applied = &RevisionDoc{Revision: st.Applied.ID, Time: st.Applied.Time}
+	}
+	if st.LastAttempt != nil {
+		a := attemptDoc(st.LastAttempt)
+		d.LastAttempt = &a
+	}
+	for _, g := range st.Degraded {
+		d.Degraded = append(d.Degraded, DegradedDoc{Entity: g.Entity, Reason: g.Reason})
+	}
+	for _, e := range st.Expiring {
+		d.Expiring = append(d.Expiring, ExpiringDoc{Entity: e.Entity, Chain: e.Chain, Subject: e.Subject, NotAfter: e.NotAfter})
+	}
+	if st.Plan != nil {
+		d.Plan = &PlanSummaryDoc{Create: st.Plan.Create, Update: st.Plan.Update, Delete: st.Plan.Delete, Unchanged: st.Plan.Unchanged}
+	}
+	return d
+}
+
+func attemptDoc(a *reconciler.Attempt) AttemptDoc {
+	d := AttemptDoc{Revision: a.Revision, Time: a.Time, Result: a.Result, Errors: []ProblemDoc{}}
+	for _, p := range a.Errors {
+		d.Errors = append(d.Errors, ProblemDoc{
+			File: p.File, Line: p.Line, Column: p.Column, Field: p.Field,
+			Message: p.Message, Severity: p.Severity,
+		})
+	}
+	return d
+}
+
+// SSLDocOf converts the reconciler's description of an entity into its
+// JSON document.
+func SSLDocOf(e reconciler.EntityInfo) SSLDoc {
+	d := SSLDoc{
+		Name: e.Name, Type: e.Type, File: e.File,
+		SNIs:      nonNil(e.SNIs),
+		Protocols: nonNil(e.Protocols),
+		Labels:    e.Labels,
+		Chains:    chainDocs(e.Chains),
+		ClientCA:  chainDocs(e.ClientCA),
+	}
+	if d.Labels == nil {
+		d.Labels = map[string]string{}
+	}
+	return d
+}
+
+// EntityInfo converts a document back into the reconciler's description,
+// so that `certops diff --live` can compare a daemon with a folder.
+func (d SSLDoc) EntityInfo() reconciler.EntityInfo {
+	e := reconciler.EntityInfo{
+		Name: d.Name, Type: d.Type, File: d.File,
+		SNIs: d.SNIs, Protocols: d.Protocols, Labels: d.Labels,
+	}
+	for _, c := range d.Chains {
+		e.Chains = append(e.Chains, c.chainInfo())
+	}
+	for _, c := range d.ClientCA {
+		e.ClientCA = append(e.ClientCA, c.chainInfo())
+	}
+	return e
+}
+
+func chainDocs(chains []reconciler.ChainInfo) []ChainDoc {
+	out := make([]ChainDoc, 0, len(chains))
+	for _, c := range chains {
+		out = append(out, ChainDoc{
+			Subject: c.Subject, SANs: nonNil(c.SANs), Serial: c.Serial,
+			NotBefore: c.NotBefore, NotAfter: c.NotAfter, KeyType: c.KeyType,
+			Fingerprint: c.Fingerprint, PublicKeyFingerprint: c.PublicKeyFingerprint,
+			CertRef: c.CertRef, KeyRef: c.KeyRef,
+		})
+	}
+	return out
+}
+
+func (c ChainDoc) chainInfo() reconciler.ChainInfo {
+	return reconciler.ChainInfo{
+		Subject: c.Subject, SANs: c.SANs, Serial: c.Serial,
+		NotBefore: c.NotBefore, NotAfter: c.NotAfter, KeyType: c.KeyType,
+		Fingerprint: c.Fingerprint, PublicKeyFingerprint: c.PublicKeyFingerprint,
+		CertRef: c.CertRef, KeyRef: c.KeyRef,
+	}
+}
+
+// nonNil makes an absent list encode as [] rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,123 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"certops/reconciler"
+)
+
+// Reconciler is the daemon as the admin API sees it; *reconciler.Reconciler
+// implements it.
+type Reconciler interface {
+	// Trigger asks for a reconcile soon; it never blocks.
+	Trigger()
+	// ReconcileNow runs a reconcile (or joins the one running) and
+	// returns its attempt.
+	ReconcileNow(ctx context.Context) (*reconciler.Attempt, error)
+	// Ready reports whether a revision has been applied.
+	Ready() bool
+	// Status returns the current status snapshot.
+	Status() *reconciler.Status
+	// Entities describes the entities being served; never a key.
+	Entities() []reconciler.EntityInfo
+}
+
+var _ Reconciler = (*reconciler.Reconciler)(nil)
+
+// Options configure a Server.
+type Options struct {
+	// Reconciler is the daemon whose state is served. Required.
+	Reconciler Reconciler
+	// Metrics, when non-nil, is served on /metrics and counts webhook
+	// requests; it also exports the reconciler's state at every scrape.
+	Metrics *Metrics
+	// Token is the bearer token of the mutating endpoints (see
+	// [CheckAddress]); empty means none is asked for.
+	Token []byte
+	// WebhookSecret signs (GitHub, generic) or is (GitLab) the secret of
+	// push webhooks; empty disables the webhook endpoints (404).
+	WebhookSecret []byte
+	// Ref is the followed ref as --ref gives it (branch, tag or full ref);
+	// pushes to other refs are acknowledged and ignored. "" follows every
+	// push.
+	Ref string
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is the admin API of the daemon. Its handlers are safe for
+// concurrent use; it holds no state of its own beyond its options.
+type Server struct {
+	opts    Options
+	rec     Reconciler
+	metrics *Metrics // never nil: a private one when Options.Metrics is nil
+	log     *slog.Logger
+}
+
+// New returns the admin API over opts.Reconciler. It binds opts.Metrics
+// (if any) to the reconciler, so a Metrics value serves one Server.
+func New(opts Options) *Server {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := opts.Metrics
+	if m == nil {
+		m = NewMetrics()
+	}
+	m.bind(opts.Reconciler)
+	return &Server{opts: opts, rec: opts.Reconciler, metrics: m, log: log}
+}
+
+// Handler returns the whole admin API of DESIGN.md 5: health, metrics,
+// the /api/v1 endpoints and the webhooks.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("GET /api/v1/status", s.status)
+	mux.HandleFunc("GET /api/v1/ssls", s.ssls)
+	mux.HandleFunc("GET /api/v1/ssls/{name}", s.ssl)
+	mux.Handle("POST /api/v1/reconcile", s.requireToken(http.HandlerFunc(s.reconcile)))
+	s.hooks(mux)
+	return mux
+}
+
+// WebhookHandler returns only the webhook endpoints and /healthz, for
+// --webhook-listen: an address that the Git host can reach while the
+// admin API stays on loopback.
+func (s *Server) WebhookHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	s.hooks(mux)
+	return mux
+}
+
+func (s *Server) hooks(mux *http.ServeMux) {
+	for _, p := range []string{ProviderGitHub, ProviderGitLab, ProviderGeneric} {
+		mux.Handle("POST /hooks/"+p, s.webhook(p))
+	}
+}
+
+// apiError is the JSON body of every error answer of /api/v1.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, apiError{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	// The status line is out; a failed write means the client left.
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,219 @@
+package admin
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// MaxWebhookBody is the largest webhook body accepted; larger bodies are
+// answered 413 without being read to the end. GitHub caps its payloads at
+// 25 MB, but a push event for certificate files is a few KB.
+const MaxWebhookBody = 1 << 20
+
+// Webhook providers, the provider label of certops_webhook_requests_total.
+const (
+	ProviderGitHub  = "github"
+	ProviderGitLab  = "gitlab"
+	ProviderGeneric = "generic"
+)
+
+// Webhook results, the result label of certops_webhook_requests_total.
+const (
+	webhookTriggered    = "triggered"    // a push to the followed ref: reconcile started
+	webhookIgnored      = "ignored"      // a push to another ref, or another event
+	webhookPing         = "ping"         // GitHub's ping event
+	webhookUnauthorized = "unauthorized" // missing or bad signature or token
+	webhookTooLarge     = "too_large"    // body over MaxWebhookBody
+	webhookBadRequest   = "bad_request"  // unreadable payload
+)
+
+// push is what certops needs from a push webhook: which ref moved.
+type push struct {
+	// Event is the provider's event name ("push", "Push Hook", ...).
+	Event string
+	// Ref is the full ref that moved ("refs/heads/main"); "" when the
+	// payload does not say (generic hooks), which counts as a match.
+	Ref string
+	// Ping is GitHub's set-up check; it triggers nothing.
+	Ping bool
+	// Ignore, when non-empty, says why the event is not a push at all.
+	Ignore string
+}
+
+// parsePush reads the event of a webhook request whose signature has been
+// checked. event is the provider's event header (X-GitHub-Event,
+// X-Gitlab-Event; ignored for generic hooks).
+func parsePush(provider, event string, body []byte) (push, error) {
+	p := push{Event: event}
+	switch provider {
+	case ProviderGitHub:
+		switch event {
+		case "ping":
+			p.Ping = true
+			return p, nil
+		case "push":
+		case "":
+			return p, errors.New("missing X-GitHub-Event header")
+		default:
+			p.Ignore = fmt.Sprintf("event %q is not a push", event)
+			return p, nil
+		}
+	case ProviderGitLab:
+		switch event {
+		case "Push Hook", "Tag Push Hook":
+		case "":
+			return p, errors.New("missing X-Gitlab-Event header")
+		default:
+			p.Ignore = fmt.Sprintf("event %q is not a push", event)
+			return p, nil
+		}
+	case ProviderGeneric:
+		// Any body is a push; a JSON object may name the ref that moved.
+		trimmed := strings.TrimSpace(string(body))
+		if trimmed == "" || trimmed[0] != '{' {
+			return p, nil
+		}
+	default:
+		return p, fmt.Errorf("unknown webhook provider %q", provider)
+	}
+	var payload struct {
+		Ref *string `json:"ref"`
+	}
+	if err := json.Unmarshal(body, &payload); err != nil {
+		return p, fmt.Errorf("%s %s payload: %w", provider, eventName(event), err)
+	}
+	if payload.Ref == nil {
+		if provider == ProviderGeneric {
+			return p, nil
+		}
+		return p, fmt.Errorf("%s %s payload: no ref", provider, eventName(event))
+	}
+	if *payload.Ref == "" {
+		return p, fmt.Errorf("%s %s payload: empty ref", provider, eventName(event))
+	}
+	p.Ref = *payload.Ref
+	return p, nil
+}
+
+func eventName(event string) string {
+	if event == "" {
+		return "push"
+	}
+	return event
+}
+
+// refMatches reports whether a push to pushed (a full ref such as
+// "refs/heads/main", or "" when unknown) concerns the followed ref, which
+// is written as --ref takes it: a branch or tag name, a full ref, or ""
+// (the source's default, so every push counts).
+func refMatches(followed, pushed string) bool {
+	if followed == "" || pushed == "" {
+		return true
+	}
+	if strings.HasPrefix(followed, "refs/") {
+		return pushed == followed
+	}
+	return pushed == "refs/heads/"+followed || pushed == "refs/tags/"+followed
+}
+
+// verifyHMAC reports whether sig, written "sha256=<hex>" (GitHub's form)
+// or as bare hex, is the HMAC-SHA256 of body under secret. The comparison
+// takes constant time.
+func verifyHMAC(secret, body []byte, sig string) bool {
+	sig = strings.TrimPrefix(strings.TrimSpace(sig), "sha256=")
+	got, err := hex.DecodeString(sig)
+	if err != nil || len(got) != sha256.Size {
+		return false
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return hmac.Equal(got, mac.Sum(nil))
+}
+
+// verifyToken reports whether token equals secret, in constant time.
+func verifyToken(secret []byte, token string) bool {
+	return token != "" && subtle.ConstantTimeCompare([]byte(token), secret) == 1
+}
+
+// webhookReply is the JSON answer of every webhook endpoint.
+type webhookReply struct {
+	Result string `json:"result"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// webhook returns the handler of POST /hooks/{provider}.
+func (s *Server) webhook(provider string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(s.opts.WebhookSecret) == 0 {
+			// Without a secret the endpoints do not exist (DESIGN.md 5).
+			http.NotFound(w, r)
+			return
+		}
+		reply := func(code int, result, reason string) {
+			s.metrics.webhookRequest(provider, result)
+			writeJSON(w, code, webhookReply{Result: result, Reason: reason})
+		}
+		if r.ContentLength > MaxWebhookBody {
+			s.log.Warn("webhook refused: body too large", "provider", provider, "remote_addr", r.RemoteAddr, "bytes", r.ContentLength)
+			reply(http.StatusRequestEntityTooLarge, webhookTooLarge, fmt.Sprintf("body over %d bytes", MaxWebhookBody))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxWebhookBody))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				s.log.Warn("webhook refused: body too large", "provider", provider, "remote_addr", r.RemoteAddr)
+				reply(http.StatusRequestEntityTooLarge, webhookTooLarge, fmt.Sprintf("body over %d bytes", MaxWebhookBody))
+				return
+			}
+			reply(http.StatusBadRequest, webhookBadRequest, "reading body failed")
+			return
+		}
+
+		var ok bool
+		var event string
+		switch provider {
+		case ProviderGitHub:
+			ok = verifyHMAC(s.opts.WebhookSecret, body, r.Header.Get("X-Hub-Signature-256"))
+			event = r.Header.Get("X-GitHub-Event")
+		case ProviderGitLab:
+			ok = verifyToken(s.opts.WebhookSecret, r.Header.Get("X-Gitlab-Token"))
+			event = r.Header.Get("X-Gitlab-Event")
+		case ProviderGeneric:
+			ok = verifyHMAC(s.opts.WebhookSecret, body, r.Header.Get("X-Signature-256"))
+		}
+		if !ok {
+			s.log.Warn("webhook refused: bad or missing signature", "provider", provider, "remote_addr", r.RemoteAddr)
+			reply(http.StatusUnauthorized, webhookUnauthorized, "bad or missing signature")
+			return
+		}
+
+		p, err := parsePush(provider, event, body)
+		switch {
+		case err != nil:
+			s.log.Warn("webhook refused: bad payload", "provider", provider, "remote_addr", r.RemoteAddr, "err", err)
+			reply(http.StatusBadRequest, webhookBadRequest, err.Error())
+		case p.Ping:
+			reply(http.StatusOK, webhookPing, "pong")
+		case p.Ignore != "":
+			s.log.Debug("webhook ignored", "provider", provider, "reason", p.Ignore)
+			reply(http.StatusOK, webhookIgnored, p.Ignore)
+		case !refMatches(s.opts.Ref, p.Ref):
+			reason := fmt.Sprintf("push to %s; following %s", p.Ref, s.opts.Ref)
+			s.log.Debug("webhook ignored", "provider", provider, "reason", reason)
+			reply(http.StatusOK, webhookIgnored, reason)
+		default:
+			s.rec.Trigger()
+			s.log.Info("webhook: reconcile triggered", "provider", provider, "ref", p.Ref, "remote_addr", r.RemoteAddr)
+			reply(http.StatusAccepted, webhookTriggered, "")
+		}
+	})
+}

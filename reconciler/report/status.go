@@ -1,0 +1,149 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"certops/reconciler/admin"
+)
+
+// Status writes a daemon's status for people: the source, the applied
+// revision and its age, the last attempt and its errors, the entity count,
+// the certificates expiring within the warning window and the degraded
+// entities. now is the reference time of ages; color as for [Text].
+func Status(w io.Writer, st *admin.StatusDoc, now time.Time, color bool) error {
+	paint := func(c, s string) string {
+		if !color || c == "" {
+			return s
+		}
+		return c + s + ansiReset
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "Source:\t%s\n", st.Source)
+	if st.Ready {
+		fmt.Fprintf(tw, "Ready:\t%s\n", paint(ansiGreen, "yes"))
+	} else {
+		fmt.Fprintf(tw, "Ready:\t%s\n", paint(ansiRed, "no (no revision applied yet)"))
+	}
+	if st.Applied != nil {
+		fmt.Fprintf(tw, "Applied:\t%s at %s (%s)\n", shortRev(st.Applied.Revision), st.Applied.Time.UTC().Format(time.RFC3339), age(now, st.Applied.Time))
+	} else {
+		fmt.Fprintf(tw, "Applied:\tnothing yet\n")
+	}
+	if a := st.LastAttempt; a != nil {
+		c := ""
+		switch a.Result {
+		case "applied", "unchanged":
+			c = ansiGreen
+		case "stalled", "failed":
+			c = ansiRed
+		}
+		rev := ""
+		if a.Revision != "" {
+			rev = " of " + shortRev(a.Revision)
+		}
+		fmt.Fprintf(tw, "Last attempt:\t%s%s at %s (%s)\n", paint(c, a.Result), rev, a.Time.UTC().Format(time.RFC3339), age(now, a.Time))
+	}
+	fmt.Fprintf(tw, "Entities:\t%d\n", st.Entities)
+	if st.Plan != nil {
+		fmt.Fprintf(tw, "Last plan:\t%d created, %d updated, %d deleted, %d unchanged\n", st.Plan.Create, st.Plan.Update, st.Plan.Delete, st.Plan.Unchanged)
+	}
+	if len(st.Expiring) == 0 {
+		fmt.Fprintf(tw, "Expiring:\tnone within the warning window\n")
+	} else {
+		fmt.Fprintf(tw, "Expiring:\t%s\n", paint(ansiYellow, fmt.Sprintf("%d within the warning window", len(st.Expiring))))
+	}
+	if len(st.Degraded) == 0 {
+		fmt.Fprintf(tw, "Degraded:\tnone\n")
+	} else {
+		fmt.Fprintf(tw, "Degraded:\t%s\n", paint(ansiRed, fmt.Sprintf("%d entities serve stale material", len(st.Degraded))))
+	}
+	tw.Flush()
+
+	if a := st.LastAttempt; a != nil && len(a.Errors) > 0 {
+		fmt.Fprintf(&b, "\nProblems of the last attempt:\n")
+		for _, p := range a.Errors {
+			fmt.Fprintf(&b, "  %s\n", problemText(p))
+		}
+	}
+	if len(st.Expiring) > 0 {
+		fmt.Fprintf(&b, "\nExpiring certificates:\n")
+		for _, e := range st.Expiring {
+			fmt.Fprintf(&b, "  %s chain %d (%s): not after %s (%s)\n", e.Entity, e.Chain, e.Subject,
+				e.NotAfter.UTC().Format(time.RFC3339), until(now, e.NotAfter))
+		}
+	}
+	if len(st.Degraded) > 0 {
+		fmt.Fprintf(&b, "\nDegraded entities:\n")
+		for _, d := range st.Degraded {
+			fmt.Fprintf(&b, "  %s: %s\n", d.Entity, d.Reason)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// problemText formats a problem as file:line:col: field: message.
+func problemText(p admin.ProblemDoc) string {
+	var b strings.Builder
+	if p.File != "" {
+		b.WriteString(p.File)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d", p.Line)
+			if p.Column > 0 {
+				fmt.Fprintf(&b, ":%d", p.Column)
+			}
+		}
+		b.WriteString(": ")
+	}
+	if p.Field != "" {
+		b.WriteString(p.Field + ": ")
+	}
+	if p.Severity == "warning" {
+		b.WriteString("warning: ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// shortRev abbreviates a commit id as git does; other revisions (a
+// directory's content hash, "embedded") are shown as they are.
+func shortRev(rev string) string {
+	if len(rev) == 40 && strings.Trim(rev, "0123456789abcdef") == "" {
+		return rev[:12]
+	}
+	return rev
+}
+
+func age(now, t time.Time) string {
+	d := now.Sub(t)
+	if d < 0 {
+		return "just now"
+	}
+	return humanDuration(d) + " ago"
+}
+
+func until(now, t time.Time) string {
+	d := t.Sub(now)
+	if d < 0 {
+		return "expired " + humanDuration(-d) + " ago"
+	}
+	return "in " + humanDuration(d)
+}
+
+// humanDuration rounds d to its largest unit: 45s, 12m, 3h, 5d.
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
