@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -257,4 +258,23 @@ func tail(s string, n int) string {
 		lines = append([]string{fmt.Sprintf("... (%d lines before)", len(lines)-n)}, lines[len(lines)-n:]...)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// waitRevisionLogged polls the daemon's JSON log until a line carries
+// "revision": rev (STYLE.md's stable key), that is until the daemon has
+// attempted rev, and returns that line's fields.
+func (d *daemon) waitRevisionLogged(rev string) map[string]any {
+	d.tb.Helper()
+	var found map[string]any
+	eventually(d.tb, 60*time.Second, "a log line for revision "+rev, func() (bool, string) {
+		for _, line := range strings.Split(d.logs.String(), "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["revision"] == rev {
+				found = m
+				return true, ""
+			}
+		}
+		return false, tail(d.logs.String(), 5)
+	})
+	return found
 }
