@@ -1,0 +1,79 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"certops/reconciler"
+)
+
+func TestReconcileWaitResults(t *testing.T) {
+	tests := []struct {
+		name     string
+		attempt  *reconciler.Attempt
+		err      error
+		wantCode int
+	}{
+		{"applied", &reconciler.Attempt{Result: reconciler.ResultApplied, Revision: "abc"}, nil, 200},
+		{"unchanged", &reconciler.Attempt{Result: reconciler.ResultUnchanged}, nil, 200},
+		{"stalled", &reconciler.Attempt{Result: reconciler.ResultStalled, Errors: []reconciler.Problem{{File: "a.yaml", Line: 3, Column: 1, Field: "cert", Message: "expired", Severity: "error"}}}, nil, 422},
+		{"failed", &reconciler.Attempt{Result: reconciler.ResultFailed}, nil, 500},
+		{"timeout", nil, context.DeadlineExceeded, 504},
+		{"no attempt", nil, errors.New("boom"), 500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(Options{Reconciler: &fakeRec{attempt: tt.attempt, err: tt.err}})
+			w := httptest.NewRecorder()
+			s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/api/v1/reconcile?wait=1", nil))
+			if w.Code != tt.wantCode {
+				t.Errorf("POST /api/v1/reconcile?wait=1 = %d, want %d; body %s", w.Code, tt.wantCode, w.Body)
+			}
+			if tt.attempt == nil {
+				var e apiError
+				if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error == "" {
+					t.Errorf("body %s is not an error document", w.Body)
+				}
+				return
+			}
+			var a AttemptDoc
+			if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil {
+				t.Fatal(err)
+			}
+			if a.Result != tt.attempt.Result || len(a.Errors) != len(tt.attempt.Errors) {
+				t.Errorf("attempt = %+v, want result %q with %d errors", a, tt.attempt.Result, len(tt.attempt.Errors))
+			}
+		})
+	}
+}
+
+// TestStatusBeforeAnything checks the document of a daemon that has done
+// nothing yet: lists are [] and absent objects null, never missing.
+func TestStatusBeforeAnything(t *testing.T) {
+	s := New(Options{Reconciler: &fakeRec{}})
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/status", nil))
+	want := `{
+  "source": "",
+  "ready": false,
+  "applied": null,
+  "last_attempt": null,
+  "entities": 0,
+  "degraded": [],
+  "expiring": [],
+  "plan": null
+}
+`
+	if w.Code != 200 || w.Body.String() != want {
+		t.Errorf("GET /api/v1/status = %d\n%s\nwant 200\n%s", w.Code, w.Body, want)
+	}
+	w = httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/ssls", nil))
+	if w.Code != 200 || w.Body.String() != "[]\n" {
+		t.Errorf("GET /api/v1/ssls = %d %q, want 200 []", w.Code, w.Body)
+	}
+}
