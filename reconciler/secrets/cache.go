@@ -91,12 +91,12 @@ type entry struct {
 
 // Format redacts the entry: fmt cannot call secret's methods through an
 // unexported field, so the entry must hide it itself.
-func (e *entry) Format(f fmt.State, _ rune) {
+func (e entry) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "{provider:%s value:%s failures:%d}", e.provider, redacted, e.failures)
 }
 
 // LogValue implements slog.LogValuer.
-func (e *entry) LogValue() slog.Value {
+func (e entry) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("provider", e.provider), slog.String("value", redacted), slog.Int("failures", e.failures))
 }
 
