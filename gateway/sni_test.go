@@ -151,11 +151,14 @@ func TestSNIOpenSSL(t *testing.T) {
 	}
 }
 
-// openssl runs one s_client handshake against addr and returns its output.
+// openssl runs one s_client handshake against addr, sends one HTTP
+// request and reads until the server closes, so that alerts sent after
+// the client's handshake (a refused client certificate in TLS 1.3) show.
+// It returns the output.
 func openssl(tb testing.TB, addr string, args ...string) (string, error) {
 	tb.Helper()
-	cmd := exec.CommandContext(tb.Context(), "openssl", append([]string{"s_client", "-connect", addr, "-brief"}, args...)...)
-	cmd.Stdin = strings.NewReader("")
+	cmd := exec.CommandContext(tb.Context(), "openssl", append([]string{"s_client", "-connect", addr, "-brief", "-ign_eof"}, args...)...)
+	cmd.Stdin = strings.NewReader("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
