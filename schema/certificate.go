@@ -90,8 +90,8 @@ func parseKey(b []byte) (crypto.Signer, error) {
 			return nil, fmt.Errorf("PEM block %d is a %q block, want PRIVATE KEY", n, block.Type)
 		}
 		if err != nil {
-			// x509's parse errors name the structure, never key bytes.
-			return nil, fmt.Errorf("private key does not parse: %w", err)
+			// Say which form failed, not why: asn1's details are noise.
+			return nil, fmt.Errorf("the %s block does not parse as %s", block.Type, keyForm[block.Type])
 		}
 		if key != nil {
 			return nil, errors.New("more than one private key; one key per chain")
@@ -116,6 +116,12 @@ func parseKey(b []byte) (crypto.Signer, error) {
 	return key, nil
 }
 
+var keyForm = map[string]string{
+	"PRIVATE KEY":     "PKCS #8",
+	"RSA PRIVATE KEY": "a PKCS #1 RSA key",
+	"EC PRIVATE KEY":  "a SEC 1 EC key",
+}
+
 // keyMatches reports whether key is the private key of cert.
 func keyMatches(cert *x509.Certificate, key crypto.Signer) error {
 	pub, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
@@ -123,7 +129,10 @@ func keyMatches(cert *x509.Certificate, key crypto.Signer) error {
 		return fmt.Errorf("(unsupported public key type %T)", cert.PublicKey)
 	}
 	if !pub.Equal(key.Public()) {
-		return fmt.Errorf("(the key is %s, the certificate's key is %s)", keyType(key.Public()), keyType(cert.PublicKey))
+		if k, c := keyType(key.Public()), keyType(cert.PublicKey); k != c {
+			return fmt.Errorf("(the key is %s, the certificate's key is %s)", k, c)
+		}
+		return fmt.Errorf("(both are %s, but different keys)", keyType(cert.PublicKey))
 	}
 	return nil
 }

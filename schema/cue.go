@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,16 +87,16 @@ func buildSchema(files []*ast.File) (*cueSchema, ErrorList) {
 	}
 	v := cueCtx.BuildInstance(inst)
 	if err := v.Err(); err != nil {
-		appendCUEErrors(&errs, err, nil)
+		appendCUEErrors(&errs, err, nil, files...)
 		return nil, errs
 	}
 	ssl := v.LookupPath(cue.ParsePath("#SSL"))
 	if err := ssl.Err(); err != nil {
-		appendCUEErrors(&errs, err, nil)
+		appendCUEErrors(&errs, err, nil, files...)
 		return nil, errs
 	}
 	if err := ssl.Validate(); err != nil {
-		appendCUEErrors(&errs, err, nil)
+		appendCUEErrors(&errs, err, nil, files...)
 		return nil, errs
 	}
 	return &cueSchema{ssl: ssl}, nil
@@ -167,7 +169,8 @@ func compilePolicy(policy []PolicyFile) (*cueSchema, string, ErrorList) {
 type doc struct {
 	expr  *ast.StructLit
 	pos   Pos
-	index map[string]Pos // native field path -> position of its value
+	index map[string]Pos    // native field path -> position of its value
+	kinds map[string]string // native field path -> kind of its value, as exprKind names it
 	// rename maps a native field path to the path as written in the file
 	// (they differ for ADC and APISIX items); nil is the identity.
 	rename func(string) string
@@ -183,11 +186,7 @@ func (d *doc) markBad(path string) {
 	if d.bad == nil {
 		d.bad = map[string]bool{}
 	}
-	head := path
-	if i := strings.IndexAny(path, ".["); i >= 0 {
-		head = path[:i]
-	}
-	d.bad[head] = true
+	d.bad[path] = true
 }
 
 // where returns the position and the written path of a native field path:
@@ -229,7 +228,7 @@ func splitDocs(file string, src []byte, errs *ErrorList) []*doc {
 			return docs
 		}
 		if err != nil {
-			appendCUEErrors(errs, err, nil)
+			appendParseError(errs, file, src, err)
 			return docs
 		}
 		switch x := expr.(type) {
@@ -239,11 +238,13 @@ func splitDocs(file string, src []byte, errs *ErrorList) []*doc {
 				continue
 			}
 			docs = append(docs, newDoc(file, x, nil))
+		case *ast.BinaryExpr:
+			continue // an empty document: *null | _
 		case *ast.BasicLit:
 			if x.Kind == token.NULL {
 				continue // an empty document
 			}
-			errs.add(cuePos(x.Pos()), "", "document is a %s, want an entity (a mapping) or an ssls: list", x.Kind)
+			errs.add(cuePos(x.Pos()), "", "document is a %s, want an entity (a mapping) or an ssls: list", exprKind(x))
 		default:
 			errs.add(cuePos(expr.Pos()), "", "document is a %s, want an entity (a mapping) or an ssls: list", exprKind(expr))
 		}
@@ -251,16 +252,16 @@ func splitDocs(file string, src []byte, errs *ErrorList) []*doc {
 }
 
 func newDoc(file string, x *ast.StructLit, rename func(string) string) *doc {
-	d := &doc{expr: x, pos: cuePos(x.Pos()), index: map[string]Pos{}, rename: rename}
+	d := &doc{expr: x, pos: cuePos(x.Pos()), index: map[string]Pos{}, kinds: map[string]string{}, rename: rename}
 	if d.pos.File == "" {
 		d.pos = Pos{File: file, Line: 1, Col: 1}
 	}
-	indexExpr(d.index, "", x)
+	indexExpr(d, "", x)
 	return d
 }
 
 // indexExpr records the position of every value below x by field path.
-func indexExpr(index map[string]Pos, path string, x ast.Expr) {
+func indexExpr(d *doc, path string, x ast.Expr) {
 	switch x := x.(type) {
 	case *ast.StructLit:
 		for _, decl := range x.Elts {
@@ -273,16 +274,18 @@ func indexExpr(index map[string]Pos, path string, x ast.Expr) {
 				continue
 			}
 			p := joinPath(path, name)
-			if _, dup := index[p]; !dup {
-				index[p] = cuePos(f.Value.Pos())
+			if _, dup := d.index[p]; !dup {
+				d.index[p] = cuePos(f.Value.Pos())
+				d.kinds[p] = exprKind(f.Value)
 			}
-			indexExpr(index, p, f.Value)
+			indexExpr(d, p, f.Value)
 		}
 	case *ast.ListLit:
 		for i, e := range x.Elts {
 			p := path + "[" + strconv.Itoa(i) + "]"
-			index[p] = cuePos(e.Pos())
-			indexExpr(index, p, e)
+			d.index[p] = cuePos(e.Pos())
+			d.kinds[p] = exprKind(e)
+			indexExpr(d, p, e)
 		}
 	}
 }
@@ -612,17 +615,65 @@ func fieldHint(name string, def cue.Value) string {
 		return ""
 	}
 	for _, n := range names {
-		if strings.EqualFold(n, name) || strings.EqualFold(strings.ReplaceAll(n, "_", ""), strings.ReplaceAll(name, "_", "")) {
+		if strings.EqualFold(n, name) || strings.EqualFold(strings.ReplaceAll(n, "_", ""), strings.ReplaceAll(name, "_", "")) ||
+			strings.HasPrefix(n, name) || strings.HasSuffix(name, "_"+n) {
 			return fmt.Sprintf(" (did you mean %s?)", n)
 		}
 	}
 	return " (want one of " + strings.Join(names, ", ") + ")"
 }
 
+// appendParseError reports a file that is not valid YAML or JSON at the
+// parser's position.
+func appendParseError(errs *ErrorList, file string, src []byte, err error) {
+	if strings.HasSuffix(file, ".json") {
+		// encoding/json says what is wrong; CUE only that something is.
+		var v any
+		var syn *json.SyntaxError
+		if jerr := json.Unmarshal(src, &v); errors.As(jerr, &syn) {
+			line, col := lineCol(src, int(syn.Offset))
+			errs.add(Pos{File: file, Line: line, Col: col}, "", "invalid JSON: %s", scrub(syn.Error()))
+			return
+		}
+	}
+	for _, e := range cueerrors.Errors(err) {
+		pos := cuePos(e.Position())
+		if pos.File == "" {
+			pos.File = file
+		}
+		format, args := e.Msg()
+		msg := fmt.Sprintf(format, redactArgs(args)...)
+		if msg == "" {
+			msg = e.Error()
+		}
+		// yaml.v3 style "file:line: message": the position says it.
+		if i := strings.Index(msg, file+":"); i >= 0 {
+			rest := msg[i+len(file)+1:]
+			if j := strings.Index(rest, ": "); j >= 0 {
+				if n, err := strconv.Atoi(rest[:j]); err == nil {
+					if pos.Line == 0 {
+						pos.Line = n
+					}
+					msg = rest[j+2:]
+				}
+			}
+		}
+		errs.add(pos, "", "invalid YAML: %s", scrub(msg))
+	}
+}
+
+// lineCol converts a byte offset into a line and column, counting from 1.
+func lineCol(src []byte, off int) (int, int) {
+	off = min(max(off, 0), len(src))
+	line := 1 + bytes.Count(src[:off], []byte("\n"))
+	col := off - bytes.LastIndexByte(src[:off], '\n')
+	return line, col
+}
+
 // appendCUEErrors converts CUE's errors into ours, one per problem. With a
 // doc, positions come from the document's field index: CUE often points at
 // the schema or the policy only.
-func appendCUEErrors(errs *ErrorList, err error, d *doc) {
+func appendCUEErrors(errs *ErrorList, err error, d *doc, policy ...*ast.File) {
 	type key struct{ path, msg string }
 	seen := map[key]bool{}
 	list := cueerrors.Errors(err)
@@ -647,11 +698,32 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc) {
 				continue
 			}
 			format, args = "value not allowed", nil
+			if d == nil {
+				format = "value not allowed by the built-in schema"
+			}
+			if d == nil && i+1 < len(list) && slices.Equal(list[i+1].Path(), e.Path()) {
+				continue // the alternatives that follow say more, with positions
+			}
 		}
 		args = redactArgs(args)
 		msg := fmt.Sprintf(format, args...)
 		if msg == "field not allowed" && d != nil {
 			continue // reported by unknownFields, with a hint
+		}
+		if d != nil {
+			if m := mismatched.FindStringSubmatch(msg); m != nil {
+				got := d.kinds[path]
+				want := m[1]
+				if kindName(want) == got {
+					want = m[2]
+				}
+				if got != "" && kindName(want) != got {
+					msg = "want " + article(kindName(want)) + ", got " + article(got)
+				}
+			}
+		}
+		if strings.HasSuffix(msg, `(out of bound !="")`) {
+			msg = "must not be empty"
 		}
 		if msg == "field is required but not present" {
 			msg = "required field is missing"
@@ -672,6 +744,9 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc) {
 		seen[k] = true
 		var pos Pos
 		shown := path
+		if d == nil {
+			shown = strings.Join(e.Path(), ".")
+		}
 		if d != nil {
 			d.markBad(path)
 			pos, shown = d.where(path)
@@ -687,9 +762,87 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc) {
 					pos = cuePos(p)
 				}
 			}
+			if pos.File == "" || pos.File == schemaFile {
+				// CUE points at the schema or nowhere: find the field in
+				// the policy.
+				if p := findField(policy, e.Path()); p.IsValid() {
+					pos = cuePos(p)
+				}
+			}
 		}
 		*errs = append(*errs, &Error{Pos: pos, Field: shown, Msg: scrub(msg)})
 	}
+}
+
+var mismatched = regexp.MustCompile(`\(mismatched types (\w+) and (\w+)\)`)
+
+// kindName maps a CUE kind to the names exprKind uses.
+func kindName(k string) string {
+	switch k {
+	case "int", "float", "number":
+		return "number"
+	case "bool":
+		return "boolean"
+	case "struct":
+		return "mapping"
+	}
+	return k
+}
+
+func article(s string) string {
+	if s != "" && strings.ContainsRune("aeiou", rune(s[0])) {
+		return "an " + s
+	}
+	return "a " + s
+}
+
+// findField returns the position of the first declaration of the field at
+// path in files, following nested structs (`#SSL: labels: team: string`).
+func findField(files []*ast.File, path []string) token.Pos {
+	var find func(decls []ast.Decl, path []string) token.Pos
+	var inExpr func(x ast.Expr, path []string) token.Pos
+	inExpr = func(x ast.Expr, path []string) token.Pos {
+		switch x := x.(type) {
+		case *ast.StructLit:
+			return find(x.Elts, path)
+		case *ast.BinaryExpr:
+			if p := inExpr(x.X, path); p.IsValid() {
+				return p
+			}
+			return inExpr(x.Y, path)
+		}
+		return token.NoPos
+	}
+	find = func(decls []ast.Decl, path []string) token.Pos {
+		for _, decl := range decls {
+			f, ok := decl.(*ast.Field)
+			if !ok {
+				continue
+			}
+			if name, _, err := ast.LabelName(f.Label); err != nil || name != path[0] {
+				continue
+			}
+			if len(path) == 1 {
+				return f.Value.Pos()
+			}
+			if p := inExpr(f.Value, path[1:]); p.IsValid() {
+				return p
+			}
+		}
+		return token.NoPos
+	}
+	if len(path) == 0 {
+		return token.NoPos
+	}
+	for _, f := range files {
+		if f.Filename == schemaFile {
+			continue
+		}
+		if p := find(f.Decls, path); p.IsValid() {
+			return p
+		}
+	}
+	return token.NoPos
 }
 
 // nativePath formats a CUE error path as our field path, without the #SSL

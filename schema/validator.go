@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -174,6 +175,9 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 	}
 	seen := map[string]int{}
 	for i, s := range r.SNIs {
+		if s == "" {
+			continue // refused by the schema
+		}
 		field := fmt.Sprintf("snis[%d]", i)
 		n, err := NormalizeSNI(s)
 		if err != nil {
@@ -189,9 +193,9 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 		e.sniSrc = append(e.sniSrc, i)
 	}
 	if len(r.Certs) != len(r.Keys) {
-		field := "keys"
+		field := "certs"
 		if len(r.Keys) > len(r.Certs) {
-			field = "certs"
+			field = "keys"
 		}
 		report(field, false, "%d certs but %d keys: certs and keys pair up by position", len(r.Certs), len(r.Keys))
 	}
@@ -247,6 +251,14 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 // looseSSL reads the fields of a document that failed the schema which
 // have the right types and no schema error of their own.
 func looseSSL(m map[string]any, bad map[string]bool) rawSSL {
+	bad = maps.Clone(bad)
+	for p := range bad {
+		// A bad element of snis leaves the others checkable (an empty SNI
+		// is the only element the schema refuses, and entity skips it).
+		if p == "client.ca" {
+			bad["client"] = true
+		}
+	}
 	str := func(k string) string {
 		if s, ok := m[k].(string); ok && !bad[k] {
 			return s
