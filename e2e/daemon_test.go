@@ -260,16 +260,17 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// waitRevisionLogged polls the daemon's JSON log until a line carries
-// "revision": rev (STYLE.md's stable key), that is until the daemon has
-// attempted rev, and returns that line's fields.
+// waitRevisionLogged polls the daemon's JSON log until a line above DEBUG
+// carries "revision": rev (STYLE.md's stable key), that is until the daemon
+// has decided on rev (applied, refused, restored), and returns that line's
+// fields.
 func (d *daemon) waitRevisionLogged(rev string) map[string]any {
 	d.tb.Helper()
 	var found map[string]any
 	eventually(d.tb, 60*time.Second, "a log line for revision "+rev, func() (bool, string) {
 		for _, line := range strings.Split(d.logs.String(), "\n") {
 			var m map[string]any
-			if json.Unmarshal([]byte(line), &m) == nil && m["revision"] == rev {
+			if json.Unmarshal([]byte(line), &m) == nil && m["revision"] == rev && m["level"] != "DEBUG" {
 				found = m
 				return true, ""
 			}
