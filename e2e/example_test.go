@@ -45,8 +45,10 @@ func TestExampleSNI(t *testing.T) {
 }
 
 // TestExampleDualChain checks the dual RSA + ECDSA entity api.example.net:
-// a client that offers only one algorithm gets that one, in TLS 1.2 (by
-// cipher suite) and TLS 1.3 (by signature algorithm).
+// a client that offers both gets ECDSA (DESIGN.md 3: ECDSA tried before
+// RSA, whatever the order in the file: here RSA is first), and a client
+// that offers only one algorithm gets that one, in TLS 1.2 (by cipher
+// suite) and TLS 1.3 (by signature algorithm).
 func TestExampleDualChain(t *testing.T) {
 	d := startDaemon(t)
 	tests := []struct {
@@ -54,6 +56,8 @@ func TestExampleDualChain(t *testing.T) {
 		args    []string
 		wantAlg x509.PublicKeyAlgorithm
 	}{
+		{"TLS 1.3 modern client gets ECDSA", []string{"-tls1_3"}, x509.ECDSA},
+		{"TLS 1.2 modern client gets ECDSA", []string{"-tls1_2"}, x509.ECDSA},
 		{"TLS 1.3 ECDSA-only signature algorithms", []string{"-tls1_3", "-sigalgs", "ecdsa_secp256r1_sha256"}, x509.ECDSA},
 		{"TLS 1.3 RSA-only signature algorithms", []string{"-tls1_3", "-sigalgs", "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384"}, x509.RSA},
 		{"TLS 1.2 ECDSA-only cipher suite", []string{"-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"}, x509.ECDSA},
