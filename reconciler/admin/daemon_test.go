@@ -107,12 +107,12 @@ func (d *daemon) call(t *testing.T, method, path, token string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
-// noKeys fails when out holds a private key, a PEM key header, or any
+// noKeys fails when out holds a PEM private key block, or any
 // 32-character piece of a key's base64 or hex encoding.
 func noKeys(tb testing.TB, what string, out []byte, keys [][]byte) {
 	tb.Helper()
-	if bytes.Contains(out, []byte("PRIVATE KEY")) {
-		tb.Errorf("%s: output holds a PEM private key header", what)
+	if bytes.Contains(out, []byte("PRIVATE KEY-----")) {
+		tb.Errorf("%s: output holds a PEM private key block", what)
 	}
 	for _, k := range keys {
 		b, _ := pem.Decode(k)
