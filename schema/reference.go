@@ -78,17 +78,46 @@ func checkReferencePath(provider, path string) error {
 			return errors.New("empty path segment")
 		}
 	}
+	for _, r := range path {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("path contains control characters")
+		}
+	}
 	switch provider {
 	case "env":
 		if len(segs) > 2 {
 			return errors.New("want $env://NAME or $env://NAME/field")
 		}
+		if !isEnvName(segs[0]) {
+			return fmt.Errorf("%q is not an environment variable name (letters, digits and _, not starting with a digit)", segs[0])
+		}
 	case "vault":
 		if len(segs) < 2 {
 			return errors.New("want $secret://vault/<path>/<field>: a path and a field")
 		}
+		for _, seg := range segs {
+			if seg == "." || seg == ".." {
+				return errors.New("path segments . and .. are not allowed")
+			}
+		}
+	case "aws":
+		// Secret names allow letters, digits and /_+=.@-; ARNs add ':'.
+		for _, r := range path {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/_+=.@-:", r)) {
+				return fmt.Errorf("%q is not allowed in an AWS secret id (letters, digits and /_+=.@-:)", r)
+			}
+		}
 	}
 	return nil
+}
+
+func isEnvName(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func hasPrefixFold(s, prefix string) bool {
