@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"certops/reconciler/admin"
@@ -22,17 +21,19 @@ func Status(w io.Writer, st *admin.StatusDoc, now time.Time, color bool) error {
 		return c + s + ansiReset
 	}
 	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "Source:\t%s\n", st.Source)
+	// Labels in a fixed-width column, so scripts and people find them at
+	// the same place whatever is shown.
+	tw := &b
+	fmt.Fprintf(tw, "%-15s%s\n", "Source:", st.Source)
 	if st.Ready {
-		fmt.Fprintf(tw, "Ready:\t%s\n", paint(ansiGreen, "yes"))
+		fmt.Fprintf(tw, "%-15s%s\n", "Ready:", paint(ansiGreen, "yes"))
 	} else {
-		fmt.Fprintf(tw, "Ready:\t%s\n", paint(ansiRed, "no (no revision applied yet)"))
+		fmt.Fprintf(tw, "%-15s%s\n", "Ready:", paint(ansiRed, "no (no revision applied yet)"))
 	}
 	if st.Applied != nil {
-		fmt.Fprintf(tw, "Applied:\t%s at %s (%s)\n", shortRev(st.Applied.Revision), st.Applied.Time.UTC().Format(time.RFC3339), age(now, st.Applied.Time))
+		fmt.Fprintf(tw, "%-15s%s at %s (%s)\n", "Applied:", shortRev(st.Applied.Revision), st.Applied.Time.UTC().Format(time.RFC3339), age(now, st.Applied.Time))
 	} else {
-		fmt.Fprintf(tw, "Applied:\tnothing yet\n")
+		fmt.Fprintf(tw, "%-15snothing yet\n", "Applied:")
 	}
 	if a := st.LastAttempt; a != nil {
 		c := ""
@@ -46,23 +47,22 @@ func Status(w io.Writer, st *admin.StatusDoc, now time.Time, color bool) error {
 		if a.Revision != "" {
 			rev = " of " + shortRev(a.Revision)
 		}
-		fmt.Fprintf(tw, "Last attempt:\t%s%s at %s (%s)\n", paint(c, a.Result), rev, a.Time.UTC().Format(time.RFC3339), age(now, a.Time))
+		fmt.Fprintf(tw, "%-15s%s%s at %s (%s)\n", "Last attempt:", paint(c, a.Result), rev, a.Time.UTC().Format(time.RFC3339), age(now, a.Time))
 	}
-	fmt.Fprintf(tw, "Entities:\t%d\n", st.Entities)
+	fmt.Fprintf(tw, "%-15s%d\n", "Entities:", st.Entities)
 	if st.Plan != nil {
-		fmt.Fprintf(tw, "Last plan:\t%d created, %d updated, %d deleted, %d unchanged\n", st.Plan.Create, st.Plan.Update, st.Plan.Delete, st.Plan.Unchanged)
+		fmt.Fprintf(tw, "%-15s%d created, %d updated, %d deleted, %d unchanged\n", "Last plan:", st.Plan.Create, st.Plan.Update, st.Plan.Delete, st.Plan.Unchanged)
 	}
 	if len(st.Expiring) == 0 {
-		fmt.Fprintf(tw, "Expiring:\tnone within the warning window\n")
+		fmt.Fprintf(tw, "%-15snone within the warning window\n", "Expiring:")
 	} else {
-		fmt.Fprintf(tw, "Expiring:\t%s\n", paint(ansiYellow, fmt.Sprintf("%d within the warning window", len(st.Expiring))))
+		fmt.Fprintf(tw, "%-15s%s\n", "Expiring:", paint(ansiYellow, fmt.Sprintf("%d within the warning window", len(st.Expiring))))
 	}
 	if len(st.Degraded) == 0 {
-		fmt.Fprintf(tw, "Degraded:\tnone\n")
+		fmt.Fprintf(tw, "%-15snone\n", "Degraded:")
 	} else {
-		fmt.Fprintf(tw, "Degraded:\t%s\n", paint(ansiRed, fmt.Sprintf("%d entities serve stale material", len(st.Degraded))))
+		fmt.Fprintf(tw, "%-15s%s\n", "Degraded:", paint(ansiRed, fmt.Sprintf("%d entities serve stale material", len(st.Degraded))))
 	}
-	tw.Flush()
 
 	if a := st.LastAttempt; a != nil && len(a.Errors) > 0 {
 		fmt.Fprintf(&b, "\nProblems of the last attempt:\n")
