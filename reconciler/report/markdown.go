@@ -159,7 +159,7 @@ func code(s string) string {
 }
 
 func html(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(s)
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "`", "&#96;", "|", "&#124;").Replace(s)
 }
 
 // Invalid is a revision that does not validate, with its problems as

@@ -1,0 +1,47 @@
+package report
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"certops/reconciler/admin"
+)
+
+func TestStatusText(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	st := &admin.StatusDoc{
+		Source: "https://git.example.com/certs.git (main)", Ready: true,
+		Applied:     &admin.RevisionDoc{Revision: "0123456789abcdef0123456789abcdef01234567", Time: now.Add(-90 * time.Minute)},
+		LastAttempt: &admin.AttemptDoc{Revision: "fedcba9876543210fedcba9876543210fedcba98", Time: now.Add(-2 * time.Minute), Result: "stalled", Errors: []admin.ProblemDoc{{File: "certs/shop.yaml", Line: 4, Column: 7, Field: "cert", Message: "the certificate has expired", Severity: "error"}}},
+		Entities:    42,
+		Degraded:    []admin.DegradedDoc{{Entity: "vaulted", Reason: "vault: connection refused"}},
+		Expiring:    []admin.ExpiringDoc{{Entity: "shop", Chain: 0, Subject: "CN=shop.example.com", NotAfter: now.Add(13 * 24 * time.Hour)}},
+		Plan:        &admin.PlanSummaryDoc{Create: 1, Update: 2, Unchanged: 39},
+	}
+	var b strings.Builder
+	if err := Status(&b, st, now, false); err != nil {
+		t.Fatal(err)
+	}
+	want := `Source:        https://git.example.com/certs.git (main)
+Ready:         yes
+Applied:       0123456789ab at 2026-11-27T10:30:00Z (1h ago)
+Last attempt:  stalled of fedcba987654 at 2026-11-27T11:58:00Z (2m ago)
+Entities:      42
+Last plan:     1 created, 2 updated, 0 deleted, 39 unchanged
+Expiring:      1 within the warning window
+Degraded:      1 entities serve stale material
+
+Problems of the last attempt:
+  certs/shop.yaml:4:7: cert: the certificate has expired
+
+Expiring certificates:
+  shop chain 0 (CN=shop.example.com): not after 2026-12-10T12:00:00Z (in 13d)
+
+Degraded entities:
+  vaulted: vault: connection refused
+`
+	if b.String() != want {
+		t.Errorf("Status =\n%s\nwant\n%s", b.String(), want)
+	}
+}
