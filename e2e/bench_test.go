@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,4 +153,112 @@ func BenchmarkHandshakes(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "handshakes/s")
 		})
 	}
+}
+
+// benchGit returns a bare repository holding r's files in one commit,
+// created on first use, and the folder that holds it (git daemon's base
+// path).
+func (r *benchRepo) git(tb testing.TB) (root, name string) {
+	tb.Helper()
+	benchReposMu.Lock()
+	defer benchReposMu.Unlock()
+	root = r.dir + ".git-root"
+	name = "bench.git"
+	bare := filepath.Join(root, name)
+	if _, err := os.Stat(bare); err == nil {
+		return root, name
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	git(tb, root, "init", "-q", "--bare", "-b", "main", name)
+	// Commit the generated folder without turning it into a working copy.
+	gitDir := []string{"--git-dir", bare, "--work-tree", r.dir}
+	git(tb, root, append(gitDir, "add", "-A")...)
+	git(tb, root, append(gitDir, "commit", "-q", "-m", fmt.Sprintf("%d entities", r.n))...)
+	return root, name
+}
+
+// BenchmarkColdStartGit measures `certops run --source git://...` with an
+// empty data dir from process start to /readyz 200 (clone, load, validate,
+// apply) for a repository of 10,000 entities served by git daemon.
+func BenchmarkColdStartGit(b *testing.B) {
+	if testing.Short() {
+		b.Skip("e2e: skipped under -short")
+	}
+	const n = 10_000
+	r := getBenchRepo(b, n)
+	root, name := r.git(b)
+	url, _ := gitDaemon(b, root, name)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		d := startDaemon(b, "--source", url, "--data-dir", b.TempDir(), "--interval", "0")
+		elapsed := time.Since(start)
+		b.StopTimer()
+		if c, err := servedLeaf(d.listen, benchSNI(n-1), r.roots); err != nil || c.Subject.CommonName != benchSNI(n-1) {
+			b.Fatalf("after cold start: %s served %v, err %v", benchSNI(n-1), c, err)
+		}
+		b.ReportMetric(float64(rssKiB(b, d.cmd.Process.Pid))/1024, "RSS-MiB")
+		d.stop()
+		b.ReportMetric(elapsed.Seconds(), "s-to-ready")
+		b.StartTimer()
+	}
+}
+
+// BenchmarkOneFileCommit measures, in a 10,000-entity repository followed
+// through git daemon with a 100 ms polling interval, the time from a push
+// that rotates one entity to the first handshake served the new
+// certificate (so it includes up to one interval of waiting and the
+// fetch), and the reconcile duration the daemon logs for that revision
+// (fetch, load, validate, apply).
+func BenchmarkOneFileCommit(b *testing.B) {
+	if testing.Short() {
+		b.Skip("e2e: skipped under -short")
+	}
+	const n = 10_000
+	r := getBenchRepo(b, n)
+	root, name := r.git(b)
+	// A clone of our own to push from; the bare repository is shared with
+	// other benchmarks, so push to a copy of it.
+	mine := b.TempDir()
+	git(b, mine, "clone", "-q", "--bare", filepath.Join(root, name), "repo.git")
+	work := filepath.Join(b.TempDir(), "work")
+	git(b, mine, "clone", "-q", filepath.Join(mine, "repo.git"), work)
+	url, _ := gitDaemon(b, mine, "repo.git")
+	d := startDaemon(b, "--source", url, "--data-dir", b.TempDir(), "--interval", "100ms")
+	var served, logged []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		idx := (i * 7919) % n
+		sni := benchSNI(idx)
+		leaf := r.ca.issue(b, algECDSA, sni, []string{sni})
+		writeFile(b, work, fmt.Sprintf("%03d/e%06d.yaml", idx/1000, idx), entity{
+			name: fmt.Sprintf("e%06d", idx), snis: []string{sni}, chains: []*testLeaf{leaf},
+		}.yaml())
+		git(b, work, "commit", "-q", "-a", "-m", "rotate "+sni)
+		rev := strings.TrimSpace(git(b, work, "rev-parse", "HEAD"))
+		b.StartTimer()
+		start := time.Now()
+		git(b, work, "push", "-q", "origin", "HEAD:main")
+		waitServed(b, d.listen, sni, r.roots, leaf)
+		served = append(served, time.Since(start))
+		b.StopTimer()
+		line := d.waitRevisionLogged(rev)
+		if ns, ok := line["duration"].(float64); ok && line["msg"] == "revision applied" {
+			logged = append(logged, time.Duration(ns))
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(median(served).Seconds()*1000, "push-to-served-ms")
+	if len(logged) > 0 {
+		b.ReportMetric(median(logged).Seconds()*1000, "reconcile-ms")
+	}
+}
+
+// median returns the middle of ds (sorted in place).
+func median(ds []time.Duration) time.Duration {
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }
