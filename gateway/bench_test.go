@@ -346,6 +346,7 @@ func BenchmarkApply(b *testing.B) {
 				runtime.ReadMemStats(&after)
 				b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20), "retained-MiB")
 				runtime.KeepAlive(cfg)
+				runtime.KeepAlive(s)
 			})
 		}
 	}
