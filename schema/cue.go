@@ -127,7 +127,7 @@ func compilePolicy(policy []PolicyFile) (*cueSchema, string, ErrorList) {
 			errs.add(Pos{File: p.Path}, "", "file is %s; files are limited to 1 MiB", sizeString(len(p.Src)))
 			continue
 		}
-		f, err := parser.ParseFile(p.Path, p.Src, parser.ParseComments)
+		f, err := parsePolicy(p)
 		if err != nil {
 			appendCUEErrors(&errs, err, nil)
 			continue
@@ -153,14 +153,32 @@ func compilePolicy(policy []PolicyFile) (*cueSchema, string, ErrorList) {
 	if len(errs) > 0 {
 		return base, hash, errs
 	}
-	cueMu.Lock()
-	s, errs := buildSchema(files)
-	cueMu.Unlock()
+	s, errs := func() (s *cueSchema, errs ErrorList) {
+		cueMu.Lock()
+		defer cueMu.Unlock()
+		defer func() {
+			if r := recover(); r != nil {
+				s, errs = nil, ErrorList{{Pos: Pos{File: policy[0].Path}, Msg: scrub(fmt.Sprintf("the policy could not be compiled: CUE failed (%v)", r))}}
+			}
+		}()
+		return buildSchema(files)
+	}()
 	if len(errs) > 0 {
 		return base, hash, errs
 	}
 	s.file = base.file
 	return s, hash, nil
+}
+
+// parsePolicy parses one policy file; a panic of the parser on hostile
+// input is an error.
+func parsePolicy(p PolicyFile) (f *ast.File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, fmt.Errorf("%s: the CUE parser failed (%v)", p.Path, r)
+		}
+	}()
+	return parser.ParseFile(p.Path, p.Src, parser.ParseComments)
 }
 
 // A doc is one entity document, in the native form, ready for CUE: ADC and

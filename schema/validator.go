@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -126,12 +127,23 @@ func (v *Validator) File(path string, src []byte) *FileResult {
 		valid bool
 	}
 	var docs []checked
-	cueMu.Lock()
-	for _, d := range splitDocs(path, src, &fr.Problems) {
-		raw, valid := v.schema.check(d, &fr.Problems)
-		docs = append(docs, checked{d, raw, valid})
-	}
-	cueMu.Unlock()
+	func() {
+		cueMu.Lock()
+		defer cueMu.Unlock()
+		defer func() {
+			// The YAML and CUE libraries have panicked on hostile input
+			// (found by FuzzValidate); a bad file must not stop the daemon.
+			if r := recover(); r != nil {
+				docs = nil
+				fr.Entities = nil
+				fr.Problems.add(Pos{File: path}, "", "cannot read this file: the parser failed (%s)", scrub(fmt.Sprint(r)))
+			}
+		}()
+		for _, d := range splitDocs(path, loneCRToLF(src), &fr.Problems) {
+			raw, valid := v.schema.check(d, &fr.Problems)
+			docs = append(docs, checked{d, raw, valid})
+		}
+	}()
 	now := v.now()
 	for _, c := range docs {
 		if c.valid {
@@ -246,6 +258,23 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 	}
 	e.material = m
 	return e
+}
+
+// loneCRToLF turns a carriage return that does not start a CRLF into a
+// line feed: YAML counts both as line breaks, and the CUE YAML decoder
+// mis-indexes lines on a lone CR. Offsets are unchanged.
+func loneCRToLF(src []byte) []byte {
+	i := bytes.IndexByte(src, '\r')
+	if i < 0 {
+		return src
+	}
+	out := bytes.Clone(src)
+	for ; i < len(out); i++ {
+		if out[i] == '\r' && (i+1 == len(out) || out[i+1] != '\n') {
+			out[i] = '\n'
+		}
+	}
+	return out
 }
 
 // looseSSL reads the fields of a document that failed the schema which

@@ -221,7 +221,7 @@ func TestMaterialLiteralParsedOnce(t *testing.T) {
 }
 
 func TestEntityFields(t *testing.T) {
-	src := "name: dual\nsnis: [\"Dual.Example.com.\"]\ncert: |\n  {{pem dual-rsa.crt}}\nkey: |\n  {{pem dual-rsa.key}}\n"+
+	src := "name: dual\nsnis: [\"Dual.Example.com.\"]\ncert: |\n  {{pem dual-rsa.crt}}\nkey: |\n  {{pem dual-rsa.key}}\n" +
 		"certs:\n  - |\n    {{pem dual-ec.crt}}\nkeys:\n  - |\n    {{pem dual-ec.key}}\nssl_protocols: [TLSv1.3]\nlabels: {team: a}\nclient:\n  ca: $env://CA\n"
 	e := loadOne(t, src)
 	keysLine := 1 + bytes.Count(expand(t, []byte(src))[:bytes.Index(expand(t, []byte(src)), []byte("keys:"))], []byte("\n"))
