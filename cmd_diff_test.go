@@ -12,9 +12,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
 
 	"certops/fixtures"
 	"certops/gateway"
@@ -310,4 +312,159 @@ func TestDiffLive(t *testing.T) {
 	if code != 2 || !strings.Contains(out, "| `-` delete | `new` |") {
 		t.Errorf("diff --live after deleting new.yaml: exit %d, want 2 and a delete\n%s%s", code, out, stderr)
 	}
+}
+
+// TestGitHubActionsWorkflow runs the certops commands of the example
+// workflow (examples/github-actions) as the workflow does, in a real
+// repository where origin/main is the base branch and the working tree is
+// the pull request: once with a valid change, once with a broken file.
+func TestGitHubActionsWorkflow(t *testing.T) {
+	raw, err := os.ReadFile("examples/github-actions/.github/workflows/certops.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf struct {
+		Env  map[string]string
+		Jobs map[string]struct {
+			Steps []struct {
+				Name string
+				Run  string
+			}
+		}
+	}
+	if err := yaml.Unmarshal(raw, &wf); err != nil {
+		t.Fatalf("workflow is not YAML: %v", err)
+	}
+	var commands [][]string // certops command lines, as argv
+	for _, job := range wf.Jobs {
+		for _, step := range job.Steps {
+			for line := range strings.Lines(step.Run) {
+				line = strings.TrimSpace(line)
+				if !strings.HasPrefix(line, "certops ") {
+					continue
+				}
+				line, _, _ = strings.Cut(line, ">") // the redirection to plan.md
+				line = strings.NewReplacer("$CERTOPS_PATH", wf.Env["CERTOPS_PATH"], "$GITHUB_BASE_REF", "main").Replace(line)
+				commands = append(commands, shellWords(t, line)[1:])
+			}
+		}
+	}
+	if len(commands) != 2 || commands[0][0] != "validate" || commands[1][0] != "diff" {
+		t.Fatalf("workflow runs %q, want certops validate then certops diff", commands)
+	}
+
+	ca := fixtures.NewRootCA(t, "workflow test CA")
+	shop, api := ca.Server(t, "shop.test"), ca.Server(t, "api.test")
+	r := fixtures.NewGitRepo(t)
+	r.Commit(t, "main", map[string]string{
+		"shop.yaml": fixtures.EntityYAML(fixtures.Entity{Name: "shop", SNIs: []string{"shop.test"}, Chains: []*fixtures.Leaf{shop}}),
+	})
+	// The pull request: a new entity, not pushed (origin/main is the base).
+	fixtures.WriteFilesTo(t, r.Work, map[string]string{
+		"api.yaml": fixtures.EntityYAML(fixtures.Entity{Name: "api", SNIs: []string{"api.test"}, Chains: []*fixtures.Leaf{api}}),
+	})
+	gitIn(t, r.Work, "add", "--all")
+	gitIn(t, r.Work, "commit", "--quiet", "-m", "add api")
+	t.Chdir(r.Work)
+	keys := [][]byte{shop.KeyPEM, api.KeyPEM}
+
+	code, out, stderr := runCLI(t, keys, commands[0]...)
+	if code != 0 {
+		t.Errorf("certops %q: exit %d\n%s%s", commands[0], code, out, stderr)
+	}
+	code, out, stderr = runCLI(t, keys, commands[1]...)
+	if code != 2 || !strings.Contains(out, "| `+` create | `api` | `api.yaml` |") || !strings.Contains(out, "**Summary:** 1 to create, 0 to update, 0 to delete, 1 unchanged.") {
+		t.Errorf("certops %q: exit %d, want 2 and the plan\n%s%s", commands[1], code, out, stderr)
+	}
+
+	fixtures.WriteFilesTo(t, r.Work, map[string]string{"broken.yaml": "name: broken\nsnis: [broken.test]\ncert: nope\nkey: nope\n"})
+	code, out, _ = runCLI(t, keys, commands[0]...)
+	if code != 1 || !strings.Contains(out, "::error file=broken.yaml,line=3") {
+		t.Errorf("certops %q with a broken file: exit %d, want 1 and an annotation\n%s", commands[0], code, out)
+	}
+	code, out, _ = runCLI(t, keys, commands[1]...)
+	if code != 1 || !strings.Contains(out, "### certops plan: invalid revision") || !strings.Contains(out, "broken.yaml:3:7: cert:") {
+		t.Errorf("certops %q with a broken file: exit %d, want 1 and the errors as Markdown\n%s", commands[1], code, out)
+	}
+}
+
+// TestGenericWebhookRecipe runs the curl recipe of the example README
+// against a daemon's webhook endpoint.
+func TestGenericWebhookRecipe(t *testing.T) {
+	for _, tool := range []string{"bash", "openssl", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed: %v", tool, err)
+		}
+	}
+	readme, err := os.ReadFile("examples/github-actions/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(readme), "### Anything else")
+	_, script, _ := strings.Cut(rest, "```sh\n")
+	script, _, _ = strings.Cut(script, "```")
+
+	rec := &countingTrigger{}
+	srv := admin.New(admin.Options{Reconciler: rec, WebhookSecret: []byte("0123abcd"), Ref: "main"})
+	api := httptest.NewServer(srv.Handler())
+	defer api.Close()
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "webhook-secret")
+	os.WriteFile(secretFile, []byte("0123abcd\n"), 0o600)
+	script = strings.NewReplacer("/etc/certops/webhook-secret", secretFile, "http://127.0.0.1:9180", api.URL).Replace(script)
+	out, err := exec.Command("bash", "-euo", "pipefail", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("README recipe failed: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"triggered"`) || rec.n.Load() != 1 {
+		t.Errorf("README recipe answered %s and triggered %d reconciles, want triggered once", out, rec.n.Load())
+	}
+}
+
+// countingTrigger is a daemon that only counts triggers.
+type countingTrigger struct {
+	admin.Reconciler // nil: only Trigger is called by webhooks
+	n                atomic.Int64
+}
+
+func (c *countingTrigger) Trigger() { c.n.Add(1) }
+
+func gitIn(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@test", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@test")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+}
+
+// shellWords splits a command line as the shell does for words and double
+// quotes, which is all the workflow uses.
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	var words []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for _, r := range line {
+		switch {
+		case r == '"':
+			quoted, inWord = !quoted, true
+		case r == ' ' && !quoted:
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quoted {
+		t.Fatalf("unbalanced quotes in %q", line)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
 }
