@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -294,6 +295,20 @@ func TestDiffLive(t *testing.T) {
 	}
 	api := httptest.NewServer(admin.New(admin.Options{Reconciler: rec}).Handler())
 	defer api.Close()
+	// The daemon resolved $env://NEW_KEY; its API shows the reference and
+	// the public-key fingerprint, never the value.
+	for _, path := range []string{"/api/v1/ssls", "/api/v1/ssls/vaulted", "/api/v1/status", "/metrics"} {
+		resp, err := api.Client().Get(api.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		noPrivateKeys(t, "GET "+path, body, d.keys)
+		if path == "/api/v1/ssls/vaulted" && !bytes.Contains(body, []byte(`"key_ref": "$env://NEW_KEY"`)) {
+			t.Errorf("GET %s lacks the key reference:\n%s", path, body)
+		}
+	}
 
 	code, out, stderr := runCLI(t, d.keys, "diff", "--live", api.URL, dir, "--exit-code")
 	if code != 0 || !strings.Contains(out, "Summary: 0 to create, 0 to update, 0 to delete, 5 unchanged.") {
