@@ -80,21 +80,24 @@ func (a *awsClient) fetch(ctx context.Context, refPath string) ([]byte, error) {
 
 // read gets the current value of s.id and extracts s.field.
 func (a *awsClient) read(ctx context.Context, s awsSplit) ([]byte, error) {
-	out, err := a.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
-		SecretId:     aws.String(s.id),
-		VersionStage: aws.String(awsCurrent),
+	v, err := memoized(ctx, "aws:"+s.id, func() ([]byte, error) {
+		out, err := a.sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
+			SecretId:     aws.String(s.id),
+			VersionStage: aws.String(awsCurrent),
+		})
+		if err != nil {
+			return nil, &awsError{id: s.id, err: err}
+		}
+		switch {
+		case out.SecretString != nil:
+			return []byte(*out.SecretString), nil
+		case out.SecretBinary != nil:
+			return out.SecretBinary, nil
+		}
+		return nil, fmt.Errorf("aws: secret %s has neither SecretString nor SecretBinary", s.id)
 	})
 	if err != nil {
-		return nil, &awsError{id: s.id, err: err}
-	}
-	var v []byte
-	switch {
-	case out.SecretString != nil:
-		v = []byte(*out.SecretString)
-	case out.SecretBinary != nil:
-		v = out.SecretBinary
-	default:
-		return nil, fmt.Errorf("aws: secret %s has neither SecretString nor SecretBinary", s.id)
+		return nil, err
 	}
 	if len(s.field) == 0 {
 		return v, nil

@@ -73,11 +73,12 @@ type Cache struct {
 	vault   lazy[*vaultClient]
 	aws     lazy[*awsClient]
 	flights flights
-	kick    chan struct{} // capacity 1: wakes Run when an entry is added
+	kick    chan struct{} // capacity 1: wakes Run when the first entry is added
 	running atomic.Bool
 
-	mu      sync.Mutex // guards entries
-	entries map[string]*entry
+	mu        sync.Mutex // guards entries and nextRound
+	entries   map[string]*entry
+	nextRound time.Time // when all fresh entries are fetched again
 }
 
 // entry is the cached state of one reference.
@@ -86,7 +87,7 @@ type entry struct {
 	value    secret
 	err      error     // the last refresh's failure; nil once one succeeds
 	failures int       // consecutive failed refreshes
-	due      time.Time // when the next refresh is due
+	retryAt  time.Time // when a stale entry is fetched again
 }
 
 // Format redacts the entry: fmt cannot call secret's methods through an
@@ -161,13 +162,18 @@ func (c *Cache) Resolve(ctx context.Context, ref string) ([]byte, error) {
 	}
 	c.mu.Lock()
 	e, ok := c.entries[ref]
+	first := len(c.entries) == 0
 	if !ok {
-		e = &entry{provider: r.Provider, value: v, due: time.Now().Add(c.opts.Refresh)}
+		// A new reference joins the next scheduled round.
+		e = &entry{provider: r.Provider, value: v}
 		c.entries[ref] = e
+		if first {
+			c.nextRound = time.Now().Add(c.opts.Refresh)
+		}
 	}
 	out := e.value.bytes()
 	c.mu.Unlock()
-	if !ok {
+	if first {
 		select {
 		case c.kick <- struct{}{}:
 		default:
@@ -191,15 +197,17 @@ func (c *Cache) Stale(ref string) error {
 // Refresh fetches every cached reference now, whatever its schedule, and
 // returns the failures joined (each a *ReferenceError). Like a scheduled
 // round it updates values and staleness and calls OnChange when something
-// changed.
+// changed; the next scheduled round is Options.Refresh from now.
 func (c *Cache) Refresh(ctx context.Context) error {
-	return c.refresh(ctx, time.Time{})
+	return c.refresh(ctx, time.Now(), true)
 }
 
-// Run refreshes cached references when they are due until ctx ends, then
-// returns nil. A reference is due Options.Refresh after its last successful
-// fetch; after n consecutive failures it is retried after
-// min(5s·2ⁿ⁻¹, Refresh). Run may be called once.
+// Run refreshes the cached references until ctx ends, then returns nil.
+// Every Options.Refresh a round fetches all of them together, so that the
+// fields of one secret (a certificate and its key) change in the same
+// round. A reference whose refresh failed is retried on its own schedule,
+// after min(5s·2ⁿ⁻¹, Refresh) for n consecutive failures, until it
+// succeeds. Run may be called once.
 func (c *Cache) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("secrets: Run called twice")
@@ -216,105 +224,126 @@ func (c *Cache) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-c.kick:
-			// An entry was added: recompute the next due time.
+			// The first entry was added: recompute the next due time.
 			timer.Stop()
 		case <-wait:
-			_ = c.refresh(ctx, time.Now()) // failures are logged per reference and reported by Stale
+			_ = c.refresh(ctx, time.Now(), false) // failures are logged per reference and reported by Stale
 		}
 	}
 }
 
-// nextDue returns the earliest due time of the cached references.
+// nextDue returns when the next round or retry is due.
 func (c *Cache) nextDue() (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var next time.Time
+	if len(c.entries) == 0 {
+		return time.Time{}, false
+	}
+	next := c.nextRound
 	for _, e := range c.entries {
-		if next.IsZero() || e.due.Before(next) {
-			next = e.due
+		if e.err != nil && e.retryAt.Before(next) {
+			next = e.retryAt
 		}
 	}
-	return next, !next.IsZero()
+	return next, true
 }
 
-// refresh fetches the references due at now (all of them if now is zero)
-// and records the outcomes.
-func (c *Cache) refresh(ctx context.Context, now time.Time) error {
+// refresh runs a round at now: every fresh reference if the scheduled
+// round is due (or all is set), and every stale reference whose retry is
+// due (all of them if all is set). The round's outcomes are published
+// together, under one lock, so that Resolve never sees half a round.
+func (c *Cache) refresh(ctx context.Context, now time.Time, all bool) error {
 	c.mu.Lock()
+	full := all || !now.Before(c.nextRound)
+	if full {
+		c.nextRound = now.Add(c.opts.Refresh)
+	}
 	var due []string
 	for ref, e := range c.entries {
-		if now.IsZero() || !e.due.After(now) {
+		if (e.err == nil && full) || (e.err != nil && (all || !e.retryAt.After(now))) {
 			due = append(due, ref)
 		}
 	}
 	c.mu.Unlock()
+	if len(due) == 0 {
+		return nil
+	}
 	sort.Strings(due)
 
-	var (
-		wg      sync.WaitGroup
-		sem     = make(chan struct{}, refreshConcurrency)
-		errsMu  sync.Mutex
-		errs    []error
-		changed atomic.Bool
-	)
-	for _, ref := range due {
-		wg.Add(1)
+	// One read per secret per round: the fields of one secret come from
+	// the same version of it.
+	ctx = withRoundMemo(ctx)
+	results := make([]fetchResult, len(due))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, refreshConcurrency)
+	for i, ref := range due {
 		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		wg.Go(func() {
+			defer func() { <-sem }()
 			r, err := schema.ParseReference(ref) // cannot fail: ref was parsed when cached
 			if err != nil {
+				results[i] = fetchResult{ref: ref, err: &ReferenceError{Ref: ref, Err: err}}
 				return
 			}
 			v, err := c.fetch(ctx, ref, r)
-			if ctx.Err() != nil {
-				return // shutting down: not the store's failure
-			}
-			if c.record(ref, v, err) {
-				changed.Store(true)
-			}
-			if err != nil {
-				errsMu.Lock()
-				errs = append(errs, err)
-				errsMu.Unlock()
-			}
-		}()
+			results[i] = fetchResult{ref: ref, val: v, err: err}
+		})
 	}
 	wg.Wait()
-	if changed.Load() && c.opts.OnChange != nil {
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down: not the stores' failure
+	}
+
+	var errs []error
+	changed := false
+	c.mu.Lock()
+	for _, res := range results {
+		if c.record(res, now) {
+			changed = true
+		}
+		if res.err != nil {
+			errs = append(errs, res.err)
+		}
+	}
+	c.mu.Unlock()
+	if changed && c.opts.OnChange != nil {
 		c.opts.OnChange()
 	}
 	return errors.Join(errs...)
 }
 
-// record stores the outcome of refreshing ref and reports whether its value
-// or staleness changed.
-func (c *Cache) record(ref string, v secret, err error) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[ref]
+// fetchResult is the outcome of fetching one reference in a round.
+type fetchResult struct {
+	ref string
+	val secret
+	err error
+}
+
+// record stores the outcome of refreshing a reference and reports whether
+// its value or staleness changed. Callers hold c.mu.
+func (c *Cache) record(res fetchResult, now time.Time) bool {
+	e, ok := c.entries[res.ref]
 	if !ok {
 		return false
 	}
-	now := time.Now()
-	if err != nil {
+	if res.err != nil {
 		e.failures++
 		retry := backoff(e.failures, c.opts.Refresh)
-		e.due = now.Add(retry)
+		e.retryAt = now.Add(retry)
 		wasStale := e.err != nil
-		e.err = err
-		c.log.Warn("secret refresh failed; serving the previous value", "ref", ref, "err", err, "failures", e.failures, "retry_in", retry)
+		e.err = res.err
+		c.log.Warn("secret refresh failed; serving the previous value", "ref", res.ref, "err", res.err, "failures", e.failures, "retry_in", retry)
 		return !wasStale
 	}
 	changed := e.err != nil
 	if e.err != nil {
-		c.log.Info("secret refresh recovered", "ref", ref, "failures", e.failures)
+		c.log.Info("secret refresh recovered", "ref", res.ref, "failures", e.failures)
 	}
-	e.err, e.failures, e.due = nil, 0, now.Add(c.opts.Refresh)
-	if !bytes.Equal(e.value, v) {
-		e.value = v
+	e.err, e.failures, e.retryAt = nil, 0, time.Time{}
+	if !bytes.Equal(e.value, res.val) {
+		e.value = res.val
 		changed = true
-		c.log.Info("secret value changed", "ref", ref)
+		c.log.Info("secret value changed", "ref", res.ref)
 	}
 	return changed
 }

@@ -81,11 +81,19 @@ func (v *vaultClient) fetch(ctx context.Context, refPath string) ([]byte, error)
 	if version == 2 {
 		apiPath = kvV2DataPath(secretPath, mount)
 	}
+	raw, err := memoized(ctx, "vault:"+apiPath, func() ([]byte, error) {
+		var raw json.RawMessage
+		err := v.authedJSON(ctx, http.MethodGet, apiPath, nil, &raw)
+		return raw, err
+	})
+	if err != nil {
+		return nil, err
+	}
 	var body struct {
 		Data json.RawMessage `json:"data"`
 	}
-	if err := v.authedJSON(ctx, http.MethodGet, apiPath, nil, &body); err != nil {
-		return nil, err
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return nil, fmt.Errorf("vault: read %s: response is not a KV secret", apiPath)
 	}
 	var fields map[string]any
 	if version == 2 {

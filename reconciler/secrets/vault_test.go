@@ -84,6 +84,32 @@ func TestVaultKV(t *testing.T) {
 	}
 }
 
+// TestVaultOneReadPerRound: a refresh round reads each secret once, so a
+// certificate and its key come from the same version of the secret.
+func TestVaultOneReadPerRound(t *testing.T) {
+	d := newVaultDouble(t)
+	d.put("secret/tls/shop", map[string]any{"cert": "c1", "key": "k1"})
+	c, _ := newVaultCache(t, d, map[string]string{"VAULT_TOKEN": "root-token"})
+	for _, f := range []string{"cert", "key"} {
+		if _, err := c.Resolve(t.Context(), "$secret://vault/secret/tls/shop/"+f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.log()
+	d.put("secret/tls/shop", map[string]any{"cert": "c2", "key": "k2"})
+	if err := c.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"GET /v1/secret/data/tls/shop"}, d.log()); diff != "" {
+		t.Errorf("requests of a refresh round (-want +got):\n%s", diff)
+	}
+	for f, want := range map[string]string{"cert": "c2", "key": "k2"} {
+		if got, _ := c.Resolve(t.Context(), "$secret://vault/secret/tls/shop/"+f); string(got) != want {
+			t.Errorf("after the round %s = %q, want %q", f, got, want)
+		}
+	}
+}
+
 func TestVaultKVVersionForced(t *testing.T) {
 	for _, tt := range []struct {
 		version, mount, want string
