@@ -550,4 +550,3 @@ func redactURL(raw string) string {
 	}
 	return u.Redacted()
 }
-
