@@ -1,6 +1,7 @@
 package schema_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,6 +42,17 @@ func FuzzValidate(f *testing.F) {
 		if json {
 			name = "f.json"
 		}
+		// A hang is a failure too: crash the worker so that the fuzzer
+		// keeps the input.
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				panic(fmt.Sprintf("validation of a %d-byte input took over 10s", len(src)))
+			}
+		}()
 		for _, v := range []*schema.Validator{plain, policy} {
 			fr := v.File(name, src)
 			for _, e := range fr.Problems {
