@@ -56,11 +56,9 @@ func (v *vaultClient) authedJSON(ctx context.Context, method, apiPath string, in
 
 // token returns a usable token: the current one while it is fresh; past
 // two thirds of its lease it is renewed (renew-self) if renewable, and
-// otherwise, or if renewal fails, replaced by a new login.
+// otherwise, or if renewal fails, replaced by a new login. A VAULT_TOKEN's
+// "login" looks its TTL up, so that it is renewed in time too.
 func (v *vaultClient) token(ctx context.Context) (string, error) {
-	if v.cfg.auth == authToken {
-		return v.cfg.token, nil
-	}
 	t := &v.tok
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -120,6 +118,8 @@ func (v *vaultClient) dropToken(token string) {
 // login obtains a new token with the configured method.
 func (v *vaultClient) login(ctx context.Context) (vaultAuth, error) {
 	switch v.cfg.auth {
+	case authToken:
+		return v.lookupSelf(ctx)
 	case authTokenFile:
 		// The file is maintained by someone else (Vault Agent's sink, the
 		// CLI's token helper): read it again on every login.
@@ -162,4 +162,27 @@ func (v *vaultClient) loginAt(ctx context.Context, apiPath string, body map[stri
 		return vaultAuth{}, fmt.Errorf("vault: %s login: answer has no auth.client_token", v.cfg.auth)
 	}
 	return a, nil
+}
+
+// lookupSelf learns the TTL of VAULT_TOKEN (auth/token/lookup-self) so that
+// a renewable token is renewed before it expires. A policy that does not
+// allow the lookup (403) leaves the token in use without renewal, as the
+// Vault CLI would use it.
+func (v *vaultClient) lookupSelf(ctx context.Context) (vaultAuth, error) {
+	var body struct {
+		Data struct {
+			TTL       int64 `json:"ttl"`
+			Renewable bool  `json:"renewable"`
+		} `json:"data"`
+	}
+	err := v.do(ctx, http.MethodGet, "auth/token/lookup-self", v.cfg.token, nil, &body)
+	var ve *VaultError
+	if errors.As(err, &ve) && ve.Status == http.StatusForbidden {
+		v.log.Debug("vault token lookup refused; using VAULT_TOKEN without renewal", "err", err)
+		return vaultAuth{Auth: &vaultAuthBlock{ClientToken: v.cfg.token}}, nil
+	}
+	if err != nil {
+		return vaultAuth{}, fmt.Errorf("token lookup: %w", err)
+	}
+	return vaultAuth{Auth: &vaultAuthBlock{ClientToken: v.cfg.token, LeaseDuration: body.Data.TTL, Renewable: body.Data.Renewable}}, nil
 }

@@ -181,6 +181,23 @@ func (d *vaultDouble) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		d.issue(w)
+	case r.Method == http.MethodGet && path == "auth/token/lookup-self":
+		tok := r.Header.Get("X-Vault-Token")
+		d.mu.Lock()
+		if !d.validLocked(tok) {
+			d.mu.Unlock()
+			vaultErrors(w, http.StatusForbidden, "permission denied")
+			return
+		}
+		var ttl int64
+		if exp := d.tokens[tok]; !exp.IsZero() {
+			ttl = int64(exp.Sub(d.clock.Now()) / time.Second)
+		}
+		renewable := d.renewable && ttl > 0
+		d.mu.Unlock()
+		vaultReply(w, http.StatusOK, map[string]any{"data": map[string]any{
+			"id": tok, "accessor": "acc", "policies": []string{"default"}, "ttl": ttl, "renewable": renewable,
+		}})
 	case r.Method == http.MethodPost && path == "auth/token/renew-self":
 		tok := r.Header.Get("X-Vault-Token")
 		d.mu.Lock()

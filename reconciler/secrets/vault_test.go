@@ -71,6 +71,7 @@ func TestVaultKV(t *testing.T) {
 	}
 	// One preflight per mount, then reads at the CLI's API paths.
 	want := []string{
+		"GET /v1/auth/token/lookup-self",
 		"GET /v1/sys/internal/ui/mounts/secret/tls/shop",
 		"GET /v1/secret/data/tls/shop",
 		"GET /v1/secret/data/tls/shop",
@@ -125,7 +126,7 @@ func TestVaultKVVersionForced(t *testing.T) {
 			if _, err := c.Resolve(t.Context(), "$secret://vault/secret/tls/shop/key"); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff([]string{tt.want}, d.log()); diff != "" {
+			if diff := cmp.Diff([]string{"GET /v1/auth/token/lookup-self", tt.want}, d.log()); diff != "" {
 				t.Errorf("requests (-want +got):\n%s", diff)
 			}
 		})
@@ -196,7 +197,7 @@ func TestVaultRetries(t *testing.T) {
 	tests := []struct {
 		name string
 		fail []int
-		want int // attempts at the preflight path
+		want int // attempts at the first request, the token lookup
 	}{
 		{"503 then ok", []int{503}, 2},
 		{"429 and 502 then ok", []int{429, 502}, 3},
@@ -212,8 +213,8 @@ func TestVaultRetries(t *testing.T) {
 			if err != nil || string(got) != "k" {
 				t.Fatalf("Resolve = %q, %v, want k", got, err)
 			}
-			if n := d.count("GET /v1/sys/internal/ui/mounts/"); n != tt.want {
-				t.Errorf("preflight attempts = %d, want %d", n, tt.want)
+			if n := d.count("GET /v1/auth/token/lookup-self"); n != tt.want {
+				t.Errorf("lookup-self attempts = %d, want %d", n, tt.want)
 			}
 		})
 	}
@@ -303,6 +304,30 @@ func TestVaultAppRole(t *testing.T) {
 	err := c.Refresh(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "approle login") || !strings.Contains(err.Error(), "invalid role or secret ID") {
 		t.Errorf("Refresh with a wrong secret id = %v, want the approle login error", err)
+	}
+}
+
+// TestVaultStaticTokenRenewal: a renewable VAULT_TOKEN is looked up once
+// and renewed before its TTL runs out.
+func TestVaultStaticTokenRenewal(t *testing.T) {
+	d := newVaultDouble(t)
+	d.put("secret/tls/shop", map[string]any{"key": "k"})
+	d.tokens["hvs.static"] = d.clock.Now().Add(time.Hour)
+	c, _ := newVaultCache(t, d, map[string]string{"VAULT_TOKEN": "hvs.static"})
+	if _, err := c.Resolve(t.Context(), "$secret://vault/secret/tls/shop/key"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // three hours: the token lives on renewals alone
+		d.clock.Advance(50 * time.Minute)
+		if err := c.Refresh(t.Context()); err != nil {
+			t.Fatalf("Refresh at %v: %v", d.clock.Now(), err)
+		}
+	}
+	if n := d.count("POST /v1/auth/token/renew-self"); n != 3 {
+		t.Errorf("renewals = %d, want 3", n)
+	}
+	if n := d.count("GET /v1/auth/token/lookup-self"); n != 1 {
+		t.Errorf("lookups = %d, want 1", n)
 	}
 }
 
