@@ -42,6 +42,10 @@ type push struct {
 	// Ref is the full ref that moved ("refs/heads/main"); "" when the
 	// payload does not say (generic hooks), which counts as a match.
 	Ref string
+	// DefaultBranch is the repository's default branch when the payload
+	// names it (GitHub repository.default_branch, GitLab
+	// project.default_branch): what a daemon without --ref follows.
+	DefaultBranch string
 	// Ping is GitHub's set-up check; it triggers nothing.
 	Ping bool
 	// Ignore, when non-empty, says why the event is not a push at all.
@@ -85,7 +89,13 @@ func parsePush(provider, event string, body []byte) (push, error) {
 		return p, fmt.Errorf("unknown webhook provider %q", provider)
 	}
 	var payload struct {
-		Ref *string `json:"ref"`
+		Ref        *string `json:"ref"`
+		Repository struct {
+			DefaultBranch string `json:"default_branch"`
+		} `json:"repository"`
+		Project struct {
+			DefaultBranch string `json:"default_branch"`
+		} `json:"project"`
 	}
 	if err := json.Unmarshal(body, &payload); err != nil {
 		return p, fmt.Errorf("%s %s payload: %w", provider, eventName(event), err)
@@ -100,6 +110,10 @@ func parsePush(provider, event string, body []byte) (push, error) {
 		return p, fmt.Errorf("%s %s payload: empty ref", provider, eventName(event))
 	}
 	p.Ref = *payload.Ref
+	p.DefaultBranch = payload.Repository.DefaultBranch
+	if provider == ProviderGitLab {
+		p.DefaultBranch = payload.Project.DefaultBranch
+	}
 	return p, nil
 }
 
@@ -113,10 +127,17 @@ func eventName(event string) string {
 // refMatches reports whether a push to pushed (a full ref such as
 // "refs/heads/main", or "" when unknown) concerns the followed ref, which
 // is written as --ref takes it: a branch or tag name, a full ref, or ""
-// (the source's default, so every push counts).
-func refMatches(followed, pushed string) bool {
-	if followed == "" || pushed == "" {
+// for the source's default branch, which the payload may name
+// (defaultBranch); when it does not, every push counts.
+func refMatches(followed, pushed, defaultBranch string) bool {
+	if pushed == "" {
 		return true
+	}
+	if followed == "" {
+		if defaultBranch == "" {
+			return true
+		}
+		followed = defaultBranch
 	}
 	if strings.HasPrefix(followed, "refs/") {
 		return pushed == followed
@@ -206,8 +227,12 @@ func (s *Server) webhook(provider string) http.Handler {
 		case p.Ignore != "":
 			s.log.Debug("webhook ignored", "provider", provider, "reason", p.Ignore)
 			reply(http.StatusOK, webhookIgnored, p.Ignore)
-		case !refMatches(s.opts.Ref, p.Ref):
-			reason := fmt.Sprintf("push to %s; following %s", p.Ref, s.opts.Ref)
+		case !refMatches(s.opts.Ref, p.Ref, p.DefaultBranch):
+			followed := s.opts.Ref
+			if followed == "" {
+				followed = "the default branch " + p.DefaultBranch
+			}
+			reason := fmt.Sprintf("push to %s; following %s", p.Ref, followed)
 			s.log.Debug("webhook ignored", "provider", provider, "reason", reason)
 			reply(http.StatusOK, webhookIgnored, reason)
 		default:

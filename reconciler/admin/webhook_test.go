@@ -126,22 +126,24 @@ func TestWebhooksWithoutSecretAre404(t *testing.T) {
 
 func TestRefMatches(t *testing.T) {
 	tests := []struct {
-		followed, pushed string
-		want             bool
+		followed, pushed, defaultBranch string
+		want                            bool
 	}{
-		{"", "refs/heads/anything", true},
-		{"main", "", true},
-		{"main", "refs/heads/main", true},
-		{"main", "refs/heads/main2", false},
-		{"main", "refs/heads/feature/main", false},
-		{"v1.0", "refs/tags/v1.0", true},
-		{"refs/heads/main", "refs/heads/main", true},
-		{"refs/heads/main", "refs/tags/main", false},
-		{"0123456789abcdef0123456789abcdef01234567", "refs/heads/main", false},
+		{"", "refs/heads/anything", "", true},
+		{"", "refs/heads/trunk", "trunk", true},
+		{"", "refs/heads/feature", "trunk", false},
+		{"main", "", "", true},
+		{"main", "refs/heads/main", "", true},
+		{"main", "refs/heads/main2", "", false},
+		{"main", "refs/heads/feature/main", "", false},
+		{"v1.0", "refs/tags/v1.0", "", true},
+		{"refs/heads/main", "refs/heads/main", "", true},
+		{"refs/heads/main", "refs/tags/main", "", false},
+		{"0123456789abcdef0123456789abcdef01234567", "refs/heads/main", "", false},
 	}
 	for _, tt := range tests {
-		if got := refMatches(tt.followed, tt.pushed); got != tt.want {
-			t.Errorf("refMatches(%q, %q) = %v, want %v", tt.followed, tt.pushed, got, tt.want)
+		if got := refMatches(tt.followed, tt.pushed, tt.defaultBranch); got != tt.want {
+			t.Errorf("refMatches(%q, %q, %q) = %v, want %v", tt.followed, tt.pushed, tt.defaultBranch, got, tt.want)
 		}
 	}
 }
@@ -167,6 +169,38 @@ func FuzzParsePush(f *testing.F) {
 		if provider != ProviderGeneric && !p.Ping && p.Ignore == "" && p.Ref == "" {
 			t.Errorf("parsePush(%q, %q, %q) accepted a push without a ref", provider, event, body)
 		}
-		_ = refMatches("main", p.Ref)
+		_ = refMatches("", p.Ref, p.DefaultBranch)
 	})
+}
+
+// TestWebhookDefaultBranch covers a daemon without --ref: it follows the
+// default branch, which GitHub and GitLab name in their payloads.
+func TestWebhookDefaultBranch(t *testing.T) {
+	tests := []struct {
+		name, path, event, eventHeader, body string
+		wantCode                             int
+	}{
+		{"github default", "/hooks/github", "push", "X-GitHub-Event", `{"ref":"refs/heads/trunk","repository":{"default_branch":"trunk"}}`, 202},
+		{"github feature", "/hooks/github", "push", "X-GitHub-Event", `{"ref":"refs/heads/feature","repository":{"default_branch":"trunk"}}`, 200},
+		{"gitlab default", "/hooks/gitlab", "Push Hook", "X-Gitlab-Event", `{"ref":"refs/heads/trunk","project":{"default_branch":"trunk"}}`, 202},
+		{"gitlab feature", "/hooks/gitlab", "Push Hook", "X-Gitlab-Event", `{"ref":"refs/heads/feature","project":{"default_branch":"trunk"}}`, 200},
+		{"generic without default", "/hooks/generic", "", "", `{"ref":"refs/heads/feature"}`, 202},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(Options{Reconciler: &fakeRec{}, WebhookSecret: []byte(testSecret)})
+			req := httptest.NewRequest(http.MethodPost, tt.path, strings.NewReader(tt.body))
+			if tt.eventHeader != "" {
+				req.Header.Set(tt.eventHeader, tt.event)
+			}
+			req.Header.Set("X-Hub-Signature-256", sign(tt.body))
+			req.Header.Set("X-Signature-256", sign(tt.body))
+			req.Header.Set("X-Gitlab-Token", testSecret)
+			w := httptest.NewRecorder()
+			s.Handler().ServeHTTP(w, req)
+			if w.Code != tt.wantCode {
+				t.Errorf("POST %s %s = %d, want %d; body %s", tt.path, tt.body, w.Code, tt.wantCode, w.Body)
+			}
+		})
+	}
 }
