@@ -93,4 +93,3 @@ func TestExamplePolicyFires(t *testing.T) {
 		}
 	}
 }
-
