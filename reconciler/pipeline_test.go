@@ -1,0 +1,196 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"certops/fixtures"
+)
+
+// mapResolver is a Resolver over a map of reference -> value; it fakes the
+// secrets seam (the secrets package tests the real stores).
+type mapResolver struct {
+	mu     sync.Mutex
+	values map[string]string
+	err    error
+	stale  map[string]error
+	calls  int
+}
+
+func (m *mapResolver) Resolve(_ context.Context, ref string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls++
+	if m.err != nil {
+		return nil, m.err
+	}
+	v, ok := m.values[ref]
+	if !ok {
+		return nil, fmt.Errorf("%s: not found", ref)
+	}
+	return []byte(v), nil
+}
+
+func (m *mapResolver) Stale(ref string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stale[ref]
+}
+
+func (m *mapResolver) set(ref, value string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.values[ref] = value
+}
+
+const refEntity = `name: vault-shop
+snis: [vault.example.com]
+cert: $env://SHOP_CERT
+key: $secret://vault/kv/tls/shop/key
+`
+
+func TestSecretReferences(t *testing.T) {
+	ca := fixtures.NewRootCA(t, "secrets CA")
+	l1 := ca.Server(t, "vault.example.com")
+	l2 := ca.Server(t, "vault.example.com")
+	res := &mapResolver{values: map[string]string{
+		"$env://SHOP_CERT":                string(l1.ChainPEM),
+		"$secret://vault/kv/tls/shop/key": string(l1.KeyPEM),
+	}}
+	fsys := fstest.MapFS{"shop.yaml": {Data: []byte(refEntity)}}
+	gw := startGateway(t, ca)
+	var reports []RunReport
+	rec := New(Options{Source: fsys, Gateway: gw, Secrets: res, Observe: func(r RunReport) { reports = append(reports, r) }})
+
+	t.Run("resolved and served", func(t *testing.T) {
+		wantResult(t, reconcileNow(t, rec), ResultApplied)
+		gw.wantServed(t, "vault.example.com", l1)
+		info := rec.Entities()[0]
+		if info.Chains[0].CertRef != "$env://SHOP_CERT" || info.Chains[0].KeyRef != "$secret://vault/kv/tls/shop/key" {
+			t.Errorf("refs = %+v", info.Chains[0])
+		}
+		if info.Chains[0].Serial != l1.Cert.SerialNumber.Text(16) {
+			t.Errorf("serial = %s, want the resolved certificate's", info.Chains[0].Serial)
+		}
+	})
+
+	t.Run("same values: nothing to do", func(t *testing.T) {
+		wantResult(t, reconcileNow(t, rec), ResultUnchanged)
+	})
+
+	t.Run("rotated value applied without a commit", func(t *testing.T) {
+		res.set("$env://SHOP_CERT", string(l2.ChainPEM))
+		res.set("$secret://vault/kv/tls/shop/key", string(l2.KeyPEM))
+		att := reconcileNow(t, rec)
+		wantResult(t, att, ResultApplied)
+		gw.wantServed(t, "vault.example.com", l2)
+		if p := rec.Status().Plan; p == nil || p.Update != 1 {
+			t.Errorf("plan = %+v, want one update", p)
+		}
+	})
+
+	t.Run("bad resolved value refused", func(t *testing.T) {
+		res.set("$secret://vault/kv/tls/shop/key", string(l1.KeyPEM)) // does not match l2
+		att := reconcileNow(t, rec)
+		wantResult(t, att, ResultStalled)
+		gw.wantServed(t, "vault.example.com", l2)
+		text := problemsText(att.Errors)
+		if !strings.Contains(text, "shop.yaml:1") || !strings.Contains(text, "vault-shop") {
+			t.Errorf("errors = %s, want the entity and its file:line", text)
+		}
+		noPrivateKey(t, "errors", text, l1, l2)
+		res.set("$secret://vault/kv/tls/shop/key", string(l2.KeyPEM))
+	})
+
+	t.Run("store unreachable: retryable", func(t *testing.T) {
+		fsys["shop.yaml"] = &fstest.MapFile{Data: []byte(refEntity + "labels: {team: a}\n")}
+		res.err = errors.New("vault: connection refused")
+		att := reconcileNow(t, rec)
+		wantResult(t, att, ResultFailed)
+		if !strings.Contains(problemsText(att.Errors), "connection refused") {
+			t.Errorf("errors = %v", att.Errors)
+		}
+		gw.wantServed(t, "vault.example.com", l2)
+		res.err = nil
+		wantResult(t, reconcileNow(t, rec), ResultApplied)
+	})
+
+	t.Run("stale value degrades", func(t *testing.T) {
+		res.stale = map[string]error{"$env://SHOP_CERT": errors.New("refresh failed")}
+		res.set("$env://SHOP_CERT", string(l2.ChainPEM)+"\n") // a change, so the run applies
+		reconcileNow(t, rec)
+		d := rec.Status().Degraded
+		if len(d) != 1 || d[0].Entity != "vault-shop" {
+			t.Errorf("degraded = %+v, want vault-shop", d)
+		}
+	})
+
+	t.Run("no resolver", func(t *testing.T) {
+		rec := New(Options{Source: fsys, Gateway: startGateway(t, ca)})
+		att := reconcileNow(t, rec)
+		wantResult(t, att, ResultFailed)
+		if !strings.Contains(problemsText(att.Errors), "no secret resolver configured") {
+			t.Errorf("errors = %v", att.Errors)
+		}
+	})
+
+	if len(reports) == 0 || reports[0].Result != ResultApplied || reports[0].Phases[phaseApply] == 0 {
+		t.Errorf("Observe reports = %+v, want the first applied with an apply phase", reports)
+	}
+}
+
+// TestDirOrigin follows a plain folder with fsnotify, including an editor
+// that saves by writing a temporary file and renaming it.
+func TestDirOrigin(t *testing.T) {
+	ca := fixtures.NewRootCA(t, "dir CA")
+	y1, l1 := entity(t, ca, "shop", "shop.example.com")
+	dir := fixtures.WriteFiles(t, map[string]string{"shop.yaml": y1, ".hidden/x.yaml": "not: valid: yaml: ["})
+	origin, err := NewDirOrigin(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := startGateway(t, ca)
+	rec := New(Options{Origin: origin, Gateway: gw})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { rec.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	waitServed := func(sni string, leaf *fixtures.Leaf) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			got, err := gw.served(sni)
+			if err == nil && got.SerialNumber.Cmp(leaf.Cert.SerialNumber) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s not served with serial %x (last: %v); status %+v", sni, leaf.Cert.SerialNumber, err, rec.Status().LastAttempt)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitServed("shop.example.com", l1)
+
+	y2, l2 := entity(t, ca, "shop", "shop.example.com")
+	tmp := filepath.Join(dir, ".shop.yaml.swp")
+	if err := os.WriteFile(tmp, []byte(y2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "shop.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	waitServed("shop.example.com", l2)
+
+	y3, l3 := entity(t, ca, "api", "api.example.com")
+	fixtures.WriteFilesTo(t, dir, map[string]string{"new/folder/api.yaml": y3})
+	waitServed("api.example.com", l3)
+}
