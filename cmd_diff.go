@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -71,12 +70,6 @@ Exit status: 0 when the plan is computed (with --exit-code: 0 no changes,
 	return cmd
 }
 
-// sideError is a revision that does not validate.
-type sideError struct {
-	label    string
-	problems schema.ErrorList
-}
-
 func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 	switch f.format {
 	case "text", "json", "markdown":
@@ -93,7 +86,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 	var (
 		plan           *reconciler.Plan
 		baseName, head string
-		invalid        []sideError
+		invalid        []report.Invalid
 	)
 	if f.live != "" {
 		dir := "."
@@ -106,7 +99,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 			return err
 		}
 		if problems != nil {
-			invalid = append(invalid, sideError{dir, problems})
+			invalid = append(invalid, report.Invalid{Revision: dir, Problems: problems})
 		} else {
 			c := &admin.Client{Base: f.live}
 			if f.token != "" {
@@ -135,7 +128,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 				return err
 			}
 			if problems != nil {
-				invalid = append(invalid, sideError{label, problems})
+				invalid = append(invalid, report.Invalid{Revision: label, Problems: problems})
 			}
 			sides[i] = infos
 		}
@@ -145,7 +138,9 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 	}
 	out := cmd.OutOrStdout()
 	if invalid != nil {
-		printInvalid(out, cmd.ErrOrStderr(), f.format, invalid)
+		if err := printInvalid(out, cmd.ErrOrStderr(), f.format, invalid); err != nil {
+			return err
+		}
 		return exitError{code: 1}
 	}
 	if err := printPlan(out, f.format, plan, baseName, head); err != nil {
@@ -204,43 +199,16 @@ func printPlan(w io.Writer, format string, plan *reconciler.Plan, base, head str
 // printInvalid reports the validation errors of the revisions that do not
 // validate: on stderr as file:line:col lines, and for json and markdown
 // also on stdout, so a CI job that posts stdout shows them.
-func printInvalid(stdout, stderr io.Writer, format string, invalid []sideError) {
-	for _, s := range invalid {
-		fmt.Fprintf(stderr, "%s does not validate:\n", s.label)
-		for _, p := range s.problems {
-			fmt.Fprintf(stderr, "  %s\n", p.Error())
-		}
+func printInvalid(stdout, stderr io.Writer, format string, invalid []report.Invalid) error {
+	if err := report.InvalidText(stderr, invalid); err != nil {
+		return err
 	}
 	switch format {
 	case "json":
-		type problem struct {
-			Revision string `json:"revision"`
-			File     string `json:"file,omitempty"`
-			Line     int    `json:"line,omitempty"`
-			Column   int    `json:"column,omitempty"`
-			Field    string `json:"field,omitempty"`
-			Message  string `json:"message"`
-		}
-		doc := struct {
-			Errors []problem `json:"errors"`
-		}{Errors: []problem{}}
-		for _, s := range invalid {
-			for _, p := range s.problems {
-				doc.Errors = append(doc.Errors, problem{s.label, p.Pos.File, p.Pos.Line, p.Pos.Col, p.Field, p.Msg})
-			}
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(doc)
+		return report.InvalidJSON(stdout, invalid)
 	case "markdown":
-		sections := make([]report.Invalid, 0, len(invalid))
-		for _, s := range invalid {
-			msgs := make([]string, 0, len(s.problems))
-			for _, p := range s.problems {
-				msgs = append(msgs, p.Error())
-			}
-			sections = append(sections, report.Invalid{Revision: s.label, Problems: slices.Clip(msgs)})
-		}
-		io.WriteString(stdout, report.MarkdownInvalid(sections))
+		_, err := io.WriteString(stdout, report.MarkdownInvalid(invalid))
+		return err
 	}
+	return nil
 }

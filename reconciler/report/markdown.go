@@ -162,13 +162,6 @@ func html(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "`", "&#96;", "|", "&#124;").Replace(s)
 }
 
-// Invalid is a revision that does not validate, with its problems as
-// "file:line:col: field: message" lines.
-type Invalid struct {
-	Revision string
-	Problems []string
-}
-
 // MarkdownInvalid renders validation errors as a pull-request comment, in
 // place of a plan, under the same size limit as [Markdown].
 func MarkdownInvalid(revs []Invalid) string {
@@ -183,7 +176,7 @@ func MarkdownInvalid(revs []Invalid) string {
 		}
 		b.WriteString(header)
 		for _, p := range r.Problems {
-			line := "- " + escape(p) + "\n"
+			line := "- " + escape(p.Error()) + "\n"
 			if b.Len()+len(line) > MaxMarkdown-300 {
 				omitted++
 				continue

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"certops/reconciler"
+	"certops/schema"
 )
 
 func TestMarkdownLimit(t *testing.T) {
@@ -83,9 +84,9 @@ func TestMarkdownNoChanges(t *testing.T) {
 }
 
 func TestMarkdownInvalidLimit(t *testing.T) {
-	var problems []string
+	var problems schema.ErrorList
 	for i := range 5000 {
-		problems = append(problems, fmt.Sprintf("certs/e%d.yaml:3:7: cert: no PEM certificate found", i))
+		problems = append(problems, &schema.Error{Pos: schema.Pos{File: fmt.Sprintf("certs/e%d.yaml", i), Line: 3, Col: 7}, Field: "cert", Msg: "no PEM certificate found"})
 	}
 	md := MarkdownInvalid([]Invalid{{Revision: "HEAD", Problems: problems}})
 	if len(md) >= MaxMarkdown || !strings.Contains(md, "more problems are not shown") {
