@@ -8,9 +8,10 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"path"
 	"slices"
 	"strings"
+
+	"certops/schema"
 )
 
 // Origin is where revisions come from: a Git repository ([NewGitOrigin]) or
@@ -108,8 +109,8 @@ type staticOrigin struct {
 func (o *staticOrigin) Fetch(context.Context) (*Tree, error) { return fsTree(o.fsys, "fs:") }
 func (o *staticOrigin) String() string                       { return o.name }
 
-// fileKind classifies a path of a tree below root (DESIGN.md 2): entity
-// files, policy, or neither. Dot-files and files in dot-folders are skipped.
+// fileKind classifies a path of a tree below root (DESIGN.md 2) with
+// schema.Classify: entity files, policy, or neither.
 type fileKind int
 
 const (
@@ -122,20 +123,15 @@ func classify(root, p string) fileKind {
 	rel := p
 	if root != "" && root != "." {
 		var ok bool
-		rel, ok = strings.CutPrefix(p, strings.TrimSuffix(root, "/")+"/")
+		rel, ok = strings.CutPrefix(p, strings.Trim(root, "/")+"/")
 		if !ok {
 			return kindIgnored
 		}
 	}
-	for _, seg := range strings.Split(rel, "/") {
-		if strings.HasPrefix(seg, ".") {
-			return kindIgnored
-		}
-	}
-	switch path.Ext(p) {
-	case ".yaml", ".yml", ".json":
+	switch schema.Classify(rel) {
+	case schema.FileEntity:
 		return kindEntity
-	case ".cue":
+	case schema.FilePolicy:
 		return kindPolicy
 	}
 	return kindIgnored

@@ -3,30 +3,31 @@ package reconciler
 import (
 	"context"
 	"fmt"
-	"maps"
 	"runtime"
 	"slices"
 	"sync"
-	"testing/fstest"
 
 	"certops/schema"
 )
 
-// fileResult is what validating one entity file found.
+// fileResult is a cached schema result with the key it was computed for.
 type fileResult struct {
-	key      string // content id and policy digest it was computed for
-	entities []*schema.Entity
-	problems schema.ErrorList
+	key string // content id and policy hash
+	res *schema.FileResult
 }
 
-// loader validates the trees of successive revisions incrementally: a file
-// whose content (blob id) and policy did not change since the previous
-// revision is not read or validated again. It is used by one reconcile at a
-// time.
+// loader validates the trees of successive revisions incrementally with
+// schema's Validator: a file whose content (blob id) and policy did not
+// change since the previous revision is not read or validated again. It is
+// used by one reconcile at a time.
 type loader struct {
 	root  string
 	opts  schema.Options
 	cache map[string]*fileResult // path -> result of its last content
+
+	policyDigest string // of the policy files the validator was built from
+	validator    *schema.Validator
+	policyErrs   schema.ErrorList
 }
 
 func newLoader(root string, opts schema.Options) *loader {
@@ -44,7 +45,7 @@ type loadResult struct {
 // load validates the entity files of t below the loader's root, reusing
 // the results of unchanged files, and runs the whole-set checks.
 func (l *loader) load(ctx context.Context, t *Tree) (*loadResult, error) {
-	var entityFiles []string
+	var entityFiles, policyFiles []string
 	policy := make(map[string]string)
 	for p, id := range t.Files {
 		switch classify(l.root, p) {
@@ -52,46 +53,41 @@ func (l *loader) load(ctx context.Context, t *Tree) (*loadResult, error) {
 			entityFiles = append(entityFiles, p)
 		case kindPolicy:
 			policy[p] = id
+			policyFiles = append(policyFiles, p)
 		}
 	}
 	slices.Sort(entityFiles)
-	policyDigest := listingDigest(policy)
+	slices.Sort(policyFiles)
 
-	// Policy is read only when some file needs validating.
-	var policyFS fstest.MapFS
-	readPolicy := func() error {
-		if policyFS != nil {
-			return nil
-		}
-		policyFS = make(fstest.MapFS, len(policy))
-		for _, p := range slices.Sorted(maps.Keys(policy)) {
+	// The validator is rebuilt only when the policy changes.
+	if digest := listingDigest(policy); l.validator == nil || digest != l.policyDigest {
+		var pf []schema.PolicyFile
+		for _, p := range policyFiles {
 			src, err := t.ReadFile(p)
 			if err != nil {
-				return fmt.Errorf("read %s: %w", p, err)
+				return nil, fmt.Errorf("read %s: %w", p, err)
 			}
-			policyFS[p] = &fstest.MapFile{Data: src, Mode: 0o644}
+			pf = append(pf, schema.PolicyFile{Path: p, Src: src})
 		}
-		return nil
+		l.validator, l.policyErrs = schema.NewValidator(pf, l.opts)
+		l.policyDigest = digest
 	}
+	policyHash := l.validator.PolicyHash() + l.policyDigest
 
 	type job struct {
-		path string
-		key  string
-		src  []byte
-		res  *fileResult
+		path, key string
+		src       []byte
+		res       *schema.FileResult
 	}
 	var jobs []*job
 	next := make(map[string]*fileResult, len(entityFiles))
 	for _, p := range entityFiles {
-		key := t.Files[p] + "\x00" + policyDigest
+		key := t.Files[p] + "\x00" + policyHash
 		if r, ok := l.cache[p]; ok && r.key == key {
 			next[p] = r
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := readPolicy(); err != nil {
 			return nil, err
 		}
 		// Blobs are read one at a time: go-git's object storage is not
@@ -108,7 +104,7 @@ func (l *loader) load(ctx context.Context, t *Tree) (*loadResult, error) {
 	for range min(runtime.GOMAXPROCS(0), max(len(jobs), 1)) {
 		wg.Go(func() {
 			for j := range work {
-				j.res = l.validateFile(j.path, j.key, j.src, policyFS)
+				j.res = l.validator.File(j.path, j.src)
 			}
 		})
 	}
@@ -118,57 +114,19 @@ func (l *loader) load(ctx context.Context, t *Tree) (*loadResult, error) {
 	close(work)
 	wg.Wait()
 	for _, j := range jobs {
-		next[j.path] = j.res
+		next[j.path] = &fileResult{key: j.key, res: j.res}
 	}
 	l.cache = next
 
 	res := &loadResult{validated: len(jobs)}
+	res.problems = append(res.problems, l.policyErrs...)
+	files := make([]*schema.FileResult, 0, len(entityFiles))
 	for _, p := range entityFiles {
-		r := next[p]
-		res.entities = append(res.entities, r.entities...)
-		res.problems = append(res.problems, r.problems...)
+		r := next[p].res
+		files = append(files, r)
+		res.entities = append(res.entities, r.Entities...)
+		res.problems = append(res.problems, r.Problems...)
 	}
-	res.problems = append(res.problems, checkSet(res.entities)...)
+	res.problems = append(res.problems, schema.CheckSet(files)...)
 	return res, nil
-}
-
-// validateFile validates one file with the repository's policy.
-func (l *loader) validateFile(p, key string, src []byte, policy fstest.MapFS) *fileResult {
-	fsys := make(fstest.MapFS, len(policy)+1)
-	maps.Copy(fsys, policy)
-	fsys[p] = &fstest.MapFile{Data: src, Mode: 0o644}
-	res, err := schema.Load(fsys, l.opts)
-	if err != nil {
-		return &fileResult{key: key, problems: schema.ErrorList{{Pos: schema.Pos{File: p}, Msg: err.Error()}}}
-	}
-	r := &fileResult{key: key, entities: res.Entities}
-	for _, e := range res.Problems {
-		if e.Pos.File == p || e.Pos.File == "" {
-			r.problems = append(r.problems, e)
-		}
-	}
-	return r
-}
-
-// checkSet runs the checks that need the whole set of entities: no entity
-// name and no SNI twice (DESIGN.md 2.1). Both places are named.
-func checkSet(entities []*schema.Entity) schema.ErrorList {
-	var errs schema.ErrorList
-	names := make(map[string]*schema.Entity, len(entities))
-	snis := make(map[string]*schema.Entity, len(entities))
-	for _, e := range entities {
-		if prev, ok := names[e.Name]; ok {
-			errs = append(errs, &schema.Error{Pos: e.Pos, Field: "name", Msg: fmt.Sprintf("entity name %q is also used at %s", e.Name, prev.Pos)})
-		} else {
-			names[e.Name] = e
-		}
-		for i, s := range e.SNIs {
-			if prev, ok := snis[s]; ok && prev != e {
-				errs = append(errs, &schema.Error{Pos: e.Pos, Field: fmt.Sprintf("snis[%d]", i), Msg: fmt.Sprintf("SNI %q is also claimed by entity %q at %s", s, prev.Name, prev.Pos)})
-			} else {
-				snis[s] = e
-			}
-		}
-	}
-	return errs
 }
