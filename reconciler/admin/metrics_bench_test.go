@@ -1,9 +1,14 @@
 package admin
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"certops/gateway"
+	"certops/reconciler"
 )
 
 // BenchmarkObserveHandshake measures the metrics hook the gateway calls on
@@ -15,4 +20,23 @@ func BenchmarkObserveHandshake(b *testing.B) {
 			m.ObserveHandshake(gateway.HandshakeOK)
 		}
 	})
+}
+
+// BenchmarkScrape10k measures a /metrics scrape of a daemon serving
+// 10,000 entities (one not-after series each).
+func BenchmarkScrape10k(b *testing.B) {
+	rec := &fakeRec{status: &reconciler.Status{Applied: &reconciler.Revision{ID: "abc", Time: time.Now()}}}
+	for i := range 10000 {
+		rec.entities = append(rec.entities, reconciler.EntityInfo{Name: fmt.Sprintf("entity-%05d", i), Type: "server",
+			Chains: []reconciler.ChainInfo{{NotAfter: time.Now().Add(time.Hour)}}})
+	}
+	s := New(Options{Reconciler: rec})
+	h := s.Handler()
+	var size int
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		size = w.Body.Len()
+	}
+	b.ReportMetric(float64(size), "bytes/scrape")
 }

@@ -1,6 +1,7 @@
-// Package report renders the reconciler's plans and the daemon's status for
-// people: coloured text for a terminal, Markdown for a pull-request
-// comment, and the summary of `certops status`. It only formats what it is
+// Package report renders for people what the reconciler computes: plans as
+// coloured text for a terminal or Markdown for a pull-request comment, the
+// errors of a revision that does not validate (text, JSON, Markdown), and
+// the daemon's status for `certops status`. It only formats what it is
 // given; a plan holds no private key or secret value (package reconciler
 // guarantees it), and nothing here adds one. Its functions are pure and
 // safe for concurrent use.
