@@ -76,6 +76,8 @@ type Cache struct {
 	kick    chan struct{} // capacity 1: wakes Run when the first entry is added
 	running atomic.Bool
 
+	roundMu sync.Mutex // serialises refresh rounds, so an older round never publishes over a newer one
+
 	mu        sync.Mutex // guards entries and nextRound
 	entries   map[string]*entry
 	nextRound time.Time // when all fresh entries are fetched again
@@ -253,6 +255,8 @@ func (c *Cache) nextDue() (time.Time, bool) {
 // due (all of them if all is set). The round's outcomes are published
 // together, under one lock, so that Resolve never sees half a round.
 func (c *Cache) refresh(ctx context.Context, now time.Time, all bool) error {
+	c.roundMu.Lock()
+	defer c.roundMu.Unlock()
 	c.mu.Lock()
 	full := all || !now.Before(c.nextRound)
 	if full {

@@ -345,11 +345,21 @@ func TestRedaction(t *testing.T) {
 			}
 		}
 	}
+	cfg := vaultConfig{addr: "https://vault", auth: authAppRole, token: value, roleID: "role", secretID: value}
+	vc := &vaultClient{cfg: cfg}
+	vc.tok.token = value
+	for _, f := range []string{"%v", "%s", "%+v", "%#v", "%x"} {
+		for name, v := range map[string]any{"vaultConfig": cfg, "vaultClient": vc} {
+			if got := fmt.Sprintf(f, v); strings.Contains(got, value) || strings.Contains(got, fmt.Sprintf("%x", value)) {
+				t.Errorf("Sprintf(%q, %s) = %q, leaks the token or secret id", f, name, got)
+			}
+		}
+	}
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
-	log.Info("x", "secret", s, "entry", e)
+	log.Info("x", "secret", s, "entry", e, "vault", cfg, "client", vc)
 	log = slog.New(slog.NewTextHandler(&buf, nil))
-	log.Info("x", "secret", s, "entry", e)
+	log.Info("x", "secret", s, "entry", e, "vault", cfg, "client", vc)
 	if strings.Contains(buf.String(), value) {
 		t.Errorf("log output leaks the value: %s", buf.String())
 	}

@@ -5,12 +5,15 @@
 // A Cache is the only entry point. Resolve returns a reference's cached value,
 // fetching it on first use; concurrent first resolutions of one reference
 // collapse into one request to the store. Run refreshes every cached
-// reference every Options.Refresh in the background: a changed value, or a
-// reference turning stale or fresh again, calls Options.OnChange once per
-// refresh round (the daemon wires it to reconciler.Trigger, so a rotation in
-// the store is applied without a commit). A failed refresh keeps serving the
-// previous value, makes Stale report the failure (the entity is degraded), and
-// is retried with exponential backoff capped at Options.Refresh.
+// reference every Options.Refresh in the background, all in one round that
+// reads each secret once and publishes its results at once, so that a
+// certificate and its key (two fields of one secret) change together. A
+// changed value, or a reference turning stale or fresh again, calls
+// Options.OnChange once per round (the daemon wires it to
+// reconciler.Trigger, so a rotation in the store is applied without a
+// commit). A failed refresh keeps serving the previous value, makes Stale
+// report the failure (the entity is degraded), and is retried with
+// exponential backoff capped at Options.Refresh.
 //
 // The reference grammar is package schema's (schema.ParseReference); this
 // package splits each provider's path further:

@@ -40,6 +40,13 @@ type vaultClient struct {
 	tok      vaultTokenState // see vault_auth.go
 }
 
+// Format prints the configuration only: fmt cannot reach vaultConfig's own
+// redaction through unexported fields, and the token state must not print.
+func (v *vaultClient) Format(f fmt.State, verb rune) { v.cfg.Format(f, verb) }
+
+// LogValue implements slog.LogValuer likewise.
+func (v *vaultClient) LogValue() slog.Value { return v.cfg.LogValue() }
+
 func newVaultClient(getenv func(string) (string, bool), base *http.Client, log *slog.Logger) (*vaultClient, error) {
 	cfg, err := vaultConfigFromEnv(getenv)
 	if err != nil {

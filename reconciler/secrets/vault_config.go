@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -52,6 +53,17 @@ type vaultConfig struct {
 	k8sRole   string
 	k8sJWT    string // path of the service-account token
 	authMount string // mount of the approle or kubernetes auth method
+}
+
+// Format keeps the token and the AppRole secret id out of fmt output.
+func (c vaultConfig) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "{addr:%s namespace:%s auth:%s kv:%d}", c.addr, c.namespace, c.auth, c.kvVersion)
+}
+
+// LogValue keeps them out of logs.
+func (c vaultConfig) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("addr", c.addr), slog.String("namespace", c.namespace),
+		slog.String("auth", c.auth.String()), slog.Int("kv_version", c.kvVersion))
 }
 
 // vaultConfigFromEnv reads the configuration. The first of these that is
