@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -61,7 +62,7 @@ Exit status: 0 when the plan is computed (with --exit-code: 0 no changes,
 	fl := cmd.Flags()
 	fl.StringVar(&f.base, "base", "", "revision to compare from (branch, tag, commit, origin/main, HEAD~1)")
 	fl.StringVar(&f.head, "head", "", "revision to compare to (default: the working tree)")
-	fl.StringVar(&f.repo, "repo", ".", "root of the local Git repository")
+	fl.StringVar(&f.repo, "repo", ".", "folder of the local Git working tree (its root, or a folder below it)")
 	fl.StringVar(&f.path, "path", "", "folder below the root that holds the entities")
 	fl.StringVar(&f.live, "live", "", "admin API URL of a running daemon to compare the folder with")
 	fl.StringVar(&f.format, "format", "text", "output format: text, json or markdown")
@@ -120,6 +121,11 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 		if head == "" {
 			head = "working tree"
 		}
+		repo, path, err := repoRoot(f.repo, f.path)
+		if err != nil {
+			return err
+		}
+		f.repo, f.path = repo, path
 		var sides [2][]reconciler.EntityInfo
 		for i, rev := range []string{f.base, f.head} {
 			label := []string{baseName, head}[i]
@@ -150,6 +156,28 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 		return exitError{code: 2}
 	}
 	return nil
+}
+
+// repoRoot finds the root of the Git working tree that holds dir, so that
+// both sides of a diff are read from the same root: a revision's tree
+// starts at the root, and a --repo below it becomes part of --path.
+func repoRoot(dir, path string) (root, rootPath string, err error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", "", fmt.Errorf("--repo: %w", err)
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, ".git")); err == nil {
+			rel, err := filepath.Rel(d, abs)
+			if err != nil {
+				return "", "", fmt.Errorf("--repo: %w", err)
+			}
+			return d, filepath.ToSlash(filepath.Join(rel, filepath.FromSlash(path))), nil
+		}
+		if filepath.Dir(d) == d {
+			return "", "", fmt.Errorf("--repo: %s is not inside a Git working tree", dir)
+		}
+	}
 }
 
 // describeRevision loads the entities of repo at rev ("" is the working

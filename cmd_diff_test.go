@@ -202,6 +202,15 @@ func TestDiffBetweenCommits(t *testing.T) {
 		}
 	})
 
+	t.Run("repo below the root", func(t *testing.T) {
+		// --repo naming the entities' folder reads the same trees as
+		// --repo root --path certs.
+		code, out, stderr := runCLI(t, d.keys, "diff", "--repo", filepath.Join(d.repo.Work, "certs"), "--base", d.base, "--head", d.head, "--exit-code")
+		if code != 2 || !strings.Contains(out, "Summary: 1 to create, 4 to update, 1 to delete, 0 unchanged.") || !strings.Contains(out, "(certs/new.yaml)") {
+			t.Errorf("diff --repo <root>/certs: exit %d\n%s%s", code, out, stderr)
+		}
+	})
+
 	t.Run("working tree is the default head", func(t *testing.T) {
 		fixtures.WriteFilesTo(t, d.repo.Work, map[string]string{"certs/new.yaml": ""})
 		defer gitRestore(t, d.repo.Work, "certs/new.yaml")
@@ -255,7 +264,7 @@ func TestDiffErrors(t *testing.T) {
 		{"invalid head json", []string{"--base", d.head, "--head", bad, "--format", "json"}, "does not validate", `"errors": [`},
 		{"invalid base", []string{"--base", bad, "--head", d.head}, bad + " does not validate", ""},
 		{"unknown revision", []string{"--base", "no-such-branch"}, "no-such-branch", ""},
-		{"not a repository", []string{"--base", "HEAD", "--repo", t.TempDir()}, "repository", ""},
+		{"not a repository", []string{"--base", "HEAD", "--repo", t.TempDir()}, "not inside a Git working tree", ""},
 		{"neither base nor live", nil, "give either --base", ""},
 		{"both base and live", []string{"--base", "HEAD", "--live", "http://127.0.0.1:1"}, "give either --base", ""},
 		{"bad format", []string{"--base", "HEAD", "--format", "yaml"}, "--format", ""},
