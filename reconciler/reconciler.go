@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -217,8 +218,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-retry:
 		}
 		att, err := r.ReconcileNow(ctx)
-		if err != nil {
-			return nil // ctx ended
+		if err != nil || ctx.Err() != nil {
+			return nil // shutting down
 		}
 		if att.Result == ResultFailed {
 			failures++
@@ -372,7 +373,9 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) *Attempt {
 		t, err = r.origin.Fetch(ctx)
 		phase(phaseFetch, t0)
 		if err != nil {
-			r.log.Warn("fetch failed; the last applied state keeps serving", "source", r.origin.String(), "err", err)
+			if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				r.log.Warn("fetch failed; the last applied state keeps serving", "source", r.origin.String(), "err", err)
+			}
 			return fail(ResultFailed, []Problem{problemOf(err)}, err)
 		}
 	}
