@@ -576,7 +576,18 @@ func (s *cueSchema) check(d *doc, errs *ErrorList) (rawSSL, bool) {
 	}
 	u := s.ssl.Unify(v)
 	if err := u.Validate(cue.Concrete(true)); err != nil {
-		appendCUEErrors(errs, err, d)
+		// CUE leaves out incomplete values (a field a policy requires)
+		// once it has found a conflict; validating field by field finds
+		// them too. appendCUEErrors drops the duplicates.
+		all := cueerrors.Promote(err, "")
+		if it, ierr := u.Fields(); ierr == nil {
+			for it.Next() {
+				if ferr := it.Value().Validate(cue.Concrete(true)); ferr != nil {
+					all = cueerrors.Append(all, cueerrors.Promote(ferr, ""))
+				}
+			}
+		}
+		appendCUEErrors(errs, all, d)
 	}
 	if len(*errs) > n {
 		var loose map[string]any
@@ -827,17 +838,19 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc, policy ...*ast.File) {
 			for i+1 < len(list) && slices.Equal(list[i+1].Path(), e.Path()) {
 				i++
 				f, a := list[i].Msg()
-				if strings.HasPrefix(f, "conflicting values ") && len(a) == 2 {
+				switch {
+				case strings.HasPrefix(f, "conflicting values ") && len(a) == 2:
 					alts = append(alts, fmt.Sprint(a[0]))
+				case strings.HasPrefix(f, "invalid value ") && strings.Contains(f, "out of bound") && len(a) == 2:
+					alts = append(alts, fmt.Sprint(a[1]))
 				}
 			}
-			if d != nil && len(alts) > 0 {
-				d.markBad(path)
-				pos, shown := d.where(path)
-				errs.add(pos, shown, "value not allowed: want one of %s", strings.Join(alts, ", "))
-				continue
-			}
+			slices.Sort(alts)
+			alts = slices.Compact(alts)
 			format, args = "value not allowed", nil
+			if d != nil && len(alts) > 0 {
+				format, args = "value not allowed: want one of %s", []any{strings.Join(alts, ", ")}
+			}
 			if d == nil {
 				format = "value not allowed by the built-in schema"
 			}
