@@ -1,10 +1,12 @@
 package secrets_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -58,12 +60,59 @@ type stack struct {
 	rec     *reconciler.Reconciler
 	addr    string
 	changes atomic.Int32
+	logs    syncBuffer
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// assertNoSecrets fails if any value appears in the logs, the status or
+// the entity listing (what the admin API serves). PEM is checked by the
+// base64 body of each block, which is what would leak.
+func (s *stack) assertNoSecrets(tb testing.TB, values ...[]byte) {
+	tb.Helper()
+	status, err := json.Marshal(s.rec.Status())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	entities, err := json.Marshal(s.rec.Entities())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for name, text := range map[string]string{"logs": s.logs.String(), "status": string(status), "entities": string(entities)} {
+		for _, v := range values {
+			for _, line := range strings.Split(string(v), "\n") {
+				if len(line) >= 32 && !strings.HasPrefix(line, "-----") && strings.Contains(text, line) {
+					tb.Errorf("%s contain a line of a secret value: %q", name, line)
+				}
+			}
+		}
+	}
 }
 
 func startStack(tb testing.TB, dir string, opts secrets.Options) *stack {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &stack{}
+	// Everything the cache, the reconciler and the gateway log, at debug
+	// level, for the scan for secret values.
+	log := slog.New(slog.NewJSONHandler(&s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts.Logger = log
 	opts.OnChange = func() {
 		s.changes.Add(1)
 		s.rec.Trigger() // the wiring the daemon does
@@ -73,13 +122,13 @@ func startStack(tb testing.TB, dir string, opts secrets.Options) *stack {
 		tb.Fatal(err)
 	}
 	s.cache = cache
-	gw := gateway.New(gateway.Options{})
+	gw := gateway.New(gateway.Options{Logger: log})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	s.addr = ln.Addr().String()
-	s.rec = reconciler.New(reconciler.Options{Source: os.DirFS(dir), Gateway: gw, Secrets: cache})
+	s.rec = reconciler.New(reconciler.Options{Source: os.DirFS(dir), Gateway: gw, Secrets: cache, Logger: log})
 	var wg sync.WaitGroup
 	wg.Go(func() { gw.Serve(ctx, ln) })
 	wg.Go(func() { s.rec.Run(ctx) })
@@ -193,6 +242,11 @@ func TestRotationWithoutCommit(t *testing.T) {
 			t.Errorf("degraded reason %q holds a value", reason)
 		}
 	}
+
+	if logs := s.logs.String(); !strings.Contains(logs, "secret value changed") || !strings.Contains(logs, "Vault is sealed") {
+		t.Errorf("the logs scanned below miss the rotation or the outage:\n%s", logs)
+	}
+	s.assertNoSecrets(t, shop1.KeyPEM, shop2.KeyPEM, api1.KeyPEM, api2.KeyPEM)
 
 	// Unsealed: fresh again, no longer degraded.
 	vault.SetSealed(false)
