@@ -421,13 +421,13 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) *Attempt {
 		infos[i] = b.info
 	}
 	slices.SortFunc(infos, func(a, b EntityInfo) int { return strings.Compare(a.Name, b.Name) })
-	var running []EntityInfo
-	if r.applied != nil {
-		running = r.applied.infos
-	}
-	plan := Diff(running, infos)
+	plan := r.plan(desired)
 	phase(phasePlan, t0)
-	if err := r.massDelete(plan, len(running)); err != nil {
+	running := 0
+	if r.applied != nil {
+		running = len(r.applied.infos)
+	}
+	if err := r.massDelete(plan, running); err != nil {
 		return r.stall(att, t.Revision, []Problem{problemOf(err)}, err)
 	}
 	if a := r.applied; a != nil && a.revision == t.Revision && plan.Empty() && sameBuild(a.built, desired) {
@@ -467,6 +467,32 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) *Attempt {
 		}
 	}
 	return att
+}
+
+// plan diffs the desired entities against the applied ones. Entities
+// reused unchanged from the applied state (the same build) are counted as
+// unchanged without being compared, so a one-file commit in a large
+// repository compares one entity.
+func (r *Reconciler) plan(desired []*built) *Plan {
+	var running, changed []EntityInfo
+	reused := make(map[string]bool)
+	for _, b := range desired {
+		if r.applied != nil && r.applied.built[b.entity.Name] == b {
+			reused[b.entity.Name] = true
+			continue
+		}
+		changed = append(changed, b.info)
+	}
+	if r.applied != nil {
+		for _, info := range r.applied.infos {
+			if !reused[info.Name] {
+				running = append(running, info)
+			}
+		}
+	}
+	p := Diff(running, changed)
+	p.Summary.Unchanged += len(reused)
+	return p
 }
 
 // stall refuses a revision: it is not applied, every problem is logged at
