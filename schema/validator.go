@@ -146,6 +146,9 @@ func (v *Validator) File(path string, src []byte) *FileResult {
 	}()
 	now := v.now()
 	for _, c := range docs {
+		// The syntax tree is not needed any more; entities keep the
+		// field index only.
+		c.d.expr, c.d.kinds = nil, nil
 		if c.valid {
 			fr.Entities = append(fr.Entities, v.entity(c.d, c.raw, now, &fr.Problems))
 			continue
