@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -117,6 +119,21 @@ func parsePush(provider, event string, body []byte) (push, error) {
 	return p, nil
 }
 
+// githubPayload returns the JSON of a GitHub delivery: the body itself for
+// application/json, the "payload" field for
+// application/x-www-form-urlencoded (GitHub's default).
+func githubPayload(contentType string, body []byte) ([]byte, error) {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if mt != "application/x-www-form-urlencoded" {
+		return body, nil
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, fmt.Errorf("github form payload: %w", err)
+	}
+	return []byte(form.Get("payload")), nil
+}
+
 func eventName(event string) string {
 	if event == "" {
 		return "push"
@@ -217,6 +234,15 @@ func (s *Server) webhook(provider string) http.Handler {
 			return
 		}
 
+		if provider == ProviderGitHub {
+			// GitHub's default content type sends the JSON as the form
+			// field "payload"; the signature covers the raw body, checked
+			// above.
+			if body, err = githubPayload(r.Header.Get("Content-Type"), body); err != nil {
+				reply(http.StatusBadRequest, webhookBadRequest, err.Error())
+				return
+			}
+		}
 		p, err := parsePush(provider, event, body)
 		switch {
 		case err != nil:

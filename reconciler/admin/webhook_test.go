@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -44,6 +45,8 @@ func TestWebhooks(t *testing.T) {
 		{"github oversized", "/hooks/github", map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(big)}, big, 413, "too_large", 0},
 		{"github not json", "/hooks/github", map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": sign("nope")}, "nope", 400, "bad_request", 0},
 		{"github push without ref", "/hooks/github", map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": sign("{}")}, "{}", 400, "bad_request", 0},
+		{"github form-encoded push", "/hooks/github", map[string]string{"X-GitHub-Event": "push", "Content-Type": "application/x-www-form-urlencoded", "X-Hub-Signature-256": sign("payload=" + url.QueryEscape(pushMain))}, "payload=" + url.QueryEscape(pushMain), 202, "triggered", 1},
+		{"github form-encoded other ref", "/hooks/github", map[string]string{"X-GitHub-Event": "push", "Content-Type": "application/x-www-form-urlencoded", "X-Hub-Signature-256": sign("payload=" + url.QueryEscape(pushOther))}, "payload=" + url.QueryEscape(pushOther), 200, "ignored", 0},
 		{"gitlab push", "/hooks/gitlab", map[string]string{"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": testSecret}, pushMain, 202, "triggered", 1},
 		{"gitlab tag push other", "/hooks/gitlab", map[string]string{"X-Gitlab-Event": "Tag Push Hook", "X-Gitlab-Token": testSecret}, `{"ref":"refs/tags/v1"}`, 200, "ignored", 0},
 		{"gitlab bad token", "/hooks/gitlab", map[string]string{"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "wrong"}, pushMain, 401, "unauthorized", 0},
