@@ -161,7 +161,11 @@ func FuzzParsePush(f *testing.F) {
 	f.Add("generic", "", []byte(``))
 	f.Add("github", "push", []byte(`{"ref":1}`))
 	f.Add("gitlab", "Tag Push Hook", []byte("\xff\xfe{"))
+	f.Add("github", "push", []byte("payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%7D"))
 	f.Fuzz(func(t *testing.T, provider, event string, body []byte) {
+		if form, err := githubPayload("application/x-www-form-urlencoded", body); err == nil {
+			parsePush(ProviderGitHub, "push", form)
+		}
 		p, err := parsePush(provider, event, body)
 		if err != nil {
 			return
