@@ -41,8 +41,9 @@ type Options struct {
 	// push webhooks; empty disables the webhook endpoints (404).
 	WebhookSecret []byte
 	// Ref is the followed ref as --ref gives it (branch, tag or full ref);
-	// pushes to other refs are acknowledged and ignored. "" follows every
-	// push.
+	// pushes to other refs are acknowledged and ignored. "" follows the
+	// default branch that GitHub and GitLab name in their payloads, and
+	// every push when the payload names none.
 	Ref string
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
