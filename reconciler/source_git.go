@@ -116,6 +116,10 @@ func NewGitOrigin(opts GitOptions) (Origin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("git: repository URL %s: %w", redactURL(opts.URL), err)
 	}
+	if ep.Protocol == "file" && !strings.HasPrefix(opts.URL, "file://") {
+		// Neither a URL nor user@host:path: a local path, which must exist.
+		return nil, fmt.Errorf("git: source %s: no such directory, and not a URL", opts.URL)
+	}
 	if ep.Password != "" {
 		o.secrets = append(o.secrets, ep.Password, url.QueryEscape(ep.Password))
 	}
