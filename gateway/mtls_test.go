@@ -122,7 +122,7 @@ func TestClientCertificatesOpenSSL(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := openssl(t, addr, "-servername", "m.example.com")
-	if err == nil || !strings.Contains(out, "certificate required") {
+	if err == nil || !strings.Contains(out, "alert certificate required") {
 		t.Errorf("openssl without a client certificate: err = %v, want the certificate_required alert in:\n%s", err, out)
 	}
 	out, err = openssl(t, addr, "-servername", "m.example.com", "-cert", certFile, "-key", keyFile)
