@@ -223,7 +223,7 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 				t.Errorf("entity %v keys (-want +got):\n%s", r["name"], diff)
 			}
 		}
-		chainKeys := []string{"fingerprint_sha256", "key_type", "not_after", "not_before", "public_key_fingerprint_sha256", "sans", "serial", "subject"}
+		chainKeys := []string{"fingerprint_sha256", "key_type", "not_after", "not_before", "public_key_sha256", "sans", "serial", "subject"}
 		chain := raw[1]["chains"].([]any)[0].(map[string]any)
 		if diff := cmp.Diff(chainKeys, slices.Sorted(maps.Keys(chain))); diff != "" {
 			t.Errorf("chain keys (-want +got):\n%s", diff)

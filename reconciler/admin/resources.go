@@ -100,7 +100,7 @@ type ChainDoc struct {
 	Fingerprint string `json:"fingerprint_sha256"`
 	// PublicKeyFingerprint is the SHA-256 of the key's public half
 	// (SubjectPublicKeyInfo DER), hex: it changes when the key does.
-	PublicKeyFingerprint string `json:"public_key_fingerprint_sha256"`
+	PublicKeyFingerprint string `json:"public_key_sha256"`
 	// CertRef and KeyRef are the secret references the material came from,
 	// as written in the repository; "" for literal PEM.
 	CertRef string `json:"cert_ref,omitempty"`
