@@ -1,14 +1,17 @@
 package reconciler
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/pem"
 	"io/fs"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,7 +37,8 @@ func TestGitLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := New(Options{Origin: origin, Gateway: gw})
+	var logs syncBuffer
+	rec := New(Options{Origin: origin, Gateway: gw, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if rec.Ready() {
 		t.Fatal("Ready before the first apply")
 	}
@@ -109,6 +113,9 @@ func TestGitLifecycle(t *testing.T) {
 		}
 		gw.wantServed(t, "api.example.com", api1)
 		gw.wantServed(t, "shop.example.com", shop2)
+		if !strings.Contains(logs.String(), "level=WARN msg=\"revision refused\"") || !strings.Contains(logs.String(), "broken.yaml:") {
+			t.Errorf("logs lack the refused revision's problems at Warn:\n%s", logs.String())
+		}
 		// Asking again does not re-validate a revision known to be bad.
 		wantResult(t, reconcileNow(t, rec), ResultStalled)
 	})
@@ -222,6 +229,7 @@ func TestGitLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		noPrivateKey(t, "status", string(b), shop1, shop2, api1, api2)
+		noPrivateKey(t, "logs", logs.String(), shop1, shop2, api1, api2)
 	})
 }
 
@@ -277,10 +285,12 @@ func TestGitTransports(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := New(Options{Origin: origin, Gateway: startGateway(t, ca)})
+		var logs syncBuffer
+		rec := New(Options{Origin: origin, Gateway: startGateway(t, ca), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 		att := reconcileNow(t, rec)
 		wantResult(t, att, ResultFailed)
-		text := problemsText(att.Errors) + origin.String()
+		b, _ := json.Marshal(rec.Status())
+		text := problemsText(att.Errors) + origin.String() + logs.String() + string(b)
 		t.Logf("refused: %s", text)
 		if strings.Contains(text, "wrong-s3cr3t") {
 			t.Errorf("credentials leak: %s", text)
@@ -483,4 +493,22 @@ func TestOpenRevision(t *testing.T) {
 	if _, err := OpenRevision(t.Context(), repo.Work, "no-such-rev"); err == nil {
 		t.Error("OpenRevision(no-such-rev) = nil error")
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes (a log sink).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
