@@ -304,14 +304,20 @@ func (b *builder) entity(ent *Entity, prev *snapshot) {
 			b.pools[ent.ClientCAs] = p
 		}
 		rec.pool = p
-		rec.policy = 1
-		if prev != nil {
-			if i := prev.indexOf(ent.Name); i >= 0 {
-				old := prev.entities[i]
-				rec.policy = old.policy
-				if old.pool < 0 || old.depth != rec.depth || !prev.pools[old.pool].Equal(ent.ClientCAs) {
-					rec.policy = old.policy + 1
-				}
+	}
+	// The policy version goes up whenever the client certificate policy
+	// changes, so tickets issued under the old one stop resuming.
+	rec.policy = 1
+	if prev != nil {
+		if i := prev.indexOf(ent.Name); i >= 0 {
+			old := prev.entities[i]
+			same := old.pool < 0 && ent.ClientCAs == nil
+			if old.pool >= 0 && ent.ClientCAs != nil {
+				same = old.depth == rec.depth && prev.pools[old.pool].Equal(ent.ClientCAs)
+			}
+			rec.policy = old.policy
+			if !same {
+				rec.policy++
 			}
 		}
 	}

@@ -181,3 +181,43 @@ func TestTicketsSurviveKeyRotation(t *testing.T) {
 		t.Errorf("after %d key rotations: resumed, want a full handshake", ticketKeysKept)
 	}
 }
+
+// TestTicketPolicyVersion: the version in the ticket tag changes with
+// every change of the client certificate policy and never returns to an
+// earlier value, so no ticket outlives the policy it was issued under.
+func TestTicketPolicyVersion(t *testing.T) {
+	p := newPKI(t)
+	other := fixtures.NewRootCA(t, "other client root")
+	s := New(Options{})
+	base := p.entity(t, "m", "m.example.com")
+	steps := []struct {
+		name    string
+		mod     func(*Entity)
+		changed bool
+	}{
+		{"mTLS with the client root", func(e *Entity) { e.ClientCAs = fixtures.Pool(p.clientRoot) }, true},
+		{"same CA in a new pool", func(e *Entity) { e.ClientCAs = fixtures.Pool(p.clientRoot) }, false},
+		{"depth 2", func(e *Entity) { e.ClientCAs, e.ClientDepth = fixtures.Pool(p.clientRoot), 2 }, true},
+		{"another CA", func(e *Entity) { e.ClientCAs, e.ClientDepth = fixtures.Pool(other), 2 }, true},
+		{"no mTLS", func(e *Entity) {}, true},
+		{"no mTLS again", func(e *Entity) {}, false},
+		{"back to the first policy", func(e *Entity) { e.ClientCAs = fixtures.Pool(p.clientRoot) }, true},
+	}
+	seen := map[uint32]bool{}
+	var last uint32
+	for i, st := range steps {
+		e := base
+		st.mod(&e)
+		if err := s.Apply(Config{Entities: []Entity{e}}); err != nil {
+			t.Fatalf("%s: Apply: %v", st.name, err)
+		}
+		got := s.snap.Load().entities[0].policy
+		if i > 0 && (got != last) != st.changed {
+			t.Errorf("%s: policy %d after %d, want changed %v", st.name, got, last, st.changed)
+		}
+		if st.changed && seen[got] {
+			t.Errorf("%s: policy %d used before", st.name, got)
+		}
+		seen[got], last = true, got
+	}
+}
