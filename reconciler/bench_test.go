@@ -111,6 +111,7 @@ func BenchmarkOneFileCommit10k(b *testing.B) {
 	}
 	heap := heapMiB()
 	var fetch, rest time.Duration
+	phases := make(map[string]time.Duration)
 	for b.Loop() {
 		b.StopTimer()
 		yaml, _ := entity(b, ca, "e00042", "e00042.example.com")
@@ -120,12 +121,18 @@ func BenchmarkOneFileCommit10k(b *testing.B) {
 		if err != nil || att.Result != ResultApplied {
 			b.Fatalf("one-file commit: %v %+v", err, att)
 		}
+		for p, d := range last.Phases {
+			phases[p] += d
+		}
 		fetch += last.Phases[phaseFetch]
 		rest += last.Phases[phaseLoad] + last.Phases[phaseResolve] + last.Phases[phasePlan] + last.Phases[phaseApply]
 	}
 	n := float64(b.N) * float64(time.Millisecond)
 	b.ReportMetric(float64(fetch)/n, "fetch-ms")
 	b.ReportMetric(float64(rest)/n, "excl-fetch-ms")
+	for _, p := range []string{phaseLoad, phaseResolve, phasePlan, phaseApply} {
+		b.ReportMetric(float64(phases[p])/n, p+"-ms")
+	}
 	b.ReportMetric(heap, "heap-MiB")
 	cur, _ := rss()
 	b.ReportMetric(cur, "rss-MiB")

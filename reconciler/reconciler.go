@@ -562,6 +562,12 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 		old = r.applied.built
 	}
 	for _, e := range entities {
+		// An entity from a cached file result is the same pointer as the
+		// one applied: without references, nothing about it can differ.
+		if b, ok := old[e.Name]; ok && b.entity == e && len(b.refs) == 0 {
+			out = append(out, b)
+			continue
+		}
 		refs := references(e)
 		h := sha256.New()
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00", e.Pos, e.Name, e.Hash)
