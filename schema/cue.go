@@ -923,7 +923,7 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc, policy ...*ast.File) {
 				}
 			}
 		}
-		*errs = append(*errs, &Error{Pos: pos, Field: shown, Msg: scrub(msg)})
+		*errs = append(*errs, &Error{Pos: pos, Field: scrubField(shown), Msg: scrub(msg)})
 	}
 }
 

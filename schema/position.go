@@ -90,14 +90,21 @@ func (l ErrorList) Err() error {
 }
 
 func (l *ErrorList) add(pos Pos, field, format string, args ...any) {
-	*l = append(*l, &Error{Pos: pos, Field: field, Msg: fmt.Sprintf(format, args...)})
+	*l = append(*l, &Error{Pos: pos, Field: scrubField(field), Msg: scrub(fmt.Sprintf(format, args...))})
 }
 
 // scrub removes from a message anything that looks like key or
 // certificate material: a PEM armour line and what follows it, and long
 // base64 runs. Messages are built from metadata, never from values; this
 // is the second line of defence, for text quoted by a parser.
-func scrub(msg string) string {
+func scrub(msg string) string { return scrubRuns(msg, 40) }
+
+// scrubField is scrub for a field path, made of labels the file chose: a
+// run of 16 mixed-case base64 characters there is a fragment of a pasted
+// key rather than a field name.
+func scrubField(field string) string { return scrubRuns(field, 16) }
+
+func scrubRuns(msg string, minRun int) string {
 	if i := strings.Index(msg, "-----BEGIN"); i >= 0 {
 		msg = msg[:i] + "(value not shown)"
 	}
@@ -117,7 +124,7 @@ func scrub(msg string) string {
 		}
 		// Base64 of key material mixes cases and digits; paths and
 		// names of that length rarely do.
-		if end-start >= 40 && upper && lower && digit {
+		if end-start >= minRun && upper && lower && digit {
 			msg = msg[:start] + "(value not shown)" + msg[end:]
 			end = start + len("(value not shown)")
 		}

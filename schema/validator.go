@@ -186,7 +186,7 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 		if warn {
 			sev = SeverityWarning
 		}
-		*errs = append(*errs, &Error{Pos: pos, Field: shown, Msg: scrub(fmt.Sprintf(format, args...)), Severity: sev})
+		*errs = append(*errs, &Error{Pos: pos, Field: scrubField(shown), Msg: scrub(fmt.Sprintf(format, args...)), Severity: sev})
 	}
 	seen := map[string]int{}
 	for i, s := range r.SNIs {
