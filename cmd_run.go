@@ -23,6 +23,8 @@ import (
 	"certops/examples"
 	"certops/gateway"
 	"certops/reconciler"
+	"certops/reconciler/admin"
+	"certops/reconciler/secrets"
 )
 
 // runFlags are the flags of `certops run`; each also reads CERTOPS_<FLAG>.
@@ -49,6 +51,11 @@ type runFlags struct {
 	upstream           string
 	upstreamCA         string
 	upstreamClientCert string
+
+	adminTokenFile    string
+	webhookSecretFile string
+	webhookListen     string
+	secretRefresh     time.Duration
 }
 
 func newRunCmd() *cobra.Command {
@@ -106,6 +113,10 @@ the command line wins over its variable.`,
 	fl.StringVar(&f.upstream, "upstream", "", "URL to reverse-proxy requests to after the handshake (default: answer with a JSON description)")
 	fl.StringVar(&f.upstreamCA, "upstream-ca", "", "PEM file of CAs that verify an https upstream (default: system roots)")
 	fl.StringVar(&f.upstreamClientCert, "upstream-client-cert", "", "name of the type: client entity presented to the upstream (mTLS)")
+	fl.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the mutating admin endpoints (required when --admin is not loopback)")
+	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the push-webhook secret (without it the /hooks endpoints answer 404)")
+	fl.StringVar(&f.webhookListen, "webhook-listen", "", "extra address serving only the webhooks and /healthz (e.g. one the Git host can reach)")
+	fl.DurationVar(&f.secretRefresh, "secret-refresh", secrets.DefaultRefresh, "how often resolved secret references are fetched again")
 	return cmd
 }
 
@@ -228,8 +239,40 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.secretRefresh <= 0 {
+		return fmt.Errorf("--secret-refresh: %s is not positive", f.secretRefresh)
+	}
+	var token, webhookSecret []byte
+	if f.adminTokenFile != "" {
+		if token, err = admin.ReadSecretFile(f.adminTokenFile); err != nil {
+			return fmt.Errorf("--admin-token-file: %w", err)
+		}
+	}
+	if err := admin.CheckAddress(f.admin, token); err != nil {
+		return fmt.Errorf("--admin: %w (set --admin-token-file)", err)
+	}
+	if f.webhookSecretFile != "" {
+		if webhookSecret, err = admin.ReadSecretFile(f.webhookSecretFile); err != nil {
+			return fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+	}
+
+	metrics := admin.NewMetrics()
+	gwOpts.OnHandshake = metrics.ObserveHandshake
 	gw := gateway.New(gwOpts)
+	var rec *reconciler.Reconciler
+	cache, err := secrets.New(secrets.Options{
+		Refresh:  f.secretRefresh,
+		Logger:   log.With("component", "secrets"),
+		OnChange: func() { rec.Trigger() }, // a rotated secret is applied without a commit
+		OnFetch:  metrics.ObserveSecretFetch,
+	})
+	if err != nil {
+		return err
+	}
 	recOpts := reconciler.Options{
+		Secrets:         cache,
+		Observe:         metrics.ObserveRun,
 		Origin:          origin,
 		Path:            path,
 		Gateway:         gw,
@@ -244,7 +287,15 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		recOpts.Source = examples.Basic
 		recOpts.DataDir = ""
 	}
-	rec := reconciler.New(recOpts)
+	rec = reconciler.New(recOpts)
+	adminAPI := admin.New(admin.Options{
+		Reconciler:    rec,
+		Metrics:       metrics,
+		Token:         token,
+		WebhookSecret: webhookSecret,
+		Ref:           f.ref,
+		Logger:        log.With("component", "admin"),
+	})
 
 	ctx := cmd.Context()
 	tlsLn, err := net.Listen("tcp", f.listen)
@@ -256,7 +307,18 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		tlsLn.Close()
 		return fmt.Errorf("admin API: %w", err)
 	}
-	admin := &http.Server{Handler: rec.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	servers := []*http.Server{{Handler: adminAPI.Handler(), ReadHeaderTimeout: 10 * time.Second}}
+	listeners := []net.Listener{adminLn}
+	if f.webhookListen != "" {
+		hookLn, err := net.Listen("tcp", f.webhookListen)
+		if err != nil {
+			tlsLn.Close()
+			adminLn.Close()
+			return fmt.Errorf("webhook listener: %w", err)
+		}
+		servers = append(servers, &http.Server{Handler: adminAPI.WebhookHandler(), ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, hookLn)
+	}
 	source := "embedded example"
 	if origin != nil {
 		source = origin.String()
@@ -266,12 +328,15 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gw.Serve(ctx, tlsLn) })
-	g.Go(func() error {
-		if err := admin.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("admin API: %w", err)
-		}
-		return nil
-	})
+	for i, srv := range servers {
+		g.Go(func() error {
+			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("admin API on %s: %w", listeners[i].Addr(), err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error { return cache.Run(ctx) })
 	g.Go(func() error { return rec.Run(ctx) })
 	g.Go(func() error {
 		// SIGHUP asks for a reconcile, as with most daemons.
@@ -292,7 +357,11 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return admin.Shutdown(shutdownCtx)
+		var errs []error
+		for _, srv := range servers {
+			errs = append(errs, srv.Shutdown(shutdownCtx))
+		}
+		return errors.Join(errs...)
 	})
 	err = g.Wait()
 	log.Info("certops stopped")
