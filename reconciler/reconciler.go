@@ -1,15 +1,3 @@
-// Package reconciler makes the gateway serve what the repository says. It
-// follows an [Origin] (a Git repository or a directory), validates each new
-// revision incrementally with package schema (only files whose content
-// changed are validated again), resolves secret references through a
-// [Resolver], computes a [Plan] against the running state and applies the
-// whole desired state to the gateway as one atomic configuration.
-//
-// One reconcile runs at a time; triggers that arrive meanwhile coalesce into
-// one more run. A revision with any invalid entity is not applied at all
-// (stalled: it waits for a new revision) and a source or secret store that
-// fails is retried with exponential backoff; in both cases the last applied
-// state keeps serving. All methods are safe for concurrent use.
 package reconciler
 
 import (
