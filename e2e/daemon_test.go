@@ -70,6 +70,9 @@ type daemonConfig struct {
 	// noWait returns as soon as the process started, without waiting for
 	// /readyz.
 	noWait bool
+	// readyTimeout replaces the default readyTimeout (benchmarks with
+	// 100,000 entities on a busy machine need more).
+	readyTimeout time.Duration
 }
 
 // startDaemon runs `certops run args...` on free loopback ports with JSON
@@ -106,7 +109,11 @@ func runDaemon(tb testing.TB, cfg daemonConfig) *daemon {
 		if cfg.noWait {
 			return d
 		}
-		if d.waitReady() {
+		timeout := readyTimeout
+		if cfg.readyTimeout > 0 {
+			timeout = cfg.readyTimeout
+		}
+		if d.waitReady(timeout) {
 			tb.Cleanup(d.stop)
 			return d
 		}
@@ -134,10 +141,10 @@ func daemonEnv(tb testing.TB, extra []string) []string {
 }
 
 // waitReady polls /readyz until it answers 200 (true) or the process exits
-// (false); it fails the test after readyTimeout.
-func (d *daemon) waitReady() bool {
+// (false); it fails the test after timeout.
+func (d *daemon) waitReady(timeout time.Duration) bool {
 	d.tb.Helper()
-	deadline := time.Now().Add(readyTimeout)
+	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: 2 * time.Second}
 	for time.Now().Before(deadline) {
 		select {
@@ -155,7 +162,7 @@ func (d *daemon) waitReady() bool {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	d.tb.Fatalf("certops not ready after %v:\n%s", readyTimeout, tail(d.logs.String(), 60))
+	d.tb.Fatalf("certops not ready after %v:\n%s", timeout, tail(d.logs.String(), 60))
 	return false
 }
 
