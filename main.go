@@ -144,13 +144,6 @@ func useColor(w io.Writer) bool {
 	return ok && isTerminal(f) && os.Getenv("NO_COLOR") == ""
 }
 
-// notBuilt is the answer of a command that does not exist yet: it says so
-// and fails rather than pretend.
-func notBuilt(cmd *cobra.Command, _ []string) error {
-	fmt.Fprintf(cmd.ErrOrStderr(), "certops %s is not built yet\n", cmd.Name())
-	return exitError{code: 1}
-}
-
 func newSchemaCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "schema",

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 )
@@ -94,16 +93,6 @@ func TestEnvFallback(t *testing.T) {
 	}
 	if got, _ := cmd.Flags().GetString("admin"); got != "127.0.0.1:2" {
 		t.Errorf("admin = %q, want the flag to win over CERTOPS_ADMIN", got)
-	}
-}
-
-func TestNotBuiltCommandsFail(t *testing.T) {
-	for _, name := range []string{"diff", "status"} {
-		var stderr bytes.Buffer
-		code := execute(t.Context(), []string{name}, &bytes.Buffer{}, &stderr)
-		if code != 1 || !strings.Contains(stderr.String(), "not built yet") {
-			t.Errorf("certops %s: exit %d, stderr %q; want 1 and a 'not built yet' message", name, code, stderr.String())
-		}
 	}
 }
 
