@@ -452,6 +452,20 @@ func TestGitRestart(t *testing.T) {
 		}
 	})
 
+	t.Run("another source does not restore", func(t *testing.T) {
+		url = strings.Replace(url, "repo.git", "other.git", 1)
+		defer func() { url = strings.Replace(url, "other.git", "repo.git", 1) }()
+		rec, _, stop := start(t, dataDir)
+		defer stop()
+		waitFor(t, "a failed fetch", func() bool {
+			a := rec.Status().LastAttempt
+			return a != nil && a.Result == ResultFailed
+		})
+		if rec.Ready() {
+			t.Error("restored a revision recorded for another source")
+		}
+	})
+
 	t.Run("unreachable without a data dir", func(t *testing.T) {
 		rec, gw, stop := start(t, "")
 		defer stop()
