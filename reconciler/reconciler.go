@@ -652,11 +652,23 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
-// publish records an attempt in the status.
+// publish records an attempt in the status, and the certificates of the
+// applied state that now expire within the warning window (a certificate
+// enters the window without any commit).
 func (r *Reconciler) publish(att *Attempt) {
-	old := r.status.Load()
-	s := *old
+	s := *r.status.Load()
 	s.LastAttempt = att
+	s.Expiring = nil
+	if r.applied != nil {
+		limit := r.now().Add(r.opts.WarnWithin)
+		for _, info := range r.applied.infos {
+			for i, c := range info.Chains {
+				if !c.NotAfter.IsZero() && c.NotAfter.Before(limit) {
+					s.Expiring = append(s.Expiring, ExpiringCert{Entity: info.Name, Chain: i, Subject: c.Subject, NotAfter: c.NotAfter})
+				}
+			}
+		}
+	}
 	r.status.Store(&s)
 }
 
@@ -675,15 +687,6 @@ func (r *Reconciler) publishApplied(att *Attempt, plan *Plan, degraded []Degrade
 	s.Degraded = degraded
 	summary := plan.Summary
 	s.Plan = &summary
-	s.Expiring = nil
-	limit := r.now().Add(r.opts.WarnWithin)
-	for _, info := range r.applied.infos {
-		for i, c := range info.Chains {
-			if !c.NotAfter.IsZero() && c.NotAfter.Before(limit) {
-				s.Expiring = append(s.Expiring, ExpiringCert{Entity: info.Name, Chain: i, Subject: c.Subject, NotAfter: c.NotAfter})
-			}
-		}
-	}
 	r.status.Store(&s)
 }
 

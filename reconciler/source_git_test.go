@@ -58,6 +58,10 @@ func TestGitLifecycle(t *testing.T) {
 		if st.Applied == nil || st.Applied.ID != first || st.Entities != 3 {
 			t.Errorf("status = %+v, want applied %s with 3 entities", st, first)
 		}
+		// Fixture certificates expire in a day: within the 720h window.
+		if len(st.Expiring) != 3 || st.Expiring[0].NotAfter.IsZero() {
+			t.Errorf("expiring = %+v, want the 3 certificates", st.Expiring)
+		}
 	})
 
 	t.Run("no change is a no-op", func(t *testing.T) {
