@@ -24,9 +24,12 @@ const DefaultRefresh = 5 * time.Minute
 // refreshConcurrency bounds the fetches of one refresh round.
 const refreshConcurrency = 8
 
-// Fetch results passed to Options.OnFetch.
+// Fetch results passed to Options.OnFetch, the result label of
+// certops_secret_fetch_total ("ok" as in tls_handshakes_total). A fetch is
+// counted per reference, even when a round reads two fields of one secret
+// with one request.
 const (
-	FetchSuccess = "success"
+	FetchSuccess = "ok"
 	FetchError   = "error"
 )
 
