@@ -142,11 +142,9 @@ func newOrigin(f runFlags, log *slog.Logger) (reconciler.Origin, string, error) 
 	if f.source == "" {
 		return nil, "basic", nil
 	}
-	if fi, err := os.Stat(f.source); err == nil && fi.IsDir() {
-		if _, err := os.Stat(filepath.Join(f.source, ".git")); err != nil {
-			o, err := reconciler.NewDirOrigin(f.source, log)
-			return o, f.path, err
-		}
+	if fi, err := os.Stat(f.source); err == nil && fi.IsDir() && !isGitRepository(f.source) {
+		o, err := reconciler.NewDirOrigin(f.source, log)
+		return o, f.path, err
 	}
 	opts := reconciler.GitOptions{
 		URL:                   f.source,
@@ -193,6 +191,17 @@ func newOrigin(f runFlags, log *slog.Logger) (reconciler.Origin, string, error) 
 	}
 	o, err := reconciler.NewGitOrigin(opts)
 	return o, f.path, err
+}
+
+// isGitRepository reports whether dir is a Git working copy (it has .git)
+// or a bare repository (HEAD and objects/ at its top).
+func isGitRepository(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
+		return true
+	}
+	_, errHead := os.Stat(filepath.Join(dir, "HEAD"))
+	fi, errObjects := os.Stat(filepath.Join(dir, "objects"))
+	return errHead == nil && errObjects == nil && fi.IsDir()
 }
 
 // gatewayOptions builds the gateway's options from the upstream flags.

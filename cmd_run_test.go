@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,11 +41,13 @@ func TestNewOrigin(t *testing.T) {
 	tests := []struct {
 		name, source string
 		want         string // origin.String()
+		kind         string // the origin's type
 	}{
-		{"plain folder", plain, plain},
-		{"working copy", repo.Work, repo.Work},
-		{"file URL", repo.FileURL(), repo.FileURL()},
-		{"https with password", "https://bot:hunter2@git.example.com/r.git", "https://bot:xxxxx@git.example.com/r.git"},
+		{"plain folder", plain, plain, "*reconciler.dirOrigin"},
+		{"working copy", repo.Work, repo.Work, "*reconciler.gitOrigin"},
+		{"file URL", repo.FileURL(), repo.FileURL(), "*reconciler.gitOrigin"},
+		{"bare repository", repo.Bare(), repo.Bare(), "*reconciler.gitOrigin"},
+		{"https with password", "https://bot:hunter2@git.example.com/r.git", "https://bot:xxxxx@git.example.com/r.git", "*reconciler.gitOrigin"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,8 +55,8 @@ func TestNewOrigin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o.String() != tt.want {
-				t.Errorf("origin = %q, want %q", o.String(), tt.want)
+			if o.String() != tt.want || fmt.Sprintf("%T", o) != tt.kind {
+				t.Errorf("origin = %T %q, want %s %q", o, o.String(), tt.kind, tt.want)
 			}
 		})
 	}
