@@ -264,6 +264,7 @@ func TestGitTransports(t *testing.T) {
 		{"git daemon", GitOptions{URL: daemon + repo.Name}},
 		{"ssh", GitOptions{URL: ssh.URL(repo.Name), SSHKey: ssh.ClientKeyPEM, KnownHosts: []string{knownHosts}}},
 		{"local working copy", GitOptions{URL: repo.Work}},
+		{"local bare repository", GitOptions{URL: repo.Bare()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
