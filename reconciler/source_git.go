@@ -408,7 +408,7 @@ func (o *gitOrigin) Open(ctx context.Context, revision string) (*Tree, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.local {
-		repo, err := git.PlainOpenWithOptions(o.opts.URL, &git.PlainOpenOptions{DetectDotGit: true})
+		repo, err := openLocal(o.opts.URL)
 		if err != nil {
 			return nil, fmt.Errorf("git: open %s: %w", o.display, err)
 		}
@@ -425,7 +425,7 @@ func (o *gitOrigin) Open(ctx context.Context, revision string) (*Tree, error) {
 
 // fetchLocal resolves the ref in a local repository, read in place.
 func (o *gitOrigin) fetchLocal() (*Tree, error) {
-	repo, err := git.PlainOpenWithOptions(o.opts.URL, &git.PlainOpenOptions{DetectDotGit: true})
+	repo, err := openLocal(o.opts.URL)
 	if err != nil {
 		return nil, fmt.Errorf("git: open %s: %w", o.display, err)
 	}
@@ -438,6 +438,16 @@ func (o *gitOrigin) fetchLocal() (*Tree, error) {
 		return nil, fmt.Errorf("git: resolve %s in %s: %w", rev, o.display, err)
 	}
 	return treeOfRepo(repo, *h)
+}
+
+// openLocal opens a local repository: a bare one, a working copy, or a
+// folder inside a working copy.
+func openLocal(dir string) (*git.Repository, error) {
+	repo, err := git.PlainOpen(dir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		repo, err = git.PlainOpenWithOptions(dir, &git.PlainOpenOptions{DetectDotGit: true})
+	}
+	return repo, err
 }
 
 func (o *gitOrigin) treeOf(h plumbing.Hash) (*Tree, error) { return treeOfRepo(o.repo, h) }
@@ -499,7 +509,7 @@ func OpenRevision(ctx context.Context, repoDir, rev string) (fs.FS, error) {
 	if rev == "" {
 		return os.DirFS(repoDir), nil
 	}
-	repo, err := git.PlainOpenWithOptions(repoDir, &git.PlainOpenOptions{DetectDotGit: true})
+	repo, err := openLocal(repoDir)
 	if err != nil {
 		return nil, fmt.Errorf("open repository %s: %w", repoDir, err)
 	}
