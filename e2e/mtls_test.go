@@ -10,7 +10,9 @@ import (
 // openssl s_client: a client certificate from the entity's CA is accepted
 // and its subject reaches the HTTP side; no certificate, or one from
 // another CA, fails the handshake so no request is answered; an entity
-// without client.ca on the same gateway needs none.
+// without client.ca on the same gateway needs none; and a request whose
+// Host picks a different entity than its SNI, when either requires client
+// certificates, is answered 421 Misdirected Request.
 func TestMTLS(t *testing.T) {
 	requireBinary(t)
 	serverCA, clientCA, otherCA := newCA(t, "e2e server CA"), newCA(t, "e2e client CA"), newCA(t, "e2e other CA")
@@ -79,6 +81,27 @@ func TestMTLS(t *testing.T) {
 					t.Errorf("s_client %s with %s: HTTP answer %v, want %v:\n%s", v, tc.name, answered, tc.wantOK, tail(h.out, 20))
 				}
 			}
+		}
+	})
+
+	t.Run("421 when Host picks another entity", func(t *testing.T) {
+		for _, tc := range []struct {
+			name, sni, host string
+			args            []string
+		}{
+			{"SNI of the open entity, Host of the mTLS one", "open.test", "mtls.test", nil},
+			{"SNI of the mTLS entity, Host of the open one", "mtls.test", "open.test", goodArgs},
+		} {
+			args := append([]string{"-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: " + tc.host}, tc.args...)
+			r := curl(t, tc.sni, d.port, caFile, args...)
+			if r.code != 0 || r.stdout != "421" {
+				t.Errorf("%s: curl exit %d, status %q; want 421 Misdirected Request (%s)", tc.name, r.code, r.stdout, r.stderr)
+			}
+		}
+		// The same entity under its own name is answered.
+		r := curl(t, "mtls.test", d.port, caFile, append([]string{"-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: mtls.test"}, goodArgs...)...)
+		if r.stdout != "200" {
+			t.Errorf("SNI and Host of the mTLS entity: status %q, want 200", r.stdout)
 		}
 	})
 }

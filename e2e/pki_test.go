@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,7 @@ func newCA(tb testing.TB, cn string) *testCA {
 type leafOptions struct {
 	client    bool          // a client certificate (ExtKeyUsageClientAuth) instead of a server one
 	key       crypto.Signer // reuse this key instead of generating one
+	ips       []net.IP      // IP address SANs
 	notBefore time.Time
 	notAfter  time.Time
 }
@@ -140,6 +142,7 @@ func (ca *testCA) issue(tb testing.TB, alg keyAlg, cn string, sans []string, opt
 		SerialNumber: randomSerial(tb),
 		Subject:      pkix.Name{CommonName: cn},
 		DNSNames:     sans,
+		IPAddresses:  o.ips,
 		NotBefore:    o.notBefore,
 		NotAfter:     o.notAfter,
 		KeyUsage:     usage,
