@@ -39,7 +39,10 @@ type Entity struct {
 	// that chain to one of these CAs (mTLS).
 	ClientCAs *x509.CertPool
 	// ClientDepth bounds the intermediates between a client certificate
-	// and its CA (1..16); zero means the default of 1.
+	// and its CA (0..16), as the entity's client.depth says: 0 accepts
+	// only certificates issued directly by one of the ClientCAs. The
+	// schema's default is 1; the zero value here is the strictest bound,
+	// never a looser one.
 	ClientDepth int
 	// MinVersion and MaxVersion bound the TLS version (tls.VersionTLS12 or
 	// tls.VersionTLS13; older versions are refused by Apply); zero means

@@ -50,8 +50,9 @@ func TestClientCertificates(t *testing.T) {
 	other := fixtures.NewRootCA(t, "other client root")
 	var res results
 	_, addr := serve(t, Options{OnHandshake: res.record}, Config{Entities: []Entity{
-		mtlsEntity(t, p, "m", "m.example.com", 0, p.clientRoot),
+		mtlsEntity(t, p, "m", "m.example.com", 1, p.clientRoot),
 		mtlsEntity(t, p, "m2", "m2.example.com", 2, p.clientRoot),
+		mtlsEntity(t, p, "m0", "m0.example.com", 0, p.clientRoot),
 	}})
 	expired := p.clientRoot.Leaf(t, fixtures.LeafOptions{CommonName: "old", Client: true,
 		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
@@ -71,6 +72,8 @@ func TestClientCertificates(t *testing.T) {
 		{"too deep for depth 1", "m.example.com", inter2.Client(t, "carol"), "", 0},
 		{"too deep for depth 1, TLS 1.2", "m.example.com", inter2.Client(t, "carol"), "", tls.VersionTLS12},
 		{"depth 2 allows two intermediates", "m2.example.com", inter2.Client(t, "carol"), "CN=carol", 0},
+		{"depth 0 allows a certificate issued by the CA", "m0.example.com", p.clientRoot.Client(t, "dave"), "CN=dave", 0},
+		{"depth 0 refuses an intermediate", "m0.example.com", inter.Client(t, "bob"), "", 0},
 		{"expired", "m.example.com", expired, "", 0},
 		{"server certificate as client certificate", "m.example.com", p.clientRoot.Server(t, "srv.example.com"), "", 0},
 	}

@@ -93,7 +93,7 @@ func TestApplyRefusesInvalidConfig(t *testing.T) {
 		{"bad SNI", Options{}, []Entity{with(func(e *Entity) { e.SNIs = []string{"a.*.example.com"} })}, []string{"whole first label"}},
 		{"client entity with SNIs", Options{}, []Entity{with(func(e *Entity) { e.Client = true })}, []string{"client certificate entity has no SNIs"}},
 		{"negative depth", Options{}, []Entity{with(func(e *Entity) { e.ClientCAs, e.ClientDepth = fixtures.Pool(p.clientRoot), -1 })},
-			[]string{"depth -1 outside 1..16"}},
+			[]string{"depth -1 outside 0..16"}},
 		{"upstream client entity missing", Options{UpstreamClientCert: "up"}, []Entity{good}, []string{`entity "up": named as the upstream client certificate`}},
 		{"every problem reported", Options{}, []Entity{good, good, mismatched},
 			[]string{"name used twice", "private key does not match"}},
