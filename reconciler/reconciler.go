@@ -448,7 +448,7 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) *Attempt {
 	r.publishApplied(att, plan, degraded)
 	r.log.Info("revision applied", "revision", t.Revision, "entities", len(desired),
 		"created", plan.Summary.Create, "updated", plan.Summary.Update, "deleted", plan.Summary.Delete,
-		"validated_files", res.validated, "duration", time.Since(start).Round(time.Microsecond))
+		"validated_files", res.validated, "removed_files", res.removed, "duration", time.Since(start).Round(time.Microsecond))
 	if _, ok := r.origin.(restorer); ok && r.opts.DataDir != "" {
 		if err := saveState(r.opts.DataDir, savedState{Source: r.origin.String(), Revision: t.Revision, Time: att.Time}); err != nil {
 			r.log.Warn("cannot record the applied revision; a restart will wait for the source", "err", err)

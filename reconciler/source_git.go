@@ -65,6 +65,18 @@ type GitOptions struct {
 	Logger                *slog.Logger
 }
 
+// LogValue keeps credentials out of logs: the URL is redacted and the
+// password, key and passphrase are left out.
+func (o GitOptions) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("url", redactURL(o.URL)),
+		slog.String("ref", o.Ref),
+		slog.String("dir", o.Dir),
+		slog.Bool("password", o.Password != ""),
+		slog.Bool("ssh_key", len(o.SSHKey) > 0),
+	)
+}
+
 // gitOrigin follows one ref of a Git repository. It keeps a shallow
 // clone without a checkout and reads files straight from commit trees,
 // which is several times cheaper than a worktree for large repositories.

@@ -234,6 +234,11 @@ func TestGitLifecycle(t *testing.T) {
 		}
 		noPrivateKey(t, "status", string(b), shop1, shop2, api1, api2)
 		noPrivateKey(t, "logs", logs.String(), shop1, shop2, api1, api2)
+		var b2 syncBuffer
+		slog.New(slog.NewJSONHandler(&b2, nil)).Info("options", "git", GitOptions{URL: "https://u:pw1@h/r.git", Password: "tok3n", SSHKey: []byte("-----BEGIN OPENSSH PRIVATE KEY-----")})
+		if strings.Contains(b2.String(), "pw1") || strings.Contains(b2.String(), "tok3n") || strings.Contains(b2.String(), "PRIVATE") {
+			t.Errorf("GitOptions logged with credentials: %s", b2.String())
+		}
 	})
 }
 

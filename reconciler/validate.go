@@ -40,6 +40,7 @@ type loadResult struct {
 	entities  []*schema.Entity // in path order, then document order
 	problems  schema.ErrorList // errors and warnings, whole-set checks included
 	validated int              // files validated (not reused) in this load
+	removed   int              // entity files gone since the previous load
 }
 
 // load validates the entity files of t below the loader's root, reusing
@@ -116,9 +117,15 @@ func (l *loader) load(ctx context.Context, t *Tree) (*loadResult, error) {
 	for _, j := range jobs {
 		next[j.path] = &fileResult{key: j.key, res: j.res}
 	}
+	removed := 0
+	for p := range l.cache {
+		if _, ok := next[p]; !ok {
+			removed++ // a rename counts here and as a validated file
+		}
+	}
 	l.cache = next
 
-	res := &loadResult{validated: len(jobs)}
+	res := &loadResult{validated: len(jobs), removed: removed}
 	res.problems = append(res.problems, l.policyErrs...)
 	files := make([]*schema.FileResult, 0, len(entityFiles))
 	for _, p := range entityFiles {
