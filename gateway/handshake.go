@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -116,6 +117,12 @@ func (l *handshakeListener) handshake(raw net.Conn) {
 	cancel()
 	l.srv.observe(tc, conn, err)
 	if err != nil {
+		// Like net/http: tell a plain-HTTP client what went wrong.
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			_ = re.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		}
 		_ = raw.Close()
 		return
 	}
@@ -124,6 +131,16 @@ func (l *handshakeListener) handshake(raw net.Conn) {
 	case <-l.ctx.Done():
 		_ = conn.Close()
 	}
+}
+
+// looksLikeHTTP reports whether a TLS record header is the start of a
+// plain HTTP request.
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
 }
 
 // Accept returns the next connection whose handshake succeeded.
