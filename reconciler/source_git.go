@@ -257,10 +257,14 @@ func (o *gitOrigin) fetch(ctx context.Context) (*Tree, error) {
 	if !o.empty() {
 		err := o.fetchSpec(ctx, spec, 0)
 		if err == nil {
-			if t, err := o.treeOf(hash); err == nil {
+			var t *Tree
+			if t, err = o.treeOf(hash); err == nil {
 				o.log.Debug("fetched", "ref", name.String(), "revision", t.Revision, "duration", time.Since(start))
 				return t, nil
 			}
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("git: fetch %s from %s: %w", name, o.display, ctx.Err())
 		}
 		o.log.Info("incremental fetch failed; cloning afresh", "ref", name.String(), "err", o.redact(err))
 		if err := o.reset(); err != nil {
