@@ -95,6 +95,11 @@ type gitOrigin struct {
 	store storage.Storer
 }
 
+// objectCacheSize bounds go-git's cache of decoded objects (its default is
+// 96 MiB): trees are read once per revision and blobs once per change, so a
+// small cache loses little and keeps the daemon's memory flat.
+const objectCacheSize = 16 * cache.MiByte
+
 var commitID = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // remoteName and targetRef are where the clone keeps what it fetched.
@@ -361,7 +366,7 @@ func (o *gitOrigin) open() error {
 		if err := os.MkdirAll(o.opts.Dir, 0o700); err != nil {
 			return fmt.Errorf("git: clone folder: %w", err)
 		}
-		o.store = filesystem.NewStorage(osfs.New(o.opts.Dir), cache.NewObjectLRUDefault())
+		o.store = filesystem.NewStorage(osfs.New(o.opts.Dir), cache.NewObjectLRU(objectCacheSize))
 	}
 	repo, err := git.Open(o.store, nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
@@ -400,7 +405,7 @@ func (o *gitOrigin) reset() error {
 		if err := os.MkdirAll(o.opts.Dir, 0o700); err != nil {
 			return fmt.Errorf("git: clone folder: %w", err)
 		}
-		o.store = filesystem.NewStorage(osfs.New(o.opts.Dir), cache.NewObjectLRUDefault())
+		o.store = filesystem.NewStorage(osfs.New(o.opts.Dir), cache.NewObjectLRU(objectCacheSize))
 	}
 	repo, err := git.Init(o.store, nil)
 	if err != nil {
