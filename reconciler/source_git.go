@@ -355,36 +355,27 @@ func (o *gitOrigin) pick(refs []*plumbing.Reference) (plumbing.ReferenceName, pl
 	return "", plumbing.ZeroHash, fmt.Errorf("git: ref %s not found in %s (branch deleted or never pushed?)", what, o.display)
 }
 
-// open opens or creates the clone.
+// open opens the clone, or creates an empty one.
 func (o *gitOrigin) open() error {
 	if o.repo != nil {
 		return nil
 	}
-	if o.opts.Dir == "" {
-		o.store = memory.NewStorage()
-	} else {
-		if err := os.MkdirAll(o.opts.Dir, 0o700); err != nil {
-			return fmt.Errorf("git: clone folder: %w", err)
-		}
-		o.store = filesystem.NewStorage(osfs.New(o.opts.Dir), cache.NewObjectLRU(objectCacheSize))
+	if err := o.newStore(); err != nil {
+		return err
 	}
 	repo, err := git.Open(o.store, nil)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
-		repo, err = git.Init(o.store, nil)
+		return o.initRepo()
 	}
 	if err != nil {
 		return fmt.Errorf("git: open clone in %s: %w", o.opts.Dir, err)
 	}
-	// The clone follows one URL; a changed --source starts afresh.
-	if r, err := repo.Remote(remoteName); err == nil {
-		if urls := r.Config().URLs; len(urls) != 1 || urls[0] != o.fetchURL {
-			o.repo = repo
-			return o.reset()
-		}
-	} else if _, err := repo.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{o.fetchURL}}); err != nil {
-		return fmt.Errorf("git: %w", err)
-	}
 	o.repo = repo
+	// The clone follows one URL; a changed --source starts afresh.
+	r, err := repo.Remote(remoteName)
+	if err != nil || len(r.Config().URLs) != 1 || r.Config().URLs[0] != o.fetchURL {
+		return o.reset()
+	}
 	return nil
 }
 
@@ -399,14 +390,27 @@ func (o *gitOrigin) reset() error {
 			return fmt.Errorf("git: remove clone: %w", err)
 		}
 	}
+	if err := o.newStore(); err != nil {
+		return err
+	}
+	return o.initRepo()
+}
+
+// newStore opens the clone's object storage: a folder, or memory.
+func (o *gitOrigin) newStore() error {
 	if o.opts.Dir == "" {
 		o.store = memory.NewStorage()
-	} else {
-		if err := os.MkdirAll(o.opts.Dir, 0o700); err != nil {
-			return fmt.Errorf("git: clone folder: %w", err)
-		}
-		o.store = filesystem.NewStorage(osfs.New(o.opts.Dir), cache.NewObjectLRU(objectCacheSize))
+		return nil
 	}
+	if err := os.MkdirAll(o.opts.Dir, 0o700); err != nil {
+		return fmt.Errorf("git: clone folder: %w", err)
+	}
+	o.store = filesystem.NewStorage(osfs.New(o.opts.Dir), cache.NewObjectLRU(objectCacheSize))
+	return nil
+}
+
+// initRepo creates an empty bare repository in the store, with the remote.
+func (o *gitOrigin) initRepo() error {
 	repo, err := git.Init(o.store, nil)
 	if err != nil {
 		return fmt.Errorf("git: init clone: %w", err)
