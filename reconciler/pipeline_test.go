@@ -194,3 +194,11 @@ func TestDirOrigin(t *testing.T) {
 	fixtures.WriteFilesTo(t, dir, map[string]string{"new/folder/api.yaml": y3})
 	waitServed("api.example.com", l3)
 }
+
+func TestNoSource(t *testing.T) {
+	att := reconcileNow(t, New(Options{Gateway: &countingGateway{}}))
+	wantResult(t, att, ResultFailed)
+	if !strings.Contains(problemsText(att.Errors), "no source configured") {
+		t.Errorf("errors = %v", att.Errors)
+	}
+}

@@ -34,6 +34,10 @@ type Resolver interface {
 	Resolve(ctx context.Context, ref string) ([]byte, error)
 }
 
+// ErrNoResolver is the (retryable) error of a secret reference when
+// Options.Secrets is nil.
+var ErrNoResolver = errors.New("no secret resolver configured")
+
 // staler is the optional part of a Resolver.
 type staler interface {
 	Stale(ref string) error
@@ -530,7 +534,7 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 		var v []byte
 		var err error
 		if r.opts.Secrets == nil {
-			err = errNoResolver
+			err = ErrNoResolver
 		} else {
 			v, err = r.opts.Secrets.Resolve(ctx, ref)
 		}

@@ -106,8 +106,13 @@ type staticOrigin struct {
 	name string
 }
 
-func (o *staticOrigin) Fetch(context.Context) (*Tree, error) { return fsTree(o.fsys, "fs:") }
-func (o *staticOrigin) String() string                       { return o.name }
+func (o *staticOrigin) Fetch(context.Context) (*Tree, error) {
+	if o.fsys == nil {
+		return nil, errors.New("no source configured")
+	}
+	return fsTree(o.fsys, "fs:")
+}
+func (o *staticOrigin) String() string { return o.name }
 
 // fileKind classifies a path of a tree below root (DESIGN.md 2) with
 // schema.Classify: entity files, policy, or neither.
@@ -136,6 +141,3 @@ func classify(root, p string) fileKind {
 	}
 	return kindIgnored
 }
-
-// errNoResolver is the retryable error of a reference with no resolver.
-var errNoResolver = errors.New("no secret resolver configured")
