@@ -393,6 +393,9 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) *Attempt {
 	for _, w := range res.problems {
 		r.log.Debug("warning", "revision", t.Revision, "problem", w.Error())
 	}
+	if res.files == 0 {
+		r.log.Warn("no entity files in the revision; check --path", "revision", t.Revision, "path", r.opts.Path)
+	}
 
 	t0 = time.Now()
 	desired, degraded, unresolved, invalid := r.build(ctx, res.entities)

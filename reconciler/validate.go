@@ -3,8 +3,10 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"path"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"certops/schema"
@@ -31,6 +33,7 @@ type loader struct {
 }
 
 func newLoader(root string, opts schema.Options) *loader {
+	root = strings.Trim(path.Clean("/"+root), "/")
 	opts.Root = root
 	return &loader{root: root, opts: opts, cache: make(map[string]*fileResult)}
 }
@@ -41,6 +44,7 @@ type loadResult struct {
 	problems  schema.ErrorList // errors and warnings, whole-set checks included
 	validated int              // files validated (not reused) in this load
 	removed   int              // entity files gone since the previous load
+	files     int              // entity files in the revision
 }
 
 // load validates the entity files of t below the loader's root, reusing
@@ -125,7 +129,7 @@ func (l *loader) load(ctx context.Context, t *Tree) (*loadResult, error) {
 	}
 	l.cache = next
 
-	res := &loadResult{validated: len(jobs), removed: removed}
+	res := &loadResult{validated: len(jobs), removed: removed, files: len(entityFiles)}
 	res.problems = append(res.problems, l.policyErrs...)
 	files := make([]*schema.FileResult, 0, len(entityFiles))
 	for _, p := range entityFiles {
