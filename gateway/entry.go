@@ -119,8 +119,10 @@ var ErrClientCertificate = errors.New("client certificate rejected")
 // every handshake, resumed ones included: crypto/tls verified a fresh
 // certificate against this entry's pool already, but a resumed session
 // carries the chains verified when it began, possibly under another client
-// CA, so those are verified again against the current pool. The chain
-// must have at most depth intermediates.
+// CA, so its certificate is verified again against the current pool (Go
+// 1.26 checks the stored chains' roots too; this does not depend on it,
+// and adds the depth bound). The chain must have at most depth
+// intermediates.
 func (e *entry) verifyConnection(cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
 		return fmt.Errorf("gateway: entity %q: %w: none presented", e.name, ErrClientCertificate)

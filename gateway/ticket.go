@@ -20,9 +20,13 @@ import (
 // Each ticket carries a tag naming the entity that issued it and the
 // version of that entity's client-certificate policy. A ticket presented
 // to another entity, or to the same entity after its client CAs or depth
-// changed, is ignored and the client gets a full handshake: measured on Go
-// 1.26, without the tag a ticket minted by entity A resumes on entity B
-// (DidResume, and no client certificate even when B requires one).
+// changed, is ignored and the client gets a full handshake. Measured on Go
+// 1.26.8: without the tag, a ticket minted by entity A resumes on entity B
+// (DidResume) because all entities share the ticket keys. crypto/tls
+// itself refuses a session without a client certificate on an entity that
+// requires one, and one whose verified chains no longer end in the
+// entity's current CAs; verifyConnection checks that again, with the depth
+// bound, on every resumed session.
 
 // ticketTagPrefix starts the tag in SessionState.Extra.
 const ticketTagPrefix = "certops.entity\x00"
