@@ -216,7 +216,7 @@ func (d *doc) where(field string) (Pos, string) {
 		shown = d.rename(field)
 	}
 	for p := field; ; {
-		if pos, ok := d.index[p]; ok {
+		if pos, ok := d.index[p]; ok && pos.File != "" {
 			return pos, shown
 		}
 		i := strings.LastIndexAny(p, ".[")
@@ -429,6 +429,8 @@ func adcDoc(file, prefix string, item *ast.StructLit, errs *ErrorList) *doc {
 							add("cert", cf.Value)
 						case cn == "key" && j == 0:
 							add("key", cf.Value)
+						case cn != "certificate" && cn != "key":
+							errs.add(cuePos(cf.Label.Pos()), fmt.Sprintf("%s.certificates[%d].%s", prefix, j, cn), "unknown field (want certificate and key)")
 						}
 					}
 				}
@@ -458,12 +460,15 @@ func adcDoc(file, prefix string, item *ast.StructLit, errs *ErrorList) *doc {
 						key = f.Value
 					}
 				}
-				ast.SetPos(cert, c.Pos())
-				ast.SetPos(key, c.Pos())
+				ast.SetPos(cert, exprPos(c))
+				ast.SetPos(key, exprPos(c))
 				certs, keys = append(certs, cert), append(keys, key)
 			}
-			add("certs", ast.NewList(certs...))
-			add("keys", ast.NewList(keys...))
+			cl, kl := ast.NewList(certs...), ast.NewList(keys...)
+			ast.SetPos(cl, exprPos(certificates.Elts[1]))
+			ast.SetPos(kl, exprPos(certificates.Elts[1]))
+			add("certs", cl)
+			add("keys", kl)
 		}
 	}
 	if !hasName && snis != nil {
@@ -525,6 +530,18 @@ func adcDoc(file, prefix string, item *ast.StructLit, errs *ErrorList) *doc {
 		d.index["key"+missingSuffix] = cuePos(certificatesField.Pos())
 	}
 	return d
+}
+
+// exprPos returns where x starts; a YAML block mapping has no brace, so
+// that is where its first field starts.
+func exprPos(x ast.Expr) token.Pos {
+	if p := x.Pos(); p.IsValid() {
+		return p
+	}
+	if s, ok := x.(*ast.StructLit); ok && len(s.Elts) > 0 {
+		return s.Elts[0].Pos()
+	}
+	return token.NoPos
 }
 
 // missingSuffix is never a real path: it keeps a fallback position for an
@@ -873,7 +890,10 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc, policy ...*ast.File) {
 				if kindName(want) == got {
 					want = m[2]
 				}
-				if got != "" && kindName(want) != got {
+				switch {
+				case got == "null":
+					msg = "required field is missing" // an empty value, or an ADC pair without it
+				case got != "" && kindName(want) != got:
 					msg = "want " + article(kindName(want)) + ", got " + article(got)
 				}
 			}
@@ -906,7 +926,7 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc, policy ...*ast.File) {
 		if d != nil {
 			d.markBad(path)
 			pos, shown = d.where(path)
-			if strings.HasPrefix(msg, "required field is missing") {
+			if _, written := d.index[path]; !written && strings.HasPrefix(msg, "required field is missing") {
 				pos = d.pos
 				if p, ok := d.index[path+missingSuffix]; ok {
 					pos = p

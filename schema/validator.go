@@ -314,6 +314,11 @@ func looseSSL(m map[string]any, bad map[string]bool) rawSSL {
 	}
 	r := rawSSL{Name: str("name"), Type: str("type"), SNIs: strs("snis"), Cert: str("cert"), Key: str("key"),
 		Certs: strs("certs"), Keys: strs("keys")}
+	if r.Certs == nil || r.Keys == nil {
+		// Extra chains pair up by position: check them only when both
+		// lists read.
+		r.Certs, r.Keys = nil, nil
+	}
 	if c, ok := m["client"].(map[string]any); ok && !bad["client"] {
 		if ca, ok := c["ca"].(string); ok {
 			r.Client = &struct {
