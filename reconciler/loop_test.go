@@ -193,3 +193,18 @@ func TestReconcileNowCancelled(t *testing.T) {
 		close(block)
 	})
 }
+
+type panicGateway struct{}
+
+func (panicGateway) Apply(gateway.Config) error { panic("bug") }
+
+func TestPanicIsAFailedAttempt(t *testing.T) {
+	rec := New(Options{Origin: &clockOrigin{}, Gateway: panicGateway{}})
+	att := reconcileNow(t, rec)
+	wantResult(t, att, ResultFailed)
+	if rec.Ready() {
+		t.Error("Ready after a panicked apply")
+	}
+	// The reconciler is still usable.
+	wantResult(t, reconcileNow(t, rec), ResultFailed)
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -340,7 +341,7 @@ const runTimeout = 5 * time.Minute
 
 // reconcile runs the pipeline once: fetch (unless t is given) → load →
 // resolve → plan → apply → status. The caller holds sem.
-func (r *Reconciler) reconcile(ctx context.Context, t *Tree) *Attempt {
+func (r *Reconciler) reconcile(ctx context.Context, t *Tree) (result *Attempt) {
 	ctx, cancel := context.WithTimeout(ctx, runTimeout)
 	defer cancel()
 	start := time.Now()
@@ -348,6 +349,16 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) *Attempt {
 	att := &Attempt{Time: r.now()}
 	var runErr error
 	defer func() {
+		// A bug must not take the gateway down: the last applied state
+		// keeps serving and the attempt says what happened. The panic value
+		// is not reported: it could hold input.
+		if p := recover(); p != nil {
+			r.log.Error("reconcile panicked; the last applied state keeps serving", "stack", string(debug.Stack()))
+			att.Result = ResultFailed
+			att.Errors = []Problem{{Message: "internal error: the reconcile panicked (see the logs)", Severity: "error"}}
+			runErr = errors.New("reconcile panicked")
+			result = att
+		}
 		r.publish(att)
 		if r.opts.Observe != nil {
 			r.opts.Observe(RunReport{Revision: att.Revision, Result: att.Result, Phases: phases, Err: runErr})
