@@ -180,6 +180,31 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// TestConfigForClientDoesNotAllocate: selecting the config of a cached
+// entity, the whole of the gateway's work on the handshake's hit path,
+// allocates nothing.
+func TestConfigForClientDoesNotAllocate(t *testing.T) {
+	p := newPKI(t)
+	s := New(Options{})
+	if err := s.Apply(sniConfig(t, p, true)); err != nil {
+		t.Fatal(err)
+	}
+	tc := &trackedConn{}
+	for _, name := range []string{"shop.example.com", "Shop.Example.com", "a.example.com", "unknown.example.net"} {
+		hello := &tls.ClientHelloInfo{ServerName: name, Conn: tc}
+		if _, err := s.configForClient(hello); err != nil { // fills the cache
+			t.Fatal(err)
+		}
+		allocs := testing.AllocsPerRun(100, func() { _, _ = s.configForClient(hello) })
+		if allocs != 0 {
+			t.Errorf("configForClient(%q) allocates %v times, want 0", name, allocs)
+		}
+		if tc.entry == nil {
+			t.Errorf("configForClient(%q) did not record the entity on the connection", name)
+		}
+	}
+}
+
 func TestCheckSNI(t *testing.T) {
 	tests := []struct {
 		sni     string
