@@ -133,6 +133,20 @@ func TestSecretReferences(t *testing.T) {
 		}
 	})
 
+	t.Run("rotation applied while a newer revision is refused", func(t *testing.T) {
+		fsys["broken.yaml"] = &fstest.MapFile{Data: []byte("name: broken\ncert: 42\n")}
+		wantResult(t, reconcileNow(t, rec), ResultStalled)
+		l3 := ca.Server(t, "vault.example.com")
+		res.set("$env://SHOP_CERT", string(l3.ChainPEM))
+		res.set("$secret://vault/kv/tls/shop/key", string(l3.KeyPEM))
+		wantResult(t, reconcileNow(t, rec), ResultStalled)
+		gw.wantServed(t, "vault.example.com", l3)
+		if s := rec.Entities()[0].Chains[0].Serial; s != l3.Cert.SerialNumber.Text(16) {
+			t.Errorf("entities show serial %s, want the rotated %s", s, l3.Cert.SerialNumber.Text(16))
+		}
+		delete(fsys, "broken.yaml")
+	})
+
 	t.Run("no resolver", func(t *testing.T) {
 		rec := New(Options{Source: fsys, Gateway: startGateway(t, ca)})
 		att := reconcileNow(t, rec)

@@ -388,6 +388,7 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) (result *Attempt) {
 		return att
 	}
 	if t.Revision == r.stalledRev {
+		r.rotateApplied(ctx)
 		return fail(ResultStalled, r.stalled, &AttemptError{Attempt: &Attempt{Result: ResultStalled, Errors: r.stalled}})
 	}
 
@@ -473,6 +474,42 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) (result *Attempt) {
 		}
 	}
 	return att
+}
+
+// rotateApplied applies rotated secret values to the applied revision
+// while a newer revision is refused: a rotation needs no commit, and an
+// invalid commit must not hold it back.
+func (r *Reconciler) rotateApplied(ctx context.Context) {
+	a := r.applied
+	if a == nil || !a.refs {
+		return
+	}
+	entities := make([]*schema.Entity, 0, len(a.built))
+	for _, info := range a.infos {
+		entities = append(entities, a.built[info.Name].entity)
+	}
+	desired, degraded, unresolved, invalid := r.build(ctx, entities)
+	if len(unresolved)+len(invalid) > 0 || sameBuild(a.built, desired) {
+		return
+	}
+	cfg := gateway.Config{Entities: make([]gateway.Entity, len(desired))}
+	for i, b := range desired {
+		cfg.Entities[i] = b.gw
+	}
+	if err := r.opts.Gateway.Apply(cfg); err != nil {
+		r.log.Warn("cannot apply rotated secrets", "revision", a.revision, "err", err)
+		return
+	}
+	next := &appliedState{revision: a.revision, built: make(map[string]*built, len(desired)), refs: true}
+	for _, b := range desired {
+		next.built[b.entity.Name] = b
+		next.infos = append(next.infos, b.info)
+	}
+	slices.SortFunc(next.infos, func(x, y EntityInfo) int { return strings.Compare(x.Name, y.Name) })
+	r.applied = next
+	r.entities.Store(&next.infos)
+	r.publishDegraded(degraded)
+	r.log.Info("rotated secrets applied to the running revision", "revision", a.revision)
 }
 
 // plan diffs the desired entities against the applied ones. Entities
