@@ -36,18 +36,30 @@ func rotateUnderLoad(tb testing.TB, n, conns int, period, dur time.Duration) *ro
 	ca := newCA(tb, "rotation CA")
 	key := newKey(tb, algECDSA)
 	dir := tb.TempDir()
-	write := func() {
+	// Three generations of certificates, prepared before the clock runs so
+	// that a rotation is only the writing of files: each round writes the
+	// next generation, so every entity changes every round.
+	const generations = 3
+	docs := make([][][]byte, generations)
+	for g := range docs {
 		for i := range n {
 			sni := fmt.Sprintf("r%04d.rotate.test", i)
 			leaf := ca.issue(tb, algECDSA, sni, []string{sni}, leafOptions{key: key})
+			docs[g] = append(docs[g], entity{name: fmt.Sprintf("r%04d", i), snis: []string{sni}, chains: []*testLeaf{leaf}}.yaml())
+		}
+	}
+	round := 0
+	write := func() {
+		for i, doc := range docs[round%generations] {
 			tmp := filepath.Join(dir, fmt.Sprintf(".r%04d.tmp", i))
-			if err := os.WriteFile(tmp, entity{name: fmt.Sprintf("r%04d", i), snis: []string{sni}, chains: []*testLeaf{leaf}}.yaml(), 0o644); err != nil {
+			if err := os.WriteFile(tmp, doc, 0o644); err != nil {
 				tb.Fatal(err)
 			}
 			if err := os.Rename(tmp, filepath.Join(dir, fmt.Sprintf("r%04d.yaml", i))); err != nil {
 				tb.Fatal(err)
 			}
 		}
+		round++
 	}
 	write()
 	d := startDaemon(tb, "--source", dir)
