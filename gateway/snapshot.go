@@ -305,9 +305,11 @@ func (b *builder) entity(ent *Entity, prev *snapshot) {
 	// The policy version goes up whenever the client certificate policy
 	// changes, so tickets issued under the old one stop resuming.
 	rec.policy = 1
+	var prevChains []chainRec // the chains this entity had in the running snapshot
 	if prev != nil {
 		if i := prev.indexOf(ent.Name); i >= 0 {
 			old := prev.entities[i]
+			prevChains = prev.chains[old.chain : old.chain+uint32(old.nChains)]
 			same := old.pool < 0 && ent.ClientCAs == nil
 			if old.pool >= 0 && ent.ClientCAs != nil {
 				same = old.depth == rec.depth && prev.pools[old.pool].Equal(ent.ClientCAs)
@@ -326,7 +328,7 @@ func (b *builder) entity(ent *Entity, prev *snapshot) {
 	}
 	first := len(s.chains)
 	for i := range ent.Chains {
-		if c, ok := b.chain(ent.Name, i, &ent.Chains[i]); ok {
+		if c, ok := b.chain(ent.Name, i, &ent.Chains[i], prev, prevChains); ok {
 			s.chains = append(s.chains, c)
 		}
 	}
@@ -380,7 +382,10 @@ func rank(alg x509.PublicKeyAlgorithm) int {
 }
 
 // chain checks one chain of an entity and returns its compact form.
-func (b *builder) chain(entity string, i int, c *tls.Certificate) (chainRec, bool) {
+// prevChains are the entity's chains in the running snapshot prev: a chain
+// whose leaf is unchanged reuses the key bytes encoded by an earlier Apply
+// instead of marshalling the key again, which is most of Apply's cost.
+func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot, prevChains []chainRec) (chainRec, bool) {
 	if len(c.Certificate) == 0 {
 		b.errorf("entity %q: chain %d: no certificate", entity, i)
 		return chainRec{}, false
@@ -418,6 +423,15 @@ func (b *builder) chain(entity string, i int, c *tls.Certificate) (chainRec, boo
 	}
 	for _, der := range c.Certificate {
 		b.s.certs = append(b.s.certs, b.add(der))
+	}
+	// The key matches the leaf's public key (checked above), and a public
+	// key determines its private key, so the key stored beside the same
+	// leaf in the running snapshot is this key.
+	for _, pc := range prevChains {
+		if pc.pinned < 0 && pc.key.n > 0 && bytes.Equal(prev.bytes(prev.certs[pc.cert]), c.Certificate[0]) {
+			rec.key = b.add(prev.bytes(pc.key))
+			return rec, true
+		}
 	}
 	if der, err := x509.MarshalPKCS8PrivateKey(signer); err == nil {
 		rec.key = b.add(der)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"crypto/tls"
 	"strings"
 	"testing"
@@ -178,5 +179,44 @@ func TestEntities(t *testing.T) {
 	}
 	if !got[1].MTLS || got[1].Client || !got[2].Client || got[2].Name != "up" {
 		t.Errorf("Entities() flags = %+v, want m with MTLS and up as client", got[1:])
+	}
+}
+
+// TestReapplyReusesKeys applies the same entities twice, then a rotated
+// chain: the unchanged entity keeps serving from the key bytes encoded by
+// the first Apply, and the rotated one serves its new certificate.
+func TestReapplyReusesKeys(t *testing.T) {
+	p := newPKI(t)
+	a, b := p.entity(t, "a", "a.example.com"), p.entity(t, "b", "b.example.com")
+	s, addr := serve(t, Options{}, Config{Entities: []Entity{a, b}})
+	first := s.snap.Load()
+	rotated := p.entity(t, "b", "b.example.com")
+	if err := s.Apply(Config{Entities: []Entity{a, rotated}}); err != nil {
+		t.Fatalf("Apply(rotated) = %v", err)
+	}
+	second := s.snap.Load()
+	keyOf := func(snap *snapshot, name string) []byte {
+		e := snap.entities[snap.indexOf(name)]
+		return snap.bytes(snap.chains[e.chain].key)
+	}
+	if !bytes.Equal(keyOf(first, "a"), keyOf(second, "a")) {
+		t.Errorf("entity a: key bytes changed across an Apply that did not change it")
+	}
+	for _, tt := range []struct {
+		sni  string
+		want []byte
+	}{
+		{"a.example.com", a.Chains[0].Certificate[0]},
+		{"b.example.com", rotated.Chains[0].Certificate[0]},
+	} {
+		conn, err := handshake(addr, p.clientConfig(tt.sni))
+		if err != nil {
+			t.Fatalf("handshake %s after reapply: %v", tt.sni, err)
+		}
+		got := conn.ConnectionState().PeerCertificates[0].Raw
+		conn.Close()
+		if !bytes.Equal(got, tt.want) {
+			t.Errorf("%s served a certificate other than the applied one", tt.sni)
+		}
 	}
 }
