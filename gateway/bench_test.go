@@ -347,6 +347,7 @@ func BenchmarkHandshake(b *testing.B) {
 // entities, and the heap the snapshot retains.
 //
 //	go test ./gateway/ -run '^$' -bench Apply -benchtime 3x
+//
 // BenchmarkApply measures Apply of n entities into an empty gateway
 // ("first") and the same Config applied again ("again", what a one-file
 // commit costs for the entities it does not touch: their encoded keys are
