@@ -12,10 +12,12 @@ import (
 	"time"
 )
 
-// githubPush is the body of a GitHub push event for ref at commit after.
+// githubPush is the body of a GitHub push event for ref at commit after,
+// with the fields certops reads (GitHub sends many more): the repository's
+// default branch is what a daemon without --ref follows.
 func githubPush(ref, after string) []byte {
 	return fmt.Appendf(nil, `{"ref":%q,"before":"0000000000000000000000000000000000000000","after":%q,`+
-		`"repository":{"full_name":"e2e/repo","clone_url":"https://example.invalid/e2e/repo.git"},"pusher":{"name":"e2e"}}`, ref, after)
+		`"repository":{"full_name":"e2e/repo","default_branch":"main","clone_url":"https://example.invalid/e2e/repo.git"},"pusher":{"name":"e2e"}}`, ref, after)
 }
 
 // sendGitHubHook posts body to /hooks/github signed with secret as GitHub
@@ -43,7 +45,7 @@ func hookDaemon(tb testing.TB, f *fleet) (*daemon, []byte) {
 	secret := []byte("e2e webhook secret, not a key")
 	dir := tb.TempDir()
 	writeFile(tb, dir, "hook-secret", secret)
-	d := startDaemon(tb, "--source", url, "--ref", "main", "--data-dir", tb.TempDir(), "--interval", "0",
+	d := startDaemon(tb, "--source", url, "--data-dir", tb.TempDir(), "--interval", "0",
 		"--webhook-secret-file", filepath.Join(dir, "hook-secret"))
 	return d, secret
 }
@@ -122,4 +124,65 @@ func BenchmarkWebhookToServed(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[(len(lat)*99-1)/100].Microseconds())/1000, "p99-ms")
+}
+
+// TestOtherWebhooks checks the GitLab hook (X-Gitlab-Token) and the generic
+// one (HMAC-SHA256 of the body in X-Signature-256) with polling off: a
+// wrong secret is refused, the right one makes the daemon serve the pushed
+// certificate; and a body over 1 MiB is refused even when signed.
+func TestOtherWebhooks(t *testing.T) {
+	requireBinary(t)
+	f := newFleet(t, 0)
+	f.shop(t)
+	f.repo.commit(t, "first")
+	d, secret := hookDaemon(t, f)
+	roots := pool(f.ca)
+	sign := func(key, body []byte) string {
+		mac := hmac.New(sha256.New, key)
+		mac.Write(body)
+		return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	}
+	hooks := []struct {
+		provider string
+		body     func(rev string) []byte
+		header   func(key, body []byte) http.Header
+	}{
+		{
+			"gitlab",
+			func(rev string) []byte {
+				return fmt.Appendf(nil, `{"object_kind":"push","ref":"refs/heads/main","after":%q,"project":{"default_branch":"main"}}`, rev)
+			},
+			func(key, _ []byte) http.Header {
+				return http.Header{"Content-Type": {"application/json"}, "X-Gitlab-Event": {"Push Hook"}, "X-Gitlab-Token": {string(key)}}
+			},
+		},
+		{
+			"generic",
+			func(rev string) []byte { return fmt.Appendf(nil, `{"ref":"refs/heads/main","after":%q}`, rev) },
+			func(key, body []byte) http.Header {
+				return http.Header{"Content-Type": {"application/json"}, "X-Signature-256": {sign(key, body)}}
+			},
+		},
+	}
+	for _, h := range hooks {
+		t.Run(h.provider, func(t *testing.T) {
+			url := "http://" + d.admin + "/hooks/" + h.provider
+			leaf := f.shop(t)
+			rev := f.repo.commit(t, "rotate for "+h.provider)
+			body := h.body(rev)
+			if code, _ := httpDo(t, http.MethodPost, url, h.header([]byte("wrong secret"), body), body); code != http.StatusUnauthorized && code != http.StatusForbidden {
+				t.Errorf("%s hook with a wrong secret: status %d, want 401 or 403", h.provider, code)
+			}
+			if code, resp := httpDo(t, http.MethodPost, url, h.header(secret, body), body); code < 200 || code > 299 {
+				t.Fatalf("%s hook: status %d %s, want 2xx", h.provider, code, resp)
+			}
+			waitServed(t, d.listen, "shop.test", roots, leaf)
+			waitApplied(t, d, rev)
+
+			big := append(h.body(rev), make([]byte, 2<<20)...)
+			if code, _ := httpDo(t, http.MethodPost, url, h.header(secret, big), big); code < 400 || code > 499 {
+				t.Errorf("%s hook with a 2 MiB body: status %d, want a 4xx refusal", h.provider, code)
+			}
+		})
+	}
 }
