@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,41 +41,88 @@ const schemaFile = "schemas/ssl.cue"
 // Source returns the built-in CUE schema, as `certops schema` prints it.
 func Source() []byte { return bytes.Clone(sslSchema) }
 
-// cueMu serialises every use of cueCtx: CUE contexts are not safe for
-// concurrent use. One context serves the whole process, so the built-in
-// schema is compiled once and documents are built with BuildExpr, whose
-// memory is reclaimed (BuildFile on a shared context is not).
+// A lane is one CUE context with the built-in schema compiled in it. CUE
+// contexts are not safe for concurrent use, and values of one context do not
+// unify with another's, so validation runs on a fixed set of lanes, one per
+// CPU, each used by one goroutine at a time (mu). Within a lane the schema
+// is compiled once and documents are built with BuildExpr, whose memory is
+// reclaimed (BuildFile on a shared context is not).
+type lane struct {
+	mu      sync.Mutex // guards ctx and every value built in it
+	ctx     *cue.Context
+	builtin *cueSchema
+}
+
+// lanes returns the process's lanes, creating them on first use; free
+// hands out their indexes to File.
 var (
-	cueMu  sync.Mutex
-	cueCtx = cuecontext.New()
+	lanes = sync.OnceValues(func() ([]*lane, error) {
+		n := max(runtime.GOMAXPROCS(0), 1)
+		ls := make([]*lane, n)
+		freeLanes = make(chan int, n)
+		for i := range ls {
+			l := &lane{ctx: cuecontext.New()}
+			f, err := parseBuiltin()
+			if err != nil {
+				return nil, err
+			}
+			s, errs := buildSchema(l.ctx, []*ast.File{f})
+			if len(errs) > 0 {
+				return nil, fmt.Errorf("compile built-in schema: %w", errs)
+			}
+			l.builtin = s
+			ls[i] = l
+			freeLanes <- i
+		}
+		return ls, nil
+	})
+	freeLanes chan int
 )
 
-// builtin is the built-in schema, parsed and compiled once per process.
-var builtin = sync.OnceValues(func() (*cueSchema, error) {
+// parseBuiltin parses the built-in schema. Each lane parses its own copy:
+// building a syntax tree may annotate it, so trees are not shared.
+func parseBuiltin() (*ast.File, error) {
 	f, err := parser.ParseFile(schemaFile, sslSchema, parser.ParseComments)
 	if err != nil {
 		return nil, fmt.Errorf("parse built-in schema: %w", err)
 	}
-	cueMu.Lock()
-	defer cueMu.Unlock()
-	s, errs := buildSchema([]*ast.File{f})
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("compile built-in schema: %w", errs)
-	}
-	s.file = f
-	return s, nil
-})
-
-// cueSchema is #SSL, from the built-in schema alone or unified with a
-// repository's policy. Use it only with cueMu held.
-type cueSchema struct {
-	file *ast.File // the parsed built-in schema, reused for policy builds
-	ssl  cue.Value
+	return f, nil
 }
 
-// buildSchema builds files as one instance of package certops and returns
-// its #SSL. The caller holds cueMu.
-func buildSchema(files []*ast.File) (*cueSchema, ErrorList) {
+// mustLanes returns the lanes; the embedded schema is tested, so a failure
+// is a build defect.
+func mustLanes() []*lane {
+	ls, err := lanes()
+	if err != nil {
+		panic(err)
+	}
+	return ls
+}
+
+// acquireLane takes a free lane and locks it; release it with releaseLane.
+func acquireLane() (int, *lane) {
+	ls := mustLanes()
+	i := <-freeLanes
+	ls[i].mu.Lock()
+	return i, ls[i]
+}
+
+func releaseLane(i int, l *lane) {
+	l.mu.Unlock()
+	freeLanes <- i
+}
+
+// cueSchema is #SSL, from the built-in schema alone or unified with a
+// repository's policy, in one lane's context. Use it only with that lane
+// locked.
+type cueSchema struct {
+	ctx *cue.Context
+	ssl cue.Value
+}
+
+// buildSchema builds files as one instance of package certops in ctx and
+// returns its #SSL. The caller holds ctx's lane.
+func buildSchema(ctx *cue.Context, files []*ast.File) (*cueSchema, ErrorList) {
 	inst := build.NewContext().NewInstance("", nil)
 	var errs ErrorList
 	for _, f := range files {
@@ -85,7 +133,7 @@ func buildSchema(files []*ast.File) (*cueSchema, ErrorList) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	v := cueCtx.BuildInstance(inst)
+	v := ctx.BuildInstance(inst)
 	if err := v.Err(); err != nil {
 		appendCUEErrors(&errs, err, nil, files...)
 		return nil, errs
@@ -99,27 +147,27 @@ func buildSchema(files []*ast.File) (*cueSchema, ErrorList) {
 		appendCUEErrors(&errs, err, nil, files...)
 		return nil, errs
 	}
-	return &cueSchema{ssl: ssl}, nil
+	return &cueSchema{ctx: ctx, ssl: ssl}, nil
 }
 
-// compilePolicy unifies the built-in schema with the policy files. It
-// returns the built-in schema alone, with the problems, when a policy file
-// does not compile.
-func compilePolicy(policy []PolicyFile) (*cueSchema, string, ErrorList) {
-	base, err := builtin()
-	if err != nil {
-		// The embedded schema is tested; this is a build defect.
-		panic(err)
+// compilePolicy unifies the built-in schema with the policy files in every
+// lane and returns the lanes' schemas, indexed like the lanes, and a hash of
+// the inputs. It returns the built-in schema alone, with the problems, when
+// a policy file does not compile.
+func compilePolicy(policy []PolicyFile) ([]*cueSchema, string, ErrorList) {
+	ls := mustLanes()
+	builtins := make([]*cueSchema, len(ls))
+	for i, l := range ls {
+		builtins[i] = l.builtin
 	}
 	h := sha256.New()
 	h.Write(sslSchema)
 	if len(policy) == 0 {
-		return base, hex.EncodeToString(h.Sum(nil)), nil
+		return builtins, hex.EncodeToString(h.Sum(nil)), nil
 	}
 	policy = slices.Clone(policy)
 	slices.SortFunc(policy, func(a, b PolicyFile) int { return strings.Compare(a.Path, b.Path) })
 	var errs ErrorList
-	files := []*ast.File{base.file}
 	for _, p := range policy {
 		fmt.Fprintf(h, "\x00%s\x00%d\x00", p.Path, len(p.Src))
 		h.Write(p.Src)
@@ -136,7 +184,6 @@ func compilePolicy(policy []PolicyFile) (*cueSchema, string, ErrorList) {
 		case "certops":
 		case "":
 			errs.add(Pos{File: p.Path, Line: 1, Col: 1}, "", "policy file has no package clause; write `package certops` first")
-			continue
 		default:
 			pos := Pos{File: p.Path, Line: 1, Col: 1}
 			for _, d := range f.Decls {
@@ -145,29 +192,45 @@ func compilePolicy(policy []PolicyFile) (*cueSchema, string, ErrorList) {
 				}
 			}
 			errs.add(pos, "", "policy file is package %s; policy files are package certops", name)
-			continue
 		}
-		files = append(files, f)
 	}
 	hash := hex.EncodeToString(h.Sum(nil))
 	if len(errs) > 0 {
-		return base, hash, errs
+		return builtins, hash, errs
 	}
-	s, errs := func() (s *cueSchema, errs ErrorList) {
-		cueMu.Lock()
-		defer cueMu.Unlock()
-		defer func() {
-			if r := recover(); r != nil {
-				s, errs = nil, ErrorList{{Pos: Pos{File: policy[0].Path}, Msg: scrub(fmt.Sprintf("the policy could not be compiled: CUE failed (%v)", r))}}
+	// Each lane builds from syntax trees of its own (building may annotate
+	// a tree), so the files are parsed again per lane.
+	schemas := make([]*cueSchema, len(ls))
+	for i, l := range ls {
+		s, errs := func() (s *cueSchema, errs ErrorList) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			defer func() {
+				if r := recover(); r != nil {
+					s, errs = nil, ErrorList{{Pos: Pos{File: policy[0].Path}, Msg: scrub(fmt.Sprintf("the policy could not be compiled: CUE failed (%v)", r))}}
+				}
+			}()
+			base, err := parseBuiltin()
+			if err != nil {
+				panic(err) // the embedded schema is tested
 			}
+			files := []*ast.File{base}
+			for _, p := range policy {
+				f, err := parsePolicy(p)
+				if err != nil {
+					appendCUEErrors(&errs, err, nil)
+					return nil, errs
+				}
+				files = append(files, f)
+			}
+			return buildSchema(l.ctx, files)
 		}()
-		return buildSchema(files)
-	}()
-	if len(errs) > 0 {
-		return base, hash, errs
+		if len(errs) > 0 {
+			return builtins, hash, errs
+		}
+		schemas[i] = s
 	}
-	s.file = base.file
-	return s, hash, nil
+	return schemas, hash, nil
 }
 
 // parsePolicy parses one policy file; a panic of the parser on hostile
@@ -582,11 +645,11 @@ func exprKind(x ast.Expr) string {
 
 // check validates d against the schema and decodes it. Unknown fields are
 // found here rather than by CUE, which reports them only once every other
-// error is fixed. The caller holds cueMu.
+// error is fixed. The caller holds s's lane.
 func (s *cueSchema) check(d *doc, errs *ErrorList) (rawSSL, bool) {
 	n := len(*errs)
 	s.unknownFields(d, d.expr, "", s.ssl, errs)
-	v := cueCtx.BuildExpr(d.expr)
+	v := s.ctx.BuildExpr(d.expr)
 	if err := v.Err(); err != nil {
 		appendCUEErrors(errs, err, d)
 		return rawSSL{}, false

@@ -11,5 +11,6 @@
 // they describe structure and metadata only.
 //
 // Everything here is safe for concurrent use. CUE is not, so its part of
-// the work is serialised on one process-wide context.
+// the work runs on a fixed set of CUE contexts ("lanes"), one per CPU, each
+// used by one goroutine at a time.
 package schema

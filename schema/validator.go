@@ -77,11 +77,11 @@ type FileResult struct {
 }
 
 // Validator validates entity files against the built-in schema and a
-// repository's policy. It is safe for concurrent use; the CUE part of each
-// file is serialised (CUE is not safe for concurrent use), the
-// cryptographic checks run in parallel.
+// repository's policy. It is safe for concurrent use: the CUE part of a
+// file runs on one of the process's CUE lanes (one per CPU; CUE is not safe
+// for concurrent use), the cryptographic checks run in parallel.
 type Validator struct {
-	schema     *cueSchema
+	schemas    []*cueSchema // one per lane, indexed like lanes()
 	policyHash string
 	now        func() time.Time
 	warnWithin time.Duration
@@ -92,8 +92,8 @@ type Validator struct {
 // positions; the Validator is then usable but checks the built-in schema
 // only, and the revision must be treated as invalid.
 func NewValidator(policy []PolicyFile, opts Options) (*Validator, ErrorList) {
-	s, hash, errs := compilePolicy(policy)
-	v := &Validator{schema: s, now: opts.Now, warnWithin: opts.WarnWithin}
+	schemas, hash, errs := compilePolicy(policy)
+	v := &Validator{schemas: schemas, now: opts.Now, warnWithin: opts.WarnWithin}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -128,8 +128,8 @@ func (v *Validator) File(path string, src []byte) *FileResult {
 	}
 	var docs []checked
 	func() {
-		cueMu.Lock()
-		defer cueMu.Unlock()
+		i, l := acquireLane()
+		defer releaseLane(i, l)
 		defer func() {
 			// The YAML and CUE libraries have panicked on hostile input
 			// (found by FuzzValidate); a bad file must not stop the daemon.
@@ -140,7 +140,7 @@ func (v *Validator) File(path string, src []byte) *FileResult {
 			}
 		}()
 		for _, d := range splitDocs(path, loneCRToLF(src), &fr.Problems) {
-			raw, valid := v.schema.check(d, &fr.Problems)
+			raw, valid := v.schemas[i].check(d, &fr.Problems)
 			docs = append(docs, checked{d, raw, valid})
 		}
 	}()
