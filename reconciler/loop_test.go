@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"certops/gateway"
+	"certops/schema"
 )
 
 // clockOrigin is an Origin for the time-driven tests: it records when it
@@ -47,6 +48,16 @@ func (o *clockOrigin) times() []time.Time {
 	return append([]time.Time(nil), o.fetches...)
 }
 
+// warmSchema initialises package schema's process-wide state (its CUE
+// lanes and their channel) outside any synctest bubble: state created
+// lazily inside a bubble would belong to it and fail every later user.
+func warmSchema(t *testing.T) {
+	t.Helper()
+	if v, errs := schema.NewValidator(nil, schema.Options{}); v != nil && errs.Err() == nil {
+		v.File("warm.yaml", []byte("name: warm\n"))
+	}
+}
+
 type countingGateway struct {
 	mu      sync.Mutex
 	applies int
@@ -60,6 +71,7 @@ func (g *countingGateway) Apply(gateway.Config) error {
 }
 
 func TestRetryBackoff(t *testing.T) {
+	warmSchema(t)
 	synctest.Test(t, func(t *testing.T) {
 		o := &clockOrigin{fail: true}
 		rec := New(Options{Origin: o, Gateway: &countingGateway{}, Interval: time.Hour})
@@ -93,6 +105,7 @@ func TestRetryBackoff(t *testing.T) {
 }
 
 func TestIntervalPolling(t *testing.T) {
+	warmSchema(t)
 	synctest.Test(t, func(t *testing.T) {
 		o := &clockOrigin{}
 		gw := &countingGateway{}
@@ -124,6 +137,7 @@ func TestIntervalPolling(t *testing.T) {
 }
 
 func TestCoalescing(t *testing.T) {
+	warmSchema(t)
 	synctest.Test(t, func(t *testing.T) {
 		block := make(chan struct{})
 		o := &clockOrigin{block: block}
@@ -154,6 +168,7 @@ func TestCoalescing(t *testing.T) {
 }
 
 func TestTriggerCoalesces(t *testing.T) {
+	warmSchema(t)
 	synctest.Test(t, func(t *testing.T) {
 		block := make(chan struct{})
 		o := &clockOrigin{block: block}
@@ -176,6 +191,7 @@ func TestTriggerCoalesces(t *testing.T) {
 }
 
 func TestReconcileNowCancelled(t *testing.T) {
+	warmSchema(t)
 	synctest.Test(t, func(t *testing.T) {
 		block := make(chan struct{})
 		o := &clockOrigin{block: block}
