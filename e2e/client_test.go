@@ -18,6 +18,7 @@ import (
 // handshake is what `openssl s_client` saw.
 type handshake struct {
 	ok       bool              // the handshake completed (a cipher was negotiated)
+	reused   bool              // the session was resumed
 	leaf     *x509.Certificate // the server's certificate, nil if none
 	protocol string            // TLSv1.2, TLSv1.3
 	cipher   string
@@ -26,7 +27,7 @@ type handshake struct {
 }
 
 var (
-	newSessionRE = regexp.MustCompile(`(?m)^New, (\S+), Cipher is (\S+)`)
+	newSessionRE = regexp.MustCompile(`(?m)^(New|Reused), (\S+), Cipher is (\S+)`)
 	verifyRE     = regexp.MustCompile(`(?m)^\s*Verify return code: (.*)$`)
 )
 
@@ -65,9 +66,10 @@ func sClientInput(tb testing.TB, addr, input string, args ...string) handshake {
 		tb.Fatalf("openssl %s: timed out:\n%s", strings.Join(argv, " "), out.String())
 	}
 	h := handshake{out: out.String()}
-	if m := newSessionRE.FindStringSubmatch(h.out); m != nil && m[2] != "(NONE)" {
+	if m := newSessionRE.FindStringSubmatch(h.out); m != nil && m[3] != "(NONE)" {
 		h.ok = runErr == nil
-		h.protocol, h.cipher = m[1], m[2]
+		h.reused = m[1] == "Reused"
+		h.protocol, h.cipher = m[2], m[3]
 	}
 	if m := verifyRE.FindStringSubmatch(h.out); m != nil {
 		h.verify = strings.TrimSpace(m[1])
