@@ -167,7 +167,7 @@ func TestScaleOut(t *testing.T) {
 		rev := f.repo.commit(t, fmt.Sprintf("rotate %d", round))
 		for _, d := range nodes {
 			waitServed(t, d.listen, "shop.test", roots, leaf)
-			d.waitRevisionLogged(rev)
+			waitApplied(t, d, rev)
 		}
 	}
 }
