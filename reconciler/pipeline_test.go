@@ -147,6 +147,17 @@ func TestSecretReferences(t *testing.T) {
 		delete(fsys, "broken.yaml")
 	})
 
+	t.Run("client CA reference described", func(t *testing.T) {
+		clientCA := fixtures.NewRootCA(t, "client CA")
+		res.set("$env://CLIENT_CA", string(clientCA.CertPEM))
+		fsys["shop.yaml"] = &fstest.MapFile{Data: []byte(refEntity + "client:\n  ca: $env://CLIENT_CA\n")}
+		wantResult(t, reconcileNow(t, rec), ResultApplied)
+		ca := rec.Entities()[0].ClientCA
+		if len(ca) != 1 || ca[0].CertRef != "$env://CLIENT_CA" || ca[0].Fingerprint != sha256Hex(clientCA.Cert.Raw) {
+			t.Errorf("client CA = %+v, want the resolved CA with its reference", ca)
+		}
+	})
+
 	t.Run("no resolver", func(t *testing.T) {
 		rec := New(Options{Source: fsys, Gateway: startGateway(t, ca)})
 		att := reconcileNow(t, rec)

@@ -651,11 +651,24 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 			invalid = append(invalid, Problem{File: e.Pos.File, Line: e.Pos.Line, Column: e.Pos.Col, Message: err.Error(), Severity: "error"})
 			continue
 		}
+		info := Describe(e, m)
+		if schema.IsReference(e.ClientCA) {
+			// The pool does not give its certificates back: describe the
+			// resolved bundle, so that a rotated client CA shows in plans.
+			if v, err := resolve(e.ClientCA); err == nil {
+				info.ClientCA = nil
+				for _, c := range allCerts(v) {
+					ci := ChainInfo{CertRef: e.ClientCA}
+					describeCert(&ci, c)
+					info.ClientCA = append(info.ClientCA, ci)
+				}
+			}
+		}
 		minV, maxV := tlsVersions(e.Protocols)
 		out = append(out, &built{
 			key:    key,
 			entity: e,
-			info:   Describe(e, m),
+			info:   info,
 			refs:   refs,
 			gw: gateway.Entity{
 				Name:        e.Name,
