@@ -186,3 +186,42 @@ func TestOtherWebhooks(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookListen checks --webhook-listen: the extra address (the one a
+// Git host can reach) serves the webhooks and /healthz, and nothing else of
+// the admin API.
+func TestWebhookListen(t *testing.T) {
+	requireBinary(t)
+	f := newFleet(t, 0)
+	f.shop(t)
+	f.repo.commit(t, "first")
+	url, _ := gitDaemon(t, f.repo.root, f.repo.name)
+	secret := []byte("e2e webhook secret, not a key")
+	dir := t.TempDir()
+	writeFile(t, dir, "hook-secret", secret)
+	hookAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	d := startDaemon(t, "--source", url, "--data-dir", t.TempDir(), "--interval", "0",
+		"--webhook-secret-file", filepath.Join(dir, "hook-secret"), "--webhook-listen", hookAddr)
+
+	leaf := f.shop(t)
+	rev := f.repo.commit(t, "rotate")
+	body := githubPush("refs/heads/main", rev)
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	h := http.Header{"Content-Type": {"application/json"}, "X-Github-Event": {"push"}, "X-Hub-Signature-256": {"sha256=" + hex.EncodeToString(mac.Sum(nil))}}
+	if code, resp := httpDo(t, http.MethodPost, "http://"+hookAddr+"/hooks/github", h, body); code < 200 || code > 299 {
+		t.Fatalf("webhook on --webhook-listen: %d %s, want 2xx", code, resp)
+	}
+	waitServed(t, d.listen, "shop.test", pool(f.ca), leaf)
+	if code, _ := httpDo(t, http.MethodGet, "http://"+hookAddr+"/healthz", nil, nil); code != http.StatusOK {
+		t.Errorf("GET /healthz on --webhook-listen: %d, want 200", code)
+	}
+	for _, path := range []string{"/api/v1/status", "/api/v1/ssls", "/metrics"} {
+		if code, _ := httpDo(t, http.MethodGet, "http://"+hookAddr+path, nil, nil); code != http.StatusNotFound {
+			t.Errorf("GET %s on --webhook-listen: %d, want 404 (only webhooks and /healthz there)", path, code)
+		}
+	}
+	if code, _ := httpDo(t, http.MethodPost, "http://"+hookAddr+"/api/v1/reconcile", nil, nil); code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /api/v1/reconcile on --webhook-listen: %d, want 404 or 405", code)
+	}
+}
