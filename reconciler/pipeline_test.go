@@ -191,7 +191,7 @@ func TestDirOrigin(t *testing.T) {
 
 	waitServed := func(sni string, leaf *fixtures.Leaf) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for {
 			got, err := gw.served(sni)
 			if err == nil && got.SerialNumber.Cmp(leaf.Cert.SerialNumber) == 0 {

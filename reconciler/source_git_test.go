@@ -429,7 +429,7 @@ func TestGitRestart(t *testing.T) {
 	}
 	waitFor := func(t *testing.T, what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
+		deadline := time.Now().Add(time.Minute)
 		for !cond() {
 			if time.Now().After(deadline) {
 				t.Fatalf("timed out waiting for %s", what)
