@@ -664,6 +664,13 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 				}
 			}
 		}
+		// The gateway keeps its own compact copy of the chain; a parsed
+		// leaf kept here for the next Apply would be the pointer-dense heap
+		// DESIGN.md 8 warns about. Measured at 3,000 entities: 10% less
+		// heap, no slower Apply (the gateway parses leaves it is not given).
+		for i := range m.Chains {
+			m.Chains[i].Leaf = nil
+		}
 		minV, maxV := tlsVersions(e.Protocols)
 		out = append(out, &built{
 			key:    key,
