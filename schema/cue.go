@@ -53,13 +53,14 @@ type lane struct {
 	builtin *cueSchema
 }
 
-// lanes returns the process's lanes, creating them on first use; free
-// hands out their indexes to File.
+// lanes returns the process's lanes, creating them on first use; freeLanes
+// hands out their indexes to File. The channel is made when the package is
+// initialised, not on first use: a channel made inside a testing/synctest
+// bubble could not be used outside it afterwards.
 var (
-	lanes = sync.OnceValues(func() ([]*lane, error) {
-		n := max(runtime.GOMAXPROCS(0), 1)
-		ls := make([]*lane, n)
-		freeLanes = make(chan int, n)
+	freeLanes = make(chan int, max(runtime.GOMAXPROCS(0), 1))
+	lanes     = sync.OnceValues(func() ([]*lane, error) {
+		ls := make([]*lane, cap(freeLanes))
 		for i := range ls {
 			l := &lane{ctx: cuecontext.New()}
 			f, err := parseBuiltin()
@@ -76,7 +77,6 @@ var (
 		}
 		return ls, nil
 	})
-	freeLanes chan int
 )
 
 // parseBuiltin parses the built-in schema. Each lane parses its own copy:
