@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -234,4 +235,47 @@ func inList(doc []byte, field string, line int) bool {
 		}
 	}
 	return true
+}
+
+// TestValidateHostileInput feeds validate files no user means to write —
+// binary noise, a lone carriage return, deep nesting, a YAML alias bomb, a
+// huge file — and wants a positioned error and exit 1 for each, never a
+// panic or a hang.
+func TestValidateHostileInput(t *testing.T) {
+	requireBinary(t)
+	noise := make([]byte, 4096)
+	for i := range noise {
+		noise[i] = byte(i*7919 + i>>3)
+	}
+	bomb := "a: &a [x, x, x, x, x, x, x, x, x]\n"
+	for i := range 9 {
+		bomb += fmt.Sprintf("%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", 'b'+i, 'b'+i, 'a'+i, 'a'+i, 'a'+i, 'a'+i, 'a'+i, 'a'+i, 'a'+i, 'a'+i, 'a'+i)
+	}
+	huge := append([]byte("name: huge\nlabels:\n  x: \""), bytes.Repeat([]byte("x"), 32<<20)...)
+	huge = append(huge, "\"\n"...)
+	for name, data := range map[string][]byte{
+		"noise.yaml":   noise,
+		"cr.yaml":      []byte("name: x\rsnis: [\r"),
+		"nested.json":  []byte(strings.Repeat("[", 100000)),
+		"bomb.yaml":    []byte(bomb),
+		"huge.yaml":    huge,
+		"nul.yaml":     []byte("name: \x00\x00\n"),
+		"not-utf8.yml": []byte("name: \xff\xfe\n"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir, name, data)
+			r := certops(t, dir, nil, "validate", ".", "--format", "json")
+			if strings.Contains(r.stderr, "panic:") || strings.Contains(r.stderr, "goroutine ") {
+				t.Fatalf("validate %s panicked:\n%s", name, tail(r.stderr, 20))
+			}
+			var rep validateReport
+			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 1 {
+				t.Fatalf("validate %s: exit %d, %v in %q; want exit 1 and a JSON report", name, r.code, err, tail(r.stdout, 5))
+			}
+			if len(rep.Problems) == 0 || rep.Problems[0].File != name || rep.Problems[0].Message == "" {
+				t.Errorf("validate %s: problems %+v; want an error naming the file with a message", name, rep.Problems)
+			}
+		})
+	}
 }
