@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -223,5 +224,39 @@ func TestWebhookListen(t *testing.T) {
 	}
 	if code, _ := httpDo(t, http.MethodPost, "http://"+hookAddr+"/api/v1/reconcile", nil, nil); code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
 		t.Errorf("POST /api/v1/reconcile on --webhook-listen: %d, want 404 or 405", code)
+	}
+}
+
+// TestWebhookHostilePayloads posts correctly signed GitHub push webhooks
+// whose bodies are not push events: each is refused with a 4xx and the
+// daemon keeps serving.
+func TestWebhookHostilePayloads(t *testing.T) {
+	requireBinary(t)
+	f := newFleet(t, 0)
+	f.shop(t)
+	f.repo.commit(t, "first")
+	d, secret := hookDaemon(t, f)
+	for name, body := range map[string][]byte{
+		"empty":           nil,
+		"truncated JSON":  []byte(`{"ref":`),
+		"ref not string":  []byte(`{"ref":5}`),
+		"array":           []byte(`[1,2,3]`),
+		"deep nesting":    []byte(strings.Repeat("[", 500000)),
+		"NUL bytes":       []byte("\x00\x00\x00"),
+		"form, not JSON":  []byte("payload=%7B%22ref%22%3A"),
+		"empty ref":       []byte(`{"ref":""}`),
+		"null everything": []byte(`null`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			if code := sendGitHubHook(t, d, secret, body); code < 400 || code > 499 {
+				t.Errorf("signed webhook with %s body: status %d, want 4xx", name, code)
+			}
+			if exited, code := d.exited(); exited {
+				t.Fatalf("the daemon exited (%d) after a %s webhook:\n%s", code, name, tail(d.logs.String(), 20))
+			}
+		})
+	}
+	if code, _ := d.get("/healthz"); code != http.StatusOK {
+		t.Errorf("GET /healthz after the hostile webhooks: %d, want 200", code)
 	}
 }
