@@ -181,7 +181,7 @@ const maxArena = math.MaxUint32
 
 // builder accumulates the compact form of a Config.
 type builder struct {
-	s     *snapshot
+	s *snapshot
 	// blobs deduplicates identical byte strings (shared intermediates,
 	// names) by their hash, so no key copies the bytes; a colliding pair
 	// is simply stored twice.
