@@ -407,13 +407,43 @@ func rank(alg x509.PublicKeyAlgorithm) int {
 }
 
 // chain checks one chain of an entity and returns its compact form.
-// prevChains are the entity's chains in the running snapshot prev: a chain
-// whose leaf is unchanged reuses the key bytes encoded by an earlier Apply
-// instead of marshalling the key again, which is most of Apply's cost.
+//
+// prevChains are the entity's chains in the running snapshot prev. A chain
+// whose leaf is byte-identical to one of them is checked against the leaf's
+// SubjectPublicKeyInfo without parsing the certificate, and takes the key
+// bytes encoded by the earlier Apply instead of marshalling the key again:
+// a public key determines its private key, so those bytes are this key.
+// Parsing leaves and marshalling keys were most of an Apply that changes
+// one entity among thousands.
 func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot, prevChains []chainRec) (chainRec, bool) {
 	if len(c.Certificate) == 0 {
 		b.errorf("entity %q: chain %d: no certificate", entity, i)
 		return chainRec{}, false
+	}
+	signer, ok := c.PrivateKey.(crypto.Signer)
+	if !ok {
+		b.errorf("entity %q: chain %d: private key missing or not a crypto.Signer", entity, i)
+		return chainRec{}, false
+	}
+	for _, pc := range prevChains {
+		if pc.pinned >= 0 || pc.key.n == 0 || !bytes.Equal(prev.bytes(prev.certs[pc.cert]), c.Certificate[0]) {
+			continue
+		}
+		match, ok := keyMatchesCertificate(c.Certificate[0], signer.Public())
+		if !ok {
+			break // not walkable: parse it below
+		}
+		if !match {
+			b.errorf("entity %q: chain %d: private key does not match the certificate", entity, i)
+			return chainRec{}, false
+		}
+		rec := chainRec{cert: uint32(len(b.s.certs)), nCerts: uint32(len(c.Certificate)), pinned: -1,
+			alg: pc.alg, notAfter: pc.notAfter}
+		for _, der := range c.Certificate {
+			b.s.certs = append(b.s.certs, b.add(der))
+		}
+		rec.key = b.add(prev.bytes(pc.key))
+		return rec, true
 	}
 	leaf := c.Leaf
 	if leaf == nil {
@@ -422,11 +452,6 @@ func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot
 			b.errorf("entity %q: chain %d: %w", entity, i, err)
 			return chainRec{}, false
 		}
-	}
-	signer, ok := c.PrivateKey.(crypto.Signer)
-	if !ok {
-		b.errorf("entity %q: chain %d: private key missing or not a crypto.Signer", entity, i)
-		return chainRec{}, false
 	}
 	pub, ok := signer.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(leaf.PublicKey) {
@@ -448,15 +473,6 @@ func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot
 	}
 	for _, der := range c.Certificate {
 		b.s.certs = append(b.s.certs, b.add(der))
-	}
-	// The key matches the leaf's public key (checked above), and a public
-	// key determines its private key, so the key stored beside the same
-	// leaf in the running snapshot is this key.
-	for _, pc := range prevChains {
-		if pc.pinned < 0 && pc.key.n > 0 && bytes.Equal(prev.bytes(prev.certs[pc.cert]), c.Certificate[0]) {
-			rec.key = b.add(prev.bytes(pc.key))
-			return rec, true
-		}
 	}
 	if der, err := x509.MarshalPKCS8PrivateKey(signer); err == nil {
 		rec.key = b.add(der)
