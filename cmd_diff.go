@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -15,7 +13,6 @@ import (
 	"certops/reconciler"
 	"certops/reconciler/admin"
 	"certops/reconciler/report"
-	"certops/schema"
 )
 
 // diffFlags are the flags of `certops diff`.
@@ -95,7 +92,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 			dir = args[0]
 		}
 		baseName, head = "daemon "+f.live, dir
-		local, problems, err := describeTree(os.DirFS(dir), f.path)
+		local, problems, err := reconciler.DescribeTree(os.DirFS(dir), f.path)
 		if err != nil {
 			return err
 		}
@@ -129,7 +126,11 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 		var sides [2][]reconciler.EntityInfo
 		for i, rev := range []string{f.base, f.head} {
 			label := []string{baseName, head}[i]
-			infos, problems, err := describeRevision(ctx, f.repo, rev, f.path)
+			fsys, err := reconciler.OpenRevision(ctx, f.repo, rev)
+			if err != nil {
+				return err
+			}
+			infos, problems, err := reconciler.DescribeTree(fsys, f.path)
 			if err != nil {
 				return err
 			}
@@ -178,37 +179,6 @@ func repoRoot(dir, path string) (root, rootPath string, err error) {
 			return "", "", fmt.Errorf("--repo: %s is not inside a Git working tree", dir)
 		}
 	}
-}
-
-// describeRevision loads the entities of repo at rev ("" is the working
-// tree) and describes them without resolving secrets.
-func describeRevision(ctx context.Context, repo, rev, path string) ([]reconciler.EntityInfo, schema.ErrorList, error) {
-	fsys, err := reconciler.OpenRevision(ctx, repo, rev)
-	if err != nil {
-		return nil, nil, err
-	}
-	return describeTree(fsys, path)
-}
-
-func describeTree(fsys fs.FS, path string) ([]reconciler.EntityInfo, schema.ErrorList, error) {
-	res, err := schema.Load(fsys, schema.Options{Root: path})
-	if err != nil {
-		return nil, nil, err
-	}
-	if res.Problems.Err() != nil {
-		var errs schema.ErrorList
-		for _, p := range res.Problems {
-			if p.Severity == schema.SeverityError {
-				errs = append(errs, p)
-			}
-		}
-		return nil, errs, nil
-	}
-	infos := make([]reconciler.EntityInfo, 0, len(res.Entities))
-	for _, e := range res.Entities {
-		infos = append(infos, reconciler.Describe(e, nil))
-	}
-	return infos, nil, nil
 }
 
 func printPlan(w io.Writer, format string, plan *reconciler.Plan, base, head string) error {

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io/fs"
 	"maps"
 	"time"
 
@@ -218,4 +219,30 @@ func keyType(pub any) string {
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// DescribeTree loads the entities below path in fsys and describes them
+// without resolving secrets: references are compared as written, since a CI
+// job that reviews a change has no access to the secret stores. A tree that
+// does not validate returns its errors (warnings left out) and no entities.
+// `certops diff` compares two such descriptions.
+func DescribeTree(fsys fs.FS, path string) ([]EntityInfo, schema.ErrorList, error) {
+	res, err := schema.Load(fsys, schema.Options{Root: path})
+	if err != nil {
+		return nil, nil, err
+	}
+	if res.Problems.Err() != nil {
+		var errs schema.ErrorList
+		for _, p := range res.Problems {
+			if p.Severity == schema.SeverityError {
+				errs = append(errs, p)
+			}
+		}
+		return nil, errs, nil
+	}
+	infos := make([]EntityInfo, 0, len(res.Entities))
+	for _, e := range res.Entities {
+		infos = append(infos, Describe(e, nil))
+	}
+	return infos, nil, nil
 }
