@@ -133,10 +133,10 @@ func TestSecretReferences(t *testing.T) {
 		}
 	})
 
+	l3 := ca.Server(t, "vault.example.com")
 	t.Run("rotation applied while a newer revision is refused", func(t *testing.T) {
 		fsys["broken.yaml"] = &fstest.MapFile{Data: []byte("name: broken\ncert: 42\n")}
 		wantResult(t, reconcileNow(t, rec), ResultStalled)
-		l3 := ca.Server(t, "vault.example.com")
 		res.set("$env://SHOP_CERT", string(l3.ChainPEM))
 		res.set("$secret://vault/kv/tls/shop/key", string(l3.KeyPEM))
 		wantResult(t, reconcileNow(t, rec), ResultStalled)
@@ -145,6 +145,16 @@ func TestSecretReferences(t *testing.T) {
 			t.Errorf("entities show serial %s, want the rotated %s", s, l3.Cert.SerialNumber.Text(16))
 		}
 		delete(fsys, "broken.yaml")
+	})
+
+	t.Run("half-done rotation refused, then applied once completed, without a commit", func(t *testing.T) {
+		l4 := ca.Server(t, "vault.example.com")
+		res.set("$env://SHOP_CERT", string(l4.ChainPEM)) // the key is still l3's
+		wantResult(t, reconcileNow(t, rec), ResultStalled)
+		gw.wantServed(t, "vault.example.com", l3)
+		res.set("$secret://vault/kv/tls/shop/key", string(l4.KeyPEM))
+		wantResult(t, reconcileNow(t, rec), ResultApplied)
+		gw.wantServed(t, "vault.example.com", l4)
 	})
 
 	t.Run("client CA reference described", func(t *testing.T) {

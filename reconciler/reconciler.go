@@ -414,7 +414,13 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) (result *Attempt) {
 	phase(phaseResolve, t0)
 	if len(invalid) > 0 {
 		problems := append(invalid, unresolved...)
-		return r.stall(att, t.Revision, problems, &AttemptError{Attempt: &Attempt{Result: ResultStalled, Errors: problems}})
+		att := r.stall(att, t.Revision, problems, &AttemptError{Attempt: &Attempt{Result: ResultStalled, Errors: problems}})
+		// The problems come from resolved secret values, which change
+		// without a commit (a certificate rotated before its key): check
+		// the revision again on the next trigger instead of waiting for a
+		// new one.
+		r.stalledRev, r.stalled = "", nil
+		return att
 	}
 	if len(unresolved) > 0 {
 		err := &AttemptError{Attempt: &Attempt{Result: ResultFailed, Errors: unresolved}}
