@@ -47,7 +47,7 @@ type ChainInfo struct {
 	Fingerprint string `json:"fingerprint_sha256,omitempty"`
 	// PublicKeyFingerprint is the SHA-256 of the public key (SPKI DER) of
 	// the chain's private key, hex; empty for a CA or an unresolved key.
-	PublicKeyFingerprint string `json:"public_key_fingerprint_sha256,omitempty"`
+	PublicKeyFingerprint string `json:"public_key_sha256,omitempty"`
 	// CertRef and KeyRef are the secret references as written, if any.
 	CertRef string `json:"cert_ref,omitempty"`
 	KeyRef  string `json:"key_ref,omitempty"`
