@@ -270,6 +270,11 @@ func buildSnapshot(srv *Server, cfg Config, prev *snapshot, cacheSize int) (*sna
 	if err := errors.Join(b.errs...); err != nil {
 		return nil, err
 	}
+	if waste := cap(s.arena) - len(s.arena); waste > len(s.arena)/4 {
+		// The size was estimated before deduplication (certificates
+		// shared by many entities); keep only what is used.
+		s.arena = append(make([]byte, 0, len(s.arena)), s.arena...)
+	}
 	s.index()
 	slots := 1
 	for slots < cacheSize && slots < len(s.entities) {
