@@ -61,19 +61,7 @@ func (t *Tree) ReadFile(name string) ([]byte, error) {
 // prefix.
 func fsTree(fsys fs.FS, prefix string) (*Tree, error) {
 	t := &Tree{Files: make(map[string]string), read: func(name string) ([]byte, error) { return fs.ReadFile(fsys, name) }}
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p != "." && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
+	err := walkFiles(context.Background(), fsys, func(p string, _ fs.DirEntry) error {
 		src, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			return err
@@ -87,6 +75,29 @@ func fsTree(fsys fs.FS, prefix string) (*Tree, error) {
 	}
 	t.Revision = prefix + listingDigest(t.Files)[:12]
 	return t, nil
+}
+
+// walkFiles calls fn for every regular file of fsys, skipping dot-files
+// and dot-folders (DESIGN.md 2), until fn or ctx fails.
+func walkFiles(ctx context.Context, fsys fs.FS, fn func(p string, d fs.DirEntry) error) error {
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if p != "." && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		return fn(p, d)
+	})
 }
 
 // listingDigest is a digest of a file listing: two listings with equal

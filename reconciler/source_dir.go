@@ -65,22 +65,7 @@ func (o *dirOrigin) Fetch(ctx context.Context) (*Tree, error) {
 	fsys := os.DirFS(o.dir)
 	t := &Tree{Files: make(map[string]string), read: func(name string) ([]byte, error) { return fs.ReadFile(fsys, name) }}
 	next := make(map[string]dirFile, len(o.known))
-	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if p != "." && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
+	err := walkFiles(ctx, fsys, func(p string, d fs.DirEntry) error {
 		fi, err := d.Info()
 		if err != nil {
 			return err
