@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -225,8 +226,15 @@ func sha256Hex(b []byte) string {
 // without resolving secrets: references are compared as written, since a CI
 // job that reviews a change has no access to the secret stores. A tree that
 // does not validate returns its errors (warnings left out) and no entities.
-// `certops diff` compares two such descriptions.
+// `certops diff` compares two such descriptions. A path that does not
+// exist in the tree describes no entities: a pull request that adds (or
+// removes) the whole folder shows every entity created (or deleted).
 func DescribeTree(fsys fs.FS, path string) ([]EntityInfo, schema.ErrorList, error) {
+	if path != "" && path != "." {
+		if _, err := fs.Stat(fsys, path); errors.Is(err, fs.ErrNotExist) {
+			return []EntityInfo{}, nil, nil
+		}
+	}
 	res, err := schema.Load(fsys, schema.Options{Root: path})
 	if err != nil {
 		return nil, nil, err
