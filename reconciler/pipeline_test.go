@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,11 +19,18 @@ import (
 // mapResolver is a Resolver over a map of reference -> value; it fakes the
 // secrets seam (the secrets package tests the real stores).
 type mapResolver struct {
-	mu     sync.Mutex
-	values map[string]string
-	err    error
-	stale  map[string]error
-	calls  int
+	mu       sync.Mutex
+	values   map[string]string
+	err      error
+	stale    map[string]error
+	calls    int
+	retained []string // the last Retain call's references, sorted
+}
+
+func (m *mapResolver) Retain(refs []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.retained = slices.Sorted(slices.Values(refs))
 }
 
 func (m *mapResolver) Resolve(_ context.Context, ref string) ([]byte, error) {
@@ -235,5 +243,39 @@ func TestNoSource(t *testing.T) {
 	wantResult(t, att, ResultFailed)
 	if !strings.Contains(problemsText(att.Errors), "no source configured") {
 		t.Errorf("errors = %v", att.Errors)
+	}
+}
+
+// TestRetainAppliedReferences: after a revision is applied the resolver
+// is told which references it still needs, so a cache stops refreshing the
+// ones that no entity uses any more; a refused revision tells it nothing.
+func TestRetainAppliedReferences(t *testing.T) {
+	ca := fixtures.NewRootCA(t, "retain CA")
+	l1, l2 := ca.Server(t, "vault.example.com"), ca.Server(t, "vault.example.com")
+	res := &mapResolver{values: map[string]string{
+		"$env://SHOP_CERT":                string(l1.ChainPEM),
+		"$secret://vault/kv/tls/shop/key": string(l1.KeyPEM),
+		"$env://NEW_CERT":                 string(l2.ChainPEM),
+		"$env://NEW_KEY":                  string(l2.KeyPEM),
+	}}
+	fsys := fstest.MapFS{"shop.yaml": {Data: []byte(refEntity)}}
+	rec := New(Options{Source: fsys, Gateway: startGateway(t, ca), Secrets: res})
+	wantResult(t, reconcileNow(t, rec), ResultApplied)
+	want := []string{"$env://SHOP_CERT", "$secret://vault/kv/tls/shop/key"}
+	if !slices.Equal(res.retained, want) {
+		t.Errorf("retained = %q, want %q", res.retained, want)
+	}
+
+	fsys["shop.yaml"] = &fstest.MapFile{Data: []byte("name: vault-shop\nsnis: [vault.example.com]\ncert: $env://NEW_CERT\nkey: $env://NEW_KEY\n")}
+	wantResult(t, reconcileNow(t, rec), ResultApplied)
+	want = []string{"$env://NEW_CERT", "$env://NEW_KEY"}
+	if !slices.Equal(res.retained, want) {
+		t.Errorf("retained after the references changed = %q, want %q", res.retained, want)
+	}
+
+	fsys["broken.yaml"] = &fstest.MapFile{Data: []byte("name: broken\ncert: $env://OTHER\n")}
+	wantResult(t, reconcileNow(t, rec), ResultStalled)
+	if !slices.Equal(res.retained, want) {
+		t.Errorf("retained after a refused revision = %q, want still %q", res.retained, want)
 	}
 }

@@ -39,10 +39,17 @@ type Resolver interface {
 // Options.Secrets is nil.
 var ErrNoResolver = errors.New("no secret resolver configured")
 
-// staler is the optional part of a Resolver.
-type staler interface {
-	Stale(ref string) error
-}
+// staler and retainer are the optional parts of a Resolver.
+type (
+	staler interface {
+		Stale(ref string) error
+	}
+	// retainer forgets cached references that the applied revision no
+	// longer uses, so they are not refreshed forever.
+	retainer interface {
+		Retain(refs []string)
+	}
+)
 
 // Options configure a Reconciler.
 type Options struct {
@@ -467,6 +474,13 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) (result *Attempt) {
 	}
 	r.applied = next
 	r.stalledRev, r.stalled = "", nil
+	if rt, ok := r.opts.Secrets.(retainer); ok {
+		var refs []string
+		for _, b := range desired {
+			refs = append(refs, b.refs...)
+		}
+		rt.Retain(refs)
+	}
 	r.entities.Store(&infos)
 	r.ready.Store(true)
 	att.Result = ResultApplied

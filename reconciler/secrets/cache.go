@@ -237,6 +237,24 @@ func (c *Cache) Run(ctx context.Context) error {
 	}
 }
 
+// Retain forgets every cached reference that is not in refs, so that a
+// reference no entity uses any more is no longer fetched at every refresh.
+// The reconciler calls it with the references of each revision it applies.
+// A forgotten reference is fetched again if it is resolved again.
+func (c *Cache) Retain(refs []string) {
+	keep := make(map[string]bool, len(refs))
+	for _, r := range refs {
+		keep[r] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for ref := range c.entries {
+		if !keep[ref] {
+			delete(c.entries, ref)
+		}
+	}
+}
+
 // nextDue returns when the next round or retry is due.
 func (c *Cache) nextDue() (time.Time, bool) {
 	c.mu.Lock()

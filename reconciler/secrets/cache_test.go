@@ -446,3 +446,38 @@ func TestNoValueInLogsOrErrors(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestRetain forgets the references that are not retained: a refresh
+// round fetches only the retained ones, and a forgotten reference is
+// fetched again when it is resolved again.
+func TestRetain(t *testing.T) {
+	var mu sync.Mutex
+	fetches := 0
+	c, err := New(Options{
+		Getenv:  mapEnv(map[string]string{"A": "a", "B": "b"}),
+		OnFetch: func(string, string) { mu.Lock(); fetches++; mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); n := fetches; fetches = 0; return n }
+	for _, ref := range []string{"$env://A", "$env://B"} {
+		if _, err := c.Resolve(t.Context(), ref); err != nil {
+			t.Fatalf("Resolve(%s) = %v", ref, err)
+		}
+	}
+	count()
+	c.Retain([]string{"$env://A"})
+	if err := c.Refresh(t.Context()); err != nil {
+		t.Fatalf("Refresh = %v", err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("refresh after Retain(A) fetched %d references, want 1", n)
+	}
+	if v, err := c.Resolve(t.Context(), "$env://B"); err != nil || string(v) != "b" {
+		t.Errorf("Resolve(B) after it was forgotten = %q, %v; want it fetched again", v, err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("Resolve of a forgotten reference fetched %d times, want 1", n)
+	}
+}
