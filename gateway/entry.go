@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -25,8 +26,10 @@ type entry struct {
 	config    *tls.Config // returned by GetConfigForClient
 }
 
-// build parses entity i.
-func (s *snapshot) build(i int32) (*entry, error) {
+// build parses entity i. keys, when non-nil, holds the entity's private
+// keys already parsed (carried over from the previous snapshot, in chain
+// order), so that only its certificates are parsed here.
+func (s *snapshot) build(i int32, keys []crypto.PrivateKey) (*entry, error) {
 	rec := &s.entities[i]
 	e := &entry{
 		index:  i,
@@ -37,7 +40,11 @@ func (s *snapshot) build(i int32) (*entry, error) {
 		chains: make([]tls.Certificate, rec.nChains),
 	}
 	for n := range e.chains {
-		c, err := s.parseChain(&s.chains[int(rec.chain)+n])
+		var key crypto.PrivateKey
+		if keys != nil {
+			key = keys[n]
+		}
+		c, err := s.parseChain(&s.chains[int(rec.chain)+n], key)
 		if err != nil {
 			// Apply marshalled these bytes itself, so this is a bug.
 			return nil, fmt.Errorf("gateway: entity %q: chain %d: %w", e.name, n, err)
@@ -74,7 +81,9 @@ func (s *snapshot) build(i int32) (*entry, error) {
 }
 
 // parseChain rebuilds a tls.Certificate, with its Leaf, from the arena.
-func (s *snapshot) parseChain(rec *chainRec) (tls.Certificate, error) {
+// A non-nil key is the chain's private key already parsed. The result
+// refers to this snapshot's arena only.
+func (s *snapshot) parseChain(rec *chainRec, key crypto.PrivateKey) (tls.Certificate, error) {
 	if rec.pinned >= 0 {
 		return s.pinned[rec.pinned], nil
 	}
@@ -86,9 +95,10 @@ func (s *snapshot) parseChain(rec *chainRec) (tls.Certificate, error) {
 	if err != nil {
 		return c, err
 	}
-	key, err := x509.ParsePKCS8PrivateKey(s.bytes(rec.key))
-	if err != nil {
-		return c, errors.New("parse private key") // never the key bytes
+	if key == nil {
+		if key, err = x509.ParsePKCS8PrivateKey(s.bytes(rec.key)); err != nil {
+			return c, errors.New("parse private key") // never the key bytes
+		}
 	}
 	c.Leaf, c.PrivateKey = leaf, key
 	return c, nil

@@ -220,3 +220,58 @@ func TestReapplyReusesKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyCarriesParsedKeys: an entity parsed for a handshake keeps its
+// parsed key across an Apply that does not change it, its certificates
+// are taken from the new snapshot's arena (so the old arena can be freed),
+// and an entity whose chain changed is parsed anew.
+func TestApplyCarriesParsedKeys(t *testing.T) {
+	p := newPKI(t)
+	a, b := p.entity(t, "a", "a.example.com"), p.entity(t, "b", "b.example.com")
+	s, addr := serve(t, Options{}, Config{Entities: []Entity{a, b}})
+	for _, sni := range []string{"a.example.com", "b.example.com"} {
+		conn, err := handshake(addr, p.clientConfig(sni))
+		if err != nil {
+			t.Fatalf("handshake %s: %v", sni, err)
+		}
+		conn.Close()
+	}
+	first := s.snap.Load()
+	cached := func(snap *snapshot, name string) *entry {
+		i := snap.indexOf(name)
+		e := snap.cache[int(i)&(len(snap.cache)-1)].Load()
+		if e == nil || e.index != i {
+			return nil
+		}
+		return e
+	}
+	oldA := cached(first, "a")
+	if oldA == nil || cached(first, "b") == nil {
+		t.Fatal("entities not cached after their handshakes")
+	}
+
+	if err := s.Apply(Config{Entities: []Entity{a, p.entity(t, "b", "b.example.com")}}); err != nil {
+		t.Fatalf("Apply = %v", err)
+	}
+	second := s.snap.Load()
+	newA := cached(second, "a")
+	if newA == nil {
+		t.Fatal("unchanged entity a was not carried into the new snapshot's cache")
+	}
+	if newA.chains[0].PrivateKey != oldA.chains[0].PrivateKey {
+		t.Error("entity a: key parsed again, want the parsed key carried over")
+	}
+	der := newA.chains[0].Certificate[0]
+	arena := second.arena[:cap(second.arena)]
+	if &der[0] != &arena[second.certs[second.chains[second.entities[newA.index].chain].cert].off] {
+		t.Error("entity a: carried certificate does not refer to the new snapshot's arena")
+	}
+	if cached(second, "b") != nil {
+		t.Error("entity b changed its chain but was carried over")
+	}
+	conn, err := handshake(addr, p.clientConfig("a.example.com"))
+	if err != nil {
+		t.Fatalf("handshake a after Apply: %v", err)
+	}
+	conn.Close()
+}
