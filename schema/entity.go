@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,10 +44,12 @@ type Entity struct {
 	// around it.
 	Hash string
 
-	doc      *doc  // field positions, for diagnostics
-	sniSrc   []int // index in the file's snis of each of SNIs
-	now      func() time.Time
-	material *Material // parsed during validation when there are no references
+	doc    *doc  // field positions, for diagnostics
+	sniSrc []int // index in the file's snis of each of SNIs
+	now    func() time.Time
+	// material is parsed during validation when there are no references,
+	// until ReleaseMaterial drops it.
+	material atomic.Pointer[Material]
 }
 
 // Chain is one certificate chain of an entity and its key, each PEM text

@@ -28,11 +28,12 @@ func Literal(value string) ([]byte, error) {
 // field and its reference, never a value; an error from values is wrapped.
 //
 // An entity without references was parsed during validation: its material
-// is returned from there, whatever values is. Material is safe for
-// concurrent use; the returned Material is shared and must not be modified.
+// is returned from there (until ReleaseMaterial), whatever values is.
+// Material is safe for concurrent use; the returned Material is shared and
+// must not be modified.
 func (e *Entity) Material(values Values) (*Material, error) {
-	if e.material != nil {
-		return e.material, nil
+	if m := e.material.Load(); m != nil {
+		return m, nil
 	}
 	now := time.Now
 	if e.now != nil {
@@ -78,3 +79,10 @@ func (e *Entity) describeField(field string) string {
 	}
 	return describe(field, v)
 }
+
+// ReleaseMaterial drops the material parsed during validation: parsed
+// certificates are pointer-dense heap that the garbage collector marks on
+// every cycle, and a daemon that has handed them to its gateway keeps only
+// the entity's text. A later Material parses again. It is safe for
+// concurrent use.
+func (e *Entity) ReleaseMaterial() { e.material.Store(nil) }

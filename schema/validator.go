@@ -259,7 +259,7 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 	for _, f := range findings {
 		report(f.field, f.warn, "%s", f.msg)
 	}
-	e.material = m
+	e.material.Store(m)
 	return e
 }
 

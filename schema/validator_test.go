@@ -220,6 +220,27 @@ func TestMaterialLiteralParsedOnce(t *testing.T) {
 	}
 }
 
+// TestReleaseMaterial: after ReleaseMaterial the entity no longer holds
+// the material parsed during validation, and Material parses it again.
+func TestReleaseMaterial(t *testing.T) {
+	e := loadOne(t, shopEntity)
+	m1, err := e.Material(schema.Literal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ReleaseMaterial()
+	m2, err := e.Material(schema.Literal)
+	if err != nil {
+		t.Fatalf("Material after ReleaseMaterial = %v", err)
+	}
+	if m2 == m1 {
+		t.Errorf("Material after ReleaseMaterial returned the released material")
+	}
+	if !m2.Chains[0].Leaf.Equal(m1.Chains[0].Leaf) {
+		t.Errorf("Material after ReleaseMaterial parsed another certificate")
+	}
+}
+
 func TestEntityFields(t *testing.T) {
 	src := "name: dual\nsnis: [\"Dual.Example.com.\"]\ncert: |\n  {{pem dual-rsa.crt}}\nkey: |\n  {{pem dual-rsa.key}}\n" +
 		"certs:\n  - |\n    {{pem dual-ec.crt}}\nkeys:\n  - |\n    {{pem dual-ec.key}}\nssl_protocols: [TLSv1.3]\nlabels: {team: a}\nclient:\n  ca: $env://CA\n"
