@@ -69,16 +69,6 @@ func (e *Entity) Position(field string) Pos {
 	return pos
 }
 
-// fieldName returns the path of a native field as written in the file:
-// they differ for entities read from ADC or APISIX items.
-func (e *Entity) fieldName(field string) string {
-	if e.doc == nil {
-		return field
-	}
-	_, shown := e.doc.where(field)
-	return shown
-}
-
 // References returns the secret references of the entity, in field order
 // (cert, key, certs[i], keys[i], client.ca), each once. Validation has
 // checked their syntax.
