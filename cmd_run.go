@@ -24,7 +24,7 @@ import (
 	"certops/gateway"
 	"certops/reconciler"
 	"certops/reconciler/admin"
-	"certops/reconciler/secrets"
+	"certops/secrets"
 )
 
 // runFlags are the flags of `certops run`; each also reads CERTOPS_<FLAG>.

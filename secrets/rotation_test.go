@@ -20,7 +20,7 @@ import (
 	"certops/fixtures"
 	"certops/gateway"
 	"certops/reconciler"
-	"certops/reconciler/secrets"
+	"certops/secrets"
 )
 
 // env is a mutable environment for secrets.Options.Getenv.

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"certops/reconciler/secrets"
+	"certops/secrets"
 )
 
 func ExampleCache_Resolve() {
