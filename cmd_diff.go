@@ -10,9 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"certops/reconciler"
+	"certops/plan"
 	"certops/reconciler/admin"
 	"certops/reconciler/report"
+	"certops/source"
 )
 
 // diffFlags are the flags of `certops diff`.
@@ -82,7 +83,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 	}
 	ctx := cmd.Context()
 	var (
-		plan           *reconciler.Plan
+		p              *plan.Plan
 		baseName, head string
 		invalid        []report.Invalid
 	)
@@ -92,7 +93,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 			dir = args[0]
 		}
 		baseName, head = "daemon "+f.live, dir
-		local, problems, err := reconciler.DescribeTree(os.DirFS(dir), f.path)
+		local, problems, err := plan.DescribeTree(os.DirFS(dir), f.path)
 		if err != nil {
 			return err
 		}
@@ -111,7 +112,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 			if err != nil {
 				return err
 			}
-			plan = admin.Drift(live, local)
+			p = admin.Drift(live, local)
 		}
 	} else {
 		baseName, head = f.base, f.head
@@ -123,14 +124,14 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 			return err
 		}
 		f.repo, f.path = repo, path
-		var sides [2][]reconciler.EntityInfo
+		var sides [2][]plan.EntityInfo
 		for i, rev := range []string{f.base, f.head} {
 			label := []string{baseName, head}[i]
-			fsys, err := reconciler.OpenRevision(ctx, f.repo, rev)
+			fsys, err := source.OpenRevision(ctx, f.repo, rev)
 			if err != nil {
 				return err
 			}
-			infos, problems, err := reconciler.DescribeTree(fsys, f.path)
+			infos, problems, err := plan.DescribeTree(fsys, f.path)
 			if err != nil {
 				return err
 			}
@@ -140,7 +141,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 			sides[i] = infos
 		}
 		if invalid == nil {
-			plan = reconciler.Diff(sides[0], sides[1])
+			p = plan.Diff(sides[0], sides[1])
 		}
 	}
 	out := cmd.OutOrStdout()
@@ -150,10 +151,10 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 		}
 		return exitError{code: 1}
 	}
-	if err := printPlan(out, f.format, plan, baseName, head); err != nil {
+	if err := printPlan(out, f.format, p, baseName, head); err != nil {
 		return err
 	}
-	if f.exitCode && !plan.Empty() {
+	if f.exitCode && !p.Empty() {
 		return exitError{code: 2}
 	}
 	return nil
@@ -181,17 +182,17 @@ func repoRoot(dir, path string) (root, rootPath string, err error) {
 	}
 }
 
-func printPlan(w io.Writer, format string, plan *reconciler.Plan, base, head string) error {
+func printPlan(w io.Writer, format string, p *plan.Plan, base, head string) error {
 	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(plan)
+		return enc.Encode(p)
 	case "markdown":
-		_, err := io.WriteString(w, report.Markdown(plan, report.MarkdownOptions{Base: base, Head: head}))
+		_, err := io.WriteString(w, report.Markdown(p, report.MarkdownOptions{Base: base, Head: head}))
 		return err
 	}
-	return report.Text(w, plan, useColor(w))
+	return report.Text(w, p, useColor(w))
 }
 
 // printInvalid reports the validation errors of the revisions that do not

@@ -21,6 +21,7 @@ import (
 
 	"certops/fixtures"
 	"certops/gateway"
+	"certops/plan"
 	"certops/reconciler"
 	"certops/reconciler/admin"
 )
@@ -140,17 +141,17 @@ func TestDiffBetweenCommits(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d, want 0 without --exit-code; stderr:\n%s", code, stderr)
 		}
-		var plan reconciler.Plan
-		if err := json.Unmarshal([]byte(out), &plan); err != nil {
+		var p plan.Plan
+		if err := json.Unmarshal([]byte(out), &p); err != nil {
 			t.Fatalf("--format json is not a plan: %v\n%s", err, out)
 		}
 		type row struct {
-			Action reconciler.Action
+			Action plan.Action
 			Name   string
 			Fields []string
 		}
 		var got []row
-		for _, c := range plan.Changes {
+		for _, c := range p.Changes {
 			r := row{Action: c.Action, Name: c.Name}
 			for _, f := range c.Fields {
 				r.Fields = append(r.Fields, f.Field)
@@ -158,18 +159,18 @@ func TestDiffBetweenCommits(t *testing.T) {
 			got = append(got, r)
 		}
 		want := []row{
-			{reconciler.ActionUpdate, "api", []string{"snis"}},
-			{reconciler.ActionDelete, "gone", nil},
-			{reconciler.ActionUpdate, "labelled", []string{"labels"}},
-			{reconciler.ActionCreate, "new", []string{"snis", "cert"}},
-			{reconciler.ActionUpdate, "shop", []string{"cert", "key"}},
-			{reconciler.ActionUpdate, "vaulted", []string{"key"}},
+			{plan.ActionUpdate, "api", []string{"snis"}},
+			{plan.ActionDelete, "gone", nil},
+			{plan.ActionUpdate, "labelled", []string{"labels"}},
+			{plan.ActionCreate, "new", []string{"snis", "cert"}},
+			{plan.ActionUpdate, "shop", []string{"cert", "key"}},
+			{plan.ActionUpdate, "vaulted", []string{"key"}},
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("plan (-want +got):\n%s", diff)
 		}
-		if plan.Summary != (reconciler.Summary{Create: 1, Update: 4, Delete: 1}) {
-			t.Errorf("summary = %+v", plan.Summary)
+		if p.Summary != (plan.Summary{Create: 1, Update: 4, Delete: 1}) {
+			t.Errorf("summary = %+v", p.Summary)
 		}
 	})
 
@@ -297,7 +298,7 @@ func TestDiffLive(t *testing.T) {
 	d := newDiffRepo(t)
 	dir := filepath.Join(d.repo.Work, "certs")
 	gw := gateway.New(gateway.Options{})
-	rec := reconciler.New(reconciler.Options{Source: os.DirFS(d.repo.Work), Path: "certs", Gateway: gw,
+	rec := reconciler.New(reconciler.Options{FS: os.DirFS(d.repo.Work), Path: "certs", Gateway: gw,
 		Secrets: envResolver{"NEW_KEY": d.vaultedKey}})
 	if att, err := rec.ReconcileNow(t.Context()); err != nil || att.Result != reconciler.ResultApplied {
 		t.Fatalf("reconcile: %+v, %v", att, err)

@@ -25,6 +25,7 @@ import (
 	"certops/reconciler"
 	"certops/reconciler/admin"
 	"certops/secrets"
+	"certops/source"
 )
 
 // runFlags are the flags of `certops run`; each also reads CERTOPS_<FLAG>.
@@ -137,16 +138,19 @@ func parseShare(s string) (float64, error) {
 	return v, nil
 }
 
-// newOrigin builds the origin of --source, and the Path of the entities.
-func newOrigin(f runFlags, log *slog.Logger) (reconciler.Origin, string, error) {
+// newSource builds the source of --source, and the Path of the entities.
+func newSource(f runFlags, log *slog.Logger) (source.Source, string, error) {
 	if f.source == "" {
 		return nil, "basic", nil
 	}
 	if fi, err := os.Stat(f.source); err == nil && fi.IsDir() && !isGitRepository(f.source) {
-		o, err := reconciler.NewDirOrigin(f.source, log)
-		return o, f.path, err
+		o, err := source.NewDir(f.source, log)
+		if err != nil {
+			return nil, "", err
+		}
+		return o, f.path, nil
 	}
-	opts := reconciler.GitOptions{
+	opts := source.GitOptions{
 		URL:                   f.source,
 		Ref:                   f.ref,
 		Dir:                   filepath.Join(f.dataDir, "clone"),
@@ -189,8 +193,11 @@ func newOrigin(f runFlags, log *slog.Logger) (reconciler.Origin, string, error) 
 		}
 		opts.SSHKeyPassphrase = strings.TrimRight(string(b), "\r\n")
 	}
-	o, err := reconciler.NewGitOrigin(opts)
-	return o, f.path, err
+	o, err := source.NewGit(opts)
+	if err != nil {
+		return nil, "", err
+	}
+	return o, f.path, nil
 }
 
 // isGitRepository reports whether dir is a Git working copy (it has .git)
@@ -240,7 +247,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if f.interval < 0 {
 		return fmt.Errorf("--interval: %s is negative", f.interval)
 	}
-	origin, path, err := newOrigin(f, log.With("component", "source"))
+	src, path, err := newSource(f, log.With("component", "source"))
 	if err != nil {
 		return err
 	}
@@ -282,7 +289,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	recOpts := reconciler.Options{
 		Secrets:         cache,
 		Observe:         metrics.ObserveRun,
-		Origin:          origin,
+		Source:          src,
 		Path:            path,
 		Gateway:         gw,
 		Logger:          log.With("component", "reconciler"),
@@ -292,8 +299,8 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		AllowMassDelete: f.allowMassDelete,
 		WarnWithin:      f.warnWithin,
 	}
-	if origin == nil {
-		recOpts.Source = examples.Basic
+	if src == nil {
+		recOpts.FS = examples.Basic
 		recOpts.DataDir = ""
 	}
 	rec = reconciler.New(recOpts)
@@ -328,12 +335,12 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		servers = append(servers, &http.Server{Handler: adminAPI.WebhookHandler(), ReadHeaderTimeout: 10 * time.Second})
 		listeners = append(listeners, hookLn)
 	}
-	source := "embedded example"
-	if origin != nil {
-		source = origin.String()
+	followed := "embedded example"
+	if src != nil {
+		followed = src.String()
 	}
 	log.Info("certops started", "listen", tlsLn.Addr().String(), "admin", adminLn.Addr().String(),
-		"source", source, "version", buildVersion())
+		"source", followed, "version", buildVersion())
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return gw.Serve(ctx, tlsLn) })

@@ -43,15 +43,15 @@ func TestNewOrigin(t *testing.T) {
 		want         string // origin.String()
 		kind         string // the origin's type
 	}{
-		{"plain folder", plain, plain, "*reconciler.dirOrigin"},
-		{"working copy", repo.Work, repo.Work, "*reconciler.gitOrigin"},
-		{"file URL", repo.FileURL(), repo.FileURL(), "*reconciler.gitOrigin"},
-		{"bare repository", repo.Bare(), repo.Bare(), "*reconciler.gitOrigin"},
-		{"https with password", "https://bot:hunter2@git.example.com/r.git", "https://bot:xxxxx@git.example.com/r.git", "*reconciler.gitOrigin"},
+		{"plain folder", plain, plain, "*source.Dir"},
+		{"working copy", repo.Work, repo.Work, "*source.Git"},
+		{"file URL", repo.FileURL(), repo.FileURL(), "*source.Git"},
+		{"bare repository", repo.Bare(), repo.Bare(), "*source.Git"},
+		{"https with password", "https://bot:hunter2@git.example.com/r.git", "https://bot:xxxxx@git.example.com/r.git", "*source.Git"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			o, _, err := newOrigin(runFlags{source: tt.source, dataDir: t.TempDir()}, nil)
+			o, _, err := newSource(runFlags{source: tt.source, dataDir: t.TempDir()}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,9 +61,9 @@ func TestNewOrigin(t *testing.T) {
 		})
 	}
 	t.Run("ssh without a key", func(t *testing.T) {
-		_, _, err := newOrigin(runFlags{source: "git@git.example.com:org/repo.git"}, nil)
+		_, _, err := newSource(runFlags{source: "git@git.example.com:org/repo.git"}, nil)
 		if err == nil || !strings.Contains(err.Error(), "--ssh-key") {
-			t.Errorf("newOrigin(ssh without key) = %v, want an error naming --ssh-key", err)
+			t.Errorf("newSource(ssh without key) = %v, want an error naming --ssh-key", err)
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"certops/gateway"
 	"certops/reconciler"
 	"certops/reconciler/admin"
+	"certops/source"
 )
 
 // TestStatus runs `certops status` against the admin API of a real
@@ -21,11 +22,11 @@ func TestStatus(t *testing.T) {
 	dir := fixtures.WriteFiles(t, map[string]string{
 		"shop.yaml": fixtures.EntityYAML(fixtures.Entity{Name: "shop", SNIs: []string{"shop.test"}, Chains: []*fixtures.Leaf{shop}}),
 	})
-	origin, err := reconciler.NewDirOrigin(dir, nil)
+	origin, err := source.NewDir(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := reconciler.New(reconciler.Options{Origin: origin, Gateway: gateway.New(gateway.Options{})})
+	rec := reconciler.New(reconciler.Options{Source: origin, Gateway: gateway.New(gateway.Options{})})
 	api := httptest.NewServer(admin.New(admin.Options{Reconciler: rec}).Handler())
 	defer api.Close()
 	keys := [][]byte{shop.KeyPEM}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"errors"
 	"go/build"
+	"io/fs"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,8 +20,13 @@ func TestDependencyDirection(t *testing.T) {
 		pkg       string
 		forbidden []string // import path prefixes
 	}{
-		{"certops/gateway", []string{"certops/schema", "certops/reconciler", "certops/examples", "github.com/go-git/", "cuelang.org/", "github.com/prometheus/", "github.com/spf13/"}},
-		{"certops/schema", []string{"certops/gateway", "certops/reconciler", "github.com/go-git/", "github.com/prometheus/", "github.com/spf13/"}},
+		{"certops/gateway", []string{"certops/schema", "certops/reconciler", "certops/plan", "certops/source", "certops/examples", "github.com/go-git/", "cuelang.org/", "github.com/prometheus/", "github.com/spf13/"}},
+		{"certops/schema", []string{"certops/gateway", "certops/reconciler", "certops/plan", "certops/source", "github.com/go-git/", "github.com/prometheus/", "github.com/spf13/"}},
+		// Sources produce file trees and know nothing of what is in them.
+		{"certops/source", []string{"certops/schema", "certops/gateway", "certops/reconciler", "certops/plan", "cuelang.org/", "github.com/prometheus/", "github.com/spf13/"}},
+		// Plans and descriptions are read by diff without any repository
+		// library: no go-git, no fsnotify, no reconciler.
+		{"certops/plan", []string{"certops/reconciler", "certops/source", "certops/gateway", "github.com/go-git/", "github.com/fsnotify/", "github.com/prometheus/", "github.com/spf13/"}},
 		{"certops/reconciler", []string{"github.com/spf13/"}},
 		{"certops/fixtures", []string{"certops/gateway", "certops/schema", "certops/reconciler"}},
 	}
@@ -52,6 +60,70 @@ func TestHeavyImportsStayInOneFile(t *testing.T) {
 			}
 		}
 	}
+}
+
+// heavyImports maps each heavy library (an import path prefix) to the one
+// certops package allowed to import it (STYLE.md: one package per heavy
+// library, split into files by concern inside it). CUE's rule is
+// TestHeavyImportsStayInOneFile.
+var heavyImports = map[string]string{
+	"github.com/go-git/":           "certops/source",
+	"github.com/fsnotify/fsnotify": "certops/source",
+	"github.com/aws/":              "certops/secrets",
+	"github.com/nats-io/":          "certops/fleet",
+}
+
+// TestHeavyImportsStayInOnePackage reads the non-test imports of every
+// package of the module and fails for a heavy library imported outside
+// its package.
+func TestHeavyImportsStayInOnePackage(t *testing.T) {
+	for _, pkg := range modulePackages(t) {
+		bp, err := build.ImportDir("."+strings.TrimPrefix(pkg, "certops"), 0)
+		if err != nil {
+			t.Fatalf("read imports of %s: %v", pkg, err)
+		}
+		for _, imp := range bp.Imports {
+			for prefix, owner := range heavyImports {
+				if (imp == strings.TrimSuffix(prefix, "/") || strings.HasPrefix(imp, prefix)) && pkg != owner {
+					t.Errorf("%s imports %s; only %s may (STYLE.md: one package per heavy library)", pkg, imp, owner)
+				}
+			}
+		}
+	}
+}
+
+// modulePackages lists the import paths of the module's packages that have
+// non-test Go files, from the file tree.
+func modulePackages(t *testing.T) []string {
+	t.Helper()
+	var pkgs []string
+	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if name := d.Name(); p != "." && (strings.HasPrefix(name, ".") || name == "testdata") {
+			return filepath.SkipDir
+		}
+		if _, err := build.ImportDir(p, 0); err != nil {
+			var noGo *build.NoGoError
+			if errors.As(err, &noGo) {
+				return nil
+			}
+			return err
+		}
+		pkgs = append(pkgs, path.Join("certops", filepath.ToSlash(p)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) < 5 {
+		t.Fatalf("found %d packages (%v): the walk is broken", len(pkgs), pkgs)
+	}
+	return pkgs
 }
 
 // transitiveImports returns every import of pkg's non-test files, following

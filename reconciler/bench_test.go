@@ -12,6 +12,7 @@ import (
 
 	"certops/fixtures"
 	"certops/gateway"
+	"certops/source"
 )
 
 // benchEntities is the size of the benchmark repository; CERTOPS_BENCH_N
@@ -75,11 +76,11 @@ func BenchmarkColdStart10k(b *testing.B) {
 	var last RunReport
 	var rec *Reconciler
 	for b.Loop() {
-		origin, err := NewGitOrigin(GitOptions{URL: repo.FileURL(), Dir: filepath.Join(b.TempDir(), "clone")})
+		origin, err := source.NewGit(source.GitOptions{URL: repo.FileURL(), Dir: filepath.Join(b.TempDir(), "clone")})
 		if err != nil {
 			b.Fatal(err)
 		}
-		rec = New(Options{Origin: origin, Gateway: gateway.New(gateway.Options{}), Observe: func(r RunReport) { last = r }})
+		rec = New(Options{Source: origin, Gateway: gateway.New(gateway.Options{}), Observe: func(r RunReport) { last = r }})
 		att, err := rec.ReconcileNow(b.Context())
 		if err != nil || att.Result != ResultApplied {
 			b.Fatalf("cold start: %v %+v", err, att)
@@ -100,12 +101,12 @@ func BenchmarkColdStart10k(b *testing.B) {
 // it (load, resolve, plan, apply), which DESIGN.md 8 wants under 100 ms.
 func BenchmarkOneFileCommit10k(b *testing.B) {
 	repo, ca := benchRepo(b, benchEntities)
-	origin, err := NewGitOrigin(GitOptions{URL: repo.FileURL(), Dir: filepath.Join(b.TempDir(), "clone")})
+	origin, err := source.NewGit(source.GitOptions{URL: repo.FileURL(), Dir: filepath.Join(b.TempDir(), "clone")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	var last RunReport
-	rec := New(Options{Origin: origin, Gateway: gateway.New(gateway.Options{}), Observe: func(r RunReport) { last = r }})
+	rec := New(Options{Source: origin, Gateway: gateway.New(gateway.Options{}), Observe: func(r RunReport) { last = r }})
 	if att, _ := rec.ReconcileNow(b.Context()); att.Result != ResultApplied {
 		b.Fatalf("cold start: %+v", att)
 	}

@@ -1,18 +1,11 @@
 package reconciler
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/pem"
-	"errors"
-	"go/build"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"certops/schema"
 )
@@ -53,24 +46,6 @@ func TestDefaultDataDir(t *testing.T) {
 	}
 }
 
-// TestGoGitInOneFile keeps go-git inside source_git.go (STYLE.md).
-func TestGoGitInOneFile(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for imp, positions := range pkg.ImportPos {
-		if !strings.HasPrefix(imp, "github.com/go-git/") {
-			continue
-		}
-		for _, p := range positions {
-			if filepath.Base(p.Filename) != "source_git.go" {
-				t.Errorf("%s imported in %s; keep go-git in source_git.go", imp, p.Filename)
-			}
-		}
-	}
-}
-
 func TestClassifyBelowRoot(t *testing.T) {
 	tests := []struct {
 		root, path string
@@ -93,53 +68,4 @@ func TestClassifyBelowRoot(t *testing.T) {
 			}
 		}
 	}
-}
-
-func TestGitOriginDisplay(t *testing.T) {
-	tests := []struct {
-		opts GitOptions
-		want string
-	}{
-		{GitOptions{URL: "https://bot:s3cr3t@git.example.com/r.git"}, "https://bot:xxxxx@git.example.com/r.git"},
-		{GitOptions{URL: "https://git.example.com/r.git", Ref: "v1", Password: "t0k3n-value"}, "https://git.example.com/r.git@v1"},
-		{GitOptions{URL: "git://127.0.0.1:9418/r.git"}, "git://127.0.0.1:9418/r.git"},
-		{GitOptions{URL: "git@github.com:org/r.git", SSHKey: testSSHKey(t), InsecureIgnoreHostKey: true}, "git@github.com:org/r.git"},
-	}
-	for _, tt := range tests {
-		o, err := NewGitOrigin(tt.opts)
-		if err != nil {
-			t.Fatalf("NewGitOrigin(%s): %v", tt.opts.URL, err)
-		}
-		if got := o.String(); got != tt.want {
-			t.Errorf("NewGitOrigin(%q).String() = %q, want %q", tt.opts.URL, got, tt.want)
-		}
-		// Errors name the URL as given and may echo the password.
-		msg := "fetch " + tt.opts.URL + " failed"
-		if tt.opts.Password != "" {
-			msg += " for password " + tt.opts.Password
-		}
-		got := o.(*gitOrigin).redact(errors.New(msg)).Error()
-		if strings.Contains(got, "s3cr3t") || (tt.opts.Password != "" && strings.Contains(got, tt.opts.Password)) {
-			t.Errorf("redact(%q) = %q", msg, got)
-		}
-	}
-	for _, bad := range []string{"", "ftp://example.com/r.git", "/no/such/dir"} {
-		if _, err := NewGitOrigin(GitOptions{URL: bad}); err == nil {
-			t.Errorf("NewGitOrigin(%q) = nil error", bad)
-		}
-	}
-}
-
-// testSSHKey returns a throwaway ed25519 key in OpenSSH PEM form.
-func testSSHKey(t *testing.T) []byte {
-	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := ssh.MarshalPrivateKey(priv, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(block)
 }

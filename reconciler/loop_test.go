@@ -10,6 +10,7 @@ import (
 
 	"certops/gateway"
 	"certops/schema"
+	"certops/source"
 )
 
 // clockOrigin is an Origin for the time-driven tests: it records when it
@@ -22,7 +23,7 @@ type clockOrigin struct {
 	block   chan struct{} // when non-nil, Fetch waits for it
 }
 
-func (o *clockOrigin) Fetch(ctx context.Context) (*Tree, error) {
+func (o *clockOrigin) Fetch(ctx context.Context) (*source.Tree, error) {
 	o.mu.Lock()
 	o.fetches = append(o.fetches, time.Now())
 	fail, block := o.fail, o.block
@@ -37,7 +38,7 @@ func (o *clockOrigin) Fetch(ctx context.Context) (*Tree, error) {
 	if fail {
 		return nil, errors.New("connection refused")
 	}
-	return &Tree{Revision: "r1", Files: map[string]string{}, read: func(string) ([]byte, error) { return nil, nil }}, nil
+	return source.NewTree("r1", nil, nil), nil
 }
 
 func (o *clockOrigin) String() string { return "clock" }
@@ -74,7 +75,7 @@ func TestRetryBackoff(t *testing.T) {
 	warmSchema(t)
 	synctest.Test(t, func(t *testing.T) {
 		o := &clockOrigin{fail: true}
-		rec := New(Options{Origin: o, Gateway: &countingGateway{}, Interval: time.Hour})
+		rec := New(Options{Source: o, Gateway: &countingGateway{}, Interval: time.Hour})
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
 		go func() { rec.Run(ctx); close(done) }()
@@ -109,7 +110,7 @@ func TestIntervalPolling(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		o := &clockOrigin{}
 		gw := &countingGateway{}
-		rec := New(Options{Origin: o, Gateway: gw, Interval: time.Minute})
+		rec := New(Options{Source: o, Gateway: gw, Interval: time.Minute})
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
 		go func() { rec.Run(ctx); close(done) }()
@@ -141,7 +142,7 @@ func TestCoalescing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		block := make(chan struct{})
 		o := &clockOrigin{block: block}
-		rec := New(Options{Origin: o, Gateway: &countingGateway{}})
+		rec := New(Options{Source: o, Gateway: &countingGateway{}})
 
 		var wg sync.WaitGroup
 		results := make([]*Attempt, 6)
@@ -172,7 +173,7 @@ func TestTriggerCoalesces(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		block := make(chan struct{})
 		o := &clockOrigin{block: block}
-		rec := New(Options{Origin: o, Gateway: &countingGateway{}})
+		rec := New(Options{Source: o, Gateway: &countingGateway{}})
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
 		go func() { rec.Run(ctx); close(done) }()
@@ -195,7 +196,7 @@ func TestReconcileNowCancelled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		block := make(chan struct{})
 		o := &clockOrigin{block: block}
-		rec := New(Options{Origin: o, Gateway: &countingGateway{}})
+		rec := New(Options{Source: o, Gateway: &countingGateway{}})
 		go rec.ReconcileNow(t.Context())
 		synctest.Wait()
 		ctx, cancel := context.WithCancel(t.Context())
@@ -215,7 +216,7 @@ type panicGateway struct{}
 func (panicGateway) Apply(gateway.Config) error { panic("bug") }
 
 func TestPanicIsAFailedAttempt(t *testing.T) {
-	rec := New(Options{Origin: &clockOrigin{}, Gateway: panicGateway{}})
+	rec := New(Options{Source: &clockOrigin{}, Gateway: panicGateway{}})
 	att := reconcileNow(t, rec)
 	wantResult(t, att, ResultFailed)
 	if rec.Ready() {

@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"certops/fixtures"
+	"certops/source"
 )
 
 // mapResolver is a Resolver over a map of reference -> value; it fakes the
@@ -76,7 +78,7 @@ func TestSecretReferences(t *testing.T) {
 	fsys := fstest.MapFS{"shop.yaml": {Data: []byte(refEntity)}}
 	gw := startGateway(t, ca)
 	var reports []RunReport
-	rec := New(Options{Source: fsys, Gateway: gw, Secrets: res, Observe: func(r RunReport) { reports = append(reports, r) }})
+	rec := New(Options{FS: fsys, Gateway: gw, Secrets: res, Observe: func(r RunReport) { reports = append(reports, r) }})
 
 	t.Run("resolved and served", func(t *testing.T) {
 		wantResult(t, reconcileNow(t, rec), ResultApplied)
@@ -171,13 +173,13 @@ func TestSecretReferences(t *testing.T) {
 		fsys["shop.yaml"] = &fstest.MapFile{Data: []byte(refEntity + "client:\n  ca: $env://CLIENT_CA\n")}
 		wantResult(t, reconcileNow(t, rec), ResultApplied)
 		ca := rec.Entities()[0].ClientCA
-		if len(ca) != 1 || ca[0].CertRef != "$env://CLIENT_CA" || ca[0].Fingerprint != sha256Hex(clientCA.Cert.Raw) {
+		if len(ca) != 1 || ca[0].CertRef != "$env://CLIENT_CA" || ca[0].Fingerprint != fmt.Sprintf("%x", sha256.Sum256(clientCA.Cert.Raw)) {
 			t.Errorf("client CA = %+v, want the resolved CA with its reference", ca)
 		}
 	})
 
 	t.Run("no resolver", func(t *testing.T) {
-		rec := New(Options{Source: fsys, Gateway: startGateway(t, ca)})
+		rec := New(Options{FS: fsys, Gateway: startGateway(t, ca)})
 		att := reconcileNow(t, rec)
 		wantResult(t, att, ResultFailed)
 		if !strings.Contains(problemsText(att.Errors), "no secret resolver configured") {
@@ -196,12 +198,12 @@ func TestDirOrigin(t *testing.T) {
 	ca := fixtures.NewRootCA(t, "dir CA")
 	y1, l1 := entity(t, ca, "shop", "shop.example.com")
 	dir := fixtures.WriteFiles(t, map[string]string{"shop.yaml": y1, ".hidden/x.yaml": "not: valid: yaml: ["})
-	origin, err := NewDirOrigin(dir, nil)
+	origin, err := source.NewDir(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	gw := startGateway(t, ca)
-	rec := New(Options{Origin: origin, Gateway: gw})
+	rec := New(Options{Source: origin, Gateway: gw})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { rec.Run(ctx); close(done) }()
@@ -259,7 +261,7 @@ func TestRetainAppliedReferences(t *testing.T) {
 		"$env://NEW_KEY":                  string(l2.KeyPEM),
 	}}
 	fsys := fstest.MapFS{"shop.yaml": {Data: []byte(refEntity)}}
-	rec := New(Options{Source: fsys, Gateway: startGateway(t, ca), Secrets: res})
+	rec := New(Options{FS: fsys, Gateway: startGateway(t, ca), Secrets: res})
 	wantResult(t, reconcileNow(t, rec), ResultApplied)
 	want := []string{"$env://SHOP_CERT", "$secret://vault/kv/tls/shop/key"}
 	if !slices.Equal(res.retained, want) {

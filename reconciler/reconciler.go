@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"certops/gateway"
+	"certops/plan"
 	"certops/schema"
+	"certops/source"
 )
 
 // Applier is the gateway as the reconciler uses it.
@@ -39,37 +41,46 @@ type Resolver interface {
 // Options.Secrets is nil.
 var ErrNoResolver = errors.New("no secret resolver configured")
 
-// staler and retainer are the optional parts of a Resolver.
-type (
-	staler interface {
-		Stale(ref string) error
-	}
-	// retainer forgets cached references that the applied revision no
-	// longer uses, so they are not refreshed forever.
-	retainer interface {
-		Retain(refs []string)
-	}
-)
+// Staler is a Resolver that knows when a value it returns may be out of
+// date (its last refresh failed and the cached value is served).
+type Staler interface {
+	// Stale returns why the value of ref may be out of date, or nil. The
+	// entities that use ref are listed as degraded in the status.
+	Stale(ref string) error
+}
+
+// Retainer is a Resolver that caches values and can forget them.
+type Retainer interface {
+	// Retain is called after each applied revision with every reference
+	// it uses; the Resolver may forget (and stop refreshing) the others.
+	Retain(refs []string)
+}
 
 // Options configure a Reconciler.
 type Options struct {
-	// Origin is where revisions come from. When nil, Source is used.
-	Origin Origin
-	// Source is a fixed file tree (such as the embedded example), used when
-	// Origin is nil.
-	Source fs.FS
+	// Source is where revisions come from. When nil, FS is used.
+	Source source.Source
+	// FS is a fixed file tree (such as the embedded example), used when
+	// Source is nil.
+	FS fs.FS
 	// Path is the folder below the root that holds the entities; "" is the
 	// root.
-	Path    string
+	Path string
+	// Gateway serves the applied state. It is the first sink: applied
+	// atomically, and a refusal refuses the revision.
 	Gateway Applier
-	Logger  *slog.Logger
+	// Sinks receive each applied revision after the gateway serves it,
+	// in order (a fleet publisher). See [Sink].
+	Sinks  []Sink
+	Logger *slog.Logger
 	// Secrets resolves secret references; nil makes every reference a
 	// retryable error "no secret resolver configured".
 	Secrets Resolver
 	// Observe, when non-nil, is called after every reconcile (metrics).
 	Observe func(RunReport)
 	// DataDir keeps the record of the last applied revision, restored at
-	// start from the origin's local clone; "" keeps nothing.
+	// start from the source's local clone ([source.Opener]); "" keeps
+	// nothing.
 	DataDir string
 	// Interval is the polling period (±10% jitter); 0 polls never.
 	Interval time.Duration
@@ -85,10 +96,10 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Reconciler drives the gateway from an origin.
+// Reconciler drives the gateway from a source.
 type Reconciler struct {
 	opts    Options
-	origin  Origin
+	origin  source.Source
 	log     *slog.Logger
 	trigger chan struct{} // capacity 1: pending triggers coalesce
 	sem     chan struct{} // capacity 1: held by the running reconcile
@@ -99,13 +110,14 @@ type Reconciler struct {
 
 	ready    atomic.Bool
 	status   atomic.Pointer[Status]
-	entities atomic.Pointer[[]EntityInfo]
+	entities atomic.Pointer[[]plan.EntityInfo]
 
 	// Guarded by sem (used by the running reconcile only).
 	loader     *loader
 	applied    *appliedState
 	stalledRev string
 	stalled    []Problem
+	delivered  []string // by sink: the last revision it received
 }
 
 // runCall is one reconcile that callers wait for.
@@ -118,16 +130,18 @@ type runCall struct {
 // appliedState is what the gateway serves.
 type appliedState struct {
 	revision string
+	tree     *source.Tree
 	built    map[string]*built // by entity name
-	infos    []EntityInfo      // sorted by name
+	infos    []plan.EntityInfo // sorted by name
 	refs     bool              // some entity uses a secret reference
+	plan     *plan.Plan        // of the revision's apply
 }
 
 // built is an entity turned into gateway input.
 type built struct {
 	key    string // source position, content and secret values it was built from
 	entity *schema.Entity
-	info   EntityInfo
+	info   plan.EntityInfo
 	gw     gateway.Entity
 	refs   []string
 }
@@ -144,20 +158,21 @@ func New(opts Options) *Reconciler {
 	if opts.WarnWithin == 0 {
 		opts.WarnWithin = 720 * time.Hour
 	}
-	origin := opts.Origin
+	origin := opts.Source
 	if origin == nil {
-		origin = &staticOrigin{fsys: opts.Source, name: "embedded"}
+		origin = source.NewFS(opts.FS, "embedded")
 	}
 	r := &Reconciler{
-		opts:    opts,
-		origin:  origin,
-		log:     log,
-		trigger: make(chan struct{}, 1),
-		sem:     make(chan struct{}, 1),
-		loader:  newLoader(opts.Path, schema.Options{WarnWithin: opts.WarnWithin, Now: opts.Now}),
+		opts:      opts,
+		origin:    origin,
+		log:       log,
+		trigger:   make(chan struct{}, 1),
+		sem:       make(chan struct{}, 1),
+		loader:    newLoader(opts.Path, schema.Options{WarnWithin: opts.WarnWithin, Now: opts.Now}),
+		delivered: make([]string, len(opts.Sinks)),
 	}
 	r.status.Store(&Status{Source: origin.String()})
-	r.entities.Store(&[]EntityInfo{})
+	r.entities.Store(&[]plan.EntityInfo{})
 	return r
 }
 
@@ -169,7 +184,7 @@ func (r *Reconciler) Ready() bool { return r.ready.Load() }
 func (r *Reconciler) Status() *Status { return r.status.Load() }
 
 // Entities returns the running entities sorted by name.
-func (r *Reconciler) Entities() []EntityInfo { return slices.Clone(*r.entities.Load()) }
+func (r *Reconciler) Entities() []plan.EntityInfo { return slices.Clone(*r.entities.Load()) }
 
 // Trigger asks for a reconcile soon. It never blocks; triggers that arrive
 // while one is pending coalesce. Run must be running for it to take effect.
@@ -189,7 +204,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel() // runs before wg.Wait
-	if w, ok := r.origin.(watcher); ok {
+	if w, ok := r.origin.(source.Watcher); ok {
 		wg.Go(func() {
 			if err := w.Watch(ctx, r.Trigger); err != nil {
 				r.log.Warn("not watching the source; changes are seen on the next interval", "err", err)
@@ -304,7 +319,7 @@ func (r *Reconciler) Reconcile(ctx context.Context) error {
 // restore applies the last applied revision from the origin's local clone,
 // so that the gateway serves before the source is reachable.
 func (r *Reconciler) restore(ctx context.Context) {
-	rs, ok := r.origin.(restorer)
+	rs, ok := r.origin.(source.Opener)
 	if !ok || r.opts.DataDir == "" {
 		return
 	}
@@ -348,7 +363,7 @@ const runTimeout = 5 * time.Minute
 
 // reconcile runs the pipeline once: fetch (unless t is given) → load →
 // resolve → plan → apply → status. The caller holds sem.
-func (r *Reconciler) reconcile(ctx context.Context, t *Tree) (result *Attempt) {
+func (r *Reconciler) reconcile(ctx context.Context, t *source.Tree) (result *Attempt) {
 	ctx, cancel := context.WithTimeout(ctx, runTimeout)
 	defer cancel()
 	start := time.Now()
@@ -391,8 +406,7 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) (result *Attempt) {
 	}
 	att.Revision = t.Revision
 	if a := r.applied; a != nil && a.revision == t.Revision && !a.refs {
-		att.Result = ResultUnchanged
-		return att
+		return r.deliver(ctx, att)
 	}
 	if t.Revision == r.stalledRev {
 		r.rotateApplied(ctx)
@@ -436,24 +450,23 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) (result *Attempt) {
 	}
 
 	t0 = time.Now()
-	infos := make([]EntityInfo, len(desired))
+	infos := make([]plan.EntityInfo, len(desired))
 	for i, b := range desired {
 		infos[i] = b.info
 	}
-	slices.SortFunc(infos, func(a, b EntityInfo) int { return strings.Compare(a.Name, b.Name) })
-	plan := r.plan(desired)
+	slices.SortFunc(infos, func(a, b plan.EntityInfo) int { return strings.Compare(a.Name, b.Name) })
+	p := r.plan(desired)
 	phase(phasePlan, t0)
 	running := 0
 	if r.applied != nil {
 		running = len(r.applied.infos)
 	}
-	if err := r.massDelete(plan, running); err != nil {
+	if err := r.massDelete(p, running); err != nil {
 		return r.stall(att, t.Revision, []Problem{problemOf(err)}, err)
 	}
-	if a := r.applied; a != nil && a.revision == t.Revision && plan.Empty() && sameBuild(a.built, desired) {
-		att.Result = ResultUnchanged
+	if a := r.applied; a != nil && a.revision == t.Revision && p.Empty() && sameBuild(a.built, desired) {
 		r.publishDegraded(degraded)
-		return att
+		return r.deliver(ctx, att)
 	}
 
 	t0 = time.Now()
@@ -467,14 +480,14 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) (result *Attempt) {
 		return r.stall(att, t.Revision, []Problem{problemOf(err)}, err)
 	}
 
-	next := &appliedState{revision: t.Revision, built: make(map[string]*built, len(desired)), infos: infos}
+	next := &appliedState{revision: t.Revision, tree: t, built: make(map[string]*built, len(desired)), infos: infos, plan: p}
 	for _, b := range desired {
 		next.built[b.entity.Name] = b
 		next.refs = next.refs || len(b.refs) > 0
 	}
 	r.applied = next
 	r.stalledRev, r.stalled = "", nil
-	if rt, ok := r.opts.Secrets.(retainer); ok {
+	if rt, ok := r.opts.Secrets.(Retainer); ok {
 		var refs []string
 		for _, b := range desired {
 			refs = append(refs, b.refs...)
@@ -484,11 +497,12 @@ func (r *Reconciler) reconcile(ctx context.Context, t *Tree) (result *Attempt) {
 	r.entities.Store(&infos)
 	r.ready.Store(true)
 	att.Result = ResultApplied
-	r.publishApplied(att, plan, degraded)
+	r.publishApplied(att, p, degraded)
+	defer r.deliver(ctx, att)
 	r.log.Info("revision applied", "revision", t.Revision, "entities", len(desired),
-		"created", plan.Summary.Create, "updated", plan.Summary.Update, "deleted", plan.Summary.Delete,
+		"created", p.Summary.Create, "updated", p.Summary.Update, "deleted", p.Summary.Delete,
 		"validated_files", res.validated, "removed_files", res.removed, "duration", time.Since(start).Round(time.Microsecond))
-	if _, ok := r.origin.(restorer); ok && r.opts.DataDir != "" {
+	if _, ok := r.origin.(source.Opener); ok && r.opts.DataDir != "" {
 		if err := saveState(r.opts.DataDir, savedState{Source: r.origin.String(), Revision: t.Revision, Time: att.Time}); err != nil {
 			r.log.Warn("cannot record the applied revision; a restart will wait for the source", "err", err)
 		}
@@ -520,12 +534,12 @@ func (r *Reconciler) rotateApplied(ctx context.Context) {
 		r.log.Warn("cannot apply rotated secrets", "revision", a.revision, "err", err)
 		return
 	}
-	next := &appliedState{revision: a.revision, built: make(map[string]*built, len(desired)), refs: true}
+	next := &appliedState{revision: a.revision, tree: a.tree, built: make(map[string]*built, len(desired)), refs: true, plan: a.plan}
 	for _, b := range desired {
 		next.built[b.entity.Name] = b
 		next.infos = append(next.infos, b.info)
 	}
-	slices.SortFunc(next.infos, func(x, y EntityInfo) int { return strings.Compare(x.Name, y.Name) })
+	slices.SortFunc(next.infos, func(x, y plan.EntityInfo) int { return strings.Compare(x.Name, y.Name) })
 	r.applied = next
 	r.entities.Store(&next.infos)
 	r.publishDegraded(degraded)
@@ -536,8 +550,8 @@ func (r *Reconciler) rotateApplied(ctx context.Context) {
 // reused unchanged from the applied state (the same build) are counted as
 // unchanged without being compared, so a one-file commit in a large
 // repository compares one entity.
-func (r *Reconciler) plan(desired []*built) *Plan {
-	var running, changed []EntityInfo
+func (r *Reconciler) plan(desired []*built) *plan.Plan {
+	var running, changed []plan.EntityInfo
 	reused := make(map[string]bool)
 	for _, b := range desired {
 		if r.applied != nil && r.applied.built[b.entity.Name] == b {
@@ -553,7 +567,7 @@ func (r *Reconciler) plan(desired []*built) *Plan {
 			}
 		}
 	}
-	p := Diff(running, changed)
+	p := plan.Diff(running, changed)
 	p.Summary.Unchanged += len(reused)
 	return p
 }
@@ -576,8 +590,8 @@ func (r *Reconciler) stall(att *Attempt, revision string, problems []Problem, er
 }
 
 // massDelete refuses a plan that deletes too much of what runs.
-func (r *Reconciler) massDelete(plan *Plan, running int) error {
-	del := plan.Summary.Delete
+func (r *Reconciler) massDelete(p *plan.Plan, running int) error {
+	del := p.Summary.Delete
 	if r.opts.AllowMassDelete || running == 0 || del == 0 {
 		return nil
 	}
@@ -616,8 +630,8 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 		values[ref] = v
 		return v, nil
 	}
-	var stale staler
-	if s, ok := r.opts.Secrets.(staler); ok {
+	var stale Staler
+	if s, ok := r.opts.Secrets.(Staler); ok {
 		stale = s
 	}
 	var old map[string]*built
@@ -671,17 +685,13 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 			invalid = append(invalid, Problem{File: e.Pos.File, Line: e.Pos.Line, Column: e.Pos.Col, Message: err.Error(), Severity: "error"})
 			continue
 		}
-		info := Describe(e, m)
+		info := plan.Describe(e, m)
 		if schema.IsReference(e.ClientCA) {
 			// The pool does not give its certificates back: describe the
 			// resolved bundle, so that a rotated client CA shows in plans.
 			if v, err := resolve(e.ClientCA); err == nil {
 				info.ClientCA = nil
-				for _, c := range allCerts(v) {
-					ci := ChainInfo{CertRef: e.ClientCA}
-					describeCert(&ci, c)
-					info.ClientCA = append(info.ClientCA, ci)
-				}
+				info.ClientCA = plan.DescribeCAs(v, e.ClientCA)
 			}
 		}
 		// The gateway keeps its own compact copy of the chain; a parsed
@@ -778,12 +788,12 @@ func (r *Reconciler) publishDegraded(degraded []Degraded) {
 }
 
 // publishApplied records a newly applied state in the status.
-func (r *Reconciler) publishApplied(att *Attempt, plan *Plan, degraded []Degraded) {
+func (r *Reconciler) publishApplied(att *Attempt, p *plan.Plan, degraded []Degraded) {
 	s := *r.status.Load()
 	s.Applied = &Revision{ID: att.Revision, Time: att.Time}
 	s.Entities = len(r.applied.infos)
 	s.Degraded = degraded
-	summary := plan.Summary
+	summary := p.Summary
 	s.Plan = &summary
 	r.status.Store(&s)
 }

@@ -1,21 +1,19 @@
 package reconciler
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/pem"
-	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"certops/fixtures"
+	"certops/source"
 )
 
 // TestGitLifecycle follows a repository served by `git http-backend`
@@ -33,12 +31,12 @@ func TestGitLifecycle(t *testing.T) {
 	webYAML, _ := entity(t, ca, "web", "web.example.com")
 	first := repo.Commit(t, "first", map[string]string{"shop.yaml": shopYAML, "api.yaml": apiYAML, "web.yaml": webYAML, "README.md": "certs\n"})
 
-	origin, err := NewGitOrigin(GitOptions{URL: srv.URL + "/" + repo.Name, Dir: filepath.Join(t.TempDir(), "clone")})
+	origin, err := source.NewGit(source.GitOptions{URL: srv.URL + "/" + repo.Name, Dir: filepath.Join(t.TempDir(), "clone")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	rec := New(Options{Origin: origin, Gateway: gw, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	var logs fixtures.SyncBuffer
+	rec := New(Options{Source: origin, Gateway: gw, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if rec.Ready() {
 		t.Fatal("Ready before the first apply")
 	}
@@ -168,12 +166,12 @@ func TestGitLifecycle(t *testing.T) {
 		older := repo.Commit(t, "older", map[string]string{"web.yaml": webYAML})
 		yaml, leaf := entity(t, ca, "web", "web.example.com")
 		repo.Commit(t, "newer", map[string]string{"web.yaml": yaml})
-		origin, err := NewGitOrigin(GitOptions{URL: srv.URL + "/" + repo.Name, Dir: filepath.Join(t.TempDir(), "clone")})
+		origin, err := source.NewGit(source.GitOptions{URL: srv.URL + "/" + repo.Name, Dir: filepath.Join(t.TempDir(), "clone")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		gw2 := startGateway(t, ca)
-		rec2 := New(Options{Origin: origin, Gateway: gw2})
+		rec2 := New(Options{Source: origin, Gateway: gw2})
 		wantResult(t, reconcileNow(t, rec2), ResultApplied)
 		gw2.wantServed(t, "web.example.com", leaf)
 		repo.ForcePush(t, older)
@@ -234,8 +232,8 @@ func TestGitLifecycle(t *testing.T) {
 		}
 		noPrivateKey(t, "status", string(b), shop1, shop2, api1, api2)
 		noPrivateKey(t, "logs", logs.String(), shop1, shop2, api1, api2)
-		var b2 syncBuffer
-		slog.New(slog.NewJSONHandler(&b2, nil)).Info("options", "git", GitOptions{URL: "https://u:pw1@h/r.git", Password: "tok3n", SSHKey: []byte("-----BEGIN OPENSSH PRIVATE KEY-----")})
+		var b2 fixtures.SyncBuffer
+		slog.New(slog.NewJSONHandler(&b2, nil)).Info("options", "git", source.GitOptions{URL: "https://u:pw1@h/r.git", Password: "tok3n", SSHKey: []byte("-----BEGIN OPENSSH PRIVATE KEY-----")})
 		if strings.Contains(b2.String(), "pw1") || strings.Contains(b2.String(), "tok3n") || strings.Contains(b2.String(), "PRIVATE") {
 			t.Errorf("GitOptions logged with credentials: %s", b2.String())
 		}
@@ -261,25 +259,25 @@ func TestGitTransports(t *testing.T) {
 
 	tests := []struct {
 		name string
-		opts GitOptions
+		opts source.GitOptions
 	}{
-		{"file", GitOptions{URL: repo.FileURL()}},
-		{"http-backend", GitOptions{URL: plain.URL + "/" + repo.Name}},
-		{"https token and CA", GitOptions{URL: httpsSrv.URL + "/" + repo.Name, Username: "bot", Password: "s3cr3t-token", CABundle: caPEM}},
-		{"git daemon", GitOptions{URL: daemon + repo.Name}},
-		{"ssh", GitOptions{URL: ssh.URL(repo.Name), SSHKey: ssh.ClientKeyPEM, KnownHosts: []string{knownHosts}}},
-		{"local working copy", GitOptions{URL: repo.Work}},
-		{"local bare repository", GitOptions{URL: repo.Bare()}},
+		{"file", source.GitOptions{URL: repo.FileURL()}},
+		{"http-backend", source.GitOptions{URL: plain.URL + "/" + repo.Name}},
+		{"https token and CA", source.GitOptions{URL: httpsSrv.URL + "/" + repo.Name, Username: "bot", Password: "s3cr3t-token", CABundle: caPEM}},
+		{"git daemon", source.GitOptions{URL: daemon + repo.Name}},
+		{"ssh", source.GitOptions{URL: ssh.URL(repo.Name), SSHKey: ssh.ClientKeyPEM, KnownHosts: []string{knownHosts}}},
+		{"local working copy", source.GitOptions{URL: repo.Work}},
+		{"local bare repository", source.GitOptions{URL: repo.Bare()}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.opts.Dir = filepath.Join(t.TempDir(), "clone")
-			origin, err := NewGitOrigin(tt.opts)
+			origin, err := source.NewGit(tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
 			gw := startGateway(t, ca)
-			rec := New(Options{Origin: origin, Gateway: gw, Path: "certs"})
+			rec := New(Options{Source: origin, Gateway: gw, Path: "certs"})
 			wantResult(t, reconcileNow(t, rec), ResultApplied)
 			gw.wantServed(t, "shop.example.com", leaf)
 			if strings.Contains(origin.String(), "s3cr3t") {
@@ -291,12 +289,12 @@ func TestGitTransports(t *testing.T) {
 	t.Run("https with the token in the URL is redacted", func(t *testing.T) {
 		u, _ := url.Parse(httpsSrv.URL + "/" + repo.Name)
 		u.User = url.UserPassword("bot", "wrong-s3cr3t")
-		origin, err := NewGitOrigin(GitOptions{URL: u.String(), CABundle: caPEM})
+		origin, err := source.NewGit(source.GitOptions{URL: u.String(), CABundle: caPEM})
 		if err != nil {
 			t.Fatal(err)
 		}
-		var logs syncBuffer
-		rec := New(Options{Origin: origin, Gateway: startGateway(t, ca), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		var logs fixtures.SyncBuffer
+		rec := New(Options{Source: origin, Gateway: startGateway(t, ca), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 		att := reconcileNow(t, rec)
 		wantResult(t, att, ResultFailed)
 		b, _ := json.Marshal(rec.Status())
@@ -311,11 +309,11 @@ func TestGitTransports(t *testing.T) {
 		other := fixtures.ServeGitSSH(t, repo.Root) // a server whose accepted key we do not present
 		kh := filepath.Join(t.TempDir(), "known_hosts")
 		os.WriteFile(kh, []byte(other.KnownHosts()), 0o600)
-		origin, err := NewGitOrigin(GitOptions{URL: other.URL(repo.Name), SSHKey: ssh.ClientKeyPEM, KnownHosts: []string{kh}})
+		origin, err := source.NewGit(source.GitOptions{URL: other.URL(repo.Name), SSHKey: ssh.ClientKeyPEM, KnownHosts: []string{kh}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		att := reconcileNow(t, New(Options{Origin: origin, Gateway: startGateway(t, ca)}))
+		att := reconcileNow(t, New(Options{Source: origin, Gateway: startGateway(t, ca)}))
 		wantResult(t, att, ResultFailed)
 		if !strings.Contains(problemsText(att.Errors), "unable to authenticate") {
 			t.Errorf("errors = %s, want an authentication failure", problemsText(att.Errors))
@@ -328,11 +326,11 @@ func TestGitTransports(t *testing.T) {
 		// The known_hosts file knows the address, with another server's key.
 		line := strings.Replace(ssh.KnownHosts(), ssh.Addr[strings.LastIndex(ssh.Addr, ":")+1:], other.Addr[strings.LastIndex(other.Addr, ":")+1:], 1)
 		os.WriteFile(kh, []byte(line), 0o600)
-		origin, err := NewGitOrigin(GitOptions{URL: other.URL(repo.Name), SSHKey: other.ClientKeyPEM, KnownHosts: []string{kh}})
+		origin, err := source.NewGit(source.GitOptions{URL: other.URL(repo.Name), SSHKey: other.ClientKeyPEM, KnownHosts: []string{kh}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		att := reconcileNow(t, New(Options{Origin: origin, Gateway: startGateway(t, ca)}))
+		att := reconcileNow(t, New(Options{Source: origin, Gateway: startGateway(t, ca)}))
 		wantResult(t, att, ResultFailed)
 		t.Logf("refused: %s", problemsText(att.Errors))
 		if !strings.Contains(problemsText(att.Errors), "key") {
@@ -344,11 +342,11 @@ func TestGitTransports(t *testing.T) {
 		other := fixtures.ServeGitSSH(t, repo.Root)
 		kh := filepath.Join(t.TempDir(), "known_hosts")
 		os.WriteFile(kh, []byte(ssh.KnownHosts()), 0o600) // lists another server only
-		origin, err := NewGitOrigin(GitOptions{URL: other.URL(repo.Name), SSHKey: other.ClientKeyPEM, KnownHosts: []string{kh}})
+		origin, err := source.NewGit(source.GitOptions{URL: other.URL(repo.Name), SSHKey: other.ClientKeyPEM, KnownHosts: []string{kh}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		att := reconcileNow(t, New(Options{Origin: origin, Gateway: startGateway(t, ca)}))
+		att := reconcileNow(t, New(Options{Source: origin, Gateway: startGateway(t, ca)}))
 		wantResult(t, att, ResultFailed)
 		if !strings.Contains(problemsText(att.Errors), "knownhosts: key is unknown") {
 			t.Errorf("errors = %s, want an unknown host key", problemsText(att.Errors))
@@ -356,9 +354,9 @@ func TestGitTransports(t *testing.T) {
 	})
 
 	t.Run("ssh without known_hosts refused", func(t *testing.T) {
-		_, err := NewGitOrigin(GitOptions{URL: ssh.URL(repo.Name), SSHKey: ssh.ClientKeyPEM, KnownHosts: []string{filepath.Join(t.TempDir(), "missing")}})
+		_, err := source.NewGit(source.GitOptions{URL: ssh.URL(repo.Name), SSHKey: ssh.ClientKeyPEM, KnownHosts: []string{filepath.Join(t.TempDir(), "missing")}})
 		if err == nil || !strings.Contains(err.Error(), "unknown ssh hosts are refused") {
-			t.Errorf("NewGitOrigin without known_hosts = %v, want a refusal", err)
+			t.Errorf("source.NewGit without known_hosts = %v, want a refusal", err)
 		}
 	})
 }
@@ -386,12 +384,12 @@ func TestGitPinning(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			origin, err := NewGitOrigin(GitOptions{URL: srv.URL + "/" + repo.Name, Ref: tt.ref})
+			origin, err := source.NewGit(source.GitOptions{URL: srv.URL + "/" + repo.Name, Ref: tt.ref})
 			if err != nil {
 				t.Fatal(err)
 			}
 			gw := startGateway(t, ca)
-			rec := New(Options{Origin: origin, Gateway: gw, Path: "prod"})
+			rec := New(Options{Source: origin, Gateway: gw, Path: "prod"})
 			wantResult(t, reconcileNow(t, rec), ResultApplied)
 			gw.wantServed(t, "shop.example.com", tt.want)
 			gw.wantRefused(t, "other.example.com") // outside --path
@@ -412,16 +410,16 @@ func TestGitRestart(t *testing.T) {
 
 	start := func(t *testing.T, dataDir string) (*Reconciler, *testGateway, func()) {
 		t.Helper()
-		opts := GitOptions{URL: url}
+		opts := source.GitOptions{URL: url}
 		if dataDir != "" {
 			opts.Dir = filepath.Join(dataDir, "clone")
 		}
-		origin, err := NewGitOrigin(opts)
+		origin, err := source.NewGit(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		gw := startGateway(t, ca)
-		rec := New(Options{Origin: origin, Gateway: gw, DataDir: dataDir})
+		rec := New(Options{Source: origin, Gateway: gw, DataDir: dataDir})
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
 		go func() { rec.Run(ctx); close(done) }()
@@ -488,51 +486,4 @@ func TestGitRestart(t *testing.T) {
 		}
 		gw.wantRefused(t, "shop.example.com")
 	})
-}
-
-// TestOpenRevision reads a working copy at a commit and in its working tree.
-func TestOpenRevision(t *testing.T) {
-	repo := fixtures.NewGitRepo(t)
-	c1 := repo.Commit(t, "one", map[string]string{"a.yaml": "one\n"})
-	repo.Commit(t, "two", map[string]string{"a.yaml": "two\n", "b/c.yaml": "c\n"})
-	fixtures.WriteFilesTo(t, repo.Work, map[string]string{"a.yaml": "dirty\n"})
-	tests := []struct {
-		rev, file, want string
-	}{
-		{c1, "a.yaml", "one\n"},
-		{"HEAD", "a.yaml", "two\n"},
-		{"main", "b/c.yaml", "c\n"},
-		{"", "a.yaml", "dirty\n"},
-	}
-	for _, tt := range tests {
-		fsys, err := OpenRevision(t.Context(), repo.Work, tt.rev)
-		if err != nil {
-			t.Fatalf("OpenRevision(%q): %v", tt.rev, err)
-		}
-		b, err := fs.ReadFile(fsys, tt.file)
-		if err != nil || string(b) != tt.want {
-			t.Errorf("OpenRevision(%q) %s = %q, %v; want %q", tt.rev, tt.file, b, err, tt.want)
-		}
-	}
-	if _, err := OpenRevision(t.Context(), repo.Work, "no-such-rev"); err == nil {
-		t.Error("OpenRevision(no-such-rev) = nil error")
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes (a log sink).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -3,6 +3,7 @@ package reconciler
 import (
 	"time"
 
+	"certops/plan"
 	"certops/schema"
 )
 
@@ -19,7 +20,7 @@ type Status struct {
 	Degraded    []Degraded     `json:"degraded,omitempty"`
 	Expiring    []ExpiringCert `json:"expiring,omitempty"`
 	// Plan summarises the changes of the last applied plan.
-	Plan *Summary `json:"plan,omitempty"`
+	Plan *plan.Summary `json:"plan,omitempty"`
 }
 
 // Revision is an applied revision and when it was applied.

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"certops/schema"
+	"certops/source"
 )
 
 // fileResult is a cached schema result with the key it was computed for.
@@ -49,7 +50,7 @@ type loadResult struct {
 
 // load validates the entity files of t below the loader's root, reusing
 // the results of unchanged files, and runs the whole-set checks.
-func (l *loader) load(ctx context.Context, t *Tree) (*loadResult, error) {
+func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) {
 	var entityFiles, policyFiles []string
 	policy := make(map[string]string)
 	for p, id := range t.Files {
@@ -65,7 +66,7 @@ func (l *loader) load(ctx context.Context, t *Tree) (*loadResult, error) {
 	slices.Sort(policyFiles)
 
 	// The validator is rebuilt only when the policy changes.
-	if digest := listingDigest(policy); l.validator == nil || digest != l.policyDigest {
+	if digest := source.Digest(policy); l.validator == nil || digest != l.policyDigest {
 		var pf []schema.PolicyFile
 		for _, p := range policyFiles {
 			src, err := t.ReadFile(p)
@@ -140,4 +141,32 @@ func (l *loader) load(ctx context.Context, t *Tree) (*loadResult, error) {
 	}
 	res.problems = append(res.problems, schema.CheckSet(files)...)
 	return res, nil
+}
+
+// fileKind classifies a path of a tree below root (DESIGN.md 2) with
+// schema.Classify: entity files, policy, or neither.
+type fileKind int
+
+const (
+	kindIgnored fileKind = iota
+	kindEntity
+	kindPolicy
+)
+
+func classify(root, p string) fileKind {
+	rel := p
+	if root != "" && root != "." {
+		var ok bool
+		rel, ok = strings.CutPrefix(p, strings.Trim(root, "/")+"/")
+		if !ok {
+			return kindIgnored
+		}
+	}
+	switch schema.Classify(rel) {
+	case schema.FileEntity:
+		return kindEntity
+	case schema.FilePolicy:
+		return kindPolicy
+	}
+	return kindIgnored
 }

@@ -128,7 +128,7 @@ func startStack(tb testing.TB, dir string, opts secrets.Options) *stack {
 		tb.Fatal(err)
 	}
 	s.addr = ln.Addr().String()
-	s.rec = reconciler.New(reconciler.Options{Source: os.DirFS(dir), Gateway: gw, Secrets: cache, Logger: log})
+	s.rec = reconciler.New(reconciler.Options{FS: os.DirFS(dir), Gateway: gw, Secrets: cache, Logger: log})
 	var wg sync.WaitGroup
 	wg.Go(func() { gw.Serve(ctx, ln) })
 	wg.Go(func() { s.rec.Run(ctx) })

@@ -6,12 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	"certops/plan"
 	"certops/reconciler"
 )
 
 func TestClient(t *testing.T) {
 	rec := &fakeRec{ready: true, status: &reconciler.Status{Source: "src", Entities: 1},
-		entities: []reconciler.EntityInfo{{Name: "shop", Type: "server", SNIs: []string{"shop.test"}}}}
+		entities: []plan.EntityInfo{{Name: "shop", Type: "server", SNIs: []string{"shop.test"}}}}
 	var gotAuth string
 	h := New(Options{Reconciler: rec}).Handler()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -61,7 +61,7 @@ func startDaemon(t *testing.T) *daemon {
 	})
 	m := admin.NewMetrics()
 	gw := gateway.New(gateway.Options{OnHandshake: m.ObserveHandshake})
-	rec := reconciler.New(reconciler.Options{Source: os.DirFS(dir), Gateway: gw, Observe: m.ObserveRun})
+	rec := reconciler.New(reconciler.Options{FS: os.DirFS(dir), Gateway: gw, Observe: m.ObserveRun})
 	srv := admin.New(admin.Options{Reconciler: rec, Metrics: m, Token: []byte(testToken), WebhookSecret: []byte("hook"), Ref: "main"})
 	api := httptest.NewServer(srv.Handler())
 	t.Cleanup(api.Close)

@@ -1,22 +1,22 @@
 package admin
 
-import "certops/reconciler"
+import "certops/plan"
 
 // Drift compares what a daemon serves (live, from GET /api/v1/ssls) with a
 // desired state described without a secret store (local, from
-// reconciler.Describe with no material), for `certops diff --live`.
+// plan.Describe with no material), for `certops diff --live`.
 //
 // Two differences are not drift and are taken out before the comparison:
 // a certificate or key that the folder names by a secret reference is
 // compared by its reference only (the daemon resolved it, the folder
 // cannot), and the file an entity sits in is taken from the folder (the
 // daemon names files from its repository root, the folder from itself).
-func Drift(live []SSLDoc, local []reconciler.EntityInfo) *reconciler.Plan {
-	byName := make(map[string]*reconciler.EntityInfo, len(local))
+func Drift(live []SSLDoc, local []plan.EntityInfo) *plan.Plan {
+	byName := make(map[string]*plan.EntityInfo, len(local))
 	for i := range local {
 		byName[local[i].Name] = &local[i]
 	}
-	running := make([]reconciler.EntityInfo, 0, len(live))
+	running := make([]plan.EntityInfo, 0, len(live))
 	for _, d := range live {
 		e := d.EntityInfo()
 		if l, ok := byName[e.Name]; ok {
@@ -24,7 +24,7 @@ func Drift(live []SSLDoc, local []reconciler.EntityInfo) *reconciler.Plan {
 			for i := range min(len(e.Chains), len(l.Chains)) {
 				lc, rc := l.Chains[i], &e.Chains[i]
 				if lc.CertRef != "" && lc.Fingerprint == "" && lc.CertRef == rc.CertRef {
-					keep := reconciler.ChainInfo{CertRef: rc.CertRef, KeyRef: rc.KeyRef,
+					keep := plan.ChainInfo{CertRef: rc.CertRef, KeyRef: rc.KeyRef,
 						PublicKeyFingerprint: rc.PublicKeyFingerprint}
 					*rc = keep
 				}
@@ -34,10 +34,10 @@ func Drift(live []SSLDoc, local []reconciler.EntityInfo) *reconciler.Plan {
 			}
 			if len(l.ClientCA) == 1 && l.ClientCA[0].Fingerprint == "" && l.ClientCA[0].CertRef != "" &&
 				len(e.ClientCA) == 1 && e.ClientCA[0].CertRef == l.ClientCA[0].CertRef {
-				e.ClientCA = []reconciler.ChainInfo{{CertRef: l.ClientCA[0].CertRef}}
+				e.ClientCA = []plan.ChainInfo{{CertRef: l.ClientCA[0].CertRef}}
 			}
 		}
 		running = append(running, e)
 	}
-	return reconciler.Diff(running, local)
+	return plan.Diff(running, local)
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"certops/plan"
 	"certops/reconciler"
 )
 
@@ -16,7 +17,7 @@ type fakeRec struct {
 	mu       sync.Mutex // guards the fields below
 	ready    bool
 	status   *reconciler.Status
-	entities []reconciler.EntityInfo
+	entities []plan.EntityInfo
 	attempt  *reconciler.Attempt
 	err      error
 }
@@ -41,7 +42,7 @@ func (f *fakeRec) Status() *reconciler.Status {
 	return f.status
 }
 
-func (f *fakeRec) Entities() []reconciler.EntityInfo {
+func (f *fakeRec) Entities() []plan.EntityInfo {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.entities

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"certops/gateway"
+	"certops/plan"
 	"certops/reconciler"
 )
 
@@ -27,8 +28,8 @@ func BenchmarkObserveHandshake(b *testing.B) {
 func BenchmarkScrape10k(b *testing.B) {
 	rec := &fakeRec{status: &reconciler.Status{Applied: &reconciler.Revision{ID: "abc", Time: time.Now()}}}
 	for i := range 10000 {
-		rec.entities = append(rec.entities, reconciler.EntityInfo{Name: fmt.Sprintf("entity-%05d", i), Type: "server",
-			Chains: []reconciler.ChainInfo{{NotAfter: time.Now().Add(time.Hour)}}})
+		rec.entities = append(rec.entities, plan.EntityInfo{Name: fmt.Sprintf("entity-%05d", i), Type: "server",
+			Chains: []plan.ChainInfo{{NotAfter: time.Now().Add(time.Hour)}}})
 	}
 	s := New(Options{Reconciler: rec})
 	h := s.Handler()

@@ -3,6 +3,7 @@ package admin
 import (
 	"time"
 
+	"certops/plan"
 	"certops/reconciler"
 )
 
@@ -146,7 +147,7 @@ func attemptDoc(a *reconciler.Attempt) AttemptDoc {
 
 // SSLDocOf converts the reconciler's description of an entity into its
 // JSON document.
-func SSLDocOf(e reconciler.EntityInfo) SSLDoc {
+func SSLDocOf(e plan.EntityInfo) SSLDoc {
 	d := SSLDoc{
 		Name: e.Name, Type: e.Type, File: e.File,
 		SNIs:      nonNil(e.SNIs),
@@ -163,8 +164,8 @@ func SSLDocOf(e reconciler.EntityInfo) SSLDoc {
 
 // EntityInfo converts a document back into the reconciler's description,
 // so that `certops diff --live` can compare a daemon with a folder.
-func (d SSLDoc) EntityInfo() reconciler.EntityInfo {
-	e := reconciler.EntityInfo{
+func (d SSLDoc) EntityInfo() plan.EntityInfo {
+	e := plan.EntityInfo{
 		Name: d.Name, Type: d.Type, File: d.File,
 		SNIs: d.SNIs, Protocols: d.Protocols, Labels: d.Labels,
 	}
@@ -177,7 +178,7 @@ func (d SSLDoc) EntityInfo() reconciler.EntityInfo {
 	return e
 }
 
-func chainDocs(chains []reconciler.ChainInfo) []ChainDoc {
+func chainDocs(chains []plan.ChainInfo) []ChainDoc {
 	out := make([]ChainDoc, 0, len(chains))
 	for _, c := range chains {
 		out = append(out, ChainDoc{
@@ -190,8 +191,8 @@ func chainDocs(chains []reconciler.ChainInfo) []ChainDoc {
 	return out
 }
 
-func (c ChainDoc) chainInfo() reconciler.ChainInfo {
-	return reconciler.ChainInfo{
+func (c ChainDoc) chainInfo() plan.ChainInfo {
+	return plan.ChainInfo{
 		Subject: c.Subject, SANs: c.SANs, Serial: c.Serial,
 		NotBefore: c.NotBefore, NotAfter: c.NotAfter, KeyType: c.KeyType,
 		Fingerprint: c.Fingerprint, PublicKeyFingerprint: c.PublicKeyFingerprint,

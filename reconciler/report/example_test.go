@@ -3,14 +3,14 @@ package report_test
 import (
 	"fmt"
 
-	"certops/reconciler"
+	"certops/plan"
 	"certops/reconciler/report"
 )
 
 func ExampleMarkdown() {
-	plan := reconciler.Diff(
-		[]reconciler.EntityInfo{{Name: "shop", Type: "server", File: "shop.yaml", SNIs: []string{"shop.example.com"}}},
-		[]reconciler.EntityInfo{{Name: "shop", Type: "server", File: "shop.yaml", SNIs: []string{"shop.example.com", "www.shop.example.com"}}},
+	plan := plan.Diff(
+		[]plan.EntityInfo{{Name: "shop", Type: "server", File: "shop.yaml", SNIs: []string{"shop.example.com"}}},
+		[]plan.EntityInfo{{Name: "shop", Type: "server", File: "shop.yaml", SNIs: []string{"shop.example.com", "www.shop.example.com"}}},
 	)
 	fmt.Print(report.Markdown(plan, report.MarkdownOptions{Base: "origin/main", Head: "working tree"}))
 	// Output:

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"certops/reconciler"
+	"certops/plan"
 )
 
 // MaxMarkdown is the size limit of a Markdown report: GitHub refuses
@@ -28,7 +28,7 @@ type MarkdownOptions struct {
 // and a note says how many changes are not shown. All repository text
 // (names, files, values) is escaped, so a crafted name cannot inject
 // Markdown or HTML into the comment.
-func Markdown(p *reconciler.Plan, opts MarkdownOptions) string {
+func Markdown(p *plan.Plan, opts MarkdownOptions) string {
 	limit := opts.Limit
 	if limit <= 0 {
 		limit = MaxMarkdown
@@ -89,20 +89,20 @@ func Markdown(p *reconciler.Plan, opts MarkdownOptions) string {
 	return b.String()
 }
 
-func actionCell(a reconciler.Action) string {
+func actionCell(a plan.Action) string {
 	switch a {
-	case reconciler.ActionCreate:
+	case plan.ActionCreate:
 		return "`+` create"
-	case reconciler.ActionUpdate:
+	case plan.ActionUpdate:
 		return "`~` update"
-	case reconciler.ActionDelete:
+	case plan.ActionDelete:
 		return "`-` delete"
 	}
 	return escape(string(a))
 }
 
-func fieldNames(c reconciler.Change) string {
-	if c.Action == reconciler.ActionDelete {
+func fieldNames(c plan.Change) string {
+	if c.Action == plan.ActionDelete {
 		return "(all)"
 	}
 	names := make([]string, len(c.Fields))
@@ -112,9 +112,9 @@ func fieldNames(c reconciler.Change) string {
 	return strings.Join(names, ", ")
 }
 
-func detailsBlock(c reconciler.Change) string {
+func detailsBlock(c plan.Change) string {
 	var b strings.Builder
-	sign := map[reconciler.Action]string{reconciler.ActionCreate: "+", reconciler.ActionUpdate: "~", reconciler.ActionDelete: "-"}[c.Action]
+	sign := map[plan.Action]string{plan.ActionCreate: "+", plan.ActionUpdate: "~", plan.ActionDelete: "-"}[c.Action]
 	fmt.Fprintf(&b, "<details><summary><code>%s %s %s</code>", sign, html(string(c.Action)), html(c.Name))
 	if c.File != "" {
 		fmt.Fprintf(&b, " (%s)", html(c.File))

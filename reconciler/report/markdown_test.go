@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"certops/reconciler"
+	"certops/plan"
 	"certops/schema"
 )
 
@@ -22,11 +22,11 @@ func TestMarkdownLimit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := &reconciler.Plan{}
+			p := &plan.Plan{}
 			for i := range tt.changes {
-				p.Changes = append(p.Changes, reconciler.Change{
-					Action: reconciler.ActionUpdate, Name: fmt.Sprintf("entity-%06d", i), File: fmt.Sprintf("certs/e%06d.yaml", i),
-					Fields: []reconciler.FieldChange{
+				p.Changes = append(p.Changes, plan.Change{
+					Action: plan.ActionUpdate, Name: fmt.Sprintf("entity-%06d", i), File: fmt.Sprintf("certs/e%06d.yaml", i),
+					Fields: []plan.FieldChange{
 						{Field: "cert", Old: "serial 1, not after 2027-01-01T00:00:00Z, sha256 0123456789abcdef", New: "serial 2, not after 2028-01-01T00:00:00Z, sha256 fedcba9876543210"},
 						{Field: "snis", Added: []string{"a.example.com"}, Removed: []string{"b.example.com"}},
 					},
@@ -57,12 +57,12 @@ func TestMarkdownLimit(t *testing.T) {
 }
 
 func TestMarkdownEscapes(t *testing.T) {
-	p := &reconciler.Plan{
-		Changes: []reconciler.Change{{
-			Action: reconciler.ActionUpdate, Name: "evil", File: "a|b`c.yaml",
-			Fields: []reconciler.FieldChange{{Field: "labels", Added: []string{"x=<script>alert(1)</script>|*y*"}}},
+	p := &plan.Plan{
+		Changes: []plan.Change{{
+			Action: plan.ActionUpdate, Name: "evil", File: "a|b`c.yaml",
+			Fields: []plan.FieldChange{{Field: "labels", Added: []string{"x=<script>alert(1)</script>|*y*"}}},
 		}},
-		Summary: reconciler.Summary{Update: 1},
+		Summary: plan.Summary{Update: 1},
 	}
 	md := Markdown(p, MarkdownOptions{})
 	for _, bad := range []string{"<script>", "a|b", "`c.yaml", "|*y*"} {
@@ -76,7 +76,7 @@ func TestMarkdownEscapes(t *testing.T) {
 }
 
 func TestMarkdownNoChanges(t *testing.T) {
-	md := Markdown(&reconciler.Plan{Summary: reconciler.Summary{Unchanged: 4}}, MarkdownOptions{Base: "a", Head: "b"})
+	md := Markdown(&plan.Plan{Summary: plan.Summary{Unchanged: 4}}, MarkdownOptions{Base: "a", Head: "b"})
 	want := "### certops plan: `a` → `b`\n\n**Summary:** 0 to create, 0 to update, 0 to delete, 4 unchanged.\n\nNo changes: the gateway would serve the same certificates.\n"
 	if md != want {
 		t.Errorf("Markdown(no changes) = %q, want %q", md, want)
@@ -95,13 +95,13 @@ func TestMarkdownInvalidLimit(t *testing.T) {
 }
 
 func TestTextColor(t *testing.T) {
-	p := &reconciler.Plan{
-		Changes: []reconciler.Change{
-			{Action: reconciler.ActionCreate, Name: "a", Fields: []reconciler.FieldChange{{Field: "snis", Added: []string{"a.test"}}}},
-			{Action: reconciler.ActionUpdate, Name: "b", Fields: []reconciler.FieldChange{{Field: "labels", Added: []string{"x=1"}}}},
-			{Action: reconciler.ActionDelete, Name: "c"},
+	p := &plan.Plan{
+		Changes: []plan.Change{
+			{Action: plan.ActionCreate, Name: "a", Fields: []plan.FieldChange{{Field: "snis", Added: []string{"a.test"}}}},
+			{Action: plan.ActionUpdate, Name: "b", Fields: []plan.FieldChange{{Field: "labels", Added: []string{"x=1"}}}},
+			{Action: plan.ActionDelete, Name: "c"},
 		},
-		Summary: reconciler.Summary{Create: 1, Update: 1, Delete: 1},
+		Summary: plan.Summary{Create: 1, Update: 1, Delete: 1},
 	}
 	var plain, colored strings.Builder
 	if err := Text(&plain, p, false); err != nil {

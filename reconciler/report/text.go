@@ -4,7 +4,7 @@ import (
 	"io"
 	"strings"
 
-	"certops/reconciler"
+	"certops/plan"
 )
 
 // ANSI SGR sequences of the text renderers.
@@ -17,11 +17,11 @@ const (
 	ansiDim    = "\x1b[2m"
 )
 
-// Text writes the plan as [reconciler.Plan.String] does: "+ create",
+// Text writes the plan as [plan.Plan.String] does: "+ create",
 // "~ update" field by field, "- delete" and a "Summary:" line. With color,
 // creations are green, updates yellow, deletions red and the summary bold;
 // the caller decides (a terminal, and NO_COLOR unset).
-func Text(w io.Writer, p *reconciler.Plan, color bool) error {
+func Text(w io.Writer, p *plan.Plan, color bool) error {
 	s := p.String()
 	if !color {
 		_, err := io.WriteString(w, s)

@@ -1,4 +1,4 @@
-package reconciler
+package source
 
 import (
 	"context"
@@ -21,9 +21,9 @@ import (
 // of events.
 const dirDebounce = 200 * time.Millisecond
 
-// dirOrigin is a plain directory, watched with fsnotify. Its revision is a
-// digest of its files' content.
-type dirOrigin struct {
+// Dir is a plain folder, watched with fsnotify (the only importer of
+// fsnotify). Its revision is "dir:" and a digest of its files' content.
+type Dir struct {
 	dir string
 	log *slog.Logger
 
@@ -37,11 +37,11 @@ type dirFile struct {
 	hash string
 }
 
-// NewDirOrigin returns an Origin that reads the files below dir. Its Watch
+// NewDir returns a Source that reads the files below dir. Its Watch
 // triggers a reconcile when they change; editors that save by writing a new
 // file and renaming it over the old one are seen too, because the folders,
 // not the files, are watched.
-func NewDirOrigin(dir string, log *slog.Logger) (Origin, error) {
+func NewDir(dir string, log *slog.Logger) (*Dir, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
@@ -52,18 +52,21 @@ func NewDirOrigin(dir string, log *slog.Logger) (Origin, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &dirOrigin{dir: dir, log: log, known: make(map[string]dirFile)}, nil
+	return &Dir{dir: dir, log: log, known: make(map[string]dirFile)}, nil
 }
 
-func (o *dirOrigin) String() string { return o.dir }
+var _ Watcher = (*Dir)(nil)
+
+// String returns the folder's path.
+func (o *Dir) String() string { return o.dir }
 
 // Fetch lists the directory. A file whose size and modification time did
 // not change since the last Fetch is not read again.
-func (o *dirOrigin) Fetch(ctx context.Context) (*Tree, error) {
+func (o *Dir) Fetch(ctx context.Context) (*Tree, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	fsys := os.DirFS(o.dir)
-	t := &Tree{Files: make(map[string]string), read: func(name string) ([]byte, error) { return fs.ReadFile(fsys, name) }}
+	t := NewTree("", nil, func(name string) ([]byte, error) { return fs.ReadFile(fsys, name) })
 	next := make(map[string]dirFile, len(o.known))
 	err := walkFiles(ctx, fsys, func(p string, d fs.DirEntry) error {
 		fi, err := d.Info()
@@ -87,13 +90,13 @@ func (o *dirOrigin) Fetch(ctx context.Context) (*Tree, error) {
 		return nil, fmt.Errorf("source %s: %w", o.dir, err)
 	}
 	o.known = next
-	t.Revision = "dir:" + listingDigest(t.Files)[:12]
+	t.Revision = "dir:" + Digest(t.Files)[:12]
 	return t, nil
 }
 
 // Watch calls trigger, debounced, whenever something below the directory
 // changes, until ctx ends.
-func (o *dirOrigin) Watch(ctx context.Context, trigger func()) error {
+func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", o.dir, err)

@@ -1,27 +1,27 @@
-package reconciler_test
+package plan_test
 
 import (
 	"fmt"
 	"time"
 
-	"certops/reconciler"
+	"certops/plan"
 )
 
 // ExampleDiff compares a running entity with its next revision: a new SNI,
 // a renewed certificate on a new key, a label, and an entity removed.
 func ExampleDiff() {
 	notAfter := time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)
-	running := []reconciler.EntityInfo{
+	running := []plan.EntityInfo{
 		{Name: "shop", Type: "server", File: "shop.yaml", SNIs: []string{"shop.example.com"},
-			Chains: []reconciler.ChainInfo{{Serial: "1a", NotAfter: notAfter, Fingerprint: "aaaaaaaaaaaaaaaaaaaa", PublicKeyFingerprint: "1111111111111111ffff"}}},
+			Chains: []plan.ChainInfo{{Serial: "1a", NotAfter: notAfter, Fingerprint: "aaaaaaaaaaaaaaaaaaaa", PublicKeyFingerprint: "1111111111111111ffff"}}},
 		{Name: "old", Type: "server", File: "old.yaml", SNIs: []string{"old.example.com"}},
 	}
-	desired := []reconciler.EntityInfo{
+	desired := []plan.EntityInfo{
 		{Name: "shop", Type: "server", File: "shop.yaml", SNIs: []string{"shop.example.com", "www.shop.example.com"},
 			Labels: map[string]string{"team": "web"},
-			Chains: []reconciler.ChainInfo{{Serial: "2b", NotAfter: notAfter.AddDate(0, 3, 0), Fingerprint: "bbbbbbbbbbbbbbbbbbbb", PublicKeyFingerprint: "2222222222222222ffff"}}},
+			Chains: []plan.ChainInfo{{Serial: "2b", NotAfter: notAfter.AddDate(0, 3, 0), Fingerprint: "bbbbbbbbbbbbbbbbbbbb", PublicKeyFingerprint: "2222222222222222ffff"}}},
 	}
-	fmt.Print(reconciler.Diff(running, desired))
+	fmt.Print(plan.Diff(running, desired))
 	// Output:
 	// - delete old (old.yaml)
 	// ~ update shop (shop.yaml)

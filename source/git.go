@@ -1,7 +1,7 @@
-package reconciler
+package source
 
-// This is the only file that imports go-git (STYLE.md: one file per heavy
-// library).
+// The Git source: go-git is imported by package source only (STYLE.md: one
+// package per heavy library).
 
 import (
 	"context"
@@ -17,7 +17,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"testing/fstest"
 	"time"
 
 	git "github.com/go-git/go-git/v5"
@@ -37,7 +36,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 )
 
-// GitOptions configure a Git origin.
+// GitOptions configure a Git source.
 type GitOptions struct {
 	// URL is the repository: https://, http://, ssh://, user@host:path,
 	// git://, file://, or the path of a local repository or working copy
@@ -77,10 +76,10 @@ func (o GitOptions) LogValue() slog.Value {
 	)
 }
 
-// gitOrigin follows one ref of a Git repository. It keeps a shallow
+// Git follows one ref of a Git repository. It keeps a shallow
 // clone without a checkout and reads files straight from commit trees,
 // which is several times cheaper than a worktree for large repositories.
-type gitOrigin struct {
+type Git struct {
 	opts     GitOptions
 	log      *slog.Logger
 	display  string   // the URL, credentials redacted
@@ -108,13 +107,13 @@ const (
 	targetRef  = plumbing.ReferenceName("refs/certops/target")
 )
 
-// NewGitOrigin checks opts and returns an Origin that follows the
-// repository. It does not touch the network.
-func NewGitOrigin(opts GitOptions) (Origin, error) {
+// NewGit checks opts and returns a Source that follows the repository.
+// It does not touch the network.
+func NewGit(opts GitOptions) (*Git, error) {
 	if opts.URL == "" {
 		return nil, errors.New("git: empty repository URL")
 	}
-	o := &gitOrigin{opts: opts, log: opts.Logger, fetchURL: opts.URL}
+	o := &Git{opts: opts, log: opts.Logger, fetchURL: opts.URL}
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
@@ -206,7 +205,10 @@ func portOr(p, def int) int {
 	return p
 }
 
-func (o *gitOrigin) String() string {
+var _ Opener = (*Git)(nil)
+
+// String is the URL (credentials redacted) and the ref, as "URL@ref".
+func (o *Git) String() string {
 	if o.opts.Ref != "" {
 		return o.display + "@" + o.opts.Ref
 	}
@@ -219,7 +221,7 @@ func (o *gitOrigin) String() string {
 // commit seen before), nothing is downloaded. Otherwise it fetches
 // incrementally and falls back to a fresh shallow clone when that fails,
 // which is what a force-push can cause (go-git issue 1443).
-func (o *gitOrigin) Fetch(ctx context.Context) (*Tree, error) {
+func (o *Git) Fetch(ctx context.Context) (*Tree, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	t, err := o.fetch(ctx)
@@ -229,7 +231,7 @@ func (o *gitOrigin) Fetch(ctx context.Context) (*Tree, error) {
 	return t, nil
 }
 
-func (o *gitOrigin) fetch(ctx context.Context) (*Tree, error) {
+func (o *Git) fetch(ctx context.Context) (*Tree, error) {
 	if o.local {
 		return o.fetchLocal()
 	}
@@ -289,7 +291,7 @@ func (o *gitOrigin) fetch(ctx context.Context) (*Tree, error) {
 
 // fetchPinned fetches the whole history of every branch and tag and looks
 // for the pinned commit in it.
-func (o *gitOrigin) fetchPinned(ctx context.Context) (*Tree, error) {
+func (o *Git) fetchPinned(ctx context.Context) (*Tree, error) {
 	err := o.repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: remoteName,
 		RefSpecs:   []config.RefSpec{"+refs/heads/*:refs/certops/heads/*", "+refs/tags/*:refs/tags/*"},
@@ -308,7 +310,7 @@ func (o *gitOrigin) fetchPinned(ctx context.Context) (*Tree, error) {
 	return t, nil
 }
 
-func (o *gitOrigin) fetchSpec(ctx context.Context, spec config.RefSpec, depth int) error {
+func (o *Git) fetchSpec(ctx context.Context, spec config.RefSpec, depth int) error {
 	err := o.repo.FetchContext(ctx, &git.FetchOptions{
 		RemoteName: remoteName,
 		RefSpecs:   []config.RefSpec{spec},
@@ -325,7 +327,7 @@ func (o *gitOrigin) fetchSpec(ctx context.Context, spec config.RefSpec, depth in
 }
 
 // pick finds the ref to follow in a remote's listing.
-func (o *gitOrigin) pick(refs []*plumbing.Reference) (plumbing.ReferenceName, plumbing.Hash, error) {
+func (o *Git) pick(refs []*plumbing.Reference) (plumbing.ReferenceName, plumbing.Hash, error) {
 	byName := make(map[plumbing.ReferenceName]*plumbing.Reference, len(refs))
 	for _, r := range refs {
 		byName[r.Name()] = r
@@ -356,7 +358,7 @@ func (o *gitOrigin) pick(refs []*plumbing.Reference) (plumbing.ReferenceName, pl
 }
 
 // open opens the clone, or creates an empty one.
-func (o *gitOrigin) open() error {
+func (o *Git) open() error {
 	if o.repo != nil {
 		return nil
 	}
@@ -380,7 +382,7 @@ func (o *gitOrigin) open() error {
 }
 
 // reset throws the clone away and starts an empty one.
-func (o *gitOrigin) reset() error {
+func (o *Git) reset() error {
 	if c, ok := o.store.(io.Closer); ok {
 		c.Close()
 	}
@@ -397,7 +399,7 @@ func (o *gitOrigin) reset() error {
 }
 
 // newStore opens the clone's object storage: a folder, or memory.
-func (o *gitOrigin) newStore() error {
+func (o *Git) newStore() error {
 	if o.opts.Dir == "" {
 		o.store = memory.NewStorage()
 		return nil
@@ -410,7 +412,7 @@ func (o *gitOrigin) newStore() error {
 }
 
 // initRepo creates an empty bare repository in the store, with the remote.
-func (o *gitOrigin) initRepo() error {
+func (o *Git) initRepo() error {
 	repo, err := git.Init(o.store, nil)
 	if err != nil {
 		return fmt.Errorf("git: init clone: %w", err)
@@ -423,13 +425,13 @@ func (o *gitOrigin) initRepo() error {
 }
 
 // empty reports whether the clone has nothing fetched yet.
-func (o *gitOrigin) empty() bool {
+func (o *Git) empty() bool {
 	_, err := o.repo.Reference(targetRef, false)
 	return err != nil
 }
 
 // Open returns the tree of a revision fetched before, from the clone alone.
-func (o *gitOrigin) Open(ctx context.Context, revision string) (*Tree, error) {
+func (o *Git) Open(ctx context.Context, revision string) (*Tree, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.local {
@@ -449,7 +451,7 @@ func (o *gitOrigin) Open(ctx context.Context, revision string) (*Tree, error) {
 }
 
 // fetchLocal resolves the ref in a local repository, read in place.
-func (o *gitOrigin) fetchLocal() (*Tree, error) {
+func (o *Git) fetchLocal() (*Tree, error) {
 	repo, err := openLocal(o.opts.URL)
 	if err != nil {
 		return nil, fmt.Errorf("git: open %s: %w", o.display, err)
@@ -475,7 +477,7 @@ func openLocal(dir string) (*git.Repository, error) {
 	return repo, err
 }
 
-func (o *gitOrigin) treeOf(h plumbing.Hash) (*Tree, error) { return treeOfRepo(o.repo, h) }
+func (o *Git) treeOf(h plumbing.Hash) (*Tree, error) { return treeOfRepo(o.repo, h) }
 
 // treeOfRepo lists the tree of the commit h (or of the commit an annotated
 // tag h points to) without reading any blob.
@@ -493,7 +495,7 @@ func treeOfRepo(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tree of %s: %w", commit.Hash, err)
 	}
-	t := &Tree{Revision: commit.Hash.String(), Files: make(map[string]string)}
+	files := make(map[string]string)
 	blobs := make(map[string]plumbing.Hash)
 	w := object.NewTreeWalker(tree, true, nil)
 	defer w.Close()
@@ -508,10 +510,10 @@ func treeOfRepo(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
 		if entry.Mode != filemode.Regular && entry.Mode != filemode.Executable {
 			continue // folders, symlinks, submodules
 		}
-		t.Files[name] = entry.Hash.String()
+		files[name] = entry.Hash.String()
 		blobs[name] = entry.Hash
 	}
-	t.read = func(name string) ([]byte, error) {
+	return NewTree(commit.Hash.String(), files, func(name string) ([]byte, error) {
 		blob, err := repo.BlobObject(blobs[name])
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -522,17 +524,21 @@ func treeOfRepo(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
 		}
 		defer r.Close()
 		return io.ReadAll(r)
-	}
-	return t, nil
+	}), nil
 }
 
 // OpenRevision returns the tree of a local repository (or working copy) at
 // rev, read through go-git: anything `git rev-parse` accepts for a commit
-// (a branch, tag, commit id, HEAD~1). An empty rev is the working tree on
-// disk, uncommitted changes included. `certops diff --base` uses it.
+// (a branch, tag, commit id, HEAD~1). Files are read from the object store
+// when opened, one at a time (the result is a [*Tree]). An empty rev is
+// the working tree on disk, uncommitted changes included. `certops diff
+// --base` uses it.
 func OpenRevision(ctx context.Context, repoDir, rev string) (fs.FS, error) {
 	if rev == "" {
 		return os.DirFS(repoDir), nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	repo, err := openLocal(repoDir)
 	if err != nil {
@@ -542,27 +548,12 @@ func OpenRevision(ctx context.Context, repoDir, rev string) (fs.FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s in %s: %w", rev, repoDir, err)
 	}
-	t, err := treeOfRepo(repo, *h)
-	if err != nil {
-		return nil, err
-	}
-	m := make(fstest.MapFS, len(t.Files))
-	for name := range t.Files {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		src, err := t.read(name)
-		if err != nil {
-			return nil, err
-		}
-		m[name] = &fstest.MapFile{Data: src, Mode: 0o644}
-	}
-	return m, nil
+	return treeOfRepo(repo, *h)
 }
 
 // redact removes credentials from an error's text. The result does not
 // wrap err, so no caller can print the original text by unwrapping.
-func (o *gitOrigin) redact(err error) error {
+func (o *Git) redact(err error) error {
 	if err == nil {
 		return nil
 	}

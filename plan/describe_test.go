@@ -1,4 +1,4 @@
-package reconciler
+package plan
 
 import (
 	"testing"
@@ -9,7 +9,7 @@ import (
 
 func TestDescribeTree(t *testing.T) {
 	ca := fixtures.NewRootCA(t, "describe CA")
-	shop, _ := entity(t, ca, "shop", "shop.example.com")
+	shop := fixtures.EntityYAML(fixtures.Entity{Name: "shop", SNIs: []string{"shop.example.com"}, Chains: []*fixtures.Leaf{ca.Server(t, "shop.example.com")}})
 	fsys := fstest.MapFS{
 		"tls/shop.yaml": {Data: []byte(shop)},
 		"bad/x.yaml":    {Data: []byte("name: x\ncert: 42\n")},

@@ -1,4 +1,4 @@
-package reconciler
+package plan
 
 import (
 	"crypto"
@@ -115,6 +115,18 @@ func Describe(e *schema.Entity, m *schema.Material) EntityInfo {
 		}
 	}
 	return info
+}
+
+// DescribeCAs describes each certificate of a PEM bundle (a resolved
+// client CA), each with ref, the reference it was resolved from.
+func DescribeCAs(bundle []byte, ref string) []ChainInfo {
+	var out []ChainInfo
+	for _, c := range allCerts(bundle) {
+		ci := ChainInfo{CertRef: ref}
+		describeCert(&ci, c)
+		out = append(out, ci)
+	}
+	return out
 }
 
 func describeCert(ci *ChainInfo, c *x509.Certificate) {

@@ -1,0 +1,14 @@
+// Package plan describes entities without their secrets and compares two
+// desired states. [EntityInfo] (with [ChainInfo]) is the one description
+// of an entity: the admin API lists it, metrics read expiry from it, and
+// [Diff] compares two lists of it into a [Plan] that `certops diff`, the
+// admin API's drift check and the reconciler print. [Describe] builds it
+// from a validated entity, [DescribeTree] from a file tree without
+// resolving any secret reference.
+//
+// Nothing here holds a private key or a resolved secret value: a key is
+// described by the SHA-256 of its public half, a reference as written. The
+// package reads no repository itself (it takes an [io/fs.FS]) and imports
+// neither go-git nor the reconciler. Its functions are pure and safe for
+// concurrent use.
+package plan

@@ -1,0 +1,78 @@
+package reconciler
+
+import (
+	"context"
+	"fmt"
+
+	"certops/plan"
+	"certops/schema"
+	"certops/source"
+)
+
+// Sink receives each revision the reconciler applies, after the gateway
+// serves it: a fleet publisher is one. The gateway itself is the first
+// sink, reached through [Applier] because it needs the resolved material:
+// it is applied atomically and first, and its refusal refuses the
+// revision. Sinks ([Options].Sinks) then receive the revision in order.
+//
+// A Sink's error is retryable: the attempt is failed (and retried with
+// backoff) while the gateway keeps serving, and a sink that missed a
+// revision receives it again on the next run, even if nothing changed.
+// A revision is delivered to a sink once it succeeded; rotated secret
+// values (no new revision) are not delivered. Apply is called by one
+// reconcile at a time.
+type Sink interface {
+	Apply(ctx context.Context, rev *AppliedRevision) error
+}
+
+// AppliedRevision is a revision as the gateway serves it, without any
+// resolved secret: entities as validated, references unresolved. It is
+// shared by every sink and must not be modified.
+type AppliedRevision struct {
+	// Revision is the source's revision id (a commit id for Git).
+	Revision string
+	// Tree is the revision's file tree, for a sink that forwards files.
+	Tree *source.Tree
+	// Entities are the validated entities, sorted by name. Literal keys
+	// are in them as written: a sink that sends them anywhere must
+	// encrypt them (DESIGN.md 9).
+	Entities []*schema.Entity
+	// Infos describe the entities (sorted by name); Plan is what the
+	// revision changed in the gateway.
+	Infos []plan.EntityInfo
+	Plan  *plan.Plan
+}
+
+// deliver hands the applied revision to every sink that has not received
+// it yet and decides the attempt: unchanged (or as it was) when every
+// sink has it, failed with the first sink's error otherwise. The caller
+// holds sem.
+func (r *Reconciler) deliver(ctx context.Context, att *Attempt) *Attempt {
+	if att.Result == "" {
+		att.Result = ResultUnchanged
+	}
+	a := r.applied
+	if a == nil || len(r.opts.Sinks) == 0 {
+		return att
+	}
+	var rev *AppliedRevision
+	for i, s := range r.opts.Sinks {
+		if r.delivered[i] == a.revision {
+			continue
+		}
+		if rev == nil {
+			rev = &AppliedRevision{Revision: a.revision, Tree: a.tree, Infos: a.infos, Plan: a.plan}
+			for _, info := range a.infos {
+				rev.Entities = append(rev.Entities, a.built[info.Name].entity)
+			}
+		}
+		if err := s.Apply(ctx, rev); err != nil {
+			err = fmt.Errorf("sink %d: revision %s: %w", i, a.revision, err)
+			r.log.Warn("a sink did not take the applied revision; retrying", "revision", a.revision, "err", err)
+			att.Result, att.Errors = ResultFailed, append(att.Errors, problemOf(err))
+			return att
+		}
+		r.delivered[i] = a.revision
+	}
+	return att
+}

@@ -1,0 +1,52 @@
+package source
+
+import (
+	"errors"
+	"io/fs"
+	"testing"
+	"testing/fstest"
+)
+
+// TestTreeFS checks a Tree against the io/fs contract: folders implied by
+// the paths, files read through the tree's read function.
+func TestTreeFS(t *testing.T) {
+	content := map[string]string{"a.yaml": "a\n", "b/c.yaml": "c\n", "b/d/e.cue": "e\n"}
+	files := map[string]string{}
+	for p, c := range content {
+		files[p] = "id-" + c
+	}
+	tree := NewTree("r1", files, func(name string) ([]byte, error) { return []byte(content[name]), nil })
+	if err := fstest.TestFS(tree, "a.yaml", "b/c.yaml", "b/d/e.cue"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tree.ReadFile("missing.yaml"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile(missing.yaml) = %v, want fs.ErrNotExist", err)
+	}
+	empty := NewTree("r0", nil, nil)
+	if err := fstest.TestFS(empty); err != nil {
+		t.Errorf("empty tree: %v", err)
+	}
+}
+
+func TestFSSource(t *testing.T) {
+	fsys := fstest.MapFS{"a.yaml": {Data: []byte("a\n")}, ".hidden/x.yaml": {Data: []byte("x\n")}}
+	s := NewFS(fsys, "embedded")
+	t1, err := s.Fetch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(t1.Files) != 1 || t1.Files["a.yaml"] == "" {
+		t.Errorf("Fetch files = %v, want a.yaml only (dot-folders skipped)", t1.Files)
+	}
+	fsys["a.yaml"] = &fstest.MapFile{Data: []byte("changed\n")}
+	t2, err := s.Fetch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if t1.Revision == t2.Revision {
+		t.Errorf("revision %s unchanged after a file changed", t1.Revision)
+	}
+	if _, err := NewFS(nil, "none").Fetch(t.Context()); err == nil {
+		t.Error("Fetch of a nil FS = nil error")
+	}
+}
