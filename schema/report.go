@@ -150,33 +150,26 @@ func plural(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
-// jsonReport is the JSON form of a report.
+// jsonReport is the JSON form of a report; each problem is an Error in its
+// own JSON form.
 type jsonReport struct {
-	Valid    bool          `json:"valid"`
-	Entities int           `json:"entities"`
-	Files    int           `json:"files"`
-	Errors   int           `json:"errors"`
-	Warnings int           `json:"warnings"`
-	Problems []jsonProblem `json:"problems"`
-	Ignored  []string      `json:"ignored,omitempty"`
-}
-
-type jsonProblem struct {
-	Severity string `json:"severity"`
-	File     string `json:"file"`
-	Line     int    `json:"line,omitempty"`
-	Column   int    `json:"column,omitempty"`
-	Field    string `json:"field,omitempty"`
-	Message  string `json:"message"`
+	Valid    bool     `json:"valid"`
+	Entities int      `json:"entities"`
+	Files    int      `json:"files"`
+	Errors   int      `json:"errors"`
+	Warnings int      `json:"warnings"`
+	Problems []Error  `json:"problems"`
+	Ignored  []string `json:"ignored,omitempty"`
 }
 
 func writeJSON(w io.Writer, res *Result, opts ReportOptions) error {
 	nerr, nwarn := counts(res)
 	r := jsonReport{Valid: !res.Failed(opts.Strict), Entities: len(res.Entities), Files: res.Files,
-		Errors: nerr, Warnings: nwarn, Problems: []jsonProblem{}}
+		Errors: nerr, Warnings: nwarn, Problems: make([]Error, 0, len(res.Problems))}
 	for _, e := range res.Problems {
-		r.Problems = append(r.Problems, jsonProblem{Severity: e.Severity.String(), File: opts.file(e.Pos.File),
-			Line: e.Pos.Line, Column: e.Pos.Col, Field: e.Field, Message: e.Msg})
+		p := *e
+		p.File = opts.file(p.File)
+		r.Problems = append(r.Problems, p)
 	}
 	if opts.Verbose {
 		for _, p := range res.Ignored {
