@@ -41,6 +41,7 @@ func splitDocs(file string, src []byte, errs *ErrorList) []*doc {
 			appendParseError(errs, file, src, err)
 			return docs
 		}
+		dropDuplicateKeys(expr, "", errs)
 		switch x := expr.(type) {
 		case *ast.StructLit:
 			if ssls := lookupField(x, "ssls"); ssls != nil {

@@ -23,10 +23,7 @@ func (s *cueSchema) unknownFields(d *doc, x *ast.StructLit, path string, def cue
 		p := joinPath(path, name)
 		if !def.Allows(cue.Str(name)) {
 			pos, shown := d.where(p)
-			if lp := cuePos(f.Label.Pos()); lp.Line > 0 && d.rename == nil {
-				if strings.HasSuffix(lp.File, ".json") && lp.Col > 1 {
-					lp.Col-- // CUE's JSON decoder places a key after its opening quote
-				}
+			if lp := labelPos(f); lp.Line > 0 && d.rename == nil {
 				pos = lp
 			}
 			errs.add(pos, shown, "unknown field%s", fieldHint(name, def))
