@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -46,8 +47,9 @@ func adcDoc(file, prefix string, item *ast.StructLit, errs *ErrorList) *doc {
 	renames := map[string]string{} // native top-level field -> written
 	var certificates *ast.ListLit
 	var certificatesField ast.Expr
-	var hasName bool
+	var hasName, disabled bool
 	var snis ast.Expr
+	var typ string
 	for _, decl := range item.Elts {
 		f, ok := decl.(*ast.Field)
 		if !ok {
@@ -104,7 +106,23 @@ func adcDoc(file, prefix string, item *ast.StructLit, errs *ErrorList) *doc {
 		case "snis":
 			snis = f.Value
 			add(name, f.Value)
-		case "status", "create_time", "update_time", "validity_start", "validity_end":
+		case "type":
+			if lit, ok := f.Value.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				typ, _ = literal.Unquote(lit.Value)
+			}
+			add(name, f.Value)
+		case "status":
+			// APISIX's status: 1 (or absent) serves the SSL, 0 keeps it
+			// in the repository without serving it.
+			lit, ok := f.Value.(*ast.BasicLit)
+			switch {
+			case ok && lit.Kind == token.INT && lit.Value == "0":
+				disabled = true
+			case ok && lit.Kind == token.INT && lit.Value == "1":
+			default:
+				errs.add(cuePos(f.Value.Pos()), prefix+".status", "want 1 (enabled) or 0 (disabled), got %s", describeLiteral(f.Value))
+			}
+		case "create_time", "update_time", "validity_start", "validity_end":
 			// APISIX bookkeeping, written by its Admin API: not part of
 			// the entity.
 		default:
@@ -155,6 +173,22 @@ func adcDoc(file, prefix string, item *ast.StructLit, errs *ErrorList) *doc {
 			}
 		}
 	}
+	if typ == string(TypeClient) && snis != nil {
+		// ADC requires snis on every SSL and APISIX allows them on a
+		// client SSL; a client entity is presented to an upstream, so
+		// they mean nothing here.
+		out.Elts = slices.DeleteFunc(out.Elts, func(d ast.Decl) bool {
+			f, ok := d.(*ast.Field)
+			if !ok {
+				return false
+			}
+			n, _, _ := ast.LabelName(f.Label)
+			return n == "snis"
+		})
+		field := prefix + "." + renameFieldOf(renames, "snis")
+		*errs = append(*errs, &Error{Pos: cuePos(exprPos(snis)), Field: field, Severity: SeverityWarning,
+			Msg: "ignored: a client entity is presented to an upstream, so it has no server names"})
+	}
 	adc := certificatesField != nil
 	rename := func(p string) string {
 		head, rest := p, ""
@@ -190,7 +224,10 @@ func adcDoc(file, prefix string, item *ast.StructLit, errs *ErrorList) *doc {
 		return prefix + "." + head + rest
 	}
 	d := newDoc(file, out, rename)
+	d.disabled = disabled
+	d.allowed = apisixFields
 	if adc {
+		d.allowed = adcFields
 		// Errors about a missing cert or key point at certificates.
 		d.index["cert"+missingSuffix] = cuePos(certificatesField.Pos())
 		d.index["key"+missingSuffix] = cuePos(certificatesField.Pos())
@@ -203,4 +240,19 @@ func renameFieldOf(renames map[string]string, native string) string {
 		return w
 	}
 	return native
+}
+
+// The top-level fields of an item, as an unknown-field error lists them.
+var (
+	adcFields    = []string{"id", "desc", "type", "snis", "certificates", "client", "ssl_protocols", "labels", "status"}
+	apisixFields = []string{"id", "desc", "type", "sni", "snis", "cert", "key", "certs", "keys", "client", "ssl_protocols", "labels", "status"}
+)
+
+// describeLiteral names a value for a message: a short literal as written,
+// else its kind.
+func describeLiteral(x ast.Expr) string {
+	if lit, ok := x.(*ast.BasicLit); ok && len(lit.Value) <= 20 {
+		return lit.Value
+	}
+	return article(exprKind(x))
 }

@@ -103,6 +103,7 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc, policy ...*ast.File) {
 				continue // the alternatives that follow say more, with positions
 			}
 		}
+		raw := args
 		args = redactArgs(args)
 		msg := fmt.Sprintf(format, args...)
 		if msg == "field not allowed" && d != nil {
@@ -123,6 +124,9 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc, policy ...*ast.File) {
 				}
 			}
 		}
+		if path == "snis" && strings.HasPrefix(msg, "incompatible list lengths (0 and") {
+			msg = "at least one SNI is required (a server entity is served by SNI; \"*\" alone is the default certificate)"
+		}
 		if strings.HasSuffix(msg, `(out of bound !="")`) {
 			msg = "must not be empty"
 		}
@@ -135,8 +139,16 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc, policy ...*ast.File) {
 				msg = "required field is missing (want " + strings.TrimPrefix(msg, "incomplete value ") + ")"
 			}
 		}
-		if path == "name" && strings.Contains(msg, "out of bound =~") && len(args) > 0 && strings.Contains(fmt.Sprint(args[len(args)-1]), "a-z0-9._-") {
-			msg = "invalid name " + fmt.Sprint(args[0]) + ": want 1 to 100 lowercase letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
+		if path == "name" && strings.Contains(msg, "out of bound =~") && len(args) > 0 && strings.Contains(fmt.Sprint(args[len(args)-1]), "a-zA-Z0-9._-") {
+			shown := fmt.Sprint(args[0])
+			if s, err := strconv.Unquote(fmt.Sprint(raw[0])); err == nil && len(s) > 80 {
+				shown = fmt.Sprintf("of %d characters", len(s))
+			}
+			if d != nil && d.rename != nil {
+				msg = "invalid id " + shown + ": " + adcNameRule
+			} else {
+				msg = "invalid name " + shown + ": " + nativeNameRule
+			}
 		}
 		k := key{path, msg}
 		if seen[k] {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -88,6 +89,16 @@ func (s *cueSchema) check(d *doc, errs *ErrorList) (rawSSL, bool) {
 		}
 		appendCUEErrors(errs, all, d)
 	}
+	if d.rename == nil && !d.bad["name"] {
+		if f := lookupField(d.expr, "name"); f != nil {
+			if lit, ok := f.Value.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if name, err := literal.Unquote(lit.Value); err == nil && !nativeName.MatchString(name) {
+					errs.add(cuePos(f.Value.Pos()), "name", "invalid name %s: %s", lit.Value, nativeNameRule)
+					d.markBad("name")
+				}
+			}
+		}
+	}
 	if len(*errs) > n {
 		var loose map[string]any
 		if v.Decode(&loose) == nil {
@@ -150,6 +161,8 @@ func decodeAST(x *ast.StructLit) (raw rawSSL, ok bool) {
 			raw.Name, ok = str(f.Value)
 		case "type":
 			raw.Type, ok = str(f.Value)
+		case "desc":
+			raw.Desc, ok = str(f.Value)
 		case "cert":
 			raw.Cert, ok = str(f.Value)
 		case "key":
@@ -224,3 +237,14 @@ func decodeAST(x *ast.StructLit) (raw rawSSL, ok bool) {
 	}
 	return raw, true
 }
+
+// A name written as `name:` follows the native rule; an ADC or APISIX id
+// follows ADC's (`^[a-zA-Z0-9-_.]+$`, up to 256 characters), which the
+// built-in schema checks for both. Neither is normalised: the name as
+// written is the entity's identity.
+var nativeName = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,98}[a-z0-9])?$`)
+
+const (
+	nativeNameRule = "want 1 to 100 lowercase letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
+	adcNameRule    = "want 1 to 256 letters, digits, '.', '_' or '-' (ADC's rule for ids)"
+)

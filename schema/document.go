@@ -27,6 +27,11 @@ type doc struct {
 	// on the other fields, so one round of review finds every problem.
 	bad   map[string]bool
 	loose map[string]any
+	// disabled is APISIX's status: 0.
+	disabled bool
+	// allowed lists the top-level fields as written in this form, for
+	// unknown-field hints; nil is the native form, whose schema says.
+	allowed []string
 }
 
 // markBad records that the field at a native path failed the schema.

@@ -25,6 +25,9 @@ type Result struct {
 	Ignored []string
 	// Files is the number of entity files read.
 	Files int
+	// Documents is the number of entity documents (and ADC or APISIX
+	// items) in them, whether they passed the schema or not.
+	Documents int
 }
 
 // rawSSL is one document as decoded from CUE.
@@ -42,6 +45,7 @@ type rawSSL struct {
 	} `json:"client"`
 	Protocols []string          `json:"ssl_protocols"`
 	Labels    map[string]string `json:"labels"`
+	Desc      string            `json:"desc"`
 }
 
 // Options tune Load and validation.
@@ -143,6 +147,7 @@ func Load(fsys fs.FS, opts Options) (*Result, error) {
 		}
 		files = append(files, r)
 		res.Files++
+		res.Documents += r.Documents
 		res.Entities = append(res.Entities, r.Entities...)
 		res.Problems = append(res.Problems, r.Problems...)
 	}
