@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"certops/sni"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -180,20 +181,14 @@ func validity(field string, certs []*x509.Certificate, now time.Time, warnWithin
 	return out
 }
 
-// covers reports whether cert's DNS SANs cover sni by the rules of RFC 6125
-// 6.4: exact match, or a "*" that is the whole leftmost label matching
-// exactly one label. A wildcard SNI is covered only by the same wildcard.
-// The common name is not consulted, as browsers and Go do not.
-func covers(cert *x509.Certificate, sni string) bool {
+// covers reports whether cert's DNS SANs cover sni by the rule of package
+// sni (RFC 6125 6.4: exact match, or a "*" that is the whole leftmost label
+// matching exactly one label). A wildcard SNI is covered only by the same
+// wildcard. The common name is not consulted, as browsers and Go do not.
+func covers(cert *x509.Certificate, name string) bool {
 	for _, san := range cert.DNSNames {
-		san = strings.ToLower(strings.TrimSuffix(san, "."))
-		if san == sni {
+		if sni.Covers(sni.Fold(san), name) {
 			return true
-		}
-		if rest, ok := strings.CutPrefix(san, "*."); ok && !strings.HasPrefix(sni, "*") {
-			if label, parent, ok := strings.Cut(sni, "."); ok && label != "" && parent == rest {
-				return true
-			}
 		}
 	}
 	return false
@@ -210,8 +205,8 @@ func caFirst(field string, certs []*x509.Certificate, keyMatched bool, snis []st
 	selfSigned := len(certs) == 1 && first.CheckSignatureFrom(first) == nil
 	issuesNext := len(certs) > 1 && certs[1].CheckSignatureFrom(first) == nil
 	coversAll := true
-	for _, sni := range snis {
-		if sni != "*" && !covers(first, sni) {
+	for _, name := range snis {
+		if name != sni.Default && !covers(first, name) {
 			coversAll = false
 		}
 	}
