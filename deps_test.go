@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"go/build"
+	"go/token"
 	"io/fs"
 	"path"
 	"path/filepath"
@@ -44,21 +45,54 @@ func TestDependencyDirection(t *testing.T) {
 	}
 }
 
-// TestHeavyImportsStayInOneFile keeps CUE inside schema/cue.go (STYLE.md).
+// TestHeavyImportsStayInOneFile keeps CUE inside package schema (STYLE.md:
+// one package per heavy library, split into files by concern inside it). It
+// walks every package of the module, test files included, and refuses a
+// cuelang.org import anywhere but in certops/schema.
 func TestHeavyImportsStayInOneFile(t *testing.T) {
-	pkg, err := build.ImportDir("schema", 0)
+	var dirs []string
+	err := filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && p != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for imp, positions := range pkg.ImportPos {
-		if !strings.HasPrefix(imp, "cuelang.org/") {
-			continue
+	checked := 0
+	for _, dir := range dirs {
+		pkg, err := build.ImportDir(dir, 0)
+		if err != nil {
+			var noGo *build.NoGoError
+			if errors.As(err, &noGo) {
+				continue
+			}
+			t.Fatalf("read imports of %s: %v", dir, err)
 		}
-		for _, p := range positions {
-			if path.Base(p.Filename) != "cue.go" {
-				t.Errorf("%s imported in %s; keep CUE imports in schema/cue.go", imp, p.Filename)
+		checked++
+		inSchema := filepath.ToSlash(dir) == "schema" && pkg.Name == "schema"
+		for _, imports := range []map[string][]token.Position{pkg.ImportPos, pkg.TestImportPos, pkg.XTestImportPos} {
+			for imp, positions := range imports {
+				if !strings.HasPrefix(imp, "cuelang.org/") {
+					continue
+				}
+				for _, p := range positions {
+					if !inSchema {
+						t.Errorf("%s imported in %s; keep CUE imports in package schema", imp, p.Filename)
+					}
+				}
 			}
 		}
+	}
+	if checked < 3 {
+		t.Fatalf("checked %d packages; the walk found too few", checked)
 	}
 }
 

@@ -91,7 +91,10 @@ func TestApplyRefusesInvalidConfig(t *testing.T) {
 		{"TLS 1.1", Options{}, []Entity{with(func(e *Entity) { e.MinVersion = tls.VersionTLS11 })}, []string{"TLS version 0x0302 not supported"}},
 		{"min above max", Options{}, []Entity{with(func(e *Entity) { e.MinVersion, e.MaxVersion = tls.VersionTLS13, tls.VersionTLS12 })},
 			[]string{"minimum TLS version TLS 1.3 above maximum TLS 1.2"}},
-		{"bad SNI", Options{}, []Entity{with(func(e *Entity) { e.SNIs = []string{"a.*.example.com"} })}, []string{"whole first label"}},
+		{"bad SNI", Options{}, []Entity{with(func(e *Entity) { e.SNIs = []string{"a.*.example.com"} })}, []string{"whole leftmost label"}},
+		// The schema refuses these; the gateway shares its rule (package sni).
+		{"wildcard over a TLD", Options{}, []Entity{with(func(e *Entity) { e.SNIs = []string{"*.com"} })}, []string{`sni "*.com"`, `not "*.com"`}},
+		{"IP literal as SNI", Options{}, []Entity{with(func(e *Entity) { e.SNIs = []string{"10.0.0.1"} })}, []string{"IP address"}},
 		{"client entity with SNIs", Options{}, []Entity{with(func(e *Entity) { e.Client = true })}, []string{"client certificate entity has no SNIs"}},
 		{"negative depth", Options{}, []Entity{with(func(e *Entity) { e.ClientCAs, e.ClientDepth = fixtures.Pool(p.clientRoot), -1 })},
 			[]string{"depth -1 outside 0..16"}},

@@ -215,12 +215,16 @@ func TestCheckSNI(t *testing.T) {
 		{"*.example.com", ""},
 		{"xn--bcher-kva.example", ""},
 		{"", "empty server name"},
-		{"a.*.example.com", "whole first label"},
-		{"*a.example.com", "whole first label"},
+		{"a.*.example.com", "whole leftmost label"},
+		{"*a.example.com", "whole leftmost label"},
 		{"bücher.example", "A-label"},
 		{"a..b", "empty label"},
-		{"a b.example", "invalid character"},
+		{"a b.example", "white space"},
 		{strings.Repeat("a", 254), "longer than"},
+		// The schema's rule, which the gateway shares (package sni).
+		{"*.com", `not "*.com"`},
+		{"_acme.example.com", "underscore"},
+		{"10.0.0.1", "IP address"},
 	}
 	for _, tt := range tests {
 		err := checkSNI(tt.sni)

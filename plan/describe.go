@@ -2,16 +2,12 @@ package plan
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io/fs"
 	"maps"
 	"time"
@@ -217,17 +213,7 @@ func publicOfPEM(pemBytes []byte) crypto.PublicKey {
 	}
 }
 
-func keyType(pub any) string {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		return fmt.Sprintf("RSA %d", k.N.BitLen())
-	case *ecdsa.PublicKey:
-		return "ECDSA " + k.Curve.Params().Name
-	case ed25519.PublicKey:
-		return "Ed25519"
-	}
-	return "unknown"
-}
+func keyType(pub any) string { return schema.KeyType(pub) }
 
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)

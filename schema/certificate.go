@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"certops/sni"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -43,6 +44,9 @@ func parseChain(b []byte) ([]*x509.Certificate, error) {
 		}
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
+			if alg := certificateAlgorithm(block.Bytes); alg != "" && !supportedAlgorithm(alg) {
+				return nil, unsupportedKey(fmt.Sprintf("certificate %d", n), alg)
+			}
 			return nil, fmt.Errorf("certificate %d does not parse: %w", n, err)
 		}
 		certs = append(certs, c)
@@ -52,9 +56,6 @@ func parseChain(b []byte) ([]*x509.Certificate, error) {
 	}
 	if strings.TrimSpace(string(b)) != "" {
 		return nil, errors.New("text after the last PEM block is not PEM")
-	}
-	if certs[0].IsCA {
-		return nil, fmt.Errorf("the first certificate (%s) is a CA; put the leaf first, then its intermediates", subject(certs[0]))
 	}
 	return certs, nil
 }
@@ -90,6 +91,9 @@ func parseKey(b []byte) (crypto.Signer, error) {
 			return nil, fmt.Errorf("PEM block %d is a %q block, want PRIVATE KEY", n, block.Type)
 		}
 		if err != nil {
+			if alg := keyAlgorithm(block.Type, block.Bytes); alg != "" && !supportedAlgorithm(alg) {
+				return nil, unsupportedKey("the private key", alg)
+			}
 			// Say which form failed, not why: asn1's details are noise.
 			return nil, fmt.Errorf("the %s block does not parse as %s", block.Type, keyForm[block.Type])
 		}
@@ -97,13 +101,17 @@ func parseKey(b []byte) (crypto.Signer, error) {
 			return nil, errors.New("more than one private key; one key per chain")
 		}
 		s, ok := k.(crypto.Signer)
-		if !ok {
-			return nil, fmt.Errorf("unsupported private key type %T", k)
-		}
 		switch s.(type) {
 		case *rsa.PrivateKey, *ecdsa.PrivateKey, ed25519.PrivateKey:
 		default:
-			return nil, fmt.Errorf("unsupported private key type %T (want RSA, ECDSA or Ed25519)", k)
+			ok = false
+		}
+		if !ok {
+			alg := keyAlgorithm(block.Type, block.Bytes)
+			if alg == "" {
+				alg = fmt.Sprintf("a %T", k)
+			}
+			return nil, unsupportedKey("the private key", alg)
 		}
 		key = s
 	}
@@ -129,24 +137,27 @@ func keyMatches(cert *x509.Certificate, key crypto.Signer) error {
 		return fmt.Errorf("(unsupported public key type %T)", cert.PublicKey)
 	}
 	if !pub.Equal(key.Public()) {
-		if k, c := keyType(key.Public()), keyType(cert.PublicKey); k != c {
+		if k, c := KeyType(key.Public()), KeyType(cert.PublicKey); k != c {
 			return fmt.Errorf("(the key is %s, the certificate's key is %s)", k, c)
 		}
-		return fmt.Errorf("(both are %s, but different keys)", keyType(cert.PublicKey))
+		return fmt.Errorf("(both are %s, but different keys)", KeyType(cert.PublicKey))
 	}
 	return nil
 }
 
-func keyType(pub crypto.PublicKey) string {
+// KeyType names the type of a public key as certops spells it everywhere
+// (messages, the admin API's key_type, diff): "RSA 2048", "ECDSA P-256",
+// "Ed25519"; "unknown" for any other.
+func KeyType(pub crypto.PublicKey) string {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
-		return fmt.Sprintf("RSA-%d", k.N.BitLen())
+		return fmt.Sprintf("RSA %d", k.N.BitLen())
 	case *ecdsa.PublicKey:
 		return "ECDSA " + k.Curve.Params().Name
 	case ed25519.PublicKey:
 		return "Ed25519"
 	}
-	return fmt.Sprintf("%T", pub)
+	return "unknown"
 }
 
 // validity checks the validity windows of a chain's certificates.
@@ -170,23 +181,40 @@ func validity(field string, certs []*x509.Certificate, now time.Time, warnWithin
 	return out
 }
 
-// covers reports whether cert's DNS SANs cover sni by the rules of RFC 6125
-// 6.4: exact match, or a "*" that is the whole leftmost label matching
-// exactly one label. A wildcard SNI is covered only by the same wildcard.
-// The common name is not consulted, as browsers and Go do not.
-func covers(cert *x509.Certificate, sni string) bool {
+// covers reports whether cert's DNS SANs cover sni by the rule of package
+// sni (RFC 6125 6.4: exact match, or a "*" that is the whole leftmost label
+// matching exactly one label). A wildcard SNI is covered only by the same
+// wildcard. The common name is not consulted, as browsers and Go do not.
+func covers(cert *x509.Certificate, name string) bool {
 	for _, san := range cert.DNSNames {
-		san = strings.ToLower(strings.TrimSuffix(san, "."))
-		if san == sni {
+		if sni.Covers(sni.Fold(san), name) {
 			return true
-		}
-		if rest, ok := strings.CutPrefix(san, "*."); ok && !strings.HasPrefix(sni, "*") {
-			if label, parent, ok := strings.Cut(sni, "."); ok && label != "" && parent == rest {
-				return true
-			}
 		}
 	}
 	return false
+}
+
+// caFirst decides about a first certificate marked as a CA (basicConstraints
+// CA:TRUE). It is a leaf that was issued carelessly, as `openssl req -x509`
+// does by default, when it is a single self-signed certificate, or when its
+// key matches and its names cover every SNI while the next certificate is
+// not its issuee: that is a warning. Otherwise it is a real CA put first,
+// an error.
+func caFirst(field string, certs []*x509.Certificate, keyMatched bool, snis []string) finding {
+	first := certs[0]
+	selfSigned := len(certs) == 1 && first.CheckSignatureFrom(first) == nil
+	issuesNext := len(certs) > 1 && certs[1].CheckSignatureFrom(first) == nil
+	coversAll := true
+	for _, name := range snis {
+		if name != sni.Default && !covers(first, name) {
+			coversAll = false
+		}
+	}
+	if selfSigned || keyMatched && coversAll && !issuesNext {
+		return finding{field: field, warn: true, msg: fmt.Sprintf("the leaf is marked as a CA (basicConstraints CA:TRUE, as `openssl req -x509` makes it); "+
+			"it is served as the leaf, but strict clients may refuse it: reissue it with CA:FALSE (%s)", subject(first))}
+	}
+	return finding{field: field, msg: fmt.Sprintf("the first certificate (%s) is a CA; put the leaf first, then its intermediates", subject(first))}
 }
 
 // parseCAs parses a PEM bundle of CA certificates for client.ca.
@@ -214,8 +242,12 @@ func parseCAs(b []byte, now time.Time) (*x509.CertPool, []string) {
 			continue
 		}
 		n++
-		if !c.BasicConstraintsValid || !c.IsCA {
-			problems = append(problems, fmt.Sprintf("certificate %d (%s) is not a CA certificate", i, subject(c)))
+		// An X.509 v1 certificate has no extensions, so no basic
+		// constraints: Go and OpenSSL accept it as a trust anchor, and the
+		// mTLS CAs of the APISIX and ADC repositories are v1. A v3
+		// certificate must say CA:TRUE.
+		if c.Version >= 3 && (!c.BasicConstraintsValid || !c.IsCA) {
+			problems = append(problems, fmt.Sprintf("certificate %d (%s) is not a CA certificate (basicConstraints CA:TRUE is missing)", i, subject(c)))
 			continue
 		}
 		if now.After(c.NotAfter) {
@@ -283,11 +315,17 @@ func (e *Entity) checkMaterial(values Values, resolve bool, now time.Time, warnW
 		if certs == nil {
 			continue
 		}
+		keyMatched := false
 		if key != nil {
 			if err := keyMatches(certs[0], key); err != nil {
-				out = append(out, finding{field: keyField, msg: "the key does not match the certificate in " + certField + " " + err.Error()})
+				out = append(out, finding{field: keyField, msg: "the key does not match the certificate in " + e.written(certField) + " " + err.Error()})
 				complete = false
+			} else {
+				keyMatched = true
 			}
+		}
+		if certs[0].IsCA {
+			out = append(out, caFirst(certField, certs, keyMatched, e.SNIs))
 		}
 		out = append(out, validity(certField, certs, now, warnWithin)...)
 		for j := 1; j < len(certs); j++ {
@@ -303,7 +341,7 @@ func (e *Entity) checkMaterial(values Values, resolve bool, now time.Time, warnW
 				continue
 			}
 			out = append(out, finding{field: fmt.Sprintf("snis[%d]", e.sniIndex(k)), msg: fmt.Sprintf("%s is not covered by %s (its names: %s)",
-				sni, describe(certField, ch.Cert), sanList(certs[0]))})
+				sni, describe(e.written(certField), ch.Cert), sanList(certs[0]))})
 		}
 		if key != nil && complete {
 			ders := make([][]byte, len(certs))

@@ -37,6 +37,12 @@ type Entity struct {
 	ClientDepth int // intermediates allowed below ClientCA (default 1)
 	Protocols   []string
 	Labels      map[string]string
+	// Desc describes the entity for people (APISIX's and ADC's desc).
+	Desc string
+	// Disabled is APISIX's `status: 0`: the entity is validated and kept,
+	// shown as disabled, but not served, and its SNIs do not conflict with
+	// an enabled entity's. Use Enabled to filter what a gateway serves.
+	Disabled bool
 	// Pos is where the entity's document (or ADC item) starts.
 	Pos Pos
 	// Hash is the SHA-256 of the entity's content (every field above but
@@ -51,6 +57,10 @@ type Entity struct {
 	// until ReleaseMaterial drops it.
 	material atomic.Pointer[Material]
 }
+
+// Enabled reports whether the entity is to be served (not APISIX
+// `status: 0`).
+func (e *Entity) Enabled() bool { return !e.Disabled }
 
 // Chain is one certificate chain of an entity and its key, each PEM text
 // or a secret reference.

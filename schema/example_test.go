@@ -42,5 +42,5 @@ key: $env://API_KEY
 	// ignored: README.md
 	// api.yaml:1:1: labels.team: error: required field is missing (want string)
 	// api.yaml:2:25: snis[1]: error: an IP address is not a server name: SNI carries host names only (RFC 6066 section 3)
-	// invalid: 1 entity in 2 files: 2 errors, 0 warnings
+	// invalid: 2 entities in 2 files: 2 errors, 0 warnings
 }

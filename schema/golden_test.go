@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"flag"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,11 +20,11 @@ import (
 	"golang.org/x/tools/txtar"
 )
 
-var update = flag.Bool("update", false, "rewrite the want section of testdata/cases/*.txtar")
+var update = flag.Bool("update", false, "rewrite the want section of testdata/{cases,compat}/*.txtar")
 
-// TestGolden validates each txtar archive in testdata/cases as a
-// repository (every file but "want") and compares the text report with its
-// "want" section. Archives named good-* must be valid, bad-* invalid,
+// TestGolden validates each txtar archive in testdata/cases and
+// testdata/compat as a repository (every file but "want") and compares the
+// text report with its "want" section. Archives named good-* must be valid, bad-* invalid,
 // warn-* valid with warnings. {{pem NAME}} on a line of its own is replaced
 // by the PEM blocks of testdata/pki/NAME, indented like the placeholder;
 // {{json NAME}} by the same as a JSON string. No report may contain a line
@@ -36,9 +37,16 @@ func TestGolden(t *testing.T) {
 	if len(paths) < 30 {
 		t.Errorf("%d golden cases, want at least 30", len(paths))
 	}
+	// The compatibility corpus: the shapes of real APISIX and ADC
+	// repositories, from certificates made with openssl (issue 18).
+	compat, err := filepath.Glob(filepath.Join("testdata", "compat", "*.txtar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths = append(paths, compat...)
 	keyLines := testKeyLines(t)
 	for _, p := range paths {
-		name := strings.TrimSuffix(filepath.Base(p), ".txtar")
+		name := filepath.Base(filepath.Dir(p)) + "/" + strings.TrimSuffix(filepath.Base(p), ".txtar")
 		t.Run(name, func(t *testing.T) {
 			ar, err := txtar.ParseFile(p)
 			if err != nil {
@@ -67,16 +75,16 @@ func TestGolden(t *testing.T) {
 					t.Errorf("report contains a line of a test private key")
 				}
 			}
-			switch {
-			case strings.HasPrefix(name, "good-"):
+			switch base := path.Base(name); {
+			case strings.HasPrefix(base, "good-"):
 				if res.Failed(true) {
 					t.Errorf("good case fails validation (strict)")
 				}
-			case strings.HasPrefix(name, "warn-"):
+			case strings.HasPrefix(base, "warn-"):
 				if res.Failed(false) || !res.Failed(true) {
 					t.Errorf("warn case: Failed(false) = %v, Failed(true) = %v; want false, true", res.Failed(false), res.Failed(true))
 				}
-			case strings.HasPrefix(name, "bad-"):
+			case strings.HasPrefix(base, "bad-"):
 				if !res.Failed(false) {
 					t.Errorf("bad case passes validation")
 				}

@@ -1,9 +1,9 @@
 package schema
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"path"
 	"runtime"
@@ -25,6 +25,9 @@ type Result struct {
 	Ignored []string
 	// Files is the number of entity files read.
 	Files int
+	// Documents is the number of entity documents (and ADC or APISIX
+	// items) in them, whether they passed the schema or not.
+	Documents int
 }
 
 // rawSSL is one document as decoded from CUE.
@@ -42,6 +45,7 @@ type rawSSL struct {
 	} `json:"client"`
 	Protocols []string          `json:"ssl_protocols"`
 	Labels    map[string]string `json:"labels"`
+	Desc      string            `json:"desc"`
 }
 
 // Options tune Load and validation.
@@ -56,63 +60,36 @@ type Options struct {
 }
 
 // Load reads every entity file and policy file below opts.Root in fsys and
-// validates them: it is NewValidator, Validator.File for each entity file
-// and CheckSet. Symbolic links are followed only to files inside the root.
+// validates them: it is ListTree, then NewValidator, Validator.File for
+// each entity file and CheckSet. Files are read by the one reading rule of
+// ListTree (symbolic links followed to regular files inside the root,
+// nothing but regular files opened), the rule the daemon's sources follow.
 // A non-nil error means the folder could not be read; problems in the
 // files, including unreadable single files, are in Result.Problems.
 func Load(fsys fs.FS, opts Options) (*Result, error) {
-	root := path.Clean(opts.Root)
-	if opts.Root == "" {
-		root = "."
-	}
-	if !fs.ValidPath(root) {
-		return nil, fmt.Errorf("load: root %q is not a valid path (slash-separated, relative, no ..)", opts.Root)
-	}
-	res := &Result{}
-	var entityFiles []string
-	var policy []PolicyFile
-	read := func(p string) ([]byte, bool) {
-		src, err := readFile(fsys, root, p)
-		if err != nil {
-			res.Problems.add(Pos{File: p}, "", "%v", err)
-			return nil, false
-		}
-		return src, true
-	}
-	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p == root {
-				return err
-			}
-			res.Problems.add(Pos{File: p}, "", "cannot read: %v", unwrapPathError(err))
-			return nil
-		}
-		rel := relPath(root, p)
-		if p != root && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				res.Ignored = append(res.Ignored, p+"/")
-				return fs.SkipDir
-			}
-			res.Ignored = append(res.Ignored, p)
-			return nil
-		}
-		if d.IsDir() {
-			return nil
-		}
-		switch Classify(rel) {
-		case FileEntity:
-			entityFiles = append(entityFiles, p)
-		case FilePolicy:
-			if src, ok := read(p); ok {
-				policy = append(policy, PolicyFile{Path: p, Src: src})
-			}
-		default:
-			res.Ignored = append(res.Ignored, p)
-		}
-		return nil
-	})
+	return LoadContext(context.Background(), fsys, opts)
+}
+
+// LoadContext is Load, stopping early when ctx ends (SIGINT in `validate`).
+func LoadContext(ctx context.Context, fsys fs.FS, opts Options) (*Result, error) {
+	listing, err := ListTree(ctx, fsys, opts.Root)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", root, err)
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	res := &Result{Ignored: listing.Ignored, Problems: listing.Problems}
+	var entityFiles []TreeFile
+	var policy []PolicyFile
+	for _, f := range listing.Files {
+		if f.Kind == FileEntity {
+			entityFiles = append(entityFiles, f)
+			continue
+		}
+		src, err := ReadTreeFile(fsys, f)
+		if err != nil {
+			res.Problems.add(Pos{File: f.Path}, "", "%v", err)
+			continue
+		}
+		policy = append(policy, PolicyFile{Path: f.Path, Src: src})
 	}
 	v, perrs := NewValidator(policy, opts)
 	res.Problems = append(res.Problems, perrs...)
@@ -122,9 +99,13 @@ func Load(fsys fs.FS, opts Options) (*Result, error) {
 	results := make([]*FileResult, len(entityFiles))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for i, p := range entityFiles {
-		src, ok := read(p)
-		if !ok {
+	for i, f := range entityFiles {
+		if ctx.Err() != nil {
+			break
+		}
+		src, err := ReadTreeFile(fsys, f)
+		if err != nil {
+			res.Problems.add(Pos{File: f.Path}, "", "%v", err)
 			continue
 		}
 		wg.Add(1)
@@ -132,10 +113,13 @@ func Load(fsys fs.FS, opts Options) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = v.File(p, src)
+			results[i] = v.File(f.Path, src)
 		}()
 	}
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
 	var files []*FileResult
 	for _, r := range results {
 		if r == nil {
@@ -143,44 +127,13 @@ func Load(fsys fs.FS, opts Options) (*Result, error) {
 		}
 		files = append(files, r)
 		res.Files++
+		res.Documents += r.Documents
 		res.Entities = append(res.Entities, r.Entities...)
 		res.Problems = append(res.Problems, r.Problems...)
 	}
 	res.Problems = append(res.Problems, CheckSet(files)...)
 	sortProblems(res.Problems)
 	return res, nil
-}
-
-// readFile reads p, refusing files over MaxFileSize and symbolic links
-// that lead outside root.
-func readFile(fsys fs.FS, root, p string) ([]byte, error) {
-	target, err := resolveInRoot(fsys, root, p)
-	if err != nil {
-		return nil, err
-	}
-	f, err := fsys.Open(target)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read: %w", unwrapPathError(err))
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("cannot read: %w", unwrapPathError(err))
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	if fi.Size() > MaxFileSize {
-		return nil, fmt.Errorf("file is %s; files are limited to 1 MiB", sizeString(int(fi.Size())))
-	}
-	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read: %w", unwrapPathError(err))
-	}
-	if len(src) > MaxFileSize {
-		return nil, errors.New("file is over 1 MiB; files are limited to 1 MiB")
-	}
-	return src, nil
 }
 
 // resolveInRoot follows the symbolic links on the way to p, one path

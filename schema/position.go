@@ -8,9 +8,9 @@ import (
 // Pos is a position in a repository file. Line and Col count from 1; zero
 // means unknown.
 type Pos struct {
-	File string // slash-separated, relative to the repository root
-	Line int
-	Col  int
+	File string `json:"file,omitempty"` // slash-separated, relative to the repository root
+	Line int    `json:"line,omitempty"`
+	Col  int    `json:"column,omitempty"`
 }
 
 // String formats the position as file:line:col, leaving out unknown parts.
@@ -25,7 +25,7 @@ func (p Pos) String() string {
 	return s
 }
 
-// Severity tells an error from a warning.
+// Severity tells an error from a warning. The zero value is an error.
 type Severity int
 
 // Severities.
@@ -42,29 +42,64 @@ func (s Severity) String() string {
 	return "error"
 }
 
-// Error is one problem in a repository file.
+// MarshalText encodes the severity as its String.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes "error" or "warning".
+func (s *Severity) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "error":
+		*s = SeverityError
+	case "warning":
+		*s = SeverityWarning
+	default:
+		return fmt.Errorf("unknown severity %q (want error or warning)", b)
+	}
+	return nil
+}
+
+// ParseSeverity returns the Severity named s ("error" or "warning").
+func ParseSeverity(s string) (Severity, error) {
+	var sev Severity
+	err := sev.UnmarshalText([]byte(s))
+	return sev, err
+}
+
+// Error is one problem in a repository file: the one problem type of
+// certops, from validation to the status, the admin API and every report.
+// Its JSON form is flat:
+//
+//	{"severity": "error", "file": "certs/shop.yaml", "line": 3, "column": 7,
+//	 "field": "snis[0]", "message": "..."}
+//
+// with file, line, column and field left out when unknown. Msg never holds
+// a certificate, key or secret value.
 type Error struct {
-	Pos      Pos
-	Field    string // the field path, e.g. "snis[1]"; empty for the whole document
-	Msg      string
-	Severity Severity
+	Severity Severity `json:"severity"`
+	Pos               // where; File is empty for a problem of no file
+	Field    string   `json:"field,omitempty"` // the field path, e.g. "snis[1]"; empty for the whole document
+	Msg      string   `json:"message"`
 }
 
 // Error formats the problem as file:line:col: field: message, with
-// "warning: " before the message of a warning.
-func (e *Error) Error() string {
+// "warning: " before the message of a warning. Unknown parts are left out.
+func (e Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Pos.String())
-	if e.Field != "" {
-		b.WriteString(": " + e.Field)
+	if pos := e.Pos.String(); pos != "" {
+		b.WriteString(pos + ": ")
 	}
-	b.WriteString(": ")
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
 	if e.Severity == SeverityWarning {
 		b.WriteString("warning: ")
 	}
 	b.WriteString(e.Msg)
 	return b.String()
 }
+
+// String is Error: a problem prints as file:line:col: field: message.
+func (e Error) String() string { return e.Error() }
 
 // ErrorList is a list of problems; as an error it reports all of them.
 type ErrorList []*Error

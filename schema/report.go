@@ -77,6 +77,10 @@ func (o ReportOptions) file(p string) string {
 	return strings.TrimSuffix(o.Dir, "/") + "/" + p
 }
 
+// entityCount is the number of entity documents a report counts: every one
+// read, whether it passed the schema or not.
+func (res *Result) entityCount() int { return max(res.Documents, len(res.Entities)) }
+
 func counts(res *Result) (errs, warns int) {
 	for _, e := range res.Problems {
 		if e.Severity == SeverityWarning {
@@ -108,6 +112,13 @@ func writeText(w io.Writer, res *Result, opts ReportOptions) error {
 		for _, p := range res.Ignored {
 			fmt.Fprintf(&b, "ignored: %s\n", opts.file(p))
 		}
+		for _, e := range res.Entities {
+			if e.Disabled {
+				pos := e.Pos
+				pos.File = opts.file(pos.File)
+				fmt.Fprintf(&b, "disabled: %s: entity %s (status: 0) is validated but not served\n", pos, e.Name)
+			}
+		}
 	}
 	for _, e := range res.Problems {
 		pos := e.Pos
@@ -131,7 +142,7 @@ func writeText(w io.Writer, res *Result, opts ReportOptions) error {
 // writeSummary writes the last line of a text report.
 func writeSummary(b *strings.Builder, res *Result, opts ReportOptions) {
 	nerr, nwarn := counts(res)
-	summary := fmt.Sprintf("%s in %s: %s, %s", plural(len(res.Entities), "entity", "entities"),
+	summary := fmt.Sprintf("%s in %s: %s, %s", plural(res.entityCount(), "entity", "entities"),
 		plural(res.Files, "file", "files"), plural(nerr, "error", "errors"), plural(nwarn, "warning", "warnings"))
 	verdict, color := "valid: ", ansiGreen
 	if res.Failed(opts.Strict) {
@@ -150,33 +161,26 @@ func plural(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
-// jsonReport is the JSON form of a report.
+// jsonReport is the JSON form of a report; each problem is an Error in its
+// own JSON form.
 type jsonReport struct {
-	Valid    bool          `json:"valid"`
-	Entities int           `json:"entities"`
-	Files    int           `json:"files"`
-	Errors   int           `json:"errors"`
-	Warnings int           `json:"warnings"`
-	Problems []jsonProblem `json:"problems"`
-	Ignored  []string      `json:"ignored,omitempty"`
-}
-
-type jsonProblem struct {
-	Severity string `json:"severity"`
-	File     string `json:"file"`
-	Line     int    `json:"line,omitempty"`
-	Column   int    `json:"column,omitempty"`
-	Field    string `json:"field,omitempty"`
-	Message  string `json:"message"`
+	Valid    bool     `json:"valid"`
+	Entities int      `json:"entities"`
+	Files    int      `json:"files"`
+	Errors   int      `json:"errors"`
+	Warnings int      `json:"warnings"`
+	Problems []Error  `json:"problems"`
+	Ignored  []string `json:"ignored,omitempty"`
 }
 
 func writeJSON(w io.Writer, res *Result, opts ReportOptions) error {
 	nerr, nwarn := counts(res)
-	r := jsonReport{Valid: !res.Failed(opts.Strict), Entities: len(res.Entities), Files: res.Files,
-		Errors: nerr, Warnings: nwarn, Problems: []jsonProblem{}}
+	r := jsonReport{Valid: !res.Failed(opts.Strict), Entities: res.entityCount(), Files: res.Files,
+		Errors: nerr, Warnings: nwarn, Problems: make([]Error, 0, len(res.Problems))}
 	for _, e := range res.Problems {
-		r.Problems = append(r.Problems, jsonProblem{Severity: e.Severity.String(), File: opts.file(e.Pos.File),
-			Line: e.Pos.Line, Column: e.Pos.Col, Field: e.Field, Message: e.Msg})
+		p := *e
+		p.File = opts.file(p.File)
+		r.Problems = append(r.Problems, p)
 	}
 	if opts.Verbose {
 		for _, p := range res.Ignored {

@@ -18,6 +18,11 @@ import (
 // refused with an error (an entity is a few kilobytes).
 const MaxFileSize = 1 << 20
 
+// MaxClientDepth is the largest client.depth served: the gateway verifies
+// client chains of at most this many intermediates. A larger depth is
+// accepted, as APISIX does, and served as this one, with a warning.
+const MaxClientDepth = 16
+
 // DefaultWarnWithin is the default of Options.WarnWithin.
 const DefaultWarnWithin = 720 * time.Hour
 
@@ -74,6 +79,9 @@ type FileResult struct {
 	// Use them only when Problems.Err() is nil.
 	Entities []*Entity
 	Problems ErrorList
+	// Documents counts the entity documents of the file, including those
+	// that failed the schema and are not in Entities.
+	Documents int
 }
 
 // Validator validates entity files against the built-in schema and a
@@ -145,6 +153,7 @@ func (v *Validator) File(path string, src []byte) *FileResult {
 		}
 	}()
 	now := v.now()
+	fr.Documents = len(docs)
 	for _, c := range docs {
 		// The syntax tree is not needed any more; entities keep the
 		// field index only.
@@ -172,6 +181,8 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 		Chains:      []Chain{{Cert: r.Cert, Key: r.Key}},
 		Protocols:   r.Protocols,
 		Labels:      r.Labels,
+		Desc:        r.Desc,
+		Disabled:    d.disabled,
 		Pos:         d.pos,
 		ClientDepth: 1,
 		doc:         d,
@@ -221,6 +232,12 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 		e.ClientCA = r.Client.CA
 		if r.Client.Depth != nil {
 			e.ClientDepth = *r.Client.Depth
+			if e.ClientDepth > MaxClientDepth {
+				// APISIX sets no upper bound; a longer chain than this is
+				// not verified by the gateway anyway.
+				report("client.depth", true, "depth %d is served as %d, the most intermediates the gateway verifies", e.ClientDepth, MaxClientDepth)
+				e.ClientDepth = MaxClientDepth
+			}
 		}
 	}
 	refsOK := true
@@ -349,13 +366,15 @@ func contentHash(e *Entity) string {
 		ClientDepth int
 		Protocols   []string
 		Labels      map[string]string
-	}{e.Name, e.Type, e.SNIs, e.Chains, e.ClientCA, e.ClientDepth, e.Protocols, e.Labels})
+		Desc        string
+		Disabled    bool
+	}{e.Name, e.Type, e.SNIs, e.Chains, e.ClientCA, e.ClientDepth, e.Protocols, e.Labels, e.Desc, e.Disabled})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
 
-// CheckSet runs the checks across files: no entity name and no SNI appears
-// twice in the repository. Each problem names both places. The result does
+// CheckSet runs the checks across files: no entity name and no SNI of an
+// enabled entity appears twice in the repository. Each problem names both places. The result does
 // not depend on the order of files.
 func CheckSet(files []*FileResult) ErrorList {
 	files = slices.Clone(files)
@@ -374,6 +393,9 @@ func CheckSet(files []*FileResult) ErrorList {
 				errs = append(errs, &Error{Pos: pos, Field: shown, Msg: fmt.Sprintf("entity name %s is also used at %s", e.Name, first.Position("name"))})
 			} else {
 				names[e.Name] = e
+			}
+			if e.Disabled {
+				continue // not served, so its SNIs take none from others
 			}
 			for i, s := range e.SNIs {
 				field := fmt.Sprintf("snis[%d]", e.sniIndex(i))
@@ -398,6 +420,16 @@ func (e *Entity) sniIndex(i int) int {
 		return e.sniSrc[i]
 	}
 	return i
+}
+
+// written returns a native field path as the file writes it, without the
+// item's prefix (an ADC item's "cert" is "certificates[0].certificate").
+func (e *Entity) written(field string) string {
+	_, shown := e.where(field)
+	if i := strings.Index(shown, "]."); strings.HasPrefix(shown, "ssls[") && i >= 0 {
+		return shown[i+2:]
+	}
+	return shown
 }
 
 func (e *Entity) where(field string) (Pos, string) {

@@ -378,3 +378,45 @@ func ExampleParseReference() {
 }
 
 var _ = fixtures.ECDSA
+
+// TestStatusAndDesc checks what an APISIX status and a desc become on the
+// entity: Disabled for status 0, enabled otherwise, Desc kept, and both
+// part of the content hash (a toggle is a change to apply).
+func TestStatusAndDesc(t *testing.T) {
+	v, _ := schema.NewValidator(nil, schema.Options{Now: func() time.Time { return testNow }})
+	item := func(status string) []byte {
+		return expand(t, []byte("ssls:\n  - id: shop\n    desc: the shop\n"+status+"    snis: [shop.example.com]\n    cert: |\n      {{pem shop.crt}}\n    key: |\n      {{pem shop.key}}\n"))
+	}
+	tests := []struct {
+		name     string
+		status   string
+		disabled bool
+	}{
+		{"absent", "", false},
+		{"one", "    status: 1\n", false},
+		{"zero", "    status: 0\n", true},
+	}
+	hashes := map[bool]string{}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fr := v.File("apisix.yaml", item(tt.status))
+			if err := fr.Problems.Err(); err != nil || len(fr.Entities) != 1 {
+				t.Fatalf("File: %d entities, %v", len(fr.Entities), err)
+			}
+			e := fr.Entities[0]
+			if e.Disabled != tt.disabled || e.Enabled() == tt.disabled {
+				t.Errorf("status %q: Disabled = %v, Enabled() = %v; want Disabled %v", tt.status, e.Disabled, e.Enabled(), tt.disabled)
+			}
+			if e.Desc != "the shop" {
+				t.Errorf("Desc = %q, want %q", e.Desc, "the shop")
+			}
+			if h, ok := hashes[e.Disabled]; ok && h != e.Hash {
+				t.Errorf("status %q: hash %s differs from another entity with the same status", tt.status, e.Hash)
+			}
+			hashes[e.Disabled] = e.Hash
+		})
+	}
+	if hashes[true] == hashes[false] {
+		t.Errorf("a disabled and an enabled entity have the same hash")
+	}
+}

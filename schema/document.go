@@ -1,0 +1,182 @@
+package schema
+
+import (
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/token"
+)
+
+// This file holds an entity document ready for CUE and the index of its
+// fields' positions, which every diagnostic goes through.
+
+// A doc is one entity document, in the native form, ready for CUE: ADC and
+// APISIX items are rewritten into it, keeping the positions of their
+// values.
+type doc struct {
+	expr  *ast.StructLit
+	pos   Pos
+	index map[string]Pos    // native field path -> position of its value
+	kinds map[string]string // native field path -> kind of its value, as exprKind names it
+	// rename maps a native field path to the path as written in the file
+	// (they differ for ADC and APISIX items); nil is the identity.
+	rename func(string) string
+	// bad holds the top-level fields that failed the schema, and loose
+	// the document as plain data when it did: the checks in Go still run
+	// on the other fields, so one round of review finds every problem.
+	bad   map[string]bool
+	loose map[string]any
+	// disabled is APISIX's status: 0.
+	disabled bool
+	// allowed lists the top-level fields as written in this form, for
+	// unknown-field hints; nil is the native form, whose schema says.
+	allowed []string
+}
+
+// markBad records that the field at a native path failed the schema.
+func (d *doc) markBad(path string) {
+	if d.bad == nil {
+		d.bad = map[string]bool{}
+	}
+	d.bad[path] = true
+}
+
+// where returns the position and the written path of a native field path:
+// the position of the field, or of its nearest parent that is written, or
+// of the document.
+func (d *doc) where(field string) (Pos, string) {
+	shown := field
+	if d.rename != nil {
+		shown = d.rename(field)
+	}
+	for p := field; ; {
+		if pos, ok := d.index[p]; ok && pos.File != "" {
+			return pos, shown
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			return d.pos, shown
+		}
+		p = p[:i]
+	}
+}
+
+func newDoc(file string, x *ast.StructLit, rename func(string) string) *doc {
+	d := &doc{expr: x, pos: cuePos(x.Pos()), index: map[string]Pos{}, kinds: map[string]string{}, rename: rename}
+	if d.pos.File == "" {
+		d.pos = Pos{File: file, Line: 1, Col: 1}
+	}
+	indexExpr(d, "", x)
+	return d
+}
+
+// indexExpr records the position of every value below x by field path.
+func indexExpr(d *doc, path string, x ast.Expr) {
+	switch x := x.(type) {
+	case *ast.StructLit:
+		for _, decl := range x.Elts {
+			f, ok := decl.(*ast.Field)
+			if !ok {
+				continue
+			}
+			name, _, err := ast.LabelName(f.Label)
+			if err != nil {
+				continue
+			}
+			p := joinPath(path, name)
+			if _, dup := d.index[p]; !dup {
+				d.index[p] = cuePos(f.Value.Pos())
+				d.kinds[p] = exprKind(f.Value)
+			}
+			indexExpr(d, p, f.Value)
+		}
+	case *ast.ListLit:
+		for i, e := range x.Elts {
+			p := path + "[" + strconv.Itoa(i) + "]"
+			d.index[p] = cuePos(e.Pos())
+			d.kinds[p] = exprKind(e)
+			indexExpr(d, p, e)
+		}
+	}
+}
+
+// joinPath appends a field name to a path, quoting it unless it is a plain
+// identifier.
+func joinPath(path, name string) string {
+	if !isPlainLabel(name) {
+		name = "[" + strconv.Quote(name) + "]"
+		return path + name
+	}
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+func isPlainLabel(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func lookupField(x *ast.StructLit, name string) *ast.Field {
+	for _, decl := range x.Elts {
+		if f, ok := decl.(*ast.Field); ok {
+			if n, _, err := ast.LabelName(f.Label); err == nil && n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+// exprPos returns where x starts; a YAML block mapping has no brace, so
+// that is where its first field starts.
+func exprPos(x ast.Expr) token.Pos {
+	if p := x.Pos(); p.IsValid() {
+		return p
+	}
+	if s, ok := x.(*ast.StructLit); ok && len(s.Elts) > 0 {
+		return s.Elts[0].Pos()
+	}
+	return token.NoPos
+}
+
+// missingSuffix is never a real path: it keeps a fallback position for an
+// absent field in the index without shadowing a written one.
+const missingSuffix = "\x00"
+
+func exprKind(x ast.Expr) string {
+	switch x := x.(type) {
+	case *ast.ListLit:
+		return "list"
+	case *ast.StructLit:
+		return "mapping"
+	case *ast.BasicLit:
+		switch x.Kind {
+		case token.STRING:
+			return "string"
+		case token.INT, token.FLOAT:
+			return "number"
+		case token.TRUE, token.FALSE:
+			return "boolean"
+		case token.NULL:
+			return "null"
+		}
+	case *ast.Ident:
+		if x.Name == "true" || x.Name == "false" {
+			return "boolean"
+		}
+	}
+	return "value"
+}
