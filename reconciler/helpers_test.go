@@ -14,6 +14,7 @@ import (
 
 	"certops/fixtures"
 	"certops/gateway"
+	"certops/schema"
 )
 
 // testGateway is a real gateway.Server listening on 127.0.0.1.
@@ -80,7 +81,7 @@ func entity(tb testing.TB, ca *fixtures.CA, name string, snis ...string) (string
 }
 
 // wantResult fails the test unless att has the result.
-func wantResult(tb testing.TB, att *Attempt, result string) {
+func wantResult(tb testing.TB, att *Attempt, result Result) {
 	tb.Helper()
 	if att == nil {
 		tb.Fatalf("attempt = nil, want %s", result)
@@ -119,10 +120,10 @@ func noPrivateKey(tb testing.TB, what, s string, leaves ...*fixtures.Leaf) {
 	}
 }
 
-func problemsText(ps []Problem) string {
+func problemsText(ps schema.ErrorList) string {
 	var b strings.Builder
 	for _, p := range ps {
-		fmt.Fprintln(&b, p.String())
+		fmt.Fprintln(&b, p.Error())
 	}
 	return b.String()
 }

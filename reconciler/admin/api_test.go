@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"certops/reconciler"
+	"certops/schema"
 )
 
 func TestReconcileWaitResults(t *testing.T) {
@@ -20,7 +21,7 @@ func TestReconcileWaitResults(t *testing.T) {
 	}{
 		{"applied", &reconciler.Attempt{Result: reconciler.ResultApplied, Revision: "abc"}, nil, 200},
 		{"unchanged", &reconciler.Attempt{Result: reconciler.ResultUnchanged}, nil, 200},
-		{"stalled", &reconciler.Attempt{Result: reconciler.ResultStalled, Errors: []reconciler.Problem{{File: "a.yaml", Line: 3, Column: 1, Field: "cert", Message: "expired", Severity: "error"}}}, nil, 422},
+		{"stalled", &reconciler.Attempt{Result: reconciler.ResultStalled, Errors: schema.ErrorList{{Pos: schema.Pos{File: "a.yaml", Line: 3, Col: 1}, Field: "cert", Msg: "expired"}}}, nil, 422},
 		{"failed", &reconciler.Attempt{Result: reconciler.ResultFailed}, nil, 500},
 		{"timeout", nil, context.DeadlineExceeded, 504},
 		{"no attempt", nil, errors.New("boom"), 500},
@@ -44,7 +45,7 @@ func TestReconcileWaitResults(t *testing.T) {
 			if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil {
 				t.Fatal(err)
 			}
-			if a.Result != tt.attempt.Result || len(a.Errors) != len(tt.attempt.Errors) {
+			if a.Result != tt.attempt.Result.String() || len(a.Errors) != len(tt.attempt.Errors) {
 				t.Errorf("attempt = %+v, want result %q with %d errors", a, tt.attempt.Result, len(tt.attempt.Errors))
 			}
 		})

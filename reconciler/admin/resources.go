@@ -17,8 +17,9 @@ import (
 type StatusDoc struct {
 	Source      string          `json:"source"`
 	Ready       bool            `json:"ready"`
-	Applied     *RevisionDoc    `json:"applied"`      // null before the first apply
-	LastAttempt *AttemptDoc     `json:"last_attempt"` // null before the first run
+	Applied     *RevisionDoc    `json:"applied"`           // null before the first apply
+	LastAttempt *AttemptDoc     `json:"last_attempt"`      // null before the first run
+	Running     *RunningDoc     `json:"running,omitempty"` // the attempt in progress; absent between attempts
 	Entities    int             `json:"entities"`
 	Degraded    []DegradedDoc   `json:"degraded"`
 	Expiring    []ExpiringDoc   `json:"expiring"`
@@ -29,6 +30,13 @@ type StatusDoc struct {
 type RevisionDoc struct {
 	Revision string    `json:"revision"`
 	Time     time.Time `json:"time"`
+}
+
+// RunningDoc is the attempt in progress: when it started and the phase
+// it is in (fetch, load, resolve, plan, apply).
+type RunningDoc struct {
+	Since time.Time `json:"since"`
+	Phase string    `json:"phase"`
 }
 
 // AttemptDoc is a reconcile attempt; it is also the answer of
@@ -122,6 +130,9 @@ func statusDoc(st *reconciler.Status, ready bool) StatusDoc {
 		a := attemptDoc(st.LastAttempt)
 		d.LastAttempt = &a
 	}
+	if st.Running != nil {
+		d.Running = &RunningDoc{Since: st.Running.Since, Phase: st.Running.Phase.String()}
+	}
 	for _, g := range st.Degraded {
 		d.Degraded = append(d.Degraded, DegradedDoc{Entity: g.Entity, Reason: g.Reason})
 	}
@@ -135,11 +146,11 @@ func statusDoc(st *reconciler.Status, ready bool) StatusDoc {
 }
 
 func attemptDoc(a *reconciler.Attempt) AttemptDoc {
-	d := AttemptDoc{Revision: a.Revision, Time: a.Time, Result: a.Result, Errors: []ProblemDoc{}}
+	d := AttemptDoc{Revision: a.Revision, Time: a.Time, Result: a.Result.String(), Errors: []ProblemDoc{}}
 	for _, p := range a.Errors {
 		d.Errors = append(d.Errors, ProblemDoc{
-			File: p.File, Line: p.Line, Column: p.Column, Field: p.Field,
-			Message: p.Message, Severity: p.Severity,
+			File: p.Pos.File, Line: p.Pos.Line, Column: p.Pos.Col, Field: p.Field,
+			Message: p.Msg, Severity: p.Severity.String(),
 		})
 	}
 	return d
