@@ -6,7 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"certops/reconciler"
 	"certops/schema"
@@ -76,5 +78,28 @@ func TestStatusBeforeAnything(t *testing.T) {
 	s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/ssls", nil))
 	if w.Code != 200 || w.Body.String() != "[]\n" {
 		t.Errorf("GET /api/v1/ssls = %d %q, want 200 []", w.Code, w.Body)
+	}
+}
+
+// TestStatusRunning: an attempt in progress shows as "running" with its
+// start and phase (issue 16), and the document converts back for
+// `certops status`.
+func TestStatusRunning(t *testing.T) {
+	since := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	rec := &fakeRec{status: &reconciler.Status{Source: "src", Running: &reconciler.Running{Since: since, Phase: reconciler.PhaseFetch}}}
+	w := httptest.NewRecorder()
+	New(Options{Reconciler: rec}).Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/status", nil))
+	var doc StatusDoc
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(w.Body.String(), `"running": {
+    "since": "2026-11-27T12:00:00Z",
+    "phase": "fetch"
+  }`) {
+		t.Errorf("GET /api/v1/status = %s, want running since 12:00 in phase fetch", w.Body)
+	}
+	if r := doc.Status().Running; r == nil || r.Phase != reconciler.PhaseFetch || !r.Since.Equal(since) {
+		t.Errorf("StatusDoc.Status().Running = %+v, want fetch since %v", r, since)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"certops/plan"
 	"certops/reconciler"
+	"certops/schema"
 )
 
 // The JSON documents of /api/v1. They are declared here, apart from the
@@ -154,6 +155,39 @@ func attemptDoc(a *reconciler.Attempt) AttemptDoc {
 		})
 	}
 	return d
+}
+
+// Status converts the document back into the reconciler's status, for
+// the reports of `certops status`; Ready is in the document alone.
+func (d StatusDoc) Status() *reconciler.Status {
+	st := &reconciler.Status{Source: d.Source, Entities: d.Entities}
+	if d.Applied != nil {
+		st.Applied = &reconciler.Revision{ID: d.Applied.Revision, Time: d.Applied.Time}
+	}
+	if a := d.LastAttempt; a != nil {
+		att := &reconciler.Attempt{Revision: a.Revision, Time: a.Time, Result: reconciler.Result(a.Result)}
+		for _, p := range a.Errors {
+			e := &schema.Error{Pos: schema.Pos{File: p.File, Line: p.Line, Col: p.Column}, Field: p.Field, Msg: p.Message}
+			if p.Severity == schema.SeverityWarning.String() {
+				e.Severity = schema.SeverityWarning
+			}
+			att.Errors = append(att.Errors, e)
+		}
+		st.LastAttempt = att
+	}
+	if r := d.Running; r != nil {
+		st.Running = &reconciler.Running{Since: r.Since, Phase: reconciler.Phase(r.Phase)}
+	}
+	for _, g := range d.Degraded {
+		st.Degraded = append(st.Degraded, reconciler.Degraded{Entity: g.Entity, Reason: g.Reason})
+	}
+	for _, e := range d.Expiring {
+		st.Expiring = append(st.Expiring, reconciler.ExpiringCert{Entity: e.Entity, Chain: e.Chain, Subject: e.Subject, NotAfter: e.NotAfter})
+	}
+	if p := d.Plan; p != nil {
+		st.Plan = &plan.Summary{Create: p.Create, Update: p.Update, Delete: p.Delete, Unchanged: p.Unchanged}
+	}
+	return st
 }
 
 // SSLDocOf converts the reconciler's description of an entity into its
