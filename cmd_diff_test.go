@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http/httptest"
@@ -86,26 +84,11 @@ func runCLI(t *testing.T, keys [][]byte, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-// noPrivateKeys fails when out holds a PEM private key block or any
-// 32-character piece of the base64 of one of keys.
+// noPrivateKeys fails when out holds a PEM private key block or material
+// of one of keys (fixtures' leak scanner).
 func noPrivateKeys(tb testing.TB, what string, out []byte, keys [][]byte) {
 	tb.Helper()
-	if bytes.Contains(out, []byte("PRIVATE KEY-----")) {
-		tb.Errorf("%s: output holds a PEM private key block", what)
-	}
-	for _, k := range keys {
-		b, _ := pem.Decode(k)
-		if b == nil {
-			tb.Fatalf("%s: test key is not PEM", what)
-		}
-		enc := base64.StdEncoding.EncodeToString(b.Bytes)
-		for i := 0; i+32 <= len(enc); i += 16 {
-			if bytes.Contains(out, []byte(enc[i:i+32])) {
-				tb.Errorf("%s: output holds part of a private key", what)
-				break
-			}
-		}
-	}
+	fixtures.PEMScanner(tb, keys...).Check(tb, what+": output", string(out))
 }
 
 func TestDiffBetweenCommits(t *testing.T) {

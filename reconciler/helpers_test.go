@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"strings"
@@ -102,21 +101,11 @@ func reconcileNow(tb testing.TB, r *Reconciler) *Attempt {
 }
 
 // noPrivateKey fails the test if s holds any private key material of the
-// leaves.
+// leaves (fixtures' leak scanner).
 func noPrivateKey(tb testing.TB, what, s string, leaves ...*fixtures.Leaf) {
 	tb.Helper()
-	if strings.Contains(s, "PRIVATE KEY") {
-		tb.Fatalf("%s contains a PEM private key", what)
-	}
-	for _, l := range leaves {
-		body := strings.Split(string(l.KeyPEM), "\n")[1]
-		if strings.Contains(s, body) {
-			tb.Fatalf("%s contains private key bytes", what)
-		}
-		der, _ := x509.MarshalPKCS8PrivateKey(l.Key)
-		if strings.Contains(s, hex.EncodeToString(der)) {
-			tb.Fatalf("%s contains a hex private key", what)
-		}
+	if found := fixtures.LeafScanner(leaves...).Find(s); found != "" {
+		tb.Fatalf("%s holds %s", what, found)
 	}
 }
 
