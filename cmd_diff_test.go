@@ -18,7 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"certops/fixtures"
-	"certops/gateway"
+	"certops/internal/daemontest"
 	"certops/plan"
 	"certops/reconciler"
 	"certops/reconciler/admin"
@@ -280,14 +280,12 @@ func TestDiffErrors(t *testing.T) {
 func TestDiffLive(t *testing.T) {
 	d := newDiffRepo(t)
 	dir := filepath.Join(d.repo.Work, "certs")
-	gw := gateway.New(gateway.Options{})
-	rec := reconciler.New(reconciler.Options{FS: os.DirFS(d.repo.Work), Path: "certs", Gateway: gw,
+	daemon := daemontest.Start(t, daemontest.Options{FS: os.DirFS(d.repo.Work), Path: "certs",
 		Secrets: envResolver{"NEW_KEY": d.vaultedKey}})
+	rec, api := daemon.Reconciler, daemon.API
 	if att, err := rec.ReconcileNow(t.Context()); err != nil || att.Result != reconciler.ResultApplied {
 		t.Fatalf("reconcile: %+v, %v", att, err)
 	}
-	api := httptest.NewServer(admin.New(admin.Options{Reconciler: rec}).Handler())
-	defer api.Close()
 	// The daemon resolved $env://NEW_KEY; its API shows the reference and
 	// the public-key fingerprint, never the value.
 	for _, path := range []string{"/api/v1/ssls", "/api/v1/ssls/vaulted", "/api/v1/status", "/metrics"} {
