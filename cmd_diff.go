@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -185,9 +184,7 @@ func repoRoot(dir, path string) (root, rootPath string, err error) {
 func printPlan(w io.Writer, format string, p *plan.Plan, base, head string) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
+		return report.JSON(w, p)
 	case "markdown":
 		_, err := io.WriteString(w, report.Markdown(p, report.MarkdownOptions{Base: base, Head: head}))
 		return err

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http/httptest"
@@ -20,7 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"certops/fixtures"
-	"certops/gateway"
+	"certops/internal/daemontest"
 	"certops/plan"
 	"certops/reconciler"
 	"certops/reconciler/admin"
@@ -86,26 +84,11 @@ func runCLI(t *testing.T, keys [][]byte, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-// noPrivateKeys fails when out holds a PEM private key block or any
-// 32-character piece of the base64 of one of keys.
+// noPrivateKeys fails when out holds a PEM private key block or material
+// of one of keys (fixtures' leak scanner).
 func noPrivateKeys(tb testing.TB, what string, out []byte, keys [][]byte) {
 	tb.Helper()
-	if bytes.Contains(out, []byte("PRIVATE KEY-----")) {
-		tb.Errorf("%s: output holds a PEM private key block", what)
-	}
-	for _, k := range keys {
-		b, _ := pem.Decode(k)
-		if b == nil {
-			tb.Fatalf("%s: test key is not PEM", what)
-		}
-		enc := base64.StdEncoding.EncodeToString(b.Bytes)
-		for i := 0; i+32 <= len(enc); i += 16 {
-			if bytes.Contains(out, []byte(enc[i:i+32])) {
-				tb.Errorf("%s: output holds part of a private key", what)
-				break
-			}
-		}
-	}
+	fixtures.PEMScanner(tb, keys...).Check(tb, what+": output", string(out))
 }
 
 func TestDiffBetweenCommits(t *testing.T) {
@@ -297,14 +280,12 @@ func TestDiffErrors(t *testing.T) {
 func TestDiffLive(t *testing.T) {
 	d := newDiffRepo(t)
 	dir := filepath.Join(d.repo.Work, "certs")
-	gw := gateway.New(gateway.Options{})
-	rec := reconciler.New(reconciler.Options{FS: os.DirFS(d.repo.Work), Path: "certs", Gateway: gw,
+	daemon := daemontest.Start(t, daemontest.Options{FS: os.DirFS(d.repo.Work), Path: "certs",
 		Secrets: envResolver{"NEW_KEY": d.vaultedKey}})
+	rec, api := daemon.Reconciler, daemon.API
 	if att, err := rec.ReconcileNow(t.Context()); err != nil || att.Result != reconciler.ResultApplied {
 		t.Fatalf("reconcile: %+v, %v", att, err)
 	}
-	api := httptest.NewServer(admin.New(admin.Options{Reconciler: rec}).Handler())
-	defer api.Close()
 	// The daemon resolved $env://NEW_KEY; its API shows the reference and
 	// the public-key fingerprint, never the value.
 	for _, path := range []string{"/api/v1/ssls", "/api/v1/ssls/vaulted", "/api/v1/status", "/metrics"} {

@@ -41,7 +41,7 @@ the degraded entities. --format json prints the API's document as is.
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			return report.Status(out, st, time.Now(), useColor(out))
+			return report.Status(out, st.Status(), st.Ready, time.Now(), useColor(out))
 		},
 	}
 	cmd.Flags().StringVar(&adminURL, "admin", "http://127.0.0.1:9180", "admin API of the daemon (URL or host:port)")

@@ -3,12 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"certops/fixtures"
-	"certops/gateway"
+	"certops/internal/daemontest"
 	"certops/reconciler"
 	"certops/reconciler/admin"
 	"certops/source"
@@ -26,9 +25,8 @@ func TestStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := reconciler.New(reconciler.Options{Source: origin, Gateway: gateway.New(gateway.Options{})})
-	api := httptest.NewServer(admin.New(admin.Options{Reconciler: rec}).Handler())
-	defer api.Close()
+	d := daemontest.Start(t, daemontest.Options{Source: origin})
+	rec, api := d.Reconciler, d.API
 	keys := [][]byte{shop.KeyPEM}
 
 	code, out, stderr := runCLI(t, keys, "status", "--admin", api.URL)

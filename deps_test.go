@@ -29,6 +29,8 @@ func TestDependencyDirection(t *testing.T) {
 		// library: no go-git, no fsnotify, no reconciler.
 		{"certops/plan", []string{"certops/reconciler", "certops/source", "certops/gateway", "github.com/go-git/", "github.com/fsnotify/", "github.com/prometheus/", "github.com/spf13/"}},
 		{"certops/reconciler", []string{"github.com/spf13/"}},
+		// Reports render plain types; the HTTP surface is admin's.
+		{"certops/reconciler/report", []string{"certops/reconciler/admin", "github.com/prometheus/", "github.com/spf13/"}},
 		{"certops/fixtures", []string{"certops/gateway", "certops/schema", "certops/reconciler"}},
 	}
 	for _, r := range rules {

@@ -11,10 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"certops/fixtures"
 )
 
 // readyTimeout bounds how long a daemon may take to become ready. It is
@@ -33,24 +34,6 @@ func freePort(tb testing.TB) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and many readers.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // daemon is a running `certops run` process.
 type daemon struct {
 	tb     testing.TB
@@ -58,7 +41,7 @@ type daemon struct {
 	listen string // host:port of the TLS gateway
 	admin  string // host:port of the admin API
 	port   int    // port of the TLS gateway
-	logs   *syncBuffer
+	logs   *fixtures.SyncBuffer
 	done   chan struct{} // closed when the process has exited
 	err    error         // the result of Wait, valid after done
 }
@@ -88,7 +71,7 @@ func runDaemon(tb testing.TB, cfg daemonConfig) *daemon {
 	tb.Helper()
 	bin := requireBinary(tb)
 	for attempt := 0; ; attempt++ {
-		d := &daemon{tb: tb, logs: new(syncBuffer), done: make(chan struct{})}
+		d := &daemon{tb: tb, logs: new(fixtures.SyncBuffer), done: make(chan struct{})}
 		d.port = freePort(tb)
 		d.listen = fmt.Sprintf("127.0.0.1:%d", d.port)
 		d.admin = fmt.Sprintf("127.0.0.1:%d", freePort(tb))

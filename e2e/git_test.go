@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"certops/fixtures"
 )
 
 // gitRepo is a bare repository ("origin") and a work clone that commits
@@ -100,7 +102,7 @@ func gitDaemon(tb testing.TB, root, name string) (url string, stop func()) {
 		cmd := exec.Command("git", "daemon", "--reuseaddr", "--listen=127.0.0.1", fmt.Sprintf("--port=%d", port),
 			"--export-all", "--base-path="+root, "--informative-errors", root)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its forked children die with it
-		var stderr syncBuffer
+		var stderr fixtures.SyncBuffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			tb.Fatalf("git daemon: %v", err)

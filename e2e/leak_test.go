@@ -1,35 +1,29 @@
 package e2e
 
 import (
+	"crypto"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
+
+	"certops/fixtures"
 )
 
-// leakScan fails tb for every output that holds any of the markers (the
-// PEM body lines and base64 DER of private keys). The failure names the
-// output and the key, never the matching text.
-func leakScan(tb testing.TB, keys map[string][]string, outputs map[string]string) {
+// leakScan fails tb for every output that holds material of any of the
+// keys (fixtures' leak scanner: PEM, base64 and hex of every encoding of
+// each key), and for an empty output, which would prove nothing. The
+// failure names the output and the key, never the matching text.
+func leakScan(tb testing.TB, keys map[string]crypto.Signer, outputs map[string]string) {
 	tb.Helper()
-	names := make([]string, 0, len(outputs))
-	for name := range outputs {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	scanner := fixtures.NewLeakScanner(keys)
+	for _, name := range slices.Sorted(maps.Keys(outputs)) {
 		out := outputs[name]
 		if strings.TrimSpace(out) == "" {
 			tb.Errorf("%s is empty: the scan would prove nothing", name)
 		}
-		for key, markers := range keys {
-			for _, m := range markers {
-				if strings.Contains(out, m) {
-					tb.Errorf("%s contains material of private key %s", name, key)
-					break
-				}
-			}
-		}
+		scanner.Check(tb, name, out)
 	}
 }
 
@@ -53,7 +47,7 @@ func TestLeakScanDetects(t *testing.T) {
 	ca := newCA(t, "leak CA")
 	for _, alg := range []keyAlg{algECDSA, algRSA} {
 		leaf := ca.issue(t, alg, "leak.test", []string{"leak.test"})
-		keys := map[string][]string{"leak.test": leaf.secretMarkers(t)}
+		keys := map[string]crypto.Signer{"leak.test": leaf.key}
 		yamlDoc := string(entity{name: "leak", snis: []string{"leak.test"}, chains: []*testLeaf{leaf}}.yaml())
 		jsonEscaped := strings.ReplaceAll(string(leaf.keyPEM), "\n", `\n`)
 		for name, out := range map[string]string{
@@ -90,9 +84,9 @@ func TestLeakScan(t *testing.T) {
 	apiEC := ca.issue(t, algECDSA, "api.test", []string{"api.test"})
 	mtls := ca.issue(t, algRSA, "mtls.test", []string{"mtls.test"})
 	other := ca.issue(t, algECDSA, "shop.test", []string{"shop.test"})
-	keys := map[string][]string{}
+	keys := map[string]crypto.Signer{}
 	for name, l := range map[string]*testLeaf{"shop": shop, "api RSA": apiRSA, "api ECDSA": apiEC, "mtls": mtls, "other": other} {
-		keys[name] = l.secretMarkers(t)
+		keys[name] = l.key
 	}
 
 	repo := newGitRepo(t)

@@ -12,7 +12,6 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
-	"strings"
 	"testing"
 	"time"
 )
@@ -161,33 +160,4 @@ func (ca *testCA) issue(tb testing.TB, alg keyAlg, cn string, sans []string, opt
 		tb.Fatalf("issue(%q): %v", cn, err)
 	}
 	return &testLeaf{cert: cert, key: key, certPEM: pemBlock("CERTIFICATE", der), keyPEM: pemBlock("PRIVATE KEY", keyDER), keyDER: keyDER}
-}
-
-// secretMarkers returns the strings that betray the leaf's private key if
-// they appear anywhere: every base64 body line of its PEM encodings
-// (PKCS#8 and the algorithm's traditional form) and the base64 of its DER.
-func (l *testLeaf) secretMarkers(tb testing.TB) []string {
-	tb.Helper()
-	var ders [][]byte
-	ders = append(ders, l.keyDER)
-	switch k := l.key.(type) {
-	case *ecdsa.PrivateKey:
-		if der, err := x509.MarshalECPrivateKey(k); err == nil {
-			ders = append(ders, der)
-		}
-	case *rsa.PrivateKey:
-		ders = append(ders, x509.MarshalPKCS1PrivateKey(k))
-	}
-	var markers []string
-	for _, der := range ders {
-		markers = append(markers, base64.StdEncoding.EncodeToString(der))
-		for _, line := range strings.Split(string(pemBlock("X", der)), "\n") {
-			// Body lines are 64 characters; the last one may be short and
-			// too generic to be a marker, so only full lines count.
-			if len(line) == 64 {
-				markers = append(markers, line)
-			}
-		}
-	}
-	return markers
 }

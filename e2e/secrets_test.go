@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto"
 	"fmt"
 	"net/http"
 	"strings"
@@ -17,7 +18,7 @@ func TestEnvSecretReference(t *testing.T) {
 	requireBinary(t)
 	f := newFleet(t, 1)
 	leaf := f.ca.issue(t, algECDSA, "vault.test", []string{"vault.test"})
-	keys := map[string][]string{"referenced key": leaf.secretMarkers(t)}
+	keys := map[string]crypto.Signer{"referenced key": leaf.key}
 	doc := func(l *testLeaf) []byte {
 		head := entity{name: "vaulted", snis: []string{"vault.test"}}.yaml()
 		return fmt.Appendf(head, "cert: |\n%skey: $env://E2E_SHOP_KEY\n", indent(l.certPEM, "  "))

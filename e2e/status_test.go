@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -45,7 +46,7 @@ func TestStatusAPI(t *testing.T) {
 	apiEC := f.ca.issue(t, algECDSA, "api.test", []string{"api.test"})
 	writeFile(t, f.repo.work, "api.yaml", entity{name: "api", snis: []string{"api.test"}, chains: []*testLeaf{apiRSA, apiEC}, clientCA: clientCA.certPEM}.yaml())
 	revA := f.repo.commit(t, "first")
-	keys := map[string][]string{"shop": leafA.secretMarkers(t), "api RSA": apiRSA.secretMarkers(t), "api ECDSA": apiEC.secretMarkers(t), "static": f.static[0].secretMarkers(t)}
+	keys := map[string]crypto.Signer{"shop": leafA.key, "api RSA": apiRSA.key, "api ECDSA": apiEC.key, "static": f.static[0].key}
 	outputs := map[string]string{}
 
 	url, srv := gitHTTP(t, f.repo.root, f.repo.name)
@@ -105,7 +106,7 @@ func TestStatusAPI(t *testing.T) {
 		t.Errorf("diff --live with the applied tree: exit %d, want 0\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	leafB := f.shop(t) // uncommitted
-	keys["shop B"] = leafB.secretMarkers(t)
+	keys["shop B"] = leafB.key
 	r = certops(t, f.repo.work, nil, "diff", "--live", adminURL, f.repo.work, "--exit-code")
 	outputs["diff --live (drift)"] = r.stdout + r.stderr
 	if r.code != 2 || !strings.Contains(r.stdout, "~ update shop") || !strings.Contains(r.stdout, fmt.Sprintf("%x", leafB.cert.SerialNumber)) {

@@ -86,8 +86,8 @@ func BenchmarkColdStart10k(b *testing.B) {
 			b.Fatalf("cold start: %v %+v", err, att)
 		}
 	}
-	for _, p := range []string{phaseFetch, phaseLoad, phaseResolve, phasePlan, phaseApply} {
-		b.ReportMetric(float64(last.Phases[p])/float64(time.Millisecond), p+"-ms")
+	for _, p := range []Phase{PhaseFetch, PhaseLoad, PhaseResolve, PhasePlan, PhaseApply} {
+		b.ReportMetric(float64(last.Phases[p])/float64(time.Millisecond), p.String()+"-ms")
 	}
 	cur, peak := rss()
 	b.ReportMetric(heapMiB(), "heap-MiB")
@@ -112,7 +112,7 @@ func BenchmarkOneFileCommit10k(b *testing.B) {
 	}
 	heap := heapMiB()
 	var fetch, rest time.Duration
-	phases := make(map[string]time.Duration)
+	phases := make(map[Phase]time.Duration)
 	for b.Loop() {
 		b.StopTimer()
 		yaml, _ := entity(b, ca, "e00042", "e00042.example.com")
@@ -125,14 +125,14 @@ func BenchmarkOneFileCommit10k(b *testing.B) {
 		for p, d := range last.Phases {
 			phases[p] += d
 		}
-		fetch += last.Phases[phaseFetch]
-		rest += last.Phases[phaseLoad] + last.Phases[phaseResolve] + last.Phases[phasePlan] + last.Phases[phaseApply]
+		fetch += last.Phases[PhaseFetch]
+		rest += last.Phases[PhaseLoad] + last.Phases[PhaseResolve] + last.Phases[PhasePlan] + last.Phases[PhaseApply]
 	}
 	n := float64(b.N) * float64(time.Millisecond)
 	b.ReportMetric(float64(fetch)/n, "fetch-ms")
 	b.ReportMetric(float64(rest)/n, "excl-fetch-ms")
-	for _, p := range []string{phaseLoad, phaseResolve, phasePlan, phaseApply} {
-		b.ReportMetric(float64(phases[p])/n, p+"-ms")
+	for _, p := range []Phase{PhaseLoad, PhaseResolve, PhasePlan, PhaseApply} {
+		b.ReportMetric(float64(phases[p])/n, p.String()+"-ms")
 	}
 	b.ReportMetric(heap, "heap-MiB")
 	cur, _ := rss()

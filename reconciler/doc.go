@@ -12,9 +12,14 @@
 // that fails is retried with exponential backoff; in both cases the last
 // applied state keeps serving. All methods are safe for concurrent use.
 //
-// The pieces, one file each: incremental validation (validate.go), the
-// sinks (sink.go), the status snapshot (status.go), the data dir record
-// (datadir.go) and retry timing (backoff.go). Sources live in package
-// source, plans and entity descriptions in package plan, the admin API in
-// reconciler/admin and the human-readable reports in reconciler/report.
+// A reconcile is a sequence of phases (pipeline.go): fetch, load, resolve,
+// plan, apply. Each returns a [*StalledError] (the revision is refused) or
+// a [*RetryableError] (retried with backoff), and the attempt's result,
+// problems and log lines are decided from that type in one place. The
+// other pieces, one file each: the loop and its triggers (reconciler.go),
+// incremental validation (validate.go), secret resolution (resolve.go),
+// the sinks (sink.go), the status snapshot (status.go) and the data dir
+// record (datadir.go). Sources live in package source, plans and entity
+// descriptions in package plan, the admin API in reconciler/admin and the
+// human-readable reports in reconciler/report.
 package reconciler

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"certops/fixtures"
 	"certops/gateway"
+	"certops/schema"
 )
 
 // testGateway is a real gateway.Server listening on 127.0.0.1.
@@ -80,7 +80,7 @@ func entity(tb testing.TB, ca *fixtures.CA, name string, snis ...string) (string
 }
 
 // wantResult fails the test unless att has the result.
-func wantResult(tb testing.TB, att *Attempt, result string) {
+func wantResult(tb testing.TB, att *Attempt, result Result) {
 	tb.Helper()
 	if att == nil {
 		tb.Fatalf("attempt = nil, want %s", result)
@@ -101,28 +101,18 @@ func reconcileNow(tb testing.TB, r *Reconciler) *Attempt {
 }
 
 // noPrivateKey fails the test if s holds any private key material of the
-// leaves.
+// leaves (fixtures' leak scanner).
 func noPrivateKey(tb testing.TB, what, s string, leaves ...*fixtures.Leaf) {
 	tb.Helper()
-	if strings.Contains(s, "PRIVATE KEY") {
-		tb.Fatalf("%s contains a PEM private key", what)
-	}
-	for _, l := range leaves {
-		body := strings.Split(string(l.KeyPEM), "\n")[1]
-		if strings.Contains(s, body) {
-			tb.Fatalf("%s contains private key bytes", what)
-		}
-		der, _ := x509.MarshalPKCS8PrivateKey(l.Key)
-		if strings.Contains(s, hex.EncodeToString(der)) {
-			tb.Fatalf("%s contains a hex private key", what)
-		}
+	if found := fixtures.LeafScanner(leaves...).Find(s); found != "" {
+		tb.Fatalf("%s holds %s", what, found)
 	}
 }
 
-func problemsText(ps []Problem) string {
+func problemsText(ps schema.ErrorList) string {
 	var b strings.Builder
 	for _, p := range ps {
-		fmt.Fprintln(&b, p.String())
+		fmt.Fprintln(&b, p.Error())
 	}
 	return b.String()
 }

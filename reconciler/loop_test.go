@@ -87,14 +87,14 @@ func TestRetryBackoff(t *testing.T) {
 		if len(f) < 10 {
 			t.Fatalf("%d fetches in 30 minutes, want retries", len(f))
 		}
-		want := backoffMin
+		want := retryPolicy.Min
 		for i := 1; i < len(f); i++ {
 			gap := f[i].Sub(f[i-1])
 			lo, hi := time.Duration(float64(want)*0.8), time.Duration(float64(want)*1.2)
 			if gap < lo || gap > hi {
 				t.Errorf("retry %d after %v, want %v ±20%%", i, gap, want)
 			}
-			want = min(want*2, backoffMax)
+			want = min(want*2, retryPolicy.Max)
 		}
 		if rec.Ready() {
 			t.Error("Ready without an apply")

@@ -187,7 +187,7 @@ func TestSecretReferences(t *testing.T) {
 		}
 	})
 
-	if len(reports) == 0 || reports[0].Result != ResultApplied || reports[0].Phases[phaseApply] == 0 {
+	if len(reports) == 0 || reports[0].Result != ResultApplied || reports[0].Phases[PhaseApply] == 0 {
 		t.Errorf("Observe reports = %+v, want the first applied with an apply phase", reports)
 	}
 }

@@ -133,7 +133,7 @@ func TestSinks(t *testing.T) {
 	src.commit("r1", map[string]string{"a.yaml": yaml("a")})
 	first, second := &recordSink{}, &recordSink{}
 	rec := reconciler.New(reconciler.Options{Source: src, Gateway: gateway.New(gateway.Options{}), Sinks: []reconciler.Sink{first, second}})
-	reconcile := func(want string) *reconciler.Attempt {
+	reconcile := func(want reconciler.Result) *reconciler.Attempt {
 		t.Helper()
 		att, err := rec.ReconcileNow(t.Context())
 		if err != nil || att.Result != want {
@@ -153,7 +153,7 @@ func TestSinks(t *testing.T) {
 	second.err = errors.New("bus down")
 	src.commit("r2", map[string]string{"a.yaml": yaml("a"), "b.yaml": yaml("b")})
 	att := reconcile(reconciler.ResultFailed)
-	if len(att.Errors) != 1 || !strings.Contains(att.Errors[0].Message, "bus down") {
+	if len(att.Errors) != 1 || !strings.Contains(att.Errors[0].Msg, "bus down") {
 		t.Errorf("attempt errors = %+v, want the sink's", att.Errors)
 	}
 	if st := rec.Status(); st.Applied == nil || st.Applied.ID != "r2" {

@@ -44,16 +44,12 @@ type AppliedRevision struct {
 }
 
 // deliver hands the applied revision to every sink that has not received
-// it yet and decides the attempt: unchanged (or as it was) when every
-// sink has it, failed with the first sink's error otherwise. The caller
-// holds sem.
-func (r *Reconciler) deliver(ctx context.Context, att *Attempt) *Attempt {
-	if att.Result == "" {
-		att.Result = ResultUnchanged
-	}
+// it yet, in order, and returns result when all have it; a sink's error is
+// retryable. The caller holds sem.
+func (r *Reconciler) deliver(ctx context.Context, result Result) (Result, error) {
 	a := r.applied
-	if a == nil || len(r.opts.Sinks) == 0 {
-		return att
+	if a == nil {
+		return result, nil
 	}
 	var rev *AppliedRevision
 	for i, s := range r.opts.Sinks {
@@ -67,12 +63,9 @@ func (r *Reconciler) deliver(ctx context.Context, att *Attempt) *Attempt {
 			}
 		}
 		if err := s.Apply(ctx, rev); err != nil {
-			err = fmt.Errorf("sink %d: revision %s: %w", i, a.revision, err)
-			r.log.Warn("a sink did not take the applied revision; retrying", "revision", a.revision, "err", err)
-			att.Result, att.Errors = ResultFailed, append(att.Errors, problemOf(err))
-			return att
+			return "", retryable(PhaseApply, fmt.Errorf("sink %d: revision %s: %w", i, a.revision, err))
 		}
 		r.delivered[i] = a.revision
 	}
-	return att
+	return result, nil
 }

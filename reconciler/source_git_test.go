@@ -99,8 +99,8 @@ func TestGitLifecycle(t *testing.T) {
 		}
 		var files []string
 		for _, p := range att.Errors {
-			if p.File != "" && p.Line > 0 {
-				files = append(files, p.File)
+			if p.Pos.File != "" && p.Pos.Line > 0 {
+				files = append(files, p.Pos.File)
 			}
 		}
 		if !strings.Contains(strings.Join(files, " "), "broken.yaml") {

@@ -11,14 +11,16 @@ import (
 // `certops status`. A Status is immutable once published: Status() hands out
 // the same pointer to every caller, who must not modify it.
 type Status struct {
-	// Source is the origin followed, credentials redacted.
+	// Source is the source followed, credentials redacted.
 	Source string `json:"source"`
 	// Applied is the revision the gateway serves; nil before the first apply.
-	Applied     *Revision      `json:"applied,omitempty"`
-	LastAttempt *Attempt       `json:"last_attempt,omitempty"`
-	Entities    int            `json:"entities"`
-	Degraded    []Degraded     `json:"degraded,omitempty"`
-	Expiring    []ExpiringCert `json:"expiring,omitempty"`
+	Applied     *Revision `json:"applied,omitempty"`
+	LastAttempt *Attempt  `json:"last_attempt,omitempty"`
+	// Running is the attempt in progress; nil between attempts.
+	Running  *Running       `json:"running,omitempty"`
+	Entities int            `json:"entities"`
+	Degraded []Degraded     `json:"degraded,omitempty"`
+	Expiring []ExpiringCert `json:"expiring,omitempty"`
 	// Plan summarises the changes of the last applied plan.
 	Plan *plan.Summary `json:"plan,omitempty"`
 }
@@ -29,65 +31,60 @@ type Revision struct {
 	Time time.Time `json:"time"`
 }
 
+// Running is an attempt in progress: since when, and in which phase.
+type Running struct {
+	Since time.Time `json:"since"`
+	Phase Phase     `json:"phase"`
+}
+
+// Result is the outcome of a reconcile attempt.
+type Result string
+
 // Results of a reconcile attempt.
 const (
-	ResultApplied   = "applied"   // a new state is served
-	ResultUnchanged = "unchanged" // nothing to do
-	ResultStalled   = "stalled"   // the revision is invalid; waiting for a new one
-	ResultFailed    = "failed"    // retryable (source or secret store); retried with backoff
+	ResultApplied   Result = "applied"   // a new state is served
+	ResultUnchanged Result = "unchanged" // nothing to do
+	ResultStalled   Result = "stalled"   // the revision is invalid; waiting for a new one
+	ResultFailed    Result = "failed"    // retryable (source, secret store, sink); retried with backoff
 )
+
+// String returns the result's name, as the status and metrics show it.
+func (r Result) String() string { return string(r) }
+
+// Phase is a step of a reconcile.
+type Phase string
+
+// Phases of a reconcile, in order.
+const (
+	PhaseFetch   Phase = "fetch"   // the source is brought up to date
+	PhaseLoad    Phase = "load"    // the revision's files are validated
+	PhaseResolve Phase = "resolve" // secret references are resolved
+	PhasePlan    Phase = "plan"    // the desired state is compared with the running one
+	PhaseApply   Phase = "apply"   // the gateway, then the sinks, take the desired state
+)
+
+// String returns the phase's name, as the status and metrics show it.
+func (p Phase) String() string { return string(p) }
 
 // Attempt is the outcome of one reconcile.
 type Attempt struct {
 	Revision string    `json:"revision,omitempty"`
 	Time     time.Time `json:"time"`
-	// Result is one of ResultApplied, ResultUnchanged, ResultStalled and
-	// ResultFailed.
-	Result string    `json:"result"`
-	Errors []Problem `json:"errors,omitempty"`
+	Result   Result    `json:"result"`
+	// Errors are the problems of a stalled or failed attempt, with the
+	// file position of those that come from a repository file.
+	Errors schema.ErrorList `json:"errors,omitempty"`
+
+	err error // the typed cause: a *StalledError or a *RetryableError
 }
 
-// Err returns the attempt's problems as one error, or nil when it
-// succeeded.
+// Err returns the error that decided a stalled or failed attempt (a
+// [*StalledError] or a [*RetryableError]), or nil when it succeeded.
 func (a *Attempt) Err() error {
-	if a == nil || (a.Result != ResultStalled && a.Result != ResultFailed) {
+	if a == nil {
 		return nil
 	}
-	return &AttemptError{Attempt: a}
-}
-
-// AttemptError is a stalled or failed attempt as an error.
-type AttemptError struct{ Attempt *Attempt }
-
-func (e *AttemptError) Error() string {
-	msg := "reconcile " + e.Attempt.Result
-	for _, p := range e.Attempt.Errors {
-		msg += "\n" + p.String()
-	}
-	return msg
-}
-
-// Problem is one error or warning of an attempt; File and Line are set
-// when it comes from a repository file.
-type Problem struct {
-	File     string `json:"file,omitempty"`
-	Line     int    `json:"line,omitempty"`
-	Column   int    `json:"column,omitempty"`
-	Field    string `json:"field,omitempty"`
-	Message  string `json:"message"`
-	Severity string `json:"severity"`
-}
-
-// String formats the problem as file:line:col: field: message.
-func (p Problem) String() string {
-	e := schema.Error{Pos: schema.Pos{File: p.File, Line: p.Line, Col: p.Column}, Field: p.Field, Msg: p.Message}
-	if p.File == "" {
-		if p.Field != "" {
-			return p.Field + ": " + p.Message
-		}
-		return p.Message
-	}
-	return e.Error()
+	return a.err
 }
 
 // Degraded is an entity served with material that may be out of date: its
@@ -109,21 +106,53 @@ type ExpiringCert struct {
 // RunReport describes one reconcile for metrics (Options.Observe).
 type RunReport struct {
 	Revision string
-	Result   string
-	// Phases holds the duration of each phase that ran: fetch, load,
-	// resolve, plan, apply.
-	Phases map[string]time.Duration
-	Err    error
+	Result   Result
+	// Phases holds the duration of each phase that ran.
+	Phases map[Phase]time.Duration
 }
 
-func problemsOf(list schema.ErrorList) []Problem {
-	out := make([]Problem, 0, len(list))
-	for _, e := range list {
-		out = append(out, Problem{File: e.Pos.File, Line: e.Pos.Line, Column: e.Pos.Col, Field: e.Field, Message: e.Msg, Severity: e.Severity.String()})
+// publish records an attempt in the status, and the certificates of the
+// applied state that now expire within the warning window (a certificate
+// enters the window without any commit). The attempt is no longer
+// running.
+func (r *Reconciler) publish(att *Attempt) {
+	s := *r.status.Load()
+	s.LastAttempt = att
+	s.Running = nil
+	s.Expiring = nil
+	if r.applied != nil {
+		limit := r.now().Add(r.opts.WarnWithin)
+		for _, info := range r.applied.infos {
+			for i, c := range info.Chains {
+				if !c.NotAfter.IsZero() && c.NotAfter.Before(limit) {
+					s.Expiring = append(s.Expiring, ExpiringCert{Entity: info.Name, Chain: i, Subject: c.Subject, NotAfter: c.NotAfter})
+				}
+			}
+		}
 	}
-	return out
+	r.status.Store(&s)
 }
 
-func problemOf(err error) Problem {
-	return Problem{Message: err.Error(), Severity: "error"}
+// publishRunning records the phase of the attempt in progress.
+func (r *Reconciler) publishRunning(since time.Time, phase Phase) {
+	s := *r.status.Load()
+	s.Running = &Running{Since: since, Phase: phase}
+	r.status.Store(&s)
+}
+
+func (r *Reconciler) publishDegraded(degraded []Degraded) {
+	s := *r.status.Load()
+	s.Degraded = degraded
+	r.status.Store(&s)
+}
+
+// publishApplied records a newly applied state in the status.
+func (r *Reconciler) publishApplied(at time.Time, p *plan.Plan, degraded []Degraded) {
+	s := *r.status.Load()
+	s.Applied = &Revision{ID: r.applied.revision, Time: at}
+	s.Entities = len(r.applied.infos)
+	s.Degraded = degraded
+	summary := p.Summary
+	s.Plan = &summary
+	r.status.Store(&s)
 }

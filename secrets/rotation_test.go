@@ -1,7 +1,6 @@
 package secrets_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -18,7 +17,7 @@ import (
 	"time"
 
 	"certops/fixtures"
-	"certops/gateway"
+	"certops/internal/daemontest"
 	"certops/reconciler"
 	"certops/secrets"
 )
@@ -60,30 +59,12 @@ type stack struct {
 	rec     *reconciler.Reconciler
 	addr    string
 	changes atomic.Int32
-	logs    syncBuffer
+	logs    fixtures.SyncBuffer
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// assertNoSecrets fails if any value appears in the logs, the status or
-// the entity listing (what the admin API serves). PEM is checked by the
-// base64 body of each block, which is what would leak.
+// assertNoSecrets fails if any private key of values (PEM) appears in the
+// logs, the status or the entity listing (what the admin API serves),
+// with fixtures' leak scanner.
 func (s *stack) assertNoSecrets(tb testing.TB, values ...[]byte) {
 	tb.Helper()
 	status, err := json.Marshal(s.rec.Status())
@@ -94,20 +75,14 @@ func (s *stack) assertNoSecrets(tb testing.TB, values ...[]byte) {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	scanner := fixtures.PEMScanner(tb, values...)
 	for name, text := range map[string]string{"logs": s.logs.String(), "status": string(status), "entities": string(entities)} {
-		for _, v := range values {
-			for _, line := range strings.Split(string(v), "\n") {
-				if len(line) >= 32 && !strings.HasPrefix(line, "-----") && strings.Contains(text, line) {
-					tb.Errorf("%s contain a line of a secret value: %q", name, line)
-				}
-			}
-		}
+		scanner.Check(tb, name, text)
 	}
 }
 
 func startStack(tb testing.TB, dir string, opts secrets.Options) *stack {
 	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	s := &stack{}
 	// Everything the cache, the reconciler and the gateway log, at debug
 	// level, for the scan for secret values.
@@ -122,18 +97,8 @@ func startStack(tb testing.TB, dir string, opts secrets.Options) *stack {
 		tb.Fatal(err)
 	}
 	s.cache = cache
-	gw := gateway.New(gateway.Options{Logger: log})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s.addr = ln.Addr().String()
-	s.rec = reconciler.New(reconciler.Options{FS: os.DirFS(dir), Gateway: gw, Secrets: cache, Logger: log})
-	var wg sync.WaitGroup
-	wg.Go(func() { gw.Serve(ctx, ln) })
-	wg.Go(func() { s.rec.Run(ctx) })
-	wg.Go(func() { cache.Run(ctx) })
-	tb.Cleanup(func() { cancel(); wg.Wait() })
+	d := daemontest.Start(tb, daemontest.Options{FS: os.DirFS(dir), Secrets: cache, Logger: log, Run: true, Also: []func(context.Context){func(ctx context.Context) { cache.Run(ctx) }}})
+	s.rec, s.addr = d.Reconciler, d.Addr
 	return s
 }
 

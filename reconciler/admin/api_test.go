@@ -6,9 +6,12 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"certops/reconciler"
+	"certops/schema"
 )
 
 func TestReconcileWaitResults(t *testing.T) {
@@ -20,7 +23,7 @@ func TestReconcileWaitResults(t *testing.T) {
 	}{
 		{"applied", &reconciler.Attempt{Result: reconciler.ResultApplied, Revision: "abc"}, nil, 200},
 		{"unchanged", &reconciler.Attempt{Result: reconciler.ResultUnchanged}, nil, 200},
-		{"stalled", &reconciler.Attempt{Result: reconciler.ResultStalled, Errors: []reconciler.Problem{{File: "a.yaml", Line: 3, Column: 1, Field: "cert", Message: "expired", Severity: "error"}}}, nil, 422},
+		{"stalled", &reconciler.Attempt{Result: reconciler.ResultStalled, Errors: schema.ErrorList{{Pos: schema.Pos{File: "a.yaml", Line: 3, Col: 1}, Field: "cert", Msg: "expired"}}}, nil, 422},
 		{"failed", &reconciler.Attempt{Result: reconciler.ResultFailed}, nil, 500},
 		{"timeout", nil, context.DeadlineExceeded, 504},
 		{"no attempt", nil, errors.New("boom"), 500},
@@ -44,7 +47,7 @@ func TestReconcileWaitResults(t *testing.T) {
 			if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil {
 				t.Fatal(err)
 			}
-			if a.Result != tt.attempt.Result || len(a.Errors) != len(tt.attempt.Errors) {
+			if a.Result != tt.attempt.Result.String() || len(a.Errors) != len(tt.attempt.Errors) {
 				t.Errorf("attempt = %+v, want result %q with %d errors", a, tt.attempt.Result, len(tt.attempt.Errors))
 			}
 		})
@@ -75,5 +78,28 @@ func TestStatusBeforeAnything(t *testing.T) {
 	s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/ssls", nil))
 	if w.Code != 200 || w.Body.String() != "[]\n" {
 		t.Errorf("GET /api/v1/ssls = %d %q, want 200 []", w.Code, w.Body)
+	}
+}
+
+// TestStatusRunning: an attempt in progress shows as "running" with its
+// start and phase (issue 16), and the document converts back for
+// `certops status`.
+func TestStatusRunning(t *testing.T) {
+	since := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	rec := &fakeRec{status: &reconciler.Status{Source: "src", Running: &reconciler.Running{Since: since, Phase: reconciler.PhaseFetch}}}
+	w := httptest.NewRecorder()
+	New(Options{Reconciler: rec}).Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/status", nil))
+	var doc StatusDoc
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(w.Body.String(), `"running": {
+    "since": "2026-11-27T12:00:00Z",
+    "phase": "fetch"
+  }`) {
+		t.Errorf("GET /api/v1/status = %s, want running since 12:00 in phase fetch", w.Body)
+	}
+	if r := doc.Status().Running; r == nil || r.Phase != reconciler.PhaseFetch || !r.Since.Equal(since) {
+		t.Errorf("StatusDoc.Status().Running = %+v, want fetch since %v", r, since)
 	}
 }

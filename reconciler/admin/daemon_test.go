@@ -6,13 +6,10 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -27,13 +24,13 @@ import (
 	"github.com/prometheus/common/model"
 
 	"certops/fixtures"
-	"certops/gateway"
+	"certops/internal/daemontest"
 	"certops/reconciler"
 	"certops/reconciler/admin"
 )
 
 // daemon is a real reconciler and gateway behind the admin API, as `certops
-// run` wires them.
+// run` wires them (internal/daemontest).
 type daemon struct {
 	api     *httptest.Server
 	gateway string // address of the TLS listener
@@ -59,27 +56,8 @@ func startDaemon(t *testing.T) *daemon {
 			Chains: []*fixtures.Leaf{apiEC, apiRSA}, ClientCA: ca, Protocols: []string{"TLSv1.3"}}),
 		"upstream.yaml": fixtures.EntityYAML(fixtures.Entity{Name: "upstream", Type: "client", Chains: []*fixtures.Leaf{upstream}}),
 	})
-	m := admin.NewMetrics()
-	gw := gateway.New(gateway.Options{OnHandshake: m.ObserveHandshake})
-	rec := reconciler.New(reconciler.Options{FS: os.DirFS(dir), Gateway: gw, Observe: m.ObserveRun})
-	srv := admin.New(admin.Options{Reconciler: rec, Metrics: m, Token: []byte(testToken), WebhookSecret: []byte("hook"), Ref: "main"})
-	api := httptest.NewServer(srv.Handler())
-	t.Cleanup(api.Close)
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gw.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway Serve: %v", err)
-		}
-	})
-	return &daemon{api: api, gateway: ln.Addr().String(), rec: rec, shop: shop, ca: ca,
+	td := daemontest.Start(t, daemontest.Options{FS: os.DirFS(dir), Token: []byte(testToken), WebhookSecret: []byte("hook"), Ref: "main"})
+	return &daemon{api: td.API, gateway: td.Addr, rec: td.Reconciler, shop: shop, ca: ca,
 		keys: [][]byte{shop.KeyPEM, apiEC.KeyPEM, apiRSA.KeyPEM, upstream.KeyPEM}}
 }
 
@@ -107,27 +85,11 @@ func (d *daemon) call(t *testing.T, method, path, token string) (int, []byte) {
 	return resp.StatusCode, body
 }
 
-// noKeys fails when out holds a PEM private key block, or any
-// 32-character piece of a key's base64 or hex encoding.
+// noKeys fails when out holds a PEM private key block or material of one
+// of keys (fixtures' leak scanner).
 func noKeys(tb testing.TB, what string, out []byte, keys [][]byte) {
 	tb.Helper()
-	if bytes.Contains(out, []byte("PRIVATE KEY-----")) {
-		tb.Errorf("%s: output holds a PEM private key block", what)
-	}
-	for _, k := range keys {
-		b, _ := pem.Decode(k)
-		if b == nil {
-			tb.Fatalf("%s: test key is not PEM", what)
-		}
-		for _, enc := range []string{base64.StdEncoding.EncodeToString(b.Bytes), hex.EncodeToString(b.Bytes)} {
-			for i := 0; i+32 <= len(enc); i += 16 {
-				if bytes.Contains(out, []byte(enc[i:i+32])) {
-					tb.Errorf("%s: output holds part of a private key (offset %d)", what, i)
-					break
-				}
-			}
-		}
-	}
+	fixtures.PEMScanner(tb, keys...).Check(tb, what+": output", string(out))
 }
 
 func TestAdminAPIEndToEnd(t *testing.T) {

@@ -68,8 +68,8 @@ func NewMetrics() *Metrics {
 		gateway.HandshakeClientCertRejected, gateway.HandshakeProtocol, gateway.HandshakeOther} {
 		m.handshakeBy[r] = m.handshakes.WithLabelValues(r.String())
 	}
-	for _, r := range []string{"applied", "unchanged", "stalled", "failed"} {
-		m.reconciles.WithLabelValues(r)
+	for _, r := range []reconciler.Result{reconciler.ResultApplied, reconciler.ResultUnchanged, reconciler.ResultStalled, reconciler.ResultFailed} {
+		m.reconciles.WithLabelValues(r.String())
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -88,10 +88,10 @@ func (m *Metrics) Handler() http.Handler {
 // reconciler's Options.Observe hook.
 func (m *Metrics) ObserveRun(r reconciler.RunReport) {
 	if r.Result != "" {
-		m.reconciles.WithLabelValues(r.Result).Inc()
+		m.reconciles.WithLabelValues(r.Result.String()).Inc()
 	}
 	for phase, d := range r.Phases {
-		m.durations.WithLabelValues(phase).Observe(d.Seconds())
+		m.durations.WithLabelValues(phase.String()).Observe(d.Seconds())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"certops/plan"
 	"certops/reconciler"
+	"certops/schema"
 )
 
 // The JSON documents of /api/v1. They are declared here, apart from the
@@ -17,8 +18,9 @@ import (
 type StatusDoc struct {
 	Source      string          `json:"source"`
 	Ready       bool            `json:"ready"`
-	Applied     *RevisionDoc    `json:"applied"`      // null before the first apply
-	LastAttempt *AttemptDoc     `json:"last_attempt"` // null before the first run
+	Applied     *RevisionDoc    `json:"applied"`           // null before the first apply
+	LastAttempt *AttemptDoc     `json:"last_attempt"`      // null before the first run
+	Running     *RunningDoc     `json:"running,omitempty"` // the attempt in progress; absent between attempts
 	Entities    int             `json:"entities"`
 	Degraded    []DegradedDoc   `json:"degraded"`
 	Expiring    []ExpiringDoc   `json:"expiring"`
@@ -29,6 +31,13 @@ type StatusDoc struct {
 type RevisionDoc struct {
 	Revision string    `json:"revision"`
 	Time     time.Time `json:"time"`
+}
+
+// RunningDoc is the attempt in progress: when it started and the phase
+// it is in (fetch, load, resolve, plan, apply).
+type RunningDoc struct {
+	Since time.Time `json:"since"`
+	Phase string    `json:"phase"`
 }
 
 // AttemptDoc is a reconcile attempt; it is also the answer of
@@ -122,6 +131,9 @@ func statusDoc(st *reconciler.Status, ready bool) StatusDoc {
 		a := attemptDoc(st.LastAttempt)
 		d.LastAttempt = &a
 	}
+	if st.Running != nil {
+		d.Running = &RunningDoc{Since: st.Running.Since, Phase: st.Running.Phase.String()}
+	}
 	for _, g := range st.Degraded {
 		d.Degraded = append(d.Degraded, DegradedDoc{Entity: g.Entity, Reason: g.Reason})
 	}
@@ -135,14 +147,47 @@ func statusDoc(st *reconciler.Status, ready bool) StatusDoc {
 }
 
 func attemptDoc(a *reconciler.Attempt) AttemptDoc {
-	d := AttemptDoc{Revision: a.Revision, Time: a.Time, Result: a.Result, Errors: []ProblemDoc{}}
+	d := AttemptDoc{Revision: a.Revision, Time: a.Time, Result: a.Result.String(), Errors: []ProblemDoc{}}
 	for _, p := range a.Errors {
 		d.Errors = append(d.Errors, ProblemDoc{
-			File: p.File, Line: p.Line, Column: p.Column, Field: p.Field,
-			Message: p.Message, Severity: p.Severity,
+			File: p.Pos.File, Line: p.Pos.Line, Column: p.Pos.Col, Field: p.Field,
+			Message: p.Msg, Severity: p.Severity.String(),
 		})
 	}
 	return d
+}
+
+// Status converts the document back into the reconciler's status, for
+// the reports of `certops status`; Ready is in the document alone.
+func (d StatusDoc) Status() *reconciler.Status {
+	st := &reconciler.Status{Source: d.Source, Entities: d.Entities}
+	if d.Applied != nil {
+		st.Applied = &reconciler.Revision{ID: d.Applied.Revision, Time: d.Applied.Time}
+	}
+	if a := d.LastAttempt; a != nil {
+		att := &reconciler.Attempt{Revision: a.Revision, Time: a.Time, Result: reconciler.Result(a.Result)}
+		for _, p := range a.Errors {
+			e := &schema.Error{Pos: schema.Pos{File: p.File, Line: p.Line, Col: p.Column}, Field: p.Field, Msg: p.Message}
+			if p.Severity == schema.SeverityWarning.String() {
+				e.Severity = schema.SeverityWarning
+			}
+			att.Errors = append(att.Errors, e)
+		}
+		st.LastAttempt = att
+	}
+	if r := d.Running; r != nil {
+		st.Running = &reconciler.Running{Since: r.Since, Phase: reconciler.Phase(r.Phase)}
+	}
+	for _, g := range d.Degraded {
+		st.Degraded = append(st.Degraded, reconciler.Degraded{Entity: g.Entity, Reason: g.Reason})
+	}
+	for _, e := range d.Expiring {
+		st.Expiring = append(st.Expiring, reconciler.ExpiringCert{Entity: e.Entity, Chain: e.Chain, Subject: e.Subject, NotAfter: e.NotAfter})
+	}
+	if p := d.Plan; p != nil {
+		st.Plan = &plan.Summary{Create: p.Create, Update: p.Update, Delete: p.Delete, Unchanged: p.Unchanged}
+	}
+	return st
 }
 
 // SSLDocOf converts the reconciler's description of an entity into its

@@ -6,14 +6,15 @@ import (
 	"strings"
 	"time"
 
-	"certops/reconciler/admin"
+	"certops/reconciler"
 )
 
 // Status writes a daemon's status for people: the source, the applied
 // revision and its age, the last attempt and its errors, the entity count,
 // the certificates expiring within the warning window and the degraded
-// entities. now is the reference time of ages; color as for [Text].
-func Status(w io.Writer, st *admin.StatusDoc, now time.Time, color bool) error {
+// entities. ready is whether the daemon is ready (the admin API's
+// /readyz); now is the reference time of ages; color as for [Text].
+func Status(w io.Writer, st *reconciler.Status, ready bool, now time.Time, color bool) error {
 	paint := func(c, s string) string {
 		if !color || c == "" {
 			return s
@@ -25,29 +26,32 @@ func Status(w io.Writer, st *admin.StatusDoc, now time.Time, color bool) error {
 	// the same place whatever is shown.
 	tw := &b
 	fmt.Fprintf(tw, "%-15s%s\n", "Source:", st.Source)
-	if st.Ready {
+	if ready {
 		fmt.Fprintf(tw, "%-15s%s\n", "Ready:", paint(ansiGreen, "yes"))
 	} else {
 		fmt.Fprintf(tw, "%-15s%s\n", "Ready:", paint(ansiRed, "no (no revision applied yet)"))
 	}
 	if st.Applied != nil {
-		fmt.Fprintf(tw, "%-15s%s at %s (%s)\n", "Applied:", shortRev(st.Applied.Revision), st.Applied.Time.UTC().Format(time.RFC3339), age(now, st.Applied.Time))
+		fmt.Fprintf(tw, "%-15s%s at %s (%s)\n", "Applied:", shortRev(st.Applied.ID), st.Applied.Time.UTC().Format(time.RFC3339), age(now, st.Applied.Time))
 	} else {
 		fmt.Fprintf(tw, "%-15snothing yet\n", "Applied:")
 	}
 	if a := st.LastAttempt; a != nil {
 		c := ""
 		switch a.Result {
-		case "applied", "unchanged":
+		case reconciler.ResultApplied, reconciler.ResultUnchanged:
 			c = ansiGreen
-		case "stalled", "failed":
+		case reconciler.ResultStalled, reconciler.ResultFailed:
 			c = ansiRed
 		}
 		rev := ""
 		if a.Revision != "" {
 			rev = " of " + shortRev(a.Revision)
 		}
-		fmt.Fprintf(tw, "%-15s%s%s at %s (%s)\n", "Last attempt:", paint(c, a.Result), rev, a.Time.UTC().Format(time.RFC3339), age(now, a.Time))
+		fmt.Fprintf(tw, "%-15s%s%s at %s (%s)\n", "Last attempt:", paint(c, a.Result.String()), rev, a.Time.UTC().Format(time.RFC3339), age(now, a.Time))
+	}
+	if r := st.Running; r != nil {
+		fmt.Fprintf(tw, "%-15s%s since %s (%s)\n", "Running:", r.Phase, r.Since.UTC().Format(time.RFC3339), age(now, r.Since))
 	}
 	fmt.Fprintf(tw, "%-15s%d\n", "Entities:", st.Entities)
 	if st.Plan != nil {
@@ -67,7 +71,7 @@ func Status(w io.Writer, st *admin.StatusDoc, now time.Time, color bool) error {
 	if a := st.LastAttempt; a != nil && len(a.Errors) > 0 {
 		fmt.Fprintf(&b, "\nProblems of the last attempt:\n")
 		for _, p := range a.Errors {
-			fmt.Fprintf(&b, "  %s\n", problemText(p))
+			fmt.Fprintf(&b, "  %s\n", p.Error())
 		}
 	}
 	if len(st.Expiring) > 0 {
@@ -85,29 +89,6 @@ func Status(w io.Writer, st *admin.StatusDoc, now time.Time, color bool) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// problemText formats a problem as file:line:col: field: message.
-func problemText(p admin.ProblemDoc) string {
-	var b strings.Builder
-	if p.File != "" {
-		b.WriteString(p.File)
-		if p.Line > 0 {
-			fmt.Fprintf(&b, ":%d", p.Line)
-			if p.Column > 0 {
-				fmt.Fprintf(&b, ":%d", p.Column)
-			}
-		}
-		b.WriteString(": ")
-	}
-	if p.Field != "" {
-		b.WriteString(p.Field + ": ")
-	}
-	if p.Severity == "warning" {
-		b.WriteString("warning: ")
-	}
-	b.WriteString(p.Message)
-	return b.String()
 }
 
 // shortRev abbreviates a commit id as git does; other revisions (a

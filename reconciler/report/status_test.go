@@ -5,22 +5,24 @@ import (
 	"testing"
 	"time"
 
-	"certops/reconciler/admin"
+	"certops/plan"
+	"certops/reconciler"
+	"certops/schema"
 )
 
 func TestStatusText(t *testing.T) {
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	st := &admin.StatusDoc{
-		Source: "https://git.example.com/certs.git (main)", Ready: true,
-		Applied:     &admin.RevisionDoc{Revision: "0123456789abcdef0123456789abcdef01234567", Time: now.Add(-90 * time.Minute)},
-		LastAttempt: &admin.AttemptDoc{Revision: "fedcba9876543210fedcba9876543210fedcba98", Time: now.Add(-2 * time.Minute), Result: "stalled", Errors: []admin.ProblemDoc{{File: "certs/shop.yaml", Line: 4, Column: 7, Field: "cert", Message: "the certificate has expired", Severity: "error"}}},
+	st := &reconciler.Status{
+		Source:      "https://git.example.com/certs.git (main)",
+		Applied:     &reconciler.Revision{ID: "0123456789abcdef0123456789abcdef01234567", Time: now.Add(-90 * time.Minute)},
+		LastAttempt: &reconciler.Attempt{Revision: "fedcba9876543210fedcba9876543210fedcba98", Time: now.Add(-2 * time.Minute), Result: reconciler.ResultStalled, Errors: schema.ErrorList{{Pos: schema.Pos{File: "certs/shop.yaml", Line: 4, Col: 7}, Field: "cert", Msg: "the certificate has expired"}}},
 		Entities:    42,
-		Degraded:    []admin.DegradedDoc{{Entity: "vaulted", Reason: "vault: connection refused"}},
-		Expiring:    []admin.ExpiringDoc{{Entity: "shop", Chain: 0, Subject: "CN=shop.example.com", NotAfter: now.Add(13 * 24 * time.Hour)}},
-		Plan:        &admin.PlanSummaryDoc{Create: 1, Update: 2, Unchanged: 39},
+		Degraded:    []reconciler.Degraded{{Entity: "vaulted", Reason: "vault: connection refused"}},
+		Expiring:    []reconciler.ExpiringCert{{Entity: "shop", Chain: 0, Subject: "CN=shop.example.com", NotAfter: now.Add(13 * 24 * time.Hour)}},
+		Plan:        &plan.Summary{Create: 1, Update: 2, Unchanged: 39},
 	}
 	var b strings.Builder
-	if err := Status(&b, st, now, false); err != nil {
+	if err := Status(&b, st, true, now, false); err != nil {
 		t.Fatal(err)
 	}
 	want := `Source:        https://git.example.com/certs.git (main)
@@ -43,5 +45,17 @@ Degraded entities:
 `
 	if b.String() != want {
 		t.Errorf("Status =\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+func TestStatusRunning(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	st := &reconciler.Status{Source: "src", Running: &reconciler.Running{Since: now.Add(-90 * time.Second), Phase: reconciler.PhaseFetch}}
+	var b strings.Builder
+	if err := Status(&b, st, false, now, false); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Running:       fetch since 2026-11-27T11:58:30Z (1m ago)\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("Status with an attempt in progress =\n%s\nwant a line %q", b.String(), want)
 	}
 }

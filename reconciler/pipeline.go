@@ -1,0 +1,379 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"certops/gateway"
+	"certops/plan"
+	"certops/schema"
+	"certops/source"
+)
+
+// runTimeout bounds one reconcile, so that a hung server cannot stop the
+// daemon from retrying.
+const runTimeout = 5 * time.Minute
+
+// A reconcile is a sequence of phases, each a method with one input and
+// one output:
+//
+//	fetch   ctx            -> *source.Tree   (retryable)
+//	load    *source.Tree   -> *loadResult    (stalled: invalid; retryable: unreadable)
+//	resolve []*schema.Entity -> *desired     (retryable: a store is down; stalled: bad values)
+//	plan    *desired       -> *plan.Plan     (stalled: mass delete)
+//	apply   *change        -> error          (stalled: the gateway refuses; retryable: a sink)
+//	settle  result, error  -> *Attempt       (the one place the outcome is decided)
+//
+// A phase returns a *StalledError or a *RetryableError; settle turns it
+// into the attempt's result, its problems (status) and its log lines.
+
+// run is the bookkeeping of one reconcile: when it started and how long
+// each phase took.
+type run struct {
+	start  time.Time
+	att    *Attempt
+	phases map[Phase]time.Duration
+}
+
+// phase records that the run enters p, for the status, and returns a func
+// that adds the phase's duration.
+func (r *Reconciler) phase(rn *run, p Phase) (done func()) {
+	r.publishRunning(rn.start, p)
+	t0 := time.Now()
+	return func() { rn.phases[p] += time.Since(t0) }
+}
+
+// reconcile runs the pipeline once, on restored (a revision from local
+// storage) or on a fresh fetch when restored is nil. The caller holds sem.
+func (r *Reconciler) reconcile(ctx context.Context, restored *source.Tree) (att *Attempt) {
+	ctx, cancel := context.WithTimeout(ctx, runTimeout)
+	defer cancel()
+	rn := &run{start: time.Now(), att: &Attempt{Time: r.now()}, phases: make(map[Phase]time.Duration)}
+	defer func() {
+		// A bug must not take the gateway down: the last applied state
+		// keeps serving and the attempt says what happened. The panic value
+		// is not reported: it could hold input.
+		if p := recover(); p != nil {
+			r.log.Error("reconcile panicked; the last applied state keeps serving", "stack", string(debug.Stack()))
+			att = r.settle(rn, "", retryable(PhaseApply, errors.New("internal error: the reconcile panicked (see the logs)")))
+		}
+		r.publish(att)
+		if r.opts.Observe != nil {
+			r.opts.Observe(RunReport{Revision: att.Revision, Result: att.Result, Phases: rn.phases})
+		}
+	}()
+	result, err := r.pipeline(ctx, rn, restored)
+	return r.settle(rn, result, err)
+}
+
+// pipeline runs the phases and returns the result of a successful run, or
+// the error of the phase that failed.
+func (r *Reconciler) pipeline(ctx context.Context, rn *run, t *source.Tree) (Result, error) {
+	if t == nil {
+		var err error
+		if t, err = r.fetch(ctx, rn); err != nil {
+			return "", err
+		}
+	}
+	rn.att.Revision = t.Revision
+	if a := r.applied; a != nil && a.revision == t.Revision && !a.refs {
+		return r.deliver(ctx, ResultUnchanged)
+	}
+	if t.Revision == r.refusedAt {
+		// Still the refused revision: secret values of the applied one
+		// may have rotated (no commit needed), and an invalid commit must
+		// not hold that back.
+		r.rotate(ctx, rn)
+		return "", r.refused
+	}
+	loaded, err := r.load(ctx, rn, t)
+	if err != nil {
+		return "", err
+	}
+	d, err := r.resolve(ctx, rn, loaded.entities)
+	if err != nil {
+		return "", err
+	}
+	p, err := r.plan(rn, d)
+	if err != nil {
+		return "", err
+	}
+	if a := r.applied; a != nil && a.revision == t.Revision && p.Empty() && sameBuild(a.built, d.built) {
+		r.publishDegraded(d.degraded)
+		return r.deliver(ctx, ResultUnchanged)
+	}
+	if err := r.apply(ctx, rn, &change{tree: t, desired: d, plan: p, loaded: loaded}); err != nil {
+		return "", err
+	}
+	return r.deliver(ctx, ResultApplied)
+}
+
+// fetch brings the source up to date and returns its tree. A fetch that
+// takes longer than Options.SlowFetch is logged as slow, and again at
+// every further SlowFetch, so that a stalled server shows in the log while
+// it holds the run.
+func (r *Reconciler) fetch(ctx context.Context, rn *run) (*source.Tree, error) {
+	defer r.phase(rn, PhaseFetch)()
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		tick := time.NewTicker(r.opts.SlowFetch)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				r.log.Warn("fetch is slow; still waiting for the source", "source", r.origin.String(), "elapsed", time.Since(rn.start).Round(time.Second))
+			}
+		}
+	}()
+	t, err := r.origin.Fetch(ctx)
+	if err != nil {
+		return nil, retryable(PhaseFetch, fmt.Errorf("fetch %s: %w", r.origin.String(), err))
+	}
+	return t, nil
+}
+
+// load validates the revision's files (incrementally). Invalid entities
+// stall the revision; a tree that cannot be read is retryable.
+func (r *Reconciler) load(ctx context.Context, rn *run, t *source.Tree) (*loadResult, error) {
+	defer r.phase(rn, PhaseLoad)()
+	res, err := r.loader.load(ctx, t)
+	if err != nil {
+		return nil, retryable(PhaseLoad, fmt.Errorf("read revision %s: %w", t.Revision, err))
+	}
+	if err := res.problems.Err(); err != nil {
+		var errs schema.ErrorList
+		for _, p := range res.problems {
+			if p.Severity == schema.SeverityError {
+				errs = append(errs, p)
+			}
+		}
+		// Warnings go with the errors, as the status always showed them.
+		return nil, stalled(PhaseLoad, append(errs, warnings(res.problems)...))
+	}
+	for _, w := range res.problems {
+		r.log.Debug("warning", "revision", t.Revision, "problem", w.Error())
+	}
+	if res.files == 0 {
+		r.log.Warn("no entity files in the revision; check --path", "revision", t.Revision, "path", r.opts.Path)
+	}
+	return res, nil
+}
+
+func warnings(list schema.ErrorList) schema.ErrorList {
+	var out schema.ErrorList
+	for _, p := range list {
+		if p.Severity == schema.SeverityWarning {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// desired is the resolved desired state: gateway input per entity.
+type desired struct {
+	built    []*built
+	infos    []plan.EntityInfo // sorted by name
+	degraded []Degraded
+}
+
+// resolve resolves the secret references of the entities and builds the
+// gateway input. A store that fails is retryable; a resolved value that is
+// not valid material stalls, and the revision is checked again on the
+// next trigger, since the values change without a commit (a certificate
+// rotated before its key).
+func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.Entity) (*desired, error) {
+	defer r.phase(rn, PhaseResolve)()
+	out, degraded, unresolved, invalid := r.build(ctx, entities)
+	if len(invalid) > 0 {
+		return nil, &StalledError{Phase: PhaseResolve, Err: append(invalid, unresolved...), Recheck: true}
+	}
+	if len(unresolved) > 0 {
+		return nil, retryable(PhaseResolve, unresolved)
+	}
+	d := &desired{built: out, degraded: degraded, infos: make([]plan.EntityInfo, len(out))}
+	for i, b := range out {
+		d.infos[i] = b.info
+	}
+	slices.SortFunc(d.infos, func(a, b plan.EntityInfo) int { return strings.Compare(a.Name, b.Name) })
+	return d, nil
+}
+
+// plan diffs the desired entities against the applied ones and refuses a
+// plan that deletes too much. Entities reused unchanged from the applied
+// state (the same build) are counted as unchanged without being compared,
+// so a one-file commit in a large repository compares one entity.
+func (r *Reconciler) plan(rn *run, d *desired) (*plan.Plan, error) {
+	defer r.phase(rn, PhasePlan)()
+	var running, changed []plan.EntityInfo
+	reused := make(map[string]bool)
+	for _, b := range d.built {
+		if r.applied != nil && r.applied.built[b.entity.Name] == b {
+			reused[b.entity.Name] = true
+			continue
+		}
+		changed = append(changed, b.info)
+	}
+	if r.applied != nil {
+		for _, info := range r.applied.infos {
+			if !reused[info.Name] {
+				running = append(running, info)
+			}
+		}
+	}
+	p := plan.Diff(running, changed)
+	p.Summary.Unchanged += len(reused)
+	n := 0
+	if r.applied != nil {
+		n = len(r.applied.infos)
+	}
+	if err := r.massDelete(p, n); err != nil {
+		return nil, stalled(PhasePlan, err)
+	}
+	return p, nil
+}
+
+// massDelete refuses a plan that deletes too much of what runs.
+func (r *Reconciler) massDelete(p *plan.Plan, running int) error {
+	del := p.Summary.Delete
+	if r.opts.AllowMassDelete || running == 0 || del == 0 {
+		return nil
+	}
+	if del == running || float64(del) > r.opts.MaxDelete*float64(running) {
+		return fmt.Errorf("refusing a plan that deletes %d of %d running entities (the limit is %g%%, and never all): check --source and --path; if this is intended, run with --allow-mass-delete or a higher --max-delete",
+			del, running, r.opts.MaxDelete*100)
+	}
+	return nil
+}
+
+// change is what apply makes the gateway serve.
+type change struct {
+	tree    *source.Tree
+	desired *desired
+	plan    *plan.Plan
+	loaded  *loadResult // nil for a rotation of the applied revision
+}
+
+// apply makes the gateway serve the desired state (atomically: all or
+// nothing) and records it as the applied state: status, entities, the
+// resolver's retained references and the data dir. A gateway refusal
+// stalls the revision.
+func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
+	defer r.phase(rn, PhaseApply)()
+	cfg := gateway.Config{Entities: make([]gateway.Entity, len(c.desired.built))}
+	for i, b := range c.desired.built {
+		cfg.Entities[i] = b.gw
+	}
+	if err := r.opts.Gateway.Apply(cfg); err != nil {
+		return stalled(PhaseApply, fmt.Errorf("gateway: %w", err))
+	}
+	next := &appliedState{revision: c.tree.Revision, tree: c.tree, built: make(map[string]*built, len(c.desired.built)),
+		infos: c.desired.infos, plan: c.plan}
+	var refs []string
+	for _, b := range c.desired.built {
+		next.built[b.entity.Name] = b
+		refs = append(refs, b.refs...)
+	}
+	next.refs = len(refs) > 0
+	r.applied = next
+	if c.loaded != nil {
+		r.refusedAt, r.refused = "", nil // a new revision is served
+	}
+	if rt, ok := r.opts.Secrets.(Retainer); ok {
+		rt.Retain(refs)
+	}
+	r.entities.Store(&next.infos)
+	r.ready.Store(true)
+	r.publishApplied(rn.att.Time, c.plan, c.desired.degraded)
+	if c.loaded == nil {
+		r.log.Info("rotated secrets applied to the running revision", "revision", next.revision)
+		return nil
+	}
+	r.log.Info("revision applied", "revision", next.revision, "entities", len(c.desired.built),
+		"created", c.plan.Summary.Create, "updated", c.plan.Summary.Update, "deleted", c.plan.Summary.Delete,
+		"validated_files", c.loaded.validated, "removed_files", c.loaded.removed, "duration", time.Since(rn.start).Round(time.Microsecond))
+	if _, ok := r.origin.(source.Opener); ok && r.opts.DataDir != "" {
+		if err := saveState(r.opts.DataDir, savedState{Source: r.origin.String(), Revision: next.revision, Time: rn.att.Time}); err != nil {
+			r.log.Warn("cannot record the applied revision; a restart will wait for the source", "err", err)
+		}
+	}
+	return nil
+}
+
+// rotate applies rotated secret values to the applied revision, through
+// the same resolve, plan and apply phases, while a newer revision is
+// refused. It changes nothing when no value changed; a failure is logged
+// and leaves the applied state serving.
+func (r *Reconciler) rotate(ctx context.Context, rn *run) {
+	a := r.applied
+	if a == nil || !a.refs {
+		return
+	}
+	entities := make([]*schema.Entity, 0, len(a.built))
+	for _, info := range a.infos {
+		entities = append(entities, a.built[info.Name].entity)
+	}
+	d, err := r.resolve(ctx, rn, entities)
+	if err == nil && sameBuild(a.built, d.built) {
+		return
+	}
+	var p *plan.Plan
+	if err == nil {
+		p, err = r.plan(rn, d)
+	}
+	if err == nil {
+		err = r.apply(ctx, rn, &change{tree: a.tree, desired: d, plan: p})
+	}
+	if err != nil {
+		r.log.Warn("cannot apply rotated secrets to the running revision", "revision", a.revision, "err", err)
+	}
+}
+
+// settle decides the attempt from the pipeline's result and error: the
+// one place where an error becomes a result, status problems and log
+// lines. A stalled revision is remembered so that it is not validated
+// again until a new revision comes (unless it asks for a recheck).
+func (r *Reconciler) settle(rn *run, result Result, err error) *Attempt {
+	att := rn.att
+	var se *StalledError
+	switch {
+	case err == nil:
+		att.Result = result
+		return att
+	case errors.As(err, &se):
+		att.Result, att.Errors, att.err = ResultStalled, problems(err), err
+		again := se == r.refused // the refused revision, seen again: logged once
+		r.refusedAt, r.refused = att.Revision, se
+		if se.Recheck {
+			r.refusedAt, r.refused = "", nil
+		}
+		if again {
+			return att
+		}
+		const maxLogged = 100
+		for i, p := range att.Errors {
+			if i == maxLogged {
+				r.log.Warn("more problems not logged; see the status", "revision", att.Revision, "count", len(att.Errors)-maxLogged)
+				break
+			}
+			r.log.Warn("revision refused", "revision", att.Revision, "problem", p.Error())
+		}
+		r.log.Warn("revision refused; the last applied state keeps serving until a new revision",
+			"revision", att.Revision, "phase", se.Phase.String(), "problems", len(att.Errors))
+	default:
+		var re *RetryableError
+		if !errors.As(err, &re) {
+			err = retryable(PhaseApply, err) // not typed: a bug; retried
+		}
+		att.Result, att.Errors, att.err = ResultFailed, problems(err), err
+		r.log.Warn("reconcile failed; the last applied state keeps serving and the run is retried", "revision", att.Revision, "err", err)
+	}
+	return att
+}
