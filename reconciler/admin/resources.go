@@ -46,19 +46,9 @@ type AttemptDoc struct {
 	Revision string       `json:"revision"`
 	Time     time.Time    `json:"time"`
 	Result   string       `json:"result"` // applied, unchanged, stalled or failed
-	Errors   []ProblemDoc `json:"errors"`
+	Errors   schema.ErrorList `json:"errors"` // {"severity", "file", "line", "column", "field", "message"}
 	// Error is the run's error when it returned one (wait=1 only).
 	Error string `json:"error,omitempty"`
-}
-
-// ProblemDoc is one validation or reconcile problem, with its position.
-type ProblemDoc struct {
-	File     string `json:"file,omitempty"`
-	Line     int    `json:"line,omitempty"`
-	Column   int    `json:"column,omitempty"`
-	Field    string `json:"field,omitempty"`
-	Message  string `json:"message"`
-	Severity string `json:"severity"`
 }
 
 // DegradedDoc is an entity that serves stale material.
@@ -147,13 +137,8 @@ func statusDoc(st *reconciler.Status, ready bool) StatusDoc {
 }
 
 func attemptDoc(a *reconciler.Attempt) AttemptDoc {
-	d := AttemptDoc{Revision: a.Revision, Time: a.Time, Result: a.Result.String(), Errors: []ProblemDoc{}}
-	for _, p := range a.Errors {
-		d.Errors = append(d.Errors, ProblemDoc{
-			File: p.Pos.File, Line: p.Pos.Line, Column: p.Pos.Col, Field: p.Field,
-			Message: p.Msg, Severity: p.Severity.String(),
-		})
-	}
+	// The one problem type, schema.Error, is its own JSON document.
+	d := AttemptDoc{Revision: a.Revision, Time: a.Time, Result: a.Result.String(), Errors: append(schema.ErrorList{}, a.Errors...)}
 	return d
 }
 
@@ -165,15 +150,7 @@ func (d StatusDoc) Status() *reconciler.Status {
 		st.Applied = &reconciler.Revision{ID: d.Applied.Revision, Time: d.Applied.Time}
 	}
 	if a := d.LastAttempt; a != nil {
-		att := &reconciler.Attempt{Revision: a.Revision, Time: a.Time, Result: reconciler.Result(a.Result)}
-		for _, p := range a.Errors {
-			e := &schema.Error{Pos: schema.Pos{File: p.File, Line: p.Line, Col: p.Column}, Field: p.Field, Msg: p.Message}
-			if p.Severity == schema.SeverityWarning.String() {
-				e.Severity = schema.SeverityWarning
-			}
-			att.Errors = append(att.Errors, e)
-		}
-		st.LastAttempt = att
+		st.LastAttempt = &reconciler.Attempt{Revision: a.Revision, Time: a.Time, Result: reconciler.Result(a.Result), Errors: a.Errors}
 	}
 	if r := d.Running; r != nil {
 		st.Running = &reconciler.Running{Since: r.Since, Phase: reconciler.Phase(r.Phase)}

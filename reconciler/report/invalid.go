@@ -32,26 +32,23 @@ func InvalidText(w io.Writer, revs []Invalid) error {
 	return nil
 }
 
-// invalidProblem is one error in the JSON document of InvalidJSON.
+// invalidProblem is one error in the JSON document of InvalidJSON: the
+// revision, then the problem's own JSON form (schema.Error).
 type invalidProblem struct {
 	Revision string `json:"revision"`
-	File     string `json:"file,omitempty"`
-	Line     int    `json:"line,omitempty"`
-	Column   int    `json:"column,omitempty"`
-	Field    string `json:"field,omitempty"`
-	Message  string `json:"message"`
+	*schema.Error
 }
 
-// InvalidJSON writes {"errors": [{"revision", "file", "line", "column",
-// "field", "message"}]}: what `certops diff --format json` prints instead
-// of a plan.
+// InvalidJSON writes {"errors": [{"revision", "severity", "file", "line",
+// "column", "field", "message"}]}: what `certops diff --format json`
+// prints instead of a plan.
 func InvalidJSON(w io.Writer, revs []Invalid) error {
 	doc := struct {
 		Errors []invalidProblem `json:"errors"`
 	}{Errors: []invalidProblem{}}
 	for _, r := range revs {
 		for _, p := range r.Problems {
-			doc.Errors = append(doc.Errors, invalidProblem{r.Revision, p.Pos.File, p.Pos.Line, p.Pos.Col, p.Field, p.Msg})
+			doc.Errors = append(doc.Errors, invalidProblem{Revision: r.Revision, Error: p})
 		}
 	}
 	enc := json.NewEncoder(w)
