@@ -43,9 +43,9 @@ type RunningDoc struct {
 // AttemptDoc is a reconcile attempt; it is also the answer of
 // POST /api/v1/reconcile?wait=1.
 type AttemptDoc struct {
-	Revision string       `json:"revision"`
-	Time     time.Time    `json:"time"`
-	Result   string       `json:"result"` // applied, unchanged, stalled or failed
+	Revision string           `json:"revision"`
+	Time     time.Time        `json:"time"`
+	Result   string           `json:"result"` // applied, unchanged, stalled or failed
 	Errors   schema.ErrorList `json:"errors"` // {"severity", "file", "line", "column", "field", "message"}
 	// Error is the run's error when it returned one (wait=1 only).
 	Error string `json:"error,omitempty"`
