@@ -322,6 +322,7 @@ func (r *Reconciler) rotate(ctx context.Context, rn *run) {
 	}
 	d, err := r.resolve(ctx, rn, entities)
 	if err == nil && sameBuild(a.built, d.built) {
+		r.publishDegraded(d.degraded) // a stale value's latest reason
 		return
 	}
 	var p *plan.Plan
