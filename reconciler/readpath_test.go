@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"certops/fixtures"
@@ -258,4 +260,37 @@ func TestGitSymlinksFollowTheReadingRule(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDisabledIsNotServed is issue 18 item 3 in the daemon: an APISIX SSL
+// with status: 0 is described as disabled and not served, and does not
+// keep the enabled SSL on the same SNI from being served.
+func TestDisabledIsNotServed(t *testing.T) {
+	ca := fixtures.NewRootCA(t, "status CA")
+	old := ca.Server(t, "shop.example.com")
+	cur := ca.Server(t, "shop.example.com")
+	item := func(id, status string, l *fixtures.Leaf) string {
+		return "  - id: " + id + "\n    status: " + status + "\n    snis: [shop.example.com]\n    cert: |\n" +
+			indentLines(string(l.ChainPEM), "      ") + "    key: |\n" + indentLines(string(l.KeyPEM), "      ")
+	}
+	fsys := fstest.MapFS{"apisix.yaml": {Data: []byte("ssls:\n" + item("shop-old", "0", old) + item("shop", "1", cur))}}
+	gw := startGateway(t, ca)
+	rec := New(Options{FS: fsys, Gateway: gw})
+	wantResult(t, reconcileNow(t, rec), ResultApplied)
+	gw.wantServed(t, "shop.example.com", cur)
+	disabled := map[string]bool{}
+	for _, info := range rec.Entities() {
+		disabled[info.Name] = info.Disabled
+	}
+	if want := map[string]bool{"shop-old": true, "shop": false}; !maps.Equal(disabled, want) {
+		t.Errorf("Entities() disabled = %v, want %v", disabled, want)
+	}
+}
+
+func indentLines(s, prefix string) string {
+	var b strings.Builder
+	for l := range strings.SplitSeq(strings.TrimRight(s, "\n"), "\n") {
+		b.WriteString(prefix + l + "\n")
+	}
+	return b.String()
 }
