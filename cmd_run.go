@@ -24,6 +24,7 @@ import (
 	"certops/gateway"
 	"certops/reconciler"
 	"certops/reconciler/admin"
+	"certops/schema"
 	"certops/secrets"
 	"certops/source"
 )
@@ -103,7 +104,7 @@ the command line wins over its variable.`,
 	fl.StringVar(&f.dataDir, "data-dir", reconciler.DefaultDataDir(), "folder for the clone and the last applied revision")
 	fl.StringVar(&f.maxDelete, "max-delete", "50%", "refuse a plan deleting more than this share of the running entities (a percentage or a fraction)")
 	fl.BoolVar(&f.allowMassDelete, "allow-mass-delete", false, "apply plans that delete more than --max-delete or all entities")
-	fl.DurationVar(&f.warnWithin, "warn-within", 720*time.Hour, "report certificates expiring within this window")
+	fl.DurationVar(&f.warnWithin, "warn-within", schema.DefaultWarnWithin, "report certificates expiring within this window")
 	fl.StringVar(&f.gitTokenFile, "git-token-file", "", "file holding the https token or password (default: $GIT_TOKEN)")
 	fl.StringVar(&f.gitUsername, "git-username", "", "https user name sent with the token (default: the URL's, else \"git\")")
 	fl.StringVar(&f.gitCAFile, "git-ca-file", "", "PEM file of extra CAs trusted for https Git servers")

@@ -56,7 +56,7 @@ count). --format github prints GitHub Actions annotations.`,
 			if filepath.IsLocal(dir) {
 				fsys, root, prefix = os.DirFS("."), filepath.ToSlash(filepath.Clean(dir)), ""
 			}
-			res, err := schema.Load(fsys, schema.Options{Root: root, WarnWithin: warnWithin})
+			res, err := schema.LoadContext(cmd.Context(), fsys, schema.Options{Root: root, WarnWithin: warnWithin})
 			if err != nil {
 				return err
 			}

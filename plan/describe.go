@@ -27,6 +27,9 @@ type EntityInfo struct {
 	Protocols []string          `json:"ssl_protocols,omitempty"`
 	Chains    []ChainInfo       `json:"chains"`
 	ClientCA  []ChainInfo       `json:"client_ca,omitempty"`
+	Desc      string            `json:"desc,omitempty"`
+	// Disabled is APISIX's status: 0: validated and kept, not served.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // ChainInfo describes one certificate: the leaf of a chain, or one CA of a
@@ -62,6 +65,8 @@ func Describe(e *schema.Entity, m *schema.Material) EntityInfo {
 		Labels:    maps.Clone(e.Labels),
 		File:      e.Pos.File,
 		Protocols: append([]string(nil), e.Protocols...),
+		Desc:      e.Desc,
+		Disabled:  e.Disabled,
 	}
 	for i, ch := range e.Chains {
 		var ci ChainInfo

@@ -100,6 +100,12 @@ func describeNew(d *EntityInfo) []FieldChange {
 	if d.Type != "" && d.Type != "server" {
 		f = append(f, FieldChange{Field: "type", New: d.Type})
 	}
+	if d.Disabled {
+		f = append(f, FieldChange{Field: "status", New: statusName(true)})
+	}
+	if d.Desc != "" {
+		f = append(f, FieldChange{Field: "desc", New: d.Desc})
+	}
 	if len(d.SNIs) > 0 {
 		f = append(f, FieldChange{Field: "snis", Added: d.SNIs})
 	}
@@ -125,6 +131,12 @@ func diffEntity(o, d *EntityInfo) []FieldChange {
 	}
 	if o.File != d.File {
 		f = append(f, FieldChange{Field: "file", Old: o.File, New: d.File})
+	}
+	if o.Disabled != d.Disabled {
+		f = append(f, FieldChange{Field: "status", Old: statusName(o.Disabled), New: statusName(d.Disabled)})
+	}
+	if o.Desc != d.Desc {
+		f = append(f, FieldChange{Field: "desc", Old: o.Desc, New: d.Desc})
 	}
 	if added, removed := setDiff(o.SNIs, d.SNIs); len(added)+len(removed) > 0 {
 		f = append(f, FieldChange{Field: "snis", Added: added, Removed: removed})
@@ -166,6 +178,14 @@ func diffEntity(o, d *EntityInfo) []FieldChange {
 		f = append(f, FieldChange{Field: "labels", Added: added, Removed: removed})
 	}
 	return f
+}
+
+// statusName shows an entity's APISIX status in a plan.
+func statusName(disabled bool) string {
+	if disabled {
+		return "disabled (status 0: not served)"
+	}
+	return "enabled"
 }
 
 func chainField(kind string, i int) string {

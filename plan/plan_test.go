@@ -57,6 +57,10 @@ func TestDiff(t *testing.T) {
 		{"protocols", []EntityInfo{base}, []EntityInfo{mod(func(e *schema.Entity) { e.Protocols = []string{"TLSv1.3"} })}, Summary{Update: 1}, []string{"ssl_protocols"}},
 		{"labels", []EntityInfo{base}, []EntityInfo{mod(func(e *schema.Entity) { e.Labels = map[string]string{"team": "payments"} })}, Summary{Update: 1}, []string{"labels"}},
 		{"file", []EntityInfo{base}, []EntityInfo{mod(func(e *schema.Entity) { e.Pos.File = "teams/a.yaml" })}, Summary{Update: 1}, []string{"file"}},
+		// APISIX status and desc (issue 18 items 3 and 9).
+		{"disabled", []EntityInfo{base}, []EntityInfo{mod(func(e *schema.Entity) { e.Disabled = true })}, Summary{Update: 1}, []string{"status"}},
+		{"create disabled", nil, []EntityInfo{mod(func(e *schema.Entity) { e.Disabled, e.Desc = true, "old shop" })}, Summary{Create: 1}, []string{"status", "desc", "snis", "cert"}},
+		{"desc", []EntityInfo{base}, []EntityInfo{mod(func(e *schema.Entity) { e.Desc = "the shop" })}, Summary{Update: 1}, []string{"desc"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -267,9 +267,13 @@ type change struct {
 // stalls the revision.
 func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 	defer r.phase(rn, PhaseApply)()
-	cfg := gateway.Config{Entities: make([]gateway.Entity, len(c.desired.built))}
-	for i, b := range c.desired.built {
-		cfg.Entities[i] = b.gw
+	// A disabled entity (APISIX status: 0) is planned and shown, not
+	// served: it may share its SNIs with the enabled one.
+	cfg := gateway.Config{Entities: make([]gateway.Entity, 0, len(c.desired.built))}
+	for _, b := range c.desired.built {
+		if !b.entity.Disabled {
+			cfg.Entities = append(cfg.Entities, b.gw)
+		}
 	}
 	if err := r.opts.Gateway.Apply(cfg); err != nil {
 		return stalled(PhaseApply, fmt.Errorf("gateway: %w", err))

@@ -121,7 +121,7 @@ func New(opts Options) *Reconciler {
 		opts.MaxDelete = 0.5
 	}
 	if opts.WarnWithin == 0 {
-		opts.WarnWithin = 720 * time.Hour
+		opts.WarnWithin = schema.DefaultWarnWithin
 	}
 	if opts.SlowFetch <= 0 {
 		opts.SlowFetch = 10 * time.Second

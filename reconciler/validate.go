@@ -3,11 +3,13 @@ package reconciler
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"path"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"testing/fstest"
 
 	"certops/schema"
 	"certops/source"
@@ -53,13 +55,21 @@ type loadResult struct {
 func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) {
 	var entityFiles, policyFiles []string
 	policy := make(map[string]string)
-	for p, id := range t.Files {
-		switch classify(l.root, p) {
-		case kindEntity:
-			entityFiles = append(entityFiles, p)
-		case kindPolicy:
-			policy[p] = id
-			policyFiles = append(policyFiles, p)
+	// target maps a listed path to the file read for it: itself, or the
+	// file inside the root a symbolic link leads to.
+	target := make(map[string]string)
+	listed, err := l.list(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range listed.Files {
+		target[f.Path] = f.Target
+		switch f.Kind {
+		case schema.FileEntity:
+			entityFiles = append(entityFiles, f.Path)
+		case schema.FilePolicy:
+			policy[f.Path] = t.Files[f.Target]
+			policyFiles = append(policyFiles, f.Path)
 		}
 	}
 	slices.Sort(entityFiles)
@@ -69,7 +79,7 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 	if digest := source.Digest(policy); l.validator == nil || digest != l.policyDigest {
 		var pf []schema.PolicyFile
 		for _, p := range policyFiles {
-			src, err := t.ReadFile(p)
+			src, err := t.ReadFile(target[p])
 			if err != nil {
 				return nil, fmt.Errorf("read %s: %w", p, err)
 			}
@@ -88,7 +98,7 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 	var jobs []*job
 	next := make(map[string]*fileResult, len(entityFiles))
 	for _, p := range entityFiles {
-		key := t.Files[p] + "\x00" + policyHash
+		key := t.Files[target[p]] + "\x00" + policyHash
 		if r, ok := l.cache[p]; ok && r.key == key {
 			next[p] = r
 			continue
@@ -98,7 +108,7 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 		}
 		// Blobs are read one at a time: go-git's object storage is not
 		// documented as safe for concurrent reads.
-		src, err := t.ReadFile(p)
+		src, err := t.ReadFile(target[p])
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", p, err)
 		}
@@ -131,6 +141,7 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 	l.cache = next
 
 	res := &loadResult{validated: len(jobs), removed: removed, files: len(entityFiles)}
+	res.problems = append(res.problems, listed.Problems...)
 	res.problems = append(res.problems, l.policyErrs...)
 	files := make([]*schema.FileResult, 0, len(entityFiles))
 	for _, p := range entityFiles {
@@ -169,4 +180,51 @@ func classify(root, p string) fileKind {
 		return kindPolicy
 	}
 	return kindIgnored
+}
+
+// list lists the entity and policy files of t below the loader's root by
+// schema's reading rule, the one `validate` follows (schema.ListTree, issue
+// 18 item 2). A tree without links or special entries is listed from its
+// file map directly; otherwise its shape (files without content, links
+// with their targets, special entries with their types) goes through
+// schema.ListTree, which reads no file.
+func (l *loader) list(ctx context.Context, t *source.Tree) (*schema.Listing, error) {
+	if len(t.Links)+len(t.Special) == 0 {
+		listed := &schema.Listing{}
+		for p := range t.Files {
+			switch k := classify(l.root, p); k {
+			case kindEntity, kindPolicy:
+				kind := schema.FileEntity
+				if k == kindPolicy {
+					kind = schema.FilePolicy
+				}
+				listed.Files = append(listed.Files, schema.TreeFile{Path: p, Target: p, Kind: kind})
+			}
+		}
+		return listed, nil
+	}
+	// fstest.MapFS is the standard library's in-memory file system that
+	// holds symbolic links; the shape has no content, so nothing is copied.
+	shape := make(fstest.MapFS, len(t.Files)+len(t.Links)+len(t.Special))
+	for p := range t.Files {
+		shape[p] = &fstest.MapFile{Mode: 0o644}
+	}
+	for p, to := range t.Links {
+		shape[p] = &fstest.MapFile{Data: []byte(to), Mode: fs.ModeSymlink | 0o777}
+	}
+	for p, mode := range t.Special {
+		shape[p] = &fstest.MapFile{Mode: mode | 0o644}
+	}
+	root := l.root
+	if root == "" {
+		root = "."
+	}
+	if _, err := fs.Stat(shape, root); err != nil {
+		return &schema.Listing{}, nil // no such folder in this revision: no entities
+	}
+	listed, err := schema.ListTree(ctx, shape, root)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", root, err)
+	}
+	return listed, nil
 }

@@ -190,12 +190,16 @@ func adcDoc(file, prefix string, item *ast.StructLit, errs *ErrorList) *doc {
 			Msg: "ignored: a client entity is presented to an upstream, so it has no server names"})
 	}
 	adc := certificatesField != nil
+	// An item with no material at all is told the ADC field it lacks.
+	noMaterial := !adc && lookupField(item, "cert") == nil && lookupField(item, "key") == nil
 	rename := func(p string) string {
 		head, rest := p, ""
 		if i := strings.IndexAny(p, ".["); i >= 0 {
 			head, rest = p[:i], p[i:]
 		}
 		switch {
+		case noMaterial && (head == "cert" || head == "key"):
+			return prefix + ".certificates"
 		case adc && (head == "cert" || head == "key"):
 			w := "certificate"
 			if head == "key" {

@@ -265,15 +265,18 @@ func parseCAs(b []byte, now time.Time) (*x509.CertPool, []string) {
 }
 
 // checkMaterial runs the checks of DESIGN.md 2.1 on e's material. With
-// resolve false (validation), fields holding secret references are skipped
-// and the material is returned only when the entity has none; with resolve
-// true (Material), every field goes through values first.
-func (e *Entity) checkMaterial(values Values, resolve bool, now time.Time, warnWithin time.Duration) (*Material, []finding, error) {
+// resolve false (validation), fields holding secret references, and the
+// fields in bad, are skipped and the material is returned only when the
+// entity has none; with resolve true (Material), every field goes through
+// values first.
+func (e *Entity) checkMaterial(values Values, resolve bool, bad map[string]bool, now time.Time, warnWithin time.Duration) (*Material, []finding, error) {
 	var out []finding
 	m := &Material{}
 	complete := true
 	get := func(field, v string) ([]byte, bool, error) {
-		if v == "" || IsReference(v) && !resolve {
+		// A field already refused (a malformed reference) is skipped;
+		// the others are still checked, so one review finds everything.
+		if v == "" || bad[field] || IsReference(v) && !resolve {
 			complete = false
 			return nil, false, nil
 		}

@@ -183,6 +183,13 @@ func appendCUEErrors(errs *ErrorList, err error, d *doc, policy ...*ast.File) {
 				}
 			}
 		}
+		// Two native fields can be written as one (an ADC item's
+		// missing certificates): say it once.
+		written := key{"\x00" + shown + "\x00" + pos.String(), msg}
+		if seen[written] {
+			continue
+		}
+		seen[written] = true
 		*errs = append(*errs, &Error{Pos: pos, Field: scrubField(shown), Msg: scrub(msg)})
 	}
 }

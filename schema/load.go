@@ -53,7 +53,7 @@ type Options struct {
 	// Root is the folder of fsys that holds the entities; "" is ".".
 	Root string
 	// WarnWithin makes a certificate that expires within it a warning
-	// (default 720h).
+	// (default DefaultWarnWithin, 720h).
 	WarnWithin time.Duration
 	// Now returns the current time for validity checks; nil is time.Now.
 	Now func() time.Time

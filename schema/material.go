@@ -39,7 +39,7 @@ func (e *Entity) Material(values Values) (*Material, error) {
 	if e.now != nil {
 		now = e.now
 	}
-	m, findings, err := e.checkMaterial(values, true, now(), 0)
+	m, findings, err := e.checkMaterial(values, true, nil, now(), 0)
 	if err != nil {
 		return nil, err
 	}

@@ -240,17 +240,17 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 			}
 		}
 	}
-	refsOK := true
+	bad := map[string]bool{}
 	checkValue := func(field, value string) {
 		switch {
 		case IsReference(value):
 			if _, err := ParseReference(value); err != nil {
 				report(field, false, "%v", err)
-				refsOK = false
+				bad[field] = true
 			}
 		case strings.HasPrefix(strings.TrimSpace(value), "$"):
 			report(field, false, "neither PEM nor a secret reference (want $env://NAME, $secret://vault/<path>/<field> or $secret://aws/<secret-id>)")
-			refsOK = false
+			bad[field] = true
 		}
 	}
 	for i, ch := range e.Chains {
@@ -265,10 +265,7 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 		checkValue("client.ca", e.ClientCA)
 	}
 	e.Hash = contentHash(e)
-	if !refsOK {
-		return e
-	}
-	m, findings, err := e.checkMaterial(skipBadReferences, false, now, v.warnWithin)
+	m, findings, err := e.checkMaterial(skipBadReferences, false, bad, now, v.warnWithin)
 	if err != nil {
 		report("", false, "%v", err)
 		return e

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,7 +71,27 @@ func (o *Dir) Fetch(ctx context.Context) (*Tree, error) {
 	fsys := os.DirFS(o.dir)
 	t := NewTree("", nil, func(name string) ([]byte, error) { return fs.ReadFile(fsys, name) })
 	next := make(map[string]dirFile, len(o.known))
-	err := walkFiles(ctx, fsys, func(p string, d fs.DirEntry) error {
+	err := walkEntries(ctx, fsys, func(p string, d fs.DirEntry) error {
+		switch typ := d.Type(); {
+		case typ&fs.ModeSymlink != 0:
+			// Listed, not followed: the loader applies schema's reading
+			// rule to links, as `validate` does.
+			target, err := fs.ReadLink(fsys, p)
+			if err != nil {
+				return err
+			}
+			if t.Links == nil {
+				t.Links = map[string]string{}
+			}
+			t.Links[p] = target
+			return nil
+		case !typ.IsRegular():
+			if t.Special == nil {
+				t.Special = map[string]fs.FileMode{}
+			}
+			t.Special[p] = typ // a named pipe is never opened
+			return nil
+		}
 		fi, err := d.Info()
 		if err != nil {
 			return err
@@ -89,8 +112,17 @@ func (o *Dir) Fetch(ctx context.Context) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", o.dir, err)
 	}
+	// A link may lead into a dot-folder the walk skipped (a store of
+	// reviewed files): list what each link leads to, so that the loader
+	// can read it by schema's rule. Whether a target may be read is the
+	// loader's decision, not this listing's.
+	for _, p := range slices.Sorted(maps.Keys(t.Links)) {
+		if err := o.listTargets(fsys, t, next, p); err != nil {
+			return nil, fmt.Errorf("source %s: %w", o.dir, err)
+		}
+	}
 	o.known = next
-	t.Revision = "dir:" + Digest(t.Files)[:12]
+	t.Revision = "dir:" + t.digest()[:12]
 	return t, nil
 }
 
@@ -145,4 +177,69 @@ func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 			trigger()
 		}
 	}
+}
+
+// listTargets adds to t what the link at p leads to, one path element and
+// one hop at a time (at most 40 hops): further links, and the regular file
+// at the end, hashed like the walked files. Targets outside the folder are
+// left out: they are not part of the tree.
+func (o *Dir) listTargets(fsys fs.FS, t *Tree, next map[string]dirFile, p string) error {
+	rest := strings.Split(path.Join(path.Dir(p), t.Links[p]), "/")
+	if path.IsAbs(t.Links[p]) {
+		return nil
+	}
+	cur := "."
+	for hops := 0; len(rest) > 0; {
+		elem := rest[0]
+		rest = rest[1:]
+		n := path.Join(cur, elem)
+		if !fs.ValidPath(n) {
+			return nil // leaves the folder
+		}
+		fi, err := fs.Lstat(fsys, n)
+		if err != nil {
+			return nil // dangling: the loader reports it
+		}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			if hops++; hops > 40 {
+				return nil
+			}
+			target, ok := t.Links[n]
+			if !ok {
+				if target, err = fs.ReadLink(fsys, n); err != nil {
+					return err
+				}
+				t.Links[n] = target
+			}
+			if path.IsAbs(target) {
+				return nil
+			}
+			rest = append(strings.Split(path.Join(path.Dir(n), target), "/"), rest...)
+			cur = "."
+		case len(rest) > 0:
+			cur = n
+		case fi.Mode().IsRegular():
+			if _, ok := t.Files[n]; ok {
+				return nil
+			}
+			f, ok := o.known[n]
+			if !ok || f.size != fi.Size() || !f.mod.Equal(fi.ModTime()) {
+				src, err := fs.ReadFile(fsys, n)
+				if err != nil {
+					return err
+				}
+				sum := sha256.Sum256(src)
+				f = dirFile{size: fi.Size(), mod: fi.ModTime(), hash: hex.EncodeToString(sum[:])}
+			}
+			next[n] = f
+			t.Files[n] = f.hash
+		case !fi.IsDir():
+			if t.Special == nil {
+				t.Special = map[string]fs.FileMode{}
+			}
+			t.Special[n] = fi.Mode().Type()
+		}
+	}
+	return nil
 }

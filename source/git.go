@@ -497,6 +497,7 @@ func treeOfRepo(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
 	}
 	files := make(map[string]string)
 	blobs := make(map[string]plumbing.Hash)
+	var links map[string]string
 	w := object.NewTreeWalker(tree, true, nil)
 	defer w.Close()
 	for {
@@ -507,13 +508,25 @@ func treeOfRepo(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tree of %s: %w", commit.Hash, err)
 		}
-		if entry.Mode != filemode.Regular && entry.Mode != filemode.Executable {
-			continue // folders, symlinks, submodules
+		switch entry.Mode {
+		case filemode.Regular, filemode.Executable:
+			files[name] = entry.Hash.String()
+			blobs[name] = entry.Hash
+		case filemode.Symlink:
+			// The blob holds the link's target; the loader reads the link
+			// as that file when it is inside the tree (schema's rule).
+			target, err := readLinkBlob(repo, entry.Hash)
+			if err != nil {
+				return nil, fmt.Errorf("tree of %s: symbolic link %s: %w", commit.Hash, name, err)
+			}
+			if links == nil {
+				links = map[string]string{}
+			}
+			links[name] = target
 		}
-		files[name] = entry.Hash.String()
-		blobs[name] = entry.Hash
+		// Folders and submodules are neither files nor links.
 	}
-	return NewTree(commit.Hash.String(), files, func(name string) ([]byte, error) {
+	t := NewTree(commit.Hash.String(), files, func(name string) ([]byte, error) {
 		blob, err := repo.BlobObject(blobs[name])
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -524,7 +537,9 @@ func treeOfRepo(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
 		}
 		defer r.Close()
 		return io.ReadAll(r)
-	}), nil
+	})
+	t.Links = links
+	return t, nil
 }
 
 // OpenRevision returns the tree of a local repository (or working copy) at
@@ -579,4 +594,29 @@ func redactURL(raw string) string {
 		return raw
 	}
 	return u.Redacted()
+}
+
+// maxLinkTarget bounds the blob of a symlink entry, which holds the link's
+// target path (PATH_MAX on Linux).
+const maxLinkTarget = 4096
+
+// readLinkBlob returns the target of a symlink entry: its blob's content.
+func readLinkBlob(repo *git.Repository, h plumbing.Hash) (string, error) {
+	blob, err := repo.BlobObject(h)
+	if err != nil {
+		return "", err
+	}
+	if blob.Size > maxLinkTarget {
+		return "", fmt.Errorf("target is %d bytes, longer than a path", blob.Size)
+	}
+	r, err := blob.Reader()
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, maxLinkTarget+1))
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
 }

@@ -58,7 +58,16 @@ type Watcher interface {
 type Tree struct {
 	Revision string
 	Files    map[string]string
-	read     func(name string) ([]byte, error)
+	// Links holds the symbolic links of the tree, path -> target as
+	// written (a Git symlink entry's blob). The tree does not follow them:
+	// the reader applies schema's reading rule (schema.ListTree), which
+	// reads a link as its target when that stays inside the root.
+	Links map[string]string
+	// Special holds the entries that are neither files, folders nor links
+	// (named pipes, sockets, devices) with their type: listed so that they
+	// are reported, never opened.
+	Special map[string]fs.FileMode
+	read    func(name string) ([]byte, error)
 
 	dirsOnce sync.Once
 	dirs     map[string][]fs.DirEntry // folder -> entries, built on the first Open of a folder
@@ -119,6 +128,46 @@ func (s *FS) Fetch(ctx context.Context) (*Tree, error) {
 
 // String returns the name given to NewFS.
 func (s *FS) String() string { return s.name }
+
+// walkEntries calls fn for every entry of fsys but folders (regular files,
+// symbolic links, named pipes...), skipping dot-files and dot-folders
+// (DESIGN.md 2), until fn or ctx fails. Links are not followed.
+func walkEntries(ctx context.Context, fsys fs.FS, fn func(p string, d fs.DirEntry) error) error {
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if p != "." && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		return fn(p, d)
+	})
+}
+
+// digest is the digest of the tree's listing, links and special entries
+// included, so that a changed link is a new revision.
+func (t *Tree) digest() string {
+	if len(t.Links)+len(t.Special) == 0 {
+		return Digest(t.Files)
+	}
+	all := maps.Clone(t.Files)
+	for p, target := range t.Links {
+		all[p] = "link\x00" + target
+	}
+	for p, mode := range t.Special {
+		all[p] = "special\x00" + mode.String()
+	}
+	return Digest(all)
+}
 
 // walkFiles calls fn for every regular file of fsys, skipping dot-files
 // and dot-folders (DESIGN.md 2), until fn or ctx fails.

@@ -2,6 +2,7 @@ package source
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"io/fs"
 	"path"
@@ -25,12 +26,43 @@ func (t *Tree) Open(name string) (fs.File, error) {
 		t.sizes.Store(name, int64(len(src)))
 		return &treeFile{info: treeInfo{name: path.Base(name), size: int64(len(src))}, r: bytes.NewReader(src)}, nil
 	}
+	if _, ok := t.Links[name]; ok {
+		// The tree does not follow links: schema's reading rule decides
+		// (ListTree reads a link as its target inside the root).
+		return nil, &fs.PathError{Op: "open", Path: name, Err: errLink}
+	}
+	if _, ok := t.Special[name]; ok {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: errSpecial}
+	}
 	t.dirsOnce.Do(t.indexDirs)
 	entries, ok := t.dirs[name]
 	if !ok {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
 	return &treeDir{info: treeInfo{name: path.Base(name), dir: true}, entries: entries}, nil
+}
+
+var (
+	errLink    = errors.New("a symbolic link: read its target")
+	errSpecial = errors.New("not a regular file")
+)
+
+// ReadLink returns the target of a symbolic link of the tree, as written,
+// as [fs.ReadLinkFS] asks.
+func (t *Tree) ReadLink(name string) (string, error) {
+	if target, ok := t.Links[name]; ok {
+		return target, nil
+	}
+	return "", &fs.PathError{Op: "readlink", Path: name, Err: fs.ErrInvalid}
+}
+
+// Lstat describes an entry without following a link, as [fs.ReadLinkFS]
+// asks.
+func (t *Tree) Lstat(name string) (fs.FileInfo, error) {
+	if _, ok := t.Links[name]; ok {
+		return treeInfo{name: path.Base(name), mode: fs.ModeSymlink}, nil
+	}
+	return t.Stat(name)
 }
 
 // ReadDir lists a folder of the tree, as [fs.ReadDirFS] asks.
@@ -58,6 +90,12 @@ func (t *Tree) Stat(name string) (fs.FileInfo, error) {
 		t.sizes.Store(name, int64(len(src)))
 		return treeInfo{name: path.Base(name), size: int64(len(src))}, nil
 	}
+	if mode, ok := t.Special[name]; ok {
+		return treeInfo{name: path.Base(name), mode: mode}, nil
+	}
+	if _, ok := t.Links[name]; ok {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: errLink}
+	}
 	f, err := t.Open(name)
 	if err != nil {
 		return nil, err
@@ -69,13 +107,15 @@ var (
 	_ fs.ReadFileFS = (*Tree)(nil)
 	_ fs.ReadDirFS  = (*Tree)(nil)
 	_ fs.StatFS     = (*Tree)(nil)
+	_ fs.ReadLinkFS = (*Tree)(nil)
 )
 
-// treeEntry is a directory entry of a tree; its Info is the tree's Stat.
+// treeEntry is a directory entry of a tree; its Info is the tree's Lstat.
 type treeEntry struct {
 	t    *Tree
 	path string
 	dir  bool
+	mode fs.FileMode // the type of a link or special entry
 }
 
 func (e treeEntry) Name() string { return path.Base(e.path) }
@@ -84,13 +124,13 @@ func (e treeEntry) Type() fs.FileMode {
 	if e.dir {
 		return fs.ModeDir
 	}
-	return 0
+	return e.mode.Type()
 }
 func (e treeEntry) Info() (fs.FileInfo, error) {
 	if e.dir {
 		return treeInfo{name: path.Base(e.path), dir: true}, nil
 	}
-	return e.t.Stat(e.path)
+	return e.t.Lstat(e.path)
 }
 
 // indexDirs lists the folders the file paths imply, each with its
@@ -98,12 +138,25 @@ func (e treeEntry) Info() (fs.FileInfo, error) {
 func (t *Tree) indexDirs() {
 	dirs := map[string][]fs.DirEntry{".": nil}
 	seen := map[string]bool{}
-	for name := range t.Files {
+	add := func(name string, mode fs.FileMode) {
 		isDir := false
 		for child := name; child != "." && !seen[child]; child, isDir = path.Dir(child), true {
 			seen[child] = true
-			dirs[path.Dir(child)] = append(dirs[path.Dir(child)], treeEntry{t: t, path: child, dir: isDir})
+			e := treeEntry{t: t, path: child, dir: isDir}
+			if !isDir {
+				e.mode = mode
+			}
+			dirs[path.Dir(child)] = append(dirs[path.Dir(child)], e)
 		}
+	}
+	for name := range t.Files {
+		add(name, 0)
+	}
+	for name := range t.Links {
+		add(name, fs.ModeSymlink)
+	}
+	for name, mode := range t.Special {
+		add(name, mode.Type())
 	}
 	for d := range dirs {
 		slices.SortFunc(dirs[d], func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
@@ -117,6 +170,7 @@ type treeInfo struct {
 	name string
 	size int64
 	dir  bool
+	mode fs.FileMode // the type of a link or special entry
 }
 
 func (i treeInfo) Name() string { return i.name }
@@ -126,7 +180,7 @@ func (i treeInfo) Mode() fs.FileMode {
 	if i.dir {
 		return fs.ModeDir | 0o555
 	}
-	return 0o444
+	return i.mode.Type() | 0o444
 }
 func (i treeInfo) ModTime() time.Time { return time.Time{} }
 func (i treeInfo) IsDir() bool        { return i.dir }

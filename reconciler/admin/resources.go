@@ -85,6 +85,9 @@ type SSLDoc struct {
 	Protocols []string          `json:"ssl_protocols"`
 	Chains    []ChainDoc        `json:"chains"`
 	ClientCA  []ChainDoc        `json:"client_ca"`
+	Desc      string            `json:"desc,omitempty"`
+	// Disabled is APISIX's status: 0: in the repository, not served.
+	Disabled bool `json:"disabled,omitempty"`
 }
 
 // ChainDoc describes one certificate chain by its leaf (or one client CA
@@ -177,6 +180,8 @@ func SSLDocOf(e plan.EntityInfo) SSLDoc {
 		Labels:    e.Labels,
 		Chains:    chainDocs(e.Chains),
 		ClientCA:  chainDocs(e.ClientCA),
+		Desc:      e.Desc,
+		Disabled:  e.Disabled,
 	}
 	if d.Labels == nil {
 		d.Labels = map[string]string{}
@@ -190,6 +195,7 @@ func (d SSLDoc) EntityInfo() plan.EntityInfo {
 	e := plan.EntityInfo{
 		Name: d.Name, Type: d.Type, File: d.File,
 		SNIs: d.SNIs, Protocols: d.Protocols, Labels: d.Labels,
+		Desc: d.Desc, Disabled: d.Disabled,
 	}
 	for _, c := range d.Chains {
 		e.Chains = append(e.Chains, c.chainInfo())
