@@ -56,6 +56,7 @@ type runFlags struct {
 	adminTokenFile    string
 	webhookSecretFile string
 	webhookListen     string
+	adminMaxConns     int
 	secretRefresh     time.Duration
 }
 
@@ -117,6 +118,7 @@ the command line wins over its variable.`,
 	fl.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the mutating admin endpoints (required when --admin is not loopback)")
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the push-webhook secret (without it the /hooks endpoints answer 404)")
 	fl.StringVar(&f.webhookListen, "webhook-listen", "", "extra address serving only the webhooks and /healthz (e.g. one the Git host can reach)")
+	fl.IntVar(&f.adminMaxConns, "admin-max-conns", 0, "connections held at once by the admin listener and by the webhook listener, each (0: an eighth of the fd limit, 16 to 512)")
 	fl.DurationVar(&f.secretRefresh, "secret-refresh", secrets.DefaultRefresh, "how often resolved secret references are fetched again")
 	return cmd
 }
@@ -323,8 +325,9 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		tlsLn.Close()
 		return fmt.Errorf("admin API: %w", err)
 	}
-	servers := []*http.Server{{Handler: adminAPI.Handler(), ReadHeaderTimeout: 10 * time.Second}}
-	listeners := []net.Listener{adminLn}
+	adminLog := log.With("component", "admin")
+	servers := []*http.Server{admin.NewHTTPServer(adminAPI.Handler(), adminLog)}
+	listeners := []net.Listener{admin.LimitListener(adminLn, f.adminMaxConns, "admin", adminLog)}
 	if f.webhookListen != "" {
 		hookLn, err := net.Listen("tcp", f.webhookListen)
 		if err != nil {
@@ -332,8 +335,8 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 			adminLn.Close()
 			return fmt.Errorf("webhook listener: %w", err)
 		}
-		servers = append(servers, &http.Server{Handler: adminAPI.WebhookHandler(), ReadHeaderTimeout: 10 * time.Second})
-		listeners = append(listeners, hookLn)
+		servers = append(servers, admin.NewHTTPServer(adminAPI.WebhookHandler(), adminLog))
+		listeners = append(listeners, admin.LimitListener(hookLn, f.adminMaxConns, "webhook", adminLog))
 	}
 	followed := "embedded example"
 	if src != nil {

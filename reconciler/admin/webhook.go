@@ -176,6 +176,14 @@ func verifyHMAC(secret, body []byte, sig string) bool {
 	return hmac.Equal(got, mac.Sum(nil))
 }
 
+// wellFormedHMAC reports whether sig has the form verifyHMAC accepts,
+// without checking it.
+func wellFormedHMAC(sig string) bool {
+	sig = strings.TrimPrefix(strings.TrimSpace(sig), "sha256=")
+	_, err := hex.DecodeString(sig)
+	return err == nil && len(sig) == 2*sha256.Size
+}
+
 // verifyToken reports whether token equals secret, in constant time.
 func verifyToken(secret []byte, token string) bool {
 	return token != "" && subtle.ConstantTimeCompare([]byte(token), secret) == 1
@@ -198,6 +206,25 @@ func (s *Server) webhook(provider string) http.Handler {
 		reply := func(code int, result, reason string) {
 			s.metrics.webhookRequest(provider, result)
 			writeJSON(w, code, webhookReply{Result: result, Reason: reason})
+		}
+		// What can be checked without the body is checked first, so that
+		// an unauthenticated client cannot make the server read one:
+		// GitLab's token is a header, and an HMAC header must at least be
+		// well formed.
+		var authHeader string
+		switch provider {
+		case ProviderGitHub:
+			authHeader = "X-Hub-Signature-256"
+		case ProviderGitLab:
+			authHeader = "X-Gitlab-Token"
+		case ProviderGeneric:
+			authHeader = "X-Signature-256"
+		}
+		if provider == ProviderGitLab && !verifyToken(s.opts.WebhookSecret, r.Header.Get(authHeader)) ||
+			provider != ProviderGitLab && !wellFormedHMAC(r.Header.Get(authHeader)) {
+			s.log.Warn("webhook refused: bad or missing signature", "provider", provider, "remote_addr", r.RemoteAddr)
+			reply(http.StatusUnauthorized, webhookUnauthorized, "bad or missing signature")
+			return
 		}
 		if r.ContentLength > MaxWebhookBody {
 			s.log.Warn("webhook refused: body too large", "provider", provider, "remote_addr", r.RemoteAddr, "bytes", r.ContentLength)
