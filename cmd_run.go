@@ -57,6 +57,7 @@ type runFlags struct {
 	webhookSecretFile string
 	webhookListen     string
 	adminMaxConns     int
+	fetchStallTimeout time.Duration
 	secretRefresh     time.Duration
 }
 
@@ -118,6 +119,7 @@ the command line wins over its variable.`,
 	fl.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the mutating admin endpoints (required when --admin is not loopback)")
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the push-webhook secret (without it the /hooks endpoints answer 404)")
 	fl.StringVar(&f.webhookListen, "webhook-listen", "", "extra address serving only the webhooks and /healthz (e.g. one the Git host can reach)")
+	fl.DurationVar(&f.fetchStallTimeout, "fetch-stall-timeout", source.DefaultFetchStallTimeout, "abort a Git fetch that makes no progress for this long (its child process is killed; the attempt fails and is retried)")
 	fl.IntVar(&f.adminMaxConns, "admin-max-conns", 0, "connections held at once by the admin listener and by the webhook listener, each (0: an eighth of the fd limit, 16 to 512)")
 	fl.DurationVar(&f.secretRefresh, "secret-refresh", secrets.DefaultRefresh, "how often resolved secret references are fetched again")
 	return cmd
@@ -159,6 +161,7 @@ func newSource(f runFlags, log *slog.Logger) (source.Source, string, error) {
 		Username:              f.gitUsername,
 		KnownHosts:            f.knownHosts,
 		InsecureIgnoreHostKey: f.insecureIgnoreHostKey,
+		StallTimeout:          f.fetchStallTimeout,
 		Logger:                log,
 	}
 	if f.dataDir == "" {
@@ -245,6 +248,9 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	maxDelete, err := parseShare(f.maxDelete)
 	if err != nil {
 		return err
+	}
+	if f.fetchStallTimeout <= 0 {
+		return fmt.Errorf("--fetch-stall-timeout: %s is not positive", f.fetchStallTimeout)
 	}
 	if f.interval < 0 {
 		return fmt.Errorf("--interval: %s is negative", f.interval)
