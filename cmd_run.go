@@ -58,6 +58,7 @@ type runFlags struct {
 	webhookListen     string
 	adminMaxConns     int
 	fetchStallTimeout time.Duration
+	tls12Suites       string
 	secretRefresh     time.Duration
 }
 
@@ -119,6 +120,7 @@ the command line wins over its variable.`,
 	fl.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the mutating admin endpoints (required when --admin is not loopback)")
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the push-webhook secret (without it the /hooks endpoints answer 404)")
 	fl.StringVar(&f.webhookListen, "webhook-listen", "", "extra address serving only the webhooks and /healthz (e.g. one the Git host can reach)")
+	fl.StringVar(&f.tls12Suites, "tls12-cipher-suites", "", "comma-separated TLS 1.2 cipher suites of the gateway, as Go names them (default: ECDHE with AES-GCM or ChaCha20-Poly1305 only; add e.g. TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA for old clients); TLS 1.3 suites are fixed")
 	fl.DurationVar(&f.fetchStallTimeout, "fetch-stall-timeout", source.DefaultFetchStallTimeout, "abort a Git fetch that makes no progress for this long (its child process is killed; the attempt fails and is retried)")
 	fl.IntVar(&f.adminMaxConns, "admin-max-conns", 0, "connections held at once by the admin listener and by the webhook listener, each (0: an eighth of the fd limit, 16 to 512)")
 	fl.DurationVar(&f.secretRefresh, "secret-refresh", secrets.DefaultRefresh, "how often resolved secret references are fetched again")
@@ -225,6 +227,13 @@ func gatewayOptions(f runFlags, log *slog.Logger) (gateway.Options, error) {
 			return opts, fmt.Errorf("--upstream: %q is not an http:// or https:// URL", f.upstream)
 		}
 		opts.Upstream = u
+	}
+	if f.tls12Suites != "" {
+		suites, err := gateway.ParseTLS12CipherSuites(f.tls12Suites)
+		if err != nil {
+			return opts, fmt.Errorf("--tls12-cipher-suites: %w", err)
+		}
+		opts.TLS12CipherSuites = suites
 	}
 	if f.upstreamCA != "" {
 		b, err := os.ReadFile(f.upstreamCA)
