@@ -268,6 +268,14 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if err != nil {
 		return err
 	}
+	if _, isGit := src.(*source.Git); isGit && f.dataDir != "" {
+		// The clone and the applied record are this daemon's alone.
+		lock, err := reconciler.LockDataDir(f.dataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
 	gwOpts, err := gatewayOptions(f, log.With("component", "gateway"))
 	if err != nil {
 		return err

@@ -280,6 +280,9 @@ func (o *Git) fetch(ctx context.Context) (*Tree, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("git: fetch %s from %s: %w", name, o.display, ctx.Err())
 		}
+		if isLocalWriteFault(err) {
+			return nil, fmt.Errorf("git: fetch %s into the clone in %s (kept; a fresh clone would fail the same way): %w", name, o.opts.Dir, err)
+		}
 		o.log.Info("incremental fetch failed; cloning afresh", "ref", name.String(), "err", o.redact(err))
 		if err := o.reset(); err != nil {
 			return nil, err
