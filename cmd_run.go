@@ -57,6 +57,9 @@ type runFlags struct {
 	adminTokenFile    string
 	webhookSecretFile string
 	webhookListen     string
+	adminMaxConns     int
+	fetchStallTimeout time.Duration
+	tls12Suites       string
 	secretRefresh     time.Duration
 }
 
@@ -118,6 +121,9 @@ the command line wins over its variable.`,
 	fl.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the mutating admin endpoints (required when --admin is not loopback)")
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the push-webhook secret (without it the /hooks endpoints answer 404)")
 	fl.StringVar(&f.webhookListen, "webhook-listen", "", "extra address serving only the webhooks and /healthz (e.g. one the Git host can reach)")
+	fl.StringVar(&f.tls12Suites, "tls12-cipher-suites", "", "comma-separated TLS 1.2 cipher suites of the gateway, as Go names them (default: ECDHE with AES-GCM or ChaCha20-Poly1305 only; add e.g. TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA for old clients); TLS 1.3 suites are fixed")
+	fl.DurationVar(&f.fetchStallTimeout, "fetch-stall-timeout", source.DefaultFetchStallTimeout, "abort a Git fetch that makes no progress for this long (its child process is killed; the attempt fails and is retried)")
+	fl.IntVar(&f.adminMaxConns, "admin-max-conns", 0, "connections held at once by the admin listener and by the webhook listener, each (0: an eighth of the fd limit, 16 to 512)")
 	fl.DurationVar(&f.secretRefresh, "secret-refresh", secrets.DefaultRefresh, "how often resolved secret references are fetched again")
 	return cmd
 }
@@ -158,6 +164,7 @@ func newSource(f runFlags, log *slog.Logger) (source.Source, string, error) {
 		Username:              f.gitUsername,
 		KnownHosts:            f.knownHosts,
 		InsecureIgnoreHostKey: f.insecureIgnoreHostKey,
+		StallTimeout:          f.fetchStallTimeout,
 		Logger:                log,
 	}
 	if f.dataDir == "" {
@@ -222,6 +229,13 @@ func gatewayOptions(f runFlags, log *slog.Logger) (gateway.Options, error) {
 		}
 		opts.Upstream = u
 	}
+	if f.tls12Suites != "" {
+		suites, err := gateway.ParseTLS12CipherSuites(f.tls12Suites)
+		if err != nil {
+			return opts, fmt.Errorf("--tls12-cipher-suites: %w", err)
+		}
+		opts.TLS12CipherSuites = suites
+	}
 	if f.upstreamCA != "" {
 		b, err := os.ReadFile(f.upstreamCA)
 		if err != nil {
@@ -245,12 +259,23 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.fetchStallTimeout <= 0 {
+		return fmt.Errorf("--fetch-stall-timeout: %s is not positive", f.fetchStallTimeout)
+	}
 	if f.interval < 0 {
 		return fmt.Errorf("--interval: %s is negative", f.interval)
 	}
 	src, path, err := newSource(f, log.With("component", "source"))
 	if err != nil {
 		return err
+	}
+	if _, isGit := src.(*source.Git); isGit && f.dataDir != "" {
+		// The clone and the applied record are this daemon's alone.
+		lock, err := reconciler.LockDataDir(f.dataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
 	}
 	gwOpts, err := gatewayOptions(f, log.With("component", "gateway"))
 	if err != nil {
@@ -324,8 +349,9 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		tlsLn.Close()
 		return fmt.Errorf("admin API: %w", err)
 	}
-	servers := []*http.Server{{Handler: adminAPI.Handler(), ReadHeaderTimeout: 10 * time.Second}}
-	listeners := []net.Listener{adminLn}
+	adminLog := log.With("component", "admin")
+	servers := []*http.Server{admin.NewHTTPServer(adminAPI.Handler(), adminLog)}
+	listeners := []net.Listener{admin.LimitListener(adminLn, f.adminMaxConns, "admin", adminLog)}
 	if f.webhookListen != "" {
 		hookLn, err := net.Listen("tcp", f.webhookListen)
 		if err != nil {
@@ -333,8 +359,8 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 			adminLn.Close()
 			return fmt.Errorf("webhook listener: %w", err)
 		}
-		servers = append(servers, &http.Server{Handler: adminAPI.WebhookHandler(), ReadHeaderTimeout: 10 * time.Second})
-		listeners = append(listeners, hookLn)
+		servers = append(servers, admin.NewHTTPServer(adminAPI.WebhookHandler(), adminLog))
+		listeners = append(listeners, admin.LimitListener(hookLn, f.adminMaxConns, "webhook", adminLog))
 	}
 	followed := "embedded example"
 	if src != nil {

@@ -56,6 +56,9 @@ type daemonConfig struct {
 	// readyTimeout replaces the default readyTimeout (benchmarks with
 	// 100,000 entities on a busy machine need more).
 	readyTimeout time.Duration
+	// wrap, when set, is a command that execs the daemon (such as
+	// prlimit --nofile=N:N --), so the process keeps its pid.
+	wrap []string
 }
 
 // startDaemon runs `certops run args...` on free loopback ports with JSON
@@ -76,7 +79,11 @@ func runDaemon(tb testing.TB, cfg daemonConfig) *daemon {
 		d.listen = fmt.Sprintf("127.0.0.1:%d", d.port)
 		d.admin = fmt.Sprintf("127.0.0.1:%d", freePort(tb))
 		args := append([]string{"run", "--listen", d.listen, "--admin", d.admin, "--log-format", "json"}, cfg.args...)
-		d.cmd = exec.Command(bin, args...)
+		if len(cfg.wrap) > 0 {
+			d.cmd = exec.Command(cfg.wrap[0], append(append(cfg.wrap[1:len(cfg.wrap):len(cfg.wrap)], bin), args...)...)
+		} else {
+			d.cmd = exec.Command(bin, args...)
+		}
 		d.cmd.Env = daemonEnv(tb, cfg.env)
 		d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 		if err := d.cmd.Start(); err != nil {

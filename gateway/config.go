@@ -3,6 +3,10 @@ package gateway
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
 )
 
 // Config is the complete desired state of the gateway: every entity it
@@ -48,4 +52,60 @@ type Entity struct {
 	// tls.VersionTLS13; older versions are refused by Apply); zero means
 	// TLS 1.2 and TLS 1.3 respectively.
 	MinVersion, MaxVersion uint16
+}
+
+// DefaultTLS12CipherSuites returns the TLS 1.2 cipher suites offered
+// unless Options.TLS12CipherSuites says otherwise: ECDHE key exchange with
+// an AEAD only (AES-GCM or ChaCha20-Poly1305), the ECDSA suites serving
+// Ed25519 chains too. The CBC suites crypto/tls would add (SHA-1 MACs,
+// flagged "potentially vulnerable" to LUCKY13 by scanners) are left out.
+// TLS 1.3 suites are not configurable and always AEAD.
+func DefaultTLS12CipherSuites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
+}
+
+// ParseTLS12CipherSuites reads a comma-separated list of TLS 1.2 cipher
+// suite names as crypto/tls and IANA spell them
+// ("TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA"). Only the suites crypto/tls
+// considers secure are accepted; TLS 1.3 suites, unknown names and an
+// empty list are errors.
+func ParseTLS12CipherSuites(list string) ([]uint16, error) {
+	byName := make(map[string]*tls.CipherSuite)
+	for _, cs := range tls.CipherSuites() {
+		byName[cs.Name] = cs
+	}
+	insecure := make(map[string]bool)
+	for _, cs := range tls.InsecureCipherSuites() {
+		insecure[cs.Name] = true
+	}
+	var ids []uint16
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		cs, ok := byName[name]
+		switch {
+		case insecure[name]:
+			return nil, fmt.Errorf("cipher suite %s is insecure and not offered", name)
+		case !ok:
+			return nil, fmt.Errorf("unknown cipher suite %q (want names such as TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)", name)
+		case !slices.Contains(cs.SupportedVersions, tls.VersionTLS12):
+			return nil, fmt.Errorf("cipher suite %s is a TLS 1.3 suite, which is not configurable", name)
+		}
+		if !slices.Contains(ids, cs.ID) {
+			ids = append(ids, cs.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, errors.New("no cipher suite named")
+	}
+	return ids, nil
 }

@@ -65,6 +65,7 @@ func (s *snapshot) build(i int32, keys []crypto.PrivateKey) (*entry, error) {
 			return srv.unwrapSession(e, id, cs)
 		},
 	}
+	c.CipherSuites = srv.suites // TLS 1.2 only; see DefaultTLS12CipherSuites
 	if len(e.chains) == 1 {
 		c.Certificates = e.chains
 	} else {

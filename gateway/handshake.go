@@ -52,7 +52,7 @@ func (s *Server) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error
 
 // noCertificate has neither Certificates nor GetCertificate, so crypto/tls
 // fails the handshake with the unrecognized_name alert.
-var noCertificate = &tls.Config{MinVersion: tls.VersionTLS12, SessionTicketsDisabled: true}
+var noCertificate = &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: DefaultTLS12CipherSuites(), SessionTicketsDisabled: true}
 
 // handshakeTimeout bounds a TLS handshake, so a client that opens a
 // connection and says nothing holds it for at most this long.

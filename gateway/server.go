@@ -42,6 +42,9 @@ type Options struct {
 	// CacheSize bounds the number of entities kept parsed at once (see the
 	// package documentation); zero means DefaultCacheSize.
 	CacheSize int
+	// TLS12CipherSuites are the cipher suites offered in TLS 1.2; nil means
+	// DefaultTLS12CipherSuites.
+	TLS12CipherSuites []uint16
 }
 
 // DefaultCacheSize is the number of entities kept parsed by default. A
@@ -71,6 +74,7 @@ type Server struct {
 	upstreamClient string
 	cacheSize      int
 	ticketPeriod   time.Duration
+	suites         []uint16 // TLS 1.2 cipher suites
 
 	base *tls.Config // long-lived; owns the session-ticket keys
 	snap atomic.Pointer[snapshot]
@@ -103,6 +107,9 @@ func New(opts Options) *Server {
 	if s.cacheSize <= 0 {
 		s.cacheSize = DefaultCacheSize
 	}
+	if s.suites = opts.TLS12CipherSuites; s.suites == nil {
+		s.suites = DefaultTLS12CipherSuites()
+	}
 	if s.ticketPeriod <= 0 {
 		s.ticketPeriod = DefaultTicketKeyRotation
 	}
@@ -110,6 +117,7 @@ func New(opts Options) *Server {
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"h2", "http/1.1"},
 	}
+	s.base.CipherSuites = s.suites
 	s.base.GetConfigForClient = s.configForClient
 	s.rotateTicketKeys()
 	s.snap.Store(emptySnapshot(s))

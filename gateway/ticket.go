@@ -15,7 +15,8 @@ import (
 // (Config.EncryptTicket/DecryptTicket), so the keys survive every Apply and
 // resumption keeps working across rotations. The keys rotate on their own
 // schedule (Options.TicketKeyRotation), and the previous keys stay
-// available for decryption for two more periods.
+// available for decryption for TicketLifetime, the lifetime hint the
+// client is given.
 //
 // Each ticket carries a tag naming the entity that issued it and the
 // version of that entity's client-certificate policy. A ticket presented
@@ -31,13 +32,28 @@ import (
 // ticketTagPrefix starts the tag in SessionState.Extra.
 const ticketTagPrefix = "certops.entity\x00"
 
-// ticketKeysKept is how many keys decrypt tickets: the current one and
-// the two before it.
-const ticketKeysKept = 3
+// TicketLifetime is how long a session ticket is accepted. It is the
+// lifetime hint crypto/tls sends with every TLS 1.3 ticket (fixed at 7 days
+// there, and the age past which crypto/tls refuses any ticket, TLS 1.2
+// included), so the keys that decrypt tickets are kept this long after
+// they stop encrypting new ones: a client is never told a ticket is good
+// for longer than it is. (TLS 1.2 tickets carry no hint.)
+//
+// The gateway resumes sessions with tickets only (RFC 5077, RFC 8446
+// 4.6.1): crypto/tls keeps no server-side session cache, so a TLS 1.2
+// client that offers only a session ID gets a full handshake.
+const TicketLifetime = 7 * 24 * time.Hour
 
 // DefaultTicketKeyRotation is how often session-ticket keys rotate unless
-// Options.TicketKeyRotation says otherwise.
+// Options.TicketKeyRotation says otherwise: new tickets are encrypted with
+// a key at most this old.
 const DefaultTicketKeyRotation = 12 * time.Hour
+
+// ticketKeysKept is how many keys decrypt tickets when they rotate every
+// period: the current one and enough previous ones to cover TicketLifetime.
+func ticketKeysKept(period time.Duration) int {
+	return 1 + int((TicketLifetime+period-1)/period)
+}
 
 func (s *Server) wrapSession(e *entry, cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 	ss.Extra = append(ss.Extra, e.ticketTag)
@@ -68,9 +84,9 @@ func (s *Server) rotateTicketKeys() {
 	var k [32]byte
 	rand.Read(k[:]) // never fails (crypto/rand, Go 1.24)
 	keys := append([][32]byte{k}, s.ticketKeys...)
-	if len(keys) > ticketKeysKept {
-		clear(keys[ticketKeysKept:])
-		keys = keys[:ticketKeysKept]
+	if kept := ticketKeysKept(s.ticketPeriod); len(keys) > kept {
+		clear(keys[kept:])
+		keys = keys[:kept]
 	}
 	s.ticketKeys = keys
 	s.base.SetSessionTicketKeys(keys)

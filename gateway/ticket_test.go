@@ -136,8 +136,15 @@ func TestTicketKeyRotation(t *testing.T) {
 		}
 		time.Sleep(5 * time.Hour)
 		synctest.Wait()
-		if keys := s.currentTicketKeys(); len(keys) != ticketKeysKept {
-			t.Errorf("after six periods: %d keys, want %d", len(keys), ticketKeysKept)
+		if keys := s.currentTicketKeys(); len(keys) != 7 {
+			t.Errorf("after six periods: %d keys, want 7", len(keys))
+		}
+		// A week of hourly keys, and the current one: tickets are
+		// accepted for the 7-day lifetime hint crypto/tls sends.
+		time.Sleep(TicketLifetime)
+		synctest.Wait()
+		if keys, want := s.currentTicketKeys(), 1+int(TicketLifetime/time.Hour); len(keys) != want {
+			t.Errorf("after a week and six periods: %d keys, want %d", len(keys), want)
 		}
 		cancel()
 		<-done
@@ -174,11 +181,18 @@ func TestTicketsSurviveKeyRotation(t *testing.T) {
 	if !visit() {
 		t.Errorf("after one key rotation: not resumed, want resumed with the previous key")
 	}
-	for range ticketKeysKept {
+	kept := ticketKeysKept(DefaultTicketKeyRotation)
+	for range kept - 2 {
+		s.rotateTicketKeys()
+	}
+	if !visit() {
+		t.Errorf("after %d key rotations (%v): not resumed, want resumed within the ticket lifetime %v", kept-1, time.Duration(kept-1)*DefaultTicketKeyRotation, TicketLifetime)
+	}
+	for range kept {
 		s.rotateTicketKeys()
 	}
 	if visit() {
-		t.Errorf("after %d key rotations: resumed, want a full handshake", ticketKeysKept)
+		t.Errorf("after %d more key rotations: resumed, want a full handshake", kept)
 	}
 }
 

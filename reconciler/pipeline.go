@@ -59,7 +59,7 @@ func (r *Reconciler) reconcile(ctx context.Context, restored *source.Tree) (att 
 		// keeps serving and the attempt says what happened. The panic value
 		// is not reported: it could hold input.
 		if p := recover(); p != nil {
-			r.log.Error("reconcile panicked; the last applied state keeps serving", "stack", string(debug.Stack()))
+			r.log.Error("reconcile panicked; "+r.serving(), "stack", string(debug.Stack()))
 			att = r.settle(rn, "", retryable(PhaseApply, errors.New("internal error: the reconcile panicked (see the logs)")))
 		}
 		r.publish(att)
@@ -370,7 +370,7 @@ func (r *Reconciler) settle(rn *run, result Result, err error) *Attempt {
 			}
 			r.log.Warn("revision refused", "revision", att.Revision, "problem", p.Error())
 		}
-		r.log.Warn("revision refused; the last applied state keeps serving until a new revision",
+		r.log.Warn("revision refused; "+r.serving()+" until a new revision",
 			"revision", att.Revision, "phase", se.Phase.String(), "problems", len(att.Errors))
 	default:
 		var re *RetryableError
@@ -378,7 +378,7 @@ func (r *Reconciler) settle(rn *run, result Result, err error) *Attempt {
 			err = retryable(PhaseApply, err) // not typed: a bug; retried
 		}
 		att.Result, att.Errors, att.err = ResultFailed, problems(err), err
-		r.log.Warn("reconcile failed; the last applied state keeps serving and the run is retried", "revision", att.Revision, "err", err)
+		r.log.Warn("reconcile failed; "+r.serving()+"; the run is retried", "revision", att.Revision, "err", err)
 	}
 	return att
 }

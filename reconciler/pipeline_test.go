@@ -157,6 +157,39 @@ func TestSecretReferences(t *testing.T) {
 		delete(fsys, "broken.yaml")
 	})
 
+	t.Run("degraded reason follows the latest failure", func(t *testing.T) {
+		reason := func() string {
+			t.Helper()
+			d := rec.Status().Degraded
+			if len(d) != 1 {
+				t.Fatalf("degraded = %+v, want vault-shop", d)
+			}
+			return d[0].Reason
+		}
+		const ref = "$env://SHOP_CERT"
+		res.stale = map[string]error{ref: errors.New("refresh failed: connection refused")}
+		reconcileNow(t, rec)
+		res.stale = map[string]error{ref: errors.New("refresh failed: 403 permission denied")}
+		reconcileNow(t, rec)
+		if r := reason(); !strings.Contains(r, "403") {
+			t.Errorf("degraded reason %q after a second, different failure; want the latest (403)", r)
+		}
+		// The same while a newer revision is refused.
+		fsys["broken.yaml"] = &fstest.MapFile{Data: []byte("name: broken\ncert: 42\n")}
+		wantResult(t, reconcileNow(t, rec), ResultStalled)
+		res.stale = map[string]error{ref: errors.New("refresh failed: i/o timeout")}
+		wantResult(t, reconcileNow(t, rec), ResultStalled)
+		if r := reason(); !strings.Contains(r, "timeout") {
+			t.Errorf("degraded reason %q with a refused revision; want the latest (timeout)", r)
+		}
+		delete(fsys, "broken.yaml")
+		res.stale = nil
+		reconcileNow(t, rec)
+		if d := rec.Status().Degraded; len(d) != 0 {
+			t.Errorf("degraded = %+v after recovery, want none", d)
+		}
+	})
+
 	t.Run("half-done rotation refused, then applied once completed, without a commit", func(t *testing.T) {
 		l4 := ca.Server(t, "vault.example.com")
 		res.set("$env://SHOP_CERT", string(l4.ChainPEM)) // the key is still l3's

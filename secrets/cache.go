@@ -355,10 +355,11 @@ func (c *Cache) record(res fetchResult, now time.Time) bool {
 		e.failures++
 		retry := backoff(e.failures, c.opts.Refresh)
 		e.retryAt = now.Add(retry)
-		wasStale := e.err != nil
+		// A new reason is a change too: the status shows the latest one.
+		changed := e.err == nil || e.err.Error() != res.err.Error()
 		e.err = res.err
 		c.log.Warn("secret refresh failed; serving the previous value", "ref", res.ref, "err", res.err, "failures", e.failures, "retry_in", retry)
-		return !wasStale
+		return changed
 	}
 	changed := e.err != nil
 	if e.err != nil {

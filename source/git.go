@@ -61,7 +61,10 @@ type GitOptions struct {
 	KnownHosts []string
 	// InsecureIgnoreHostKey accepts any ssh host key. Never the default.
 	InsecureIgnoreHostKey bool
-	Logger                *slog.Logger
+	// StallTimeout aborts a fetch that makes no progress for this long
+	// (see git_watchdog.go); zero means DefaultFetchStallTimeout.
+	StallTimeout time.Duration
+	Logger       *slog.Logger
 }
 
 // LogValue keeps credentials out of logs: the URL is redacted and the
@@ -224,7 +227,11 @@ func (o *Git) String() string {
 func (o *Git) Fetch(ctx context.Context) (*Tree, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	ctx, wd := startWatchdog(ctx, o.opts.StallTimeout)
 	t, err := o.fetch(ctx)
+	if stall := wd.stop(ctx); stall != nil && err != nil {
+		err = fmt.Errorf("git: fetch from %s: %w", o.display, stall)
+	}
 	if err != nil {
 		return nil, o.redact(err)
 	}
@@ -272,6 +279,9 @@ func (o *Git) fetch(ctx context.Context) (*Tree, error) {
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("git: fetch %s from %s: %w", name, o.display, ctx.Err())
+		}
+		if isLocalWriteFault(err) {
+			return nil, fmt.Errorf("git: fetch %s into the clone in %s (kept; a fresh clone would fail the same way): %w", name, o.opts.Dir, err)
 		}
 		o.log.Info("incremental fetch failed; cloning afresh", "ref", name.String(), "err", o.redact(err))
 		if err := o.reset(); err != nil {

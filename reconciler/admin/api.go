@@ -73,6 +73,8 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), ReconcileTimeout)
 	defer cancel()
+	// The server's WriteTimeout is shorter than a reconcile may take.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(ReconcileTimeout + WriteTimeout))
 	a, err := s.rec.ReconcileNow(ctx)
 	if a == nil {
 		code := http.StatusInternalServerError

@@ -41,8 +41,10 @@ const (
 type push struct {
 	// Event is the provider's event name ("push", "Push Hook", ...).
 	Event string
-	// Ref is the full ref that moved ("refs/heads/main"); "" when the
-	// payload does not say (generic hooks), which counts as a match.
+	// Ref is the ref that moved as the payload names it: a full ref
+	// ("refs/heads/main") from GitHub and GitLab, a full ref or a short
+	// name from generic senders; "" when the payload does not say (generic
+	// hooks), which counts as a match.
 	Ref string
 	// DefaultBranch is the repository's default branch when the payload
 	// names it (GitHub repository.default_branch, GitLab
@@ -50,6 +52,9 @@ type push struct {
 	DefaultBranch string
 	// Ping is GitHub's set-up check; it triggers nothing.
 	Ping bool
+	// Deleted marks a push that deleted Ref (GitHub "deleted": true;
+	// GitLab sends an "after" of forty zeros): nothing to fetch.
+	Deleted bool
 	// Ignore, when non-empty, says why the event is not a push at all.
 	Ignore string
 }
@@ -92,6 +97,8 @@ func parsePush(provider, event string, body []byte) (push, error) {
 	}
 	var payload struct {
 		Ref        *string `json:"ref"`
+		Deleted    bool    `json:"deleted"`
+		After      string  `json:"after"`
 		Repository struct {
 			DefaultBranch string `json:"default_branch"`
 		} `json:"repository"`
@@ -112,12 +119,16 @@ func parsePush(provider, event string, body []byte) (push, error) {
 		return p, fmt.Errorf("%s %s payload: empty ref", provider, eventName(event))
 	}
 	p.Ref = *payload.Ref
+	p.Deleted = payload.Deleted || provider == ProviderGitLab && payload.After == zeroCommit
 	p.DefaultBranch = payload.Repository.DefaultBranch
 	if provider == ProviderGitLab {
 		p.DefaultBranch = payload.Project.DefaultBranch
 	}
 	return p, nil
 }
+
+// zeroCommit is the "after" of a GitLab push that deleted its ref.
+const zeroCommit = "0000000000000000000000000000000000000000"
 
 // githubPayload returns the JSON of a GitHub delivery: the body itself for
 // application/json, the "payload" field for
@@ -141,11 +152,12 @@ func eventName(event string) string {
 	return event
 }
 
-// refMatches reports whether a push to pushed (a full ref such as
-// "refs/heads/main", or "" when unknown) concerns the followed ref, which
-// is written as --ref takes it: a branch or tag name, a full ref, or ""
-// for the source's default branch, which the payload may name
-// (defaultBranch); when it does not, every push counts.
+// refMatches reports whether a push to pushed (a ref, or "" when unknown)
+// concerns the followed ref, which is written as --ref takes it: a branch
+// or tag name, a full ref, or "" for the source's default branch, which the
+// payload may name (defaultBranch); when it does not, every push counts.
+// Both sides are compared as Git refs (sameRef): a generic sender's
+// "master" is the branch or tag master, as GitHub's "refs/heads/master".
 func refMatches(followed, pushed, defaultBranch string) bool {
 	if pushed == "" {
 		return true
@@ -156,10 +168,28 @@ func refMatches(followed, pushed, defaultBranch string) bool {
 		}
 		followed = defaultBranch
 	}
-	if strings.HasPrefix(followed, "refs/") {
-		return pushed == followed
+	return sameRef(followed, pushed)
+}
+
+// sameRef reports whether two refs, each a full ref ("refs/heads/main")
+// or a short name that stands for the branch or the tag of that name, can
+// name the same ref.
+func sameRef(a, b string) bool {
+	for _, x := range fullRefs(a) {
+		for _, y := range fullRefs(b) {
+			if x == y {
+				return true
+			}
+		}
 	}
-	return pushed == "refs/heads/"+followed || pushed == "refs/tags/"+followed
+	return false
+}
+
+func fullRefs(r string) []string {
+	if strings.HasPrefix(r, "refs/") {
+		return []string{r}
+	}
+	return []string{"refs/heads/" + r, "refs/tags/" + r}
 }
 
 // verifyHMAC reports whether sig, written "sha256=<hex>" (GitHub's form)
@@ -174,6 +204,14 @@ func verifyHMAC(secret, body []byte, sig string) bool {
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(body)
 	return hmac.Equal(got, mac.Sum(nil))
+}
+
+// wellFormedHMAC reports whether sig has the form verifyHMAC accepts,
+// without checking it.
+func wellFormedHMAC(sig string) bool {
+	sig = strings.TrimPrefix(strings.TrimSpace(sig), "sha256=")
+	_, err := hex.DecodeString(sig)
+	return err == nil && len(sig) == 2*sha256.Size
 }
 
 // verifyToken reports whether token equals secret, in constant time.
@@ -198,6 +236,25 @@ func (s *Server) webhook(provider string) http.Handler {
 		reply := func(code int, result, reason string) {
 			s.metrics.webhookRequest(provider, result)
 			writeJSON(w, code, webhookReply{Result: result, Reason: reason})
+		}
+		// What can be checked without the body is checked first, so that
+		// an unauthenticated client cannot make the server read one:
+		// GitLab's token is a header, and an HMAC header must at least be
+		// well formed.
+		var authHeader string
+		switch provider {
+		case ProviderGitHub:
+			authHeader = "X-Hub-Signature-256"
+		case ProviderGitLab:
+			authHeader = "X-Gitlab-Token"
+		case ProviderGeneric:
+			authHeader = "X-Signature-256"
+		}
+		if provider == ProviderGitLab && !verifyToken(s.opts.WebhookSecret, r.Header.Get(authHeader)) ||
+			provider != ProviderGitLab && !wellFormedHMAC(r.Header.Get(authHeader)) {
+			s.log.Warn("webhook refused: bad or missing signature", "provider", provider, "remote_addr", r.RemoteAddr)
+			reply(http.StatusUnauthorized, webhookUnauthorized, "bad or missing signature")
+			return
 		}
 		if r.ContentLength > MaxWebhookBody {
 			s.log.Warn("webhook refused: body too large", "provider", provider, "remote_addr", r.RemoteAddr, "bytes", r.ContentLength)
@@ -253,6 +310,10 @@ func (s *Server) webhook(provider string) http.Handler {
 		case p.Ignore != "":
 			s.log.Debug("webhook ignored", "provider", provider, "reason", p.Ignore)
 			reply(http.StatusOK, webhookIgnored, p.Ignore)
+		case p.Deleted:
+			reason := fmt.Sprintf("push deleted %s; nothing to fetch", p.Ref)
+			s.log.Debug("webhook ignored", "provider", provider, "reason", reason)
+			reply(http.StatusOK, webhookIgnored, reason)
 		case !refMatches(s.opts.Ref, p.Ref, p.DefaultBranch):
 			followed := s.opts.Ref
 			if followed == "" {

@@ -57,6 +57,11 @@ func TestWebhooks(t *testing.T) {
 		{"generic other ref", "/hooks/generic", map[string]string{"X-Signature-256": sign(pushOther)}, pushOther, 200, "ignored", 0},
 		{"generic bad signature", "/hooks/generic", map[string]string{"X-Signature-256": sign("x")}, "y", 401, "unauthorized", 0},
 		{"generic missing signature", "/hooks/generic", nil, "x", 401, "unauthorized", 0},
+		{"generic short ref name", "/hooks/generic", map[string]string{"X-Signature-256": sign(`{"ref":"main"}`)}, `{"ref":"main"}`, 202, "triggered", 1},
+		{"generic short other ref", "/hooks/generic", map[string]string{"X-Signature-256": sign(`{"ref":"master"}`)}, `{"ref":"master"}`, 200, "ignored", 0},
+		{"github branch deleted", "/hooks/github", map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": sign(`{"ref":"refs/heads/main","deleted":true,"after":"` + zeroCommit + `"}`)}, `{"ref":"refs/heads/main","deleted":true,"after":"` + zeroCommit + `"}`, 200, "ignored", 0},
+		{"gitlab branch deleted", "/hooks/gitlab", map[string]string{"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": testSecret}, `{"ref":"refs/heads/main","after":"` + zeroCommit + `"}`, 200, "ignored", 0},
+		{"gitlab deleted field", "/hooks/gitlab", map[string]string{"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": testSecret}, `{"ref":"refs/heads/main","deleted":true}`, 200, "ignored", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,6 +148,16 @@ func TestRefMatches(t *testing.T) {
 		{"refs/heads/main", "refs/heads/main", "", true},
 		{"refs/heads/main", "refs/tags/main", "", false},
 		{"0123456789abcdef0123456789abcdef01234567", "refs/heads/main", "", false},
+		// A generic sender may write a short name (issue 18 item 11).
+		{"master", "master", "", true},
+		{"refs/heads/master", "master", "", true},
+		{"master", "refs/heads/master", "", true},
+		{"v1.0", "v1.0", "", true},
+		{"refs/tags/v1.0", "v1.0", "", true},
+		{"refs/tags/v1.0", "v1.1", "", false},
+		{"master", "main", "", false},
+		{"", "trunk", "trunk", true},
+		{"", "feature", "trunk", false},
 	}
 	for _, tt := range tests {
 		if got := refMatches(tt.followed, tt.pushed, tt.defaultBranch); got != tt.want {
