@@ -25,9 +25,6 @@ func (v *TestVault) SetSealed(sealed bool)                  { v.d.setSealed(seal
 // FastRetries makes c's Vault client retry without the CLI's 1s waits.
 func FastRetries(tb testing.TB, c *Cache) {
 	tb.Helper()
-	vc, err := c.vault.get(tb.Context())
-	if err != nil {
-		tb.Fatal(err)
-	}
+	vc := vaultOf(tb, c)
 	vc.http.RetryWaitMin, vc.http.RetryWaitMax = time.Millisecond, 5*time.Millisecond
 }
