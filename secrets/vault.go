@@ -52,7 +52,17 @@ func openVault(_ context.Context, cfg ProviderConfig) (Provider, error) {
 	// environment's, and VAULT_SKIP_VERIFY is warned about once.
 	baseClient := sync.OnceValues(func() (*http.Client, error) {
 		if cfg.HTTPClient != nil {
-			return cfg.HTTPClient, nil
+			// A caller's client without a timeout gets the per-attempt
+			// one: a hung server must fail an attempt within seconds.
+			c := *cfg.HTTPClient
+			if c.Timeout == 0 {
+				t, err := vaultTimeout(cfg.Getenv)
+				if err != nil {
+					return nil, fmt.Errorf("vault: %w", err)
+				}
+				c.Timeout = t
+			}
+			return &c, nil
 		}
 		c, err := vaultHTTPClient(cfg.Getenv, cfg.Logger)
 		if err != nil {
@@ -154,26 +164,41 @@ func (v *vaultClient) LogValue() slog.Value { return v.cfg.LogValue() }
 
 // vaultHealth counts the attempts in a row that failed at the network
 // level (refused, reset, timed out). Once the server is clearly down, a
-// failed attempt is not retried: the cache learns of the outage after one
-// attempt per fetch instead of three (issue 17.1).
+// failed attempt is not retried, and a retry already waiting is dropped:
+// the cache learns of the outage after one attempt per fetch instead of
+// three (issue 17.1).
 type vaultHealth struct {
-	mu     sync.Mutex // guards failed
-	failed int
+	mu      sync.Mutex // guards failed and lastErr
+	failed  int
+	lastErr error
 }
 
 // vaultDownAfter is how many network failures in a row make the server
 // clearly down.
 const vaultDownAfter = 3
 
-func (h *vaultHealth) observe(networkErr bool) (down bool) {
+// observe records an attempt's outcome (err is its network error, nil if
+// the server answered) and reports whether the server is down.
+func (h *vaultHealth) observe(err error) (down bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !networkErr {
-		h.failed = 0
+	if err == nil {
+		h.failed, h.lastErr = 0, nil
 		return false
 	}
 	h.failed++
+	h.lastErr = err
 	return h.failed >= vaultDownAfter
+}
+
+// down returns the last network error while the server is down.
+func (h *vaultHealth) down() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failed < vaultDownAfter {
+		return nil
+	}
+	return fmt.Errorf("%w (not retried: %d network failures in a row)", h.lastErr, h.failed)
 }
 
 func newVaultClient(cfg vaultConfig, base *http.Client, log *slog.Logger, ua string) *vaultClient {
@@ -191,6 +216,7 @@ func newVaultClient(cfg vaultConfig, base *http.Client, log *slog.Logger, ua str
 		// what Vault answered (sealed, rate limited) instead of only
 		// "giving up".
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		PrepareRetry: func(*http.Request) error { return v.health.down() },
 	}
 	return v
 }
@@ -200,7 +226,7 @@ func newVaultClient(cfg vaultConfig, base *http.Client, log *slog.Logger, ua str
 // is clearly down.
 func (v *vaultClient) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	retry, cerr := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-	if down := v.health.observe(err != nil); down && ctx.Err() == nil {
+	if down := v.health.observe(err); down && ctx.Err() == nil {
 		return false, cerr
 	}
 	return retry, cerr

@@ -242,17 +242,27 @@ func vaultHTTPClient(getenv func(string) (string, bool), log *slog.Logger) (*htt
 			log.Warn("VAULT_SKIP_VERIFY is on: the Vault server's certificate is not verified, and anyone on the path can read the secrets")
 		}
 	}
-	timeout := vaultDefaultTimeout
-	if v := get("VAULT_CLIENT_TIMEOUT"); v != "" {
-		d, err := parseVaultDuration(v)
-		if err != nil {
-			return nil, fmt.Errorf("VAULT_CLIENT_TIMEOUT %q: %w", v, err)
-		}
-		timeout = d
+	timeout, err := vaultTimeout(getenv)
+	if err != nil {
+		return nil, err
 	}
 	tr := cleanhttp.DefaultPooledTransport()
 	tr.TLSClientConfig = tlsCfg
 	return &http.Client{Transport: tr, Timeout: timeout}, nil
+}
+
+// vaultTimeout is the per-attempt timeout: VAULT_CLIENT_TIMEOUT, else
+// vaultDefaultTimeout.
+func vaultTimeout(getenv func(string) (string, bool)) (time.Duration, error) {
+	v, _ := getenv("VAULT_CLIENT_TIMEOUT")
+	if v = strings.TrimSpace(v); v == "" {
+		return vaultDefaultTimeout, nil
+	}
+	d, err := parseVaultDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("VAULT_CLIENT_TIMEOUT %q: %w", v, err)
+	}
+	return d, nil
 }
 
 func certPoolFromDir(dir string) (*x509.CertPool, error) {

@@ -279,10 +279,10 @@ func TestVaultAppRole(t *testing.T) {
 		t.Fatalf("logins = %d, want 1", n)
 	}
 	// Within two thirds of the lease: the token is reused.
-	d.clock.Advance(300 * time.Second)
+	d.fake.Advance(300 * time.Second)
 	resolve()
 	// Past two thirds: renewed, not replaced.
-	d.clock.Advance(150 * time.Second)
+	d.fake.Advance(150 * time.Second)
 	resolve()
 	if n := d.count("POST /v1/auth/token/renew-self"); n != 1 {
 		t.Errorf("renewals = %d, want 1", n)
@@ -295,7 +295,7 @@ func TestVaultAppRole(t *testing.T) {
 	d.mu.Lock()
 	d.renewable = false
 	d.mu.Unlock()
-	d.clock.Advance(2 * time.Hour)
+	d.fake.Advance(2 * time.Hour)
 	resolve()
 	if n := d.count("POST /v1/auth/approle/login"); n != 2 {
 		t.Errorf("logins after expiry = %d, want 2", n)
@@ -328,7 +328,7 @@ func TestVaultStaticTokenRenewal(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 { // three hours: the token lives on renewals alone
-		d.clock.Advance(50 * time.Minute)
+		d.fake.Advance(50 * time.Minute)
 		if err := c.Refresh(t.Context()); err != nil {
 			t.Fatalf("Refresh at %v: %v", d.clock.Now(), err)
 		}
@@ -357,7 +357,7 @@ func TestVaultKubernetes(t *testing.T) {
 		t.Fatalf("Resolve(%q) = %q, %v", ref, got, err)
 	}
 	// A non-renewable token is replaced before it expires.
-	d.clock.Advance(45 * time.Second)
+	d.fake.Advance(45 * time.Second)
 	if err := c.Refresh(t.Context()); err != nil {
 		t.Fatal(err)
 	}
