@@ -131,6 +131,23 @@ func (e entry) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("provider", e.ref.Provider), slog.String("value", redacted), slog.Int("failures", e.failures))
 }
 
+// Format prints a summary of the cache, never its values: fmt's reflection
+// would otherwise walk into entries and in-flight fetches.
+func (c *Cache) Format(f fmt.State, _ rune) {
+	c.mu.Lock()
+	n := len(c.entries)
+	c.mu.Unlock()
+	fmt.Fprintf(f, "secrets.Cache{references:%d refresh:%v}", n, c.opts.Refresh)
+}
+
+// LogValue implements slog.LogValuer likewise.
+func (c *Cache) LogValue() slog.Value {
+	c.mu.Lock()
+	n := len(c.entries)
+	c.mu.Unlock()
+	return slog.GroupValue(slog.Int("references", n), slog.Duration("refresh", c.opts.Refresh))
+}
+
 // New returns a Cache. Providers are opened lazily, on the first reference
 // that uses them, so a deployment without Vault needs no VAULT_* settings.
 func New(opts Options) (*Cache, error) {

@@ -70,7 +70,7 @@ type vaultDouble struct {
 	deny      map[string]bool // API paths that every token's policy refuses
 	maxTTL    time.Duration   // renew-self never extends a token past issue+maxTTL; 0 = no limit
 	issued    map[string]time.Time
-	down      bool // the in-memory transport refuses connections
+	down      bool          // the in-memory transport refuses connections
 	hang      chan struct{} // when set, every request waits for it to close or the client to give up
 }
 
