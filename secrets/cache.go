@@ -77,7 +77,7 @@ type Options struct {
 	// HTTPClient is the base client for Vault. nil means a client built
 	// from VAULT_CACERT, VAULT_CAPATH, VAULT_CLIENT_CERT, VAULT_CLIENT_KEY,
 	// VAULT_TLS_SERVER_NAME, VAULT_SKIP_VERIFY and VAULT_CLIENT_TIMEOUT as
-	// the Vault CLI reads them, except that one attempt times out after 5s
+	// the Vault CLI reads them, except that one attempt times out after 4s
 	// by default (the CLI waits 60s). A client without a Timeout gets
 	// that one.
 	HTTPClient *http.Client

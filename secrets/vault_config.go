@@ -21,8 +21,10 @@ const (
 	vaultDefaultAddr = "https://127.0.0.1:8200"
 	// vaultDefaultTimeout bounds one attempt of one request. The Vault CLI
 	// waits 60s; a daemon that must notice a hung server within seconds
-	// waits less (issue 17.1). VAULT_CLIENT_TIMEOUT overrides it.
-	vaultDefaultTimeout   = 5 * time.Second
+	// waits less (issue 17.1): a round reports a hung server within two
+	// attempt timeouts (a fetch that started before the store was found
+	// down runs out its own). VAULT_CLIENT_TIMEOUT overrides it.
+	vaultDefaultTimeout   = 4 * time.Second
 	vaultDefaultK8sJWT    = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 	vaultDefaultAppRole   = "approle"
 	vaultDefaultK8sMount  = "kubernetes"
