@@ -62,6 +62,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestRegister(t *testing.T) {
+	t.Cleanup(func() { ref.Unregister("test-store") })
 	ref.Register(ref.Scheme{Name: "test-store", Prefix: ref.SecretPrefix, Usage: "$secret://test-store/<x>",
 		Check: func(path string, segs []string) error {
 			if len(segs) != 1 {
