@@ -44,6 +44,10 @@ type vaultTokenState struct {
 	forced     int       // guarded by mu; logins in a row forced by 403s
 	lastForced time.Time // guarded by mu
 
+	loginErr      error     // guarded by mu; the last login's failure, until one succeeds
+	loginFailures int       // guarded by mu; failed logins in a row
+	loginAt       time.Time // guarded by mu; when the last login failed
+
 	wake chan struct{} // capacity 1: tells renewLoop that the schedule changed
 }
 
@@ -175,11 +179,18 @@ func (v *vaultClient) token(ctx context.Context) (string, error) {
 	if alive && v.ownsTokens() {
 		old = t.token
 	}
+	if t.loginErr != nil && now.Sub(t.loginAt) < vaultRelogin.Delay(t.loginFailures) {
+		// Failed logins back off too: every fetch must not log in.
+		return "", t.loginErr
+	}
 	a, err := v.login(ctx)
 	if err != nil {
 		t.token = ""
+		t.loginErr, t.loginAt = err, now
+		t.loginFailures++
 		return "", err
 	}
+	t.loginErr, t.loginFailures = nil, 0
 	v.setToken(a, now)
 	v.log.Debug("vault login", "auth", v.cfg.auth, "lease", time.Duration(a.Auth.LeaseDuration)*time.Second)
 	if old != "" && old != t.token {
