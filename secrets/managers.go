@@ -145,7 +145,7 @@ func parseManager(n *yaml.Node, name string, fields ManagerFields, at func(*yaml
 			continue
 		}
 		mg.fields[k.Value] = v.Value
-		mg.pos[k.Value] = pos(v)
+		mg.pos[k.Value] = pos(k)
 	}
 	for _, req := range fields.Required {
 		if _, ok := mg.fields[req]; !ok {
