@@ -58,6 +58,7 @@ type runFlags struct {
 	webhookSecretFile string
 	webhookListen     string
 	secretRefresh     time.Duration
+	secretManagers    string
 }
 
 func newRunCmd() *cobra.Command {
@@ -119,6 +120,7 @@ the command line wins over its variable.`,
 	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the push-webhook secret (without it the /hooks endpoints answer 404)")
 	fl.StringVar(&f.webhookListen, "webhook-listen", "", "extra address serving only the webhooks and /healthz (e.g. one the Git host can reach)")
 	fl.DurationVar(&f.secretRefresh, "secret-refresh", secrets.DefaultRefresh, "how often resolved secret references are fetched again")
+	addSecretManagersFlag(fl, &f.secretManagers)
 	return cmd
 }
 
@@ -278,11 +280,17 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	gwOpts.OnHandshake = metrics.ObserveHandshake
 	gw := gateway.New(gwOpts)
 	var rec *reconciler.Reconciler
+	managers, err := loadSecretManagers(f.secretManagers)
+	if err != nil {
+		return err
+	}
 	cache, err := secrets.New(secrets.Options{
-		Refresh:  f.secretRefresh,
-		Logger:   log.With("component", "secrets"),
-		OnChange: func() { rec.Trigger() }, // a rotated secret is applied without a commit
-		OnFetch:  metrics.ObserveSecretFetch,
+		Managers:  managers,
+		UserAgent: "certops/" + buildVersion(),
+		Refresh:   f.secretRefresh,
+		Logger:    log.With("component", "secrets"),
+		OnChange:  func() { rec.Trigger() }, // a rotated secret is applied without a commit
+		OnFetch:   metrics.ObserveSecretFetch,
 	})
 	if err != nil {
 		return err
