@@ -28,3 +28,17 @@ func FastRetries(tb testing.TB, c *Cache) {
 	vc := vaultOf(tb, c)
 	vc.http.RetryWaitMin, vc.http.RetryWaitMax = time.Millisecond, 5*time.Millisecond
 }
+
+// Close stops the double's server: connections are refused from then on.
+func (v *TestVault) Close() { v.d.srv.Close() }
+
+// SetHang makes every request hang until the client gives up (or SetHang
+// false).
+func (v *TestVault) SetHang(b bool) { v.d.setHang(b) }
+
+// Deny makes every token's policy refuse the API path (403).
+func (v *TestVault) Deny(apiPath string) {
+	v.d.mu.Lock()
+	defer v.d.mu.Unlock()
+	v.d.deny[apiPath] = true
+}

@@ -140,12 +140,13 @@ func TestOutageVisibleAtOnce(t *testing.T) {
 					t.Errorf("Stale of a reference not tried = %v, want one naming the store", err)
 				}
 
-				// Back: the retry (5s backoff) finds every secret again.
+				// Back: a retry (5s, then 10s backoff; one right after the
+				// outage fails at once) finds every secret again.
 				tt.outage(d, false)
 				ctx, cancel := context.WithCancel(t.Context())
 				defer cancel()
 				go c.Run(ctx)
-				time.Sleep(6 * time.Second)
+				time.Sleep(16 * time.Second)
 				synctest.Wait()
 				if n := countStale(c, refs); n != 0 {
 					t.Errorf("%d references still stale after the store came back", n)

@@ -168,10 +168,17 @@ func (v *vaultClient) LogValue() slog.Value { return v.cfg.LogValue() }
 // the cache learns of the outage after one attempt per fetch instead of
 // three (issue 17.1).
 type vaultHealth struct {
-	mu      sync.Mutex // guards failed and lastErr
+	mu      sync.Mutex // guards failed, lastErr and lastAt
 	failed  int
 	lastErr error
+	lastAt  time.Time
 }
+
+// vaultProbeAfter is how long after the last network failure of a server
+// that is down a new request fails at once instead of being sent: the
+// requests a refresh round starts right after the outage was seen do not
+// each wait out their own timeout. Later requests probe the server again.
+const vaultProbeAfter = 2 * time.Second
 
 // vaultDownAfter is how many network failures in a row make the server
 // clearly down.
@@ -187,8 +194,19 @@ func (h *vaultHealth) observe(err error) (down bool) {
 		return false
 	}
 	h.failed++
-	h.lastErr = err
+	h.lastErr, h.lastAt = err, time.Now()
 	return h.failed >= vaultDownAfter
+}
+
+// justFailed returns the last network error if the server is down and
+// failed within vaultProbeAfter.
+func (h *vaultHealth) justFailed() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failed < vaultDownAfter || time.Since(h.lastAt) >= vaultProbeAfter {
+		return nil
+	}
+	return fmt.Errorf("%w (not sent: %d network failures in a row, the last %v ago)", h.lastErr, h.failed, time.Since(h.lastAt).Round(time.Millisecond))
 }
 
 // down returns the last network error while the server is down.
@@ -450,6 +468,9 @@ func (v *vaultClient) do(ctx context.Context, method, apiPath, token string, in,
 	}
 	if v.cfg.namespace != "" {
 		req.Header.Set("X-Vault-Namespace", v.cfg.namespace)
+	}
+	if err := v.health.justFailed(); err != nil {
+		return fmt.Errorf("vault: %s /v1/%s: %w", method, apiPath, unavailable(err))
 	}
 	resp, err := v.http.Do(req)
 	if err != nil {
