@@ -1,8 +1,10 @@
 package main
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"certops/fixtures"
 )
@@ -54,5 +56,16 @@ func TestValidateSecretManagers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestJSONLogDurationsInSeconds is issue 17.7: a duration in a JSON log
+// line is a number of seconds.
+func TestJSONLogDurationsInSeconds(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{ReplaceAttr: durationSeconds}))
+	log.Info("x", "retry_in", 1500*time.Millisecond)
+	if !strings.Contains(buf.String(), `"retry_in":1.5`) {
+		t.Errorf("JSON log line %s, want retry_in as 1.5 seconds", buf.String())
 	}
 }
