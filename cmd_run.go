@@ -61,6 +61,7 @@ type runFlags struct {
 	fetchStallTimeout time.Duration
 	tls12Suites       string
 	secretRefresh     time.Duration
+	secretManagers    string
 }
 
 func newRunCmd() *cobra.Command {
@@ -125,6 +126,7 @@ the command line wins over its variable.`,
 	fl.DurationVar(&f.fetchStallTimeout, "fetch-stall-timeout", source.DefaultFetchStallTimeout, "abort a Git fetch that makes no progress for this long (its child process is killed; the attempt fails and is retried)")
 	fl.IntVar(&f.adminMaxConns, "admin-max-conns", 0, "connections held at once by the admin listener and by the webhook listener, each (0: an eighth of the fd limit, 16 to 512)")
 	fl.DurationVar(&f.secretRefresh, "secret-refresh", secrets.DefaultRefresh, "how often resolved secret references are fetched again")
+	addSecretManagersFlag(fl, &f.secretManagers)
 	return cmd
 }
 
@@ -303,11 +305,17 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	gwOpts.OnHandshake = metrics.ObserveHandshake
 	gw := gateway.New(gwOpts)
 	var rec *reconciler.Reconciler
+	managers, err := loadSecretManagers(f.secretManagers)
+	if err != nil {
+		return err
+	}
 	cache, err := secrets.New(secrets.Options{
-		Refresh:  f.secretRefresh,
-		Logger:   log.With("component", "secrets"),
-		OnChange: func() { rec.Trigger() }, // a rotated secret is applied without a commit
-		OnFetch:  metrics.ObserveSecretFetch,
+		Managers:  managers,
+		UserAgent: "certops/" + buildVersion(),
+		Refresh:   f.secretRefresh,
+		Logger:    log.With("component", "secrets"),
+		OnChange:  func() { rec.Trigger() }, // a rotated secret is applied without a commit
+		OnFetch:   metrics.ObserveSecretFetch,
 	})
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ func newValidateCmd() *cobra.Command {
 		warnWithin time.Duration
 		strict     bool
 		verbose    bool
+		managers   string
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
@@ -56,10 +57,15 @@ count). --format github prints GitHub Actions annotations.`,
 			if filepath.IsLocal(dir) {
 				fsys, root, prefix = os.DirFS("."), filepath.ToSlash(filepath.Clean(dir)), ""
 			}
+			sm, err := loadSecretManagers(managers)
+			if err != nil {
+				return err
+			}
 			res, err := schema.LoadContext(cmd.Context(), fsys, schema.Options{Root: root, WarnWithin: warnWithin})
 			if err != nil {
 				return err
 			}
+			checkSecretManagers(res, sm)
 			out := cmd.OutOrStdout()
 			err = schema.WriteReport(out, res, f, schema.ReportOptions{
 				Color:   f == schema.FormatText && useColor(out),
@@ -80,5 +86,6 @@ count). --format github prints GitHub Actions annotations.`,
 	cmd.Flags().DurationVar(&warnWithin, "warn-within", schema.DefaultWarnWithin, "warn about certificates that expire within this duration")
 	cmd.Flags().BoolVar(&strict, "strict", false, "fail on warnings too")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list the files that were ignored")
+	addSecretManagersFlag(cmd.Flags(), &managers)
 	return cmd
 }

@@ -190,3 +190,28 @@ func transitiveImports(t *testing.T, pkg string) []string {
 	slices.Sort(all)
 	return all
 }
+
+// TestSecretGrammarIsLight holds issue 11: schema checks secret references
+// with the grammar of package secrets/ref, and neither it nor the grammar
+// links a store's client (the AWS SDK, Vault's HTTP client, the secrets
+// package that holds them).
+func TestSecretGrammarIsLight(t *testing.T) {
+	for _, pkg := range []string{"certops/schema", "certops/secrets/ref"} {
+		t.Run(pkg, func(t *testing.T) {
+			for _, imp := range transitiveImports(t, pkg) {
+				for _, bad := range []string{"github.com/aws/", "github.com/hashicorp/", "certops/secrets"} {
+					if imp == bad || strings.HasPrefix(imp, bad+"/") && imp != "certops/secrets/ref" {
+						t.Errorf("%s imports %s (directly or through certops packages); the reference grammar must not link a store client", pkg, imp)
+					}
+				}
+			}
+		})
+	}
+	if imps := transitiveImports(t, "certops/secrets/ref"); len(imps) > 0 {
+		for _, imp := range imps {
+			if strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
+				t.Errorf("certops/secrets/ref imports %s; it is standard library only", imp)
+			}
+		}
+	}
+}

@@ -126,9 +126,18 @@ func newLogger(cmd *cobra.Command, w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-format: %q is not one of auto, text, json", format)
 	}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationSeconds})), nil
 	}
 	return slog.New(tint.NewHandler(w, &tint.Options{Level: level, NoColor: !useColor(w)})), nil
+}
+
+// durationSeconds writes durations in JSON logs as seconds (issue 17.7):
+// slog's JSON handler would write nanoseconds, which no reader expects.
+func durationSeconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Float64(a.Key, a.Value.Duration().Seconds())
+	}
+	return a
 }
 
 // isTerminal reports whether f is a character device (a terminal).

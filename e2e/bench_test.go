@@ -305,8 +305,8 @@ func BenchmarkOneFileCommit(b *testing.B) {
 		served = append(served, time.Since(start))
 		b.StopTimer()
 		line := d.waitRevisionLogged(rev)
-		if ns, ok := line["duration"].(float64); ok && line["msg"] == "revision applied" {
-			logged = append(logged, time.Duration(ns))
+		if sec, ok := line["duration"].(float64); ok && line["msg"] == "revision applied" {
+			logged = append(logged, time.Duration(sec*float64(time.Second))) // JSON logs write seconds
 		}
 		after := phaseSums(b, d)
 		var spent time.Duration

@@ -95,7 +95,9 @@ func (r *Reconciler) pipeline(ctx context.Context, rn *run, t *source.Tree) (Res
 	if err != nil {
 		return "", err
 	}
-	d, err := r.resolve(ctx, rn, loaded.entities)
+	// A rotation of the served revision, or a start with nothing served,
+	// applies per entity (partial.go); a new revision is all or nothing.
+	d, err := r.resolve(ctx, rn, loaded.entities, r.applied == nil || r.applied.revision == t.Revision)
 	if err != nil {
 		return "", err
 	}
@@ -182,6 +184,7 @@ type desired struct {
 	built    []*built
 	infos    []plan.EntityInfo // sorted by name
 	degraded []Degraded
+	partial  bool // some entity was left out or kept at its last good build (partial.go)
 }
 
 // resolve resolves the secret references of the entities and builds the
@@ -189,16 +192,21 @@ type desired struct {
 // not valid material stalls, and the revision is checked again on the
 // next trigger, since the values change without a commit (a certificate
 // rotated before its key).
-func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.Entity) (*desired, error) {
+func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.Entity, partial bool) (*desired, error) {
 	defer r.phase(rn, PhaseResolve)()
 	out, degraded, unresolved, invalid := r.build(ctx, entities)
-	if len(invalid) > 0 {
+	left := len(invalid)+len(unresolved) > 0
+	if left && partial {
+		out, degraded = r.lastGood(entities, out, degraded, append(invalid, unresolved...))
+		left = len(out) == 0 // nothing at all to serve: not a start
+	}
+	if left && len(invalid) > 0 {
 		return nil, &StalledError{Phase: PhaseResolve, Err: append(invalid, unresolved...), Recheck: true}
 	}
-	if len(unresolved) > 0 {
+	if left && len(unresolved) > 0 {
 		return nil, retryable(PhaseResolve, unresolved)
 	}
-	d := &desired{built: out, degraded: degraded, infos: make([]plan.EntityInfo, len(out))}
+	d := &desired{built: out, degraded: degraded, infos: make([]plan.EntityInfo, len(out)), partial: len(invalid)+len(unresolved) > 0}
 	for i, b := range out {
 		d.infos[i] = b.info
 	}
@@ -285,7 +293,7 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 		next.built[b.entity.Name] = b
 		refs = append(refs, b.refs...)
 	}
-	next.refs = len(refs) > 0
+	next.refs = len(refs) > 0 || c.desired.partial // a partial state is resolved again at every run
 	r.applied = next
 	if c.loaded != nil {
 		r.refusedAt, r.refused = "", nil // a new revision is served
@@ -324,7 +332,7 @@ func (r *Reconciler) rotate(ctx context.Context, rn *run) {
 	for _, info := range a.infos {
 		entities = append(entities, a.built[info.Name].entity)
 	}
-	d, err := r.resolve(ctx, rn, entities)
+	d, err := r.resolve(ctx, rn, entities, true)
 	if err == nil && sameBuild(a.built, d.built) {
 		r.publishDegraded(d.degraded) // a stale value's latest reason
 		return

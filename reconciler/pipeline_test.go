@@ -107,17 +107,25 @@ func TestSecretReferences(t *testing.T) {
 		}
 	})
 
-	t.Run("bad resolved value refused", func(t *testing.T) {
+	// Issue 17.4: a rotation of the served revision applies per entity; an
+	// entity whose rotated pair does not match keeps its last good pair
+	// and is reported degraded.
+	t.Run("bad rotated value: last good pair kept", func(t *testing.T) {
 		res.set("$secret://vault/kv/tls/shop/key", string(l1.KeyPEM)) // does not match l2
+		defer res.set("$secret://vault/kv/tls/shop/key", string(l2.KeyPEM))
 		att := reconcileNow(t, rec)
-		wantResult(t, att, ResultStalled)
+		wantResult(t, att, ResultUnchanged)
 		gw.wantServed(t, "vault.example.com", l2)
-		text := problemsText(att.Errors)
-		if !strings.Contains(text, "shop.yaml:1") || !strings.Contains(text, "vault-shop") {
-			t.Errorf("errors = %s, want the entity and its file:line", text)
+		var reason string
+		for _, d := range rec.Status().Degraded {
+			if d.Entity == "vault-shop" {
+				reason = d.Reason
+			}
 		}
-		noPrivateKey(t, "errors", text, l1, l2)
-		res.set("$secret://vault/kv/tls/shop/key", string(l2.KeyPEM))
+		if !strings.Contains(reason, "last good") || !strings.Contains(reason, "does not match") {
+			t.Errorf("degraded reason of vault-shop = %q, want the mismatch and that the last good pair is kept", reason)
+		}
+		noPrivateKey(t, "degraded reason", reason, l1, l2)
 	})
 
 	t.Run("store unreachable: retryable", func(t *testing.T) {
@@ -193,8 +201,13 @@ func TestSecretReferences(t *testing.T) {
 	t.Run("half-done rotation refused, then applied once completed, without a commit", func(t *testing.T) {
 		l4 := ca.Server(t, "vault.example.com")
 		res.set("$env://SHOP_CERT", string(l4.ChainPEM)) // the key is still l3's
-		wantResult(t, reconcileNow(t, rec), ResultStalled)
+		// Issue 17.4: the entity keeps its last good pair (degraded); the
+		// attempt itself changes nothing.
+		wantResult(t, reconcileNow(t, rec), ResultUnchanged)
 		gw.wantServed(t, "vault.example.com", l3)
+		if !strings.Contains(fmt.Sprintf("%+v", rec.Status().Degraded), "vault-shop Reason:keeps its last good material") {
+			t.Errorf("degraded = %+v, want vault-shop keeping its last good material", rec.Status().Degraded)
+		}
 		res.set("$secret://vault/kv/tls/shop/key", string(l4.KeyPEM))
 		wantResult(t, reconcileNow(t, rec), ResultApplied)
 		gw.wantServed(t, "vault.example.com", l4)

@@ -100,7 +100,8 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 		for _, ref := range refs {
 			v, err := resolve(ref)
 			if err != nil {
-				unresolved = append(unresolved, &schema.Error{Pos: e.Pos, Msg: fmt.Sprintf("entity %s: resolve %s: %v", e.Name, ref, err)})
+				// err names ref (secrets.ReferenceError): once is enough.
+				unresolved = append(unresolved, &schema.Error{Pos: e.Pos, Msg: fmt.Sprintf("entity %s: %v", e.Name, err)})
 				failed = true
 				continue
 			}

@@ -6,15 +6,22 @@ import (
 	"strings"
 )
 
+func init() {
+	Register(Registration{Name: "env", Open: func(_ context.Context, cfg ProviderConfig) (Provider, error) {
+		return envProvider{getenv: cfg.Getenv}, nil
+	}})
+}
+
 // envProvider resolves $env://NAME[/field] from the process environment
 // (Options.Getenv).
 type envProvider struct {
 	getenv func(string) (string, bool)
 }
 
-func (p envProvider) fetch(ctx context.Context, path string) ([]byte, error) {
+// Fetch reads NAME or NAME/field.
+func (p envProvider) Fetch(ctx context.Context, path string) ([]byte, error) {
 	name, field, hasField := strings.Cut(path, "/")
-	b, err := memoized(ctx, "env:"+name, func() ([]byte, error) {
+	b, err := ReadOnce(ctx, "env:"+name, func() ([]byte, error) {
 		v, ok := p.getenv(name)
 		if !ok {
 			return nil, fmt.Errorf("environment variable %s is not set: %w", name, ErrNotFound)
@@ -36,4 +43,10 @@ func (p envProvider) fetch(ctx context.Context, path string) ([]byte, error) {
 		return nil, fmt.Errorf("environment variable %s: %w", name, err)
 	}
 	return b, nil
+}
+
+// Locate makes the fields of one variable one secret.
+func (envProvider) Locate(path string) Location {
+	name, _, _ := strings.Cut(path, "/")
+	return Location{Store: "env", Secret: name}
 }

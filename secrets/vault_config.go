@@ -18,8 +18,13 @@ import (
 
 // Vault's defaults, as its CLI has them.
 const (
-	vaultDefaultAddr      = "https://127.0.0.1:8200"
-	vaultDefaultTimeout   = 60 * time.Second
+	vaultDefaultAddr = "https://127.0.0.1:8200"
+	// vaultDefaultTimeout bounds one attempt of one request. The Vault CLI
+	// waits 60s; a daemon that must notice a hung server within seconds
+	// waits less (issue 17.1): a round reports a hung server within two
+	// attempt timeouts (a fetch that started before the store was found
+	// down runs out its own). VAULT_CLIENT_TIMEOUT overrides it.
+	vaultDefaultTimeout   = 4 * time.Second
 	vaultDefaultK8sJWT    = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 	vaultDefaultAppRole   = "approle"
 	vaultDefaultK8sMount  = "kubernetes"
@@ -43,7 +48,10 @@ func (m vaultAuthMethod) String() string { return string(m) }
 type vaultConfig struct {
 	addr      string // without a trailing slash
 	namespace string // VAULT_NAMESPACE, sent as X-Vault-Namespace
-	kvVersion int    // VAULT_KV_VERSION; 0 = detect per mount
+	prefix    string // a secret manager's path prefix; "" for the environment's server
+
+	kvVersions  kvOverrides // VAULT_KV_VERSION; empty = detect per mount
+	kvForcedAll bool        // VAULT_KV_VERSION without a mount
 
 	auth      vaultAuthMethod
 	token     string // authToken only
@@ -57,13 +65,13 @@ type vaultConfig struct {
 
 // Format keeps the token and the AppRole secret id out of fmt output.
 func (c vaultConfig) Format(f fmt.State, _ rune) {
-	fmt.Fprintf(f, "{addr:%s namespace:%s auth:%s kv:%d}", c.addr, c.namespace, c.auth, c.kvVersion)
+	fmt.Fprintf(f, "{addr:%s namespace:%s auth:%s}", c.addr, c.namespace, c.auth)
 }
 
 // LogValue keeps them out of logs.
 func (c vaultConfig) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("addr", c.addr), slog.String("namespace", c.namespace),
-		slog.String("auth", c.auth.String()), slog.Int("kv_version", c.kvVersion))
+		slog.String("auth", c.auth.String()))
 }
 
 // vaultConfigFromEnv reads the configuration. The first of these that is
@@ -82,13 +90,11 @@ func vaultConfigFromEnv(getenv func(string) (string, bool)) (vaultConfig, error)
 	if !strings.HasPrefix(cfg.addr, "http://") && !strings.HasPrefix(cfg.addr, "https://") {
 		return vaultConfig{}, fmt.Errorf("VAULT_ADDR %q: want an http:// or https:// URL", cfg.addr)
 	}
-	switch v := get("VAULT_KV_VERSION"); v {
-	case "":
-	case "1", "2":
-		cfg.kvVersion = int(v[0] - '0')
-	default:
-		return vaultConfig{}, fmt.Errorf("VAULT_KV_VERSION %q: want 1 or 2", v)
+	kv, err := parseKVOverrides(get("VAULT_KV_VERSION"))
+	if err != nil {
+		return vaultConfig{}, err
 	}
+	cfg.kvVersions, cfg.kvForcedAll = kv, kv.all != 0
 	switch {
 	case get("VAULT_TOKEN") != "":
 		cfg.auth, cfg.token = authToken, get("VAULT_TOKEN")
@@ -123,8 +129,79 @@ func vaultConfigFromEnv(getenv func(string) (string, bool)) (vaultConfig, error)
 	return cfg, nil
 }
 
+// kvOverrides are the KV versions that VAULT_KV_VERSION forces:
+// "secret=2,legacy=1" per mount, or a bare "1" or "2" for every mount.
+type kvOverrides struct {
+	all    int            // 0 = none
+	mounts map[string]int // "secret/" → version
+}
+
+func parseKVOverrides(s string) (kvOverrides, error) {
+	var kv kvOverrides
+	if s == "" {
+		return kv, nil
+	}
+	if s == "1" || s == "2" {
+		kv.all = int(s[0] - '0')
+		return kv, nil
+	}
+	kv.mounts = make(map[string]int)
+	for _, pair := range strings.Split(s, ",") {
+		mount, version, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		mount = trimSlashes(strings.TrimSpace(mount))
+		if !ok || mount == "" || (version != "1" && version != "2") {
+			return kvOverrides{}, fmt.Errorf("VAULT_KV_VERSION %q: want MOUNT=VERSION pairs such as secret=2,legacy=1 (versions 1 or 2)", s)
+		}
+		kv.mounts[mount+"/"] = int(version[0] - '0')
+	}
+	return kv, nil
+}
+
+// lookup returns the forced version of a secret path's mount (the longest
+// configured mount that is a prefix of it).
+func (kv kvOverrides) lookup(secretPath string) (mount string, version int, ok bool) {
+	if kv.all != 0 {
+		m, _, _ := strings.Cut(secretPath, "/")
+		return m + "/", kv.all, true
+	}
+	for m, v := range kv.mounts {
+		if strings.HasPrefix(secretPath+"/", m) && len(m) > len(mount) {
+			mount, version, ok = m, v, true
+		}
+	}
+	return mount, version, ok
+}
+
+// vaultConfigFromManager reads an APISIX Vault secret object of the
+// --secret-managers file: {id, uri, prefix, token[, namespace]}. Its
+// values may be $env://NAME.
+func vaultConfigFromManager(m Manager, getenv func(string) (string, bool)) (vaultConfig, error) {
+	vals, err := m.values(getenv)
+	if err != nil {
+		return vaultConfig{}, err
+	}
+	cfg := vaultConfig{
+		addr:      strings.TrimSuffix(vals["uri"], "/"),
+		namespace: vals["namespace"],
+		prefix:    trimSlashes(vals["prefix"]),
+		auth:      authToken,
+		token:     vals["token"],
+	}
+	if !strings.HasPrefix(cfg.addr, "http://") && !strings.HasPrefix(cfg.addr, "https://") {
+		return vaultConfig{}, m.errorf("uri", "%q: want an http:// or https:// URL", cfg.addr)
+	}
+	if cfg.token == "" {
+		return vaultConfig{}, m.errorf("token", "is empty")
+	}
+	return cfg, nil
+}
+
+// vaultManagerFields are the fields of a Vault secret manager; the first
+// ones are required.
+var vaultManagerFields = ManagerFields{Required: []string{"id", "uri", "prefix", "token"}, Optional: []string{"namespace"}}
+
 // vaultHTTPClient builds the HTTP client from the Vault CLI's TLS variables.
-func vaultHTTPClient(getenv func(string) (string, bool)) (*http.Client, error) {
+func vaultHTTPClient(getenv func(string) (string, bool), log *slog.Logger) (*http.Client, error) {
 	get := func(k string) string { v, _ := getenv(k); return strings.TrimSpace(v) }
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if f := get("VAULT_CACERT"); f != "" {
@@ -163,18 +240,31 @@ func vaultHTTPClient(getenv func(string) (string, bool)) (*http.Client, error) {
 			return nil, fmt.Errorf("VAULT_SKIP_VERIFY %q: want a boolean", v)
 		}
 		tlsCfg.InsecureSkipVerify = skip // the operator asked for it, as with the Vault CLI
-	}
-	timeout := vaultDefaultTimeout
-	if v := get("VAULT_CLIENT_TIMEOUT"); v != "" {
-		d, err := parseVaultDuration(v)
-		if err != nil {
-			return nil, fmt.Errorf("VAULT_CLIENT_TIMEOUT %q: %w", v, err)
+		if skip {
+			log.Warn("VAULT_SKIP_VERIFY is on: the Vault server's certificate is not verified, and anyone on the path can read the secrets")
 		}
-		timeout = d
+	}
+	timeout, err := vaultTimeout(getenv)
+	if err != nil {
+		return nil, err
 	}
 	tr := cleanhttp.DefaultPooledTransport()
 	tr.TLSClientConfig = tlsCfg
 	return &http.Client{Transport: tr, Timeout: timeout}, nil
+}
+
+// vaultTimeout is the per-attempt timeout: VAULT_CLIENT_TIMEOUT, else
+// vaultDefaultTimeout.
+func vaultTimeout(getenv func(string) (string, bool)) (time.Duration, error) {
+	v, _ := getenv("VAULT_CLIENT_TIMEOUT")
+	if v = strings.TrimSpace(v); v == "" {
+		return vaultDefaultTimeout, nil
+	}
+	d, err := parseVaultDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("VAULT_CLIENT_TIMEOUT %q: %w", v, err)
+	}
+	return d, nil
 }
 
 func certPoolFromDir(dir string) (*x509.CertPool, error) {

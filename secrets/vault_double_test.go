@@ -3,10 +3,13 @@ package secrets
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -35,11 +38,17 @@ func (c *fakeClock) Advance(d time.Duration) {
 // vaultDouble is an in-process Vault that follows the wire format of
 // Vault's HTTP API (https://developer.hashicorp.com/vault/api-docs): KV v1
 // and v2 reads, sys/internal/ui/mounts, AppRole and Kubernetes logins,
-// token renew-self, X-Vault-Token and X-Vault-Namespace, and its
-// {"errors": [...]} error bodies.
+// tokens whose TTL really runs out unless renewed (auth/token/lookup-self,
+// renew-self, revoke-self), policies that refuse a path with 403,
+// X-Vault-Token and X-Vault-Namespace, and its {"errors": [...]} error
+// bodies. It serves over loopback (srv) or in memory (transport), the
+// latter for testing/synctest bubbles, where its clock is the bubble's.
+// Outages: setDown refuses connections (in memory), setHang makes every
+// request hang until the client gives up.
 type vaultDouble struct {
 	srv   *httptest.Server
-	clock *fakeClock
+	clock clock
+	fake  *fakeClock // the clock of newVaultDouble, which tests move
 
 	mu        sync.Mutex
 	namespace string                    // required X-Vault-Namespace; "" = none
@@ -56,22 +65,106 @@ type vaultDouble struct {
 	sealed    bool
 	block     chan struct{} // when set, KV reads wait for it to close
 	requests  []string      // "METHOD /v1/path" of every request
+	agents    []string      // User-Agent of every request
 	nTokens   int
+	deny      map[string]bool // API paths that every token's policy refuses
+	maxTTL    time.Duration   // renew-self never extends a token past issue+maxTTL; 0 = no limit
+	issued    map[string]time.Time
+	down      bool          // the in-memory transport refuses connections
+	hang      chan struct{} // when set, every request waits for it to close or the client to give up
+}
+
+// clock is the double's idea of now.
+type clock interface{ Now() time.Time }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// newMemVaultDouble returns a double served in memory only and on the real
+// clock (the bubble's fake one inside testing/synctest).
+func newMemVaultDouble(testing.TB) *vaultDouble { return makeVaultDouble(realClock{}) }
+
+// transport serves requests by calling the handler directly: no socket, so
+// a synctest bubble's clock advances while a request hangs.
+func (d *vaultDouble) transport() http.RoundTripper { return memTransport{d} }
+
+type memTransport struct{ d *vaultDouble }
+
+func (t memTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.d.mu.Lock()
+	down := t.d.down
+	t.d.mu.Unlock()
+	if down {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	}
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t.d.serve(rec, req)
+	}()
+	select {
+	case <-done:
+		return rec.Result(), nil
+	case <-req.Context().Done():
+		<-done // the handler watches the same context
+		return nil, req.Context().Err()
+	}
+}
+
+func (d *vaultDouble) setDown(b bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.down = b
+}
+
+func (d *vaultDouble) setHang(b bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case b && d.hang == nil:
+		d.hang = make(chan struct{})
+	case !b && d.hang != nil:
+		close(d.hang)
+		d.hang = nil
+	}
+}
+
+// liveTokens counts the tokens that are valid now.
+func (d *vaultDouble) liveTokens() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for tok := range d.tokens {
+		if d.validLocked(tok) {
+			n++
+		}
+	}
+	return n
 }
 
 func newVaultDouble(tb testing.TB) *vaultDouble {
 	tb.Helper()
-	d := &vaultDouble{
-		clock:     newFakeClock(),
+	d := makeVaultDouble(newFakeClock())
+	d.srv = httptest.NewServer(http.HandlerFunc(d.serve))
+	tb.Cleanup(d.srv.Close)
+	return d
+}
+
+func makeVaultDouble(c clock) *vaultDouble {
+	fc, _ := c.(*fakeClock)
+	return &vaultDouble{
+		clock:     c,
+		fake:      fc,
 		mounts:    map[string]string{"secret/": "2", "kv/": ""},
 		secrets:   map[string]map[string]any{},
 		tokens:    map[string]time.Time{"root-token": {}},
 		lease:     3600,
 		renewable: true,
+		deny:      map[string]bool{},
+		issued:    map[string]time.Time{},
 	}
-	d.srv = httptest.NewServer(http.HandlerFunc(d.serve))
-	tb.Cleanup(d.srv.Close)
-	return d
 }
 
 func (d *vaultDouble) put(path string, fields map[string]any) {
@@ -136,6 +229,16 @@ func (d *vaultDouble) serve(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	path := strings.TrimPrefix(r.URL.Path, "/v1/")
 	d.requests = append(d.requests, r.Method+" /v1/"+path)
+	d.agents = append(d.agents, r.Header.Get("User-Agent"))
+	if hang := d.hang; hang != nil {
+		d.mu.Unlock()
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+			return
+		}
+		d.mu.Lock()
+	}
 	if d.sealed {
 		d.mu.Unlock()
 		vaultErrors(w, http.StatusServiceUnavailable, "Vault is sealed")
@@ -206,13 +309,28 @@ func (d *vaultDouble) serve(w http.ResponseWriter, r *http.Request) {
 			vaultErrors(w, http.StatusForbidden, "permission denied")
 			return
 		}
-		d.tokens[tok] = d.clock.Now().Add(time.Duration(d.lease) * time.Second)
-		lease, renewable := d.lease, d.renewable
+		exp := d.clock.Now().Add(time.Duration(d.lease) * time.Second)
+		if at, ok := d.issued[tok]; ok && d.maxTTL > 0 && exp.After(at.Add(d.maxTTL)) {
+			exp = at.Add(d.maxTTL) // Vault caps renewals at the token's max TTL
+		}
+		d.tokens[tok] = exp
+		lease, renewable := int64(exp.Sub(d.clock.Now())/time.Second), d.renewable
 		d.mu.Unlock()
 		vaultReply(w, http.StatusOK, map[string]any{"auth": map[string]any{
 			"client_token": tok, "accessor": "acc", "policies": []string{"default"},
 			"lease_duration": lease, "renewable": renewable,
 		}})
+	case r.Method == http.MethodPost && path == "auth/token/revoke-self":
+		tok := r.Header.Get("X-Vault-Token")
+		d.mu.Lock()
+		ok := d.validLocked(tok)
+		delete(d.tokens, tok)
+		d.mu.Unlock()
+		if !ok {
+			vaultErrors(w, http.StatusForbidden, "permission denied")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	case r.Method == http.MethodGet && strings.HasPrefix(path, "sys/internal/ui/mounts/"):
 		if !d.valid(r.Header.Get("X-Vault-Token")) {
 			vaultErrors(w, http.StatusForbidden, "permission denied")
@@ -237,6 +355,13 @@ func (d *vaultDouble) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		if block != nil {
 			<-block
+		}
+		d.mu.Lock()
+		denied := d.deny[path]
+		d.mu.Unlock()
+		if denied {
+			vaultErrors(w, http.StatusForbidden, "1 error occurred:\n\t* permission denied\n\n")
+			return
 		}
 		mount, version, ok := d.mountOf(path)
 		if !ok {
@@ -284,6 +409,7 @@ func (d *vaultDouble) issue(w http.ResponseWriter) {
 	d.nTokens++
 	tok := fmt.Sprintf("hvs.token-%d", d.nTokens)
 	d.tokens[tok] = d.clock.Now().Add(time.Duration(d.lease) * time.Second)
+	d.issued[tok] = d.clock.Now()
 	lease, renewable := d.lease, d.renewable
 	d.mu.Unlock()
 	vaultReply(w, http.StatusOK, map[string]any{

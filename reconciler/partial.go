@@ -1,0 +1,53 @@
+package reconciler
+
+import (
+	"strings"
+
+	"certops/schema"
+)
+
+// lastGood applies a resolve per entity (issue 17.4, 17.5) instead of all
+// or nothing. It runs when the revision being resolved is the one served
+// (a rotation: secret values changed without a commit) or when nothing is
+// served yet (a first start, or a restart whose restore cannot resolve
+// everything). An entity whose material does not resolve or validate then
+// keeps serving its applied build if it has one, and is left out if not;
+// either way it is reported degraded with the reason and tried again at
+// the next run, while every other entity moves on. A new revision while
+// one is served stays all or nothing (DESIGN.md 1).
+func (r *Reconciler) lastGood(entities []*schema.Entity, out []*built, degraded []Degraded, problems schema.ErrorList) ([]*built, []Degraded) {
+	done := make(map[string]bool, len(out))
+	for _, b := range out {
+		done[b.entity.Name] = true
+	}
+	for _, e := range entities {
+		if done[e.Name] {
+			continue
+		}
+		var reasons []string
+		for _, p := range problems {
+			if p.Pos == e.Pos {
+				reasons = append(reasons, p.Msg)
+			}
+		}
+		reason := strings.Join(reasons, "; ")
+		if b, ok := r.appliedBuild(e.Name); ok {
+			out = append(out, b)
+			degraded = append(degraded, Degraded{Entity: e.Name, Reason: "keeps its last good material: " + reason})
+			r.log.Warn("rotated secrets refused for one entity; it keeps serving its last good material", "entity", e.Name, "reason", reason)
+			continue
+		}
+		degraded = append(degraded, Degraded{Entity: e.Name, Reason: "not served: " + reason})
+		r.log.Warn("entity not served: its material does not resolve or validate; the others are served", "entity", e.Name, "reason", reason)
+	}
+	return out, degraded
+}
+
+// appliedBuild returns what the applied state serves for an entity.
+func (r *Reconciler) appliedBuild(name string) (*built, bool) {
+	if r.applied == nil {
+		return nil, false
+	}
+	b, ok := r.applied.built[name]
+	return b, ok
+}
