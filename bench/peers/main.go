@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,7 @@ func main() {
 		rotations = flag.Int("rotations", 3, "rotations timed per server")
 		bin       = flag.String("certops", "", "certops binary (built from the repository when empty)")
 		keep      = flag.Bool("keep", false, "keep the work directory")
+		only      = flag.String("only", "", "run only the servers whose label matches this regular expression")
 	)
 	flag.Parse()
 	if *static != "" {
@@ -55,7 +57,12 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	b := &bench{n: *n, rounds: *rounds, perRound: *perRound, conc: *conc, rotations: *rotations, bin: *bin, keep: *keep}
+	re, err := regexp.Compile(*only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "peers: -only:", err)
+		os.Exit(2)
+	}
+	b := &bench{n: *n, rounds: *rounds, perRound: *perRound, conc: *conc, rotations: *rotations, bin: *bin, keep: *keep, only: re}
 	if err := b.run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
 		os.Exit(1)
@@ -66,6 +73,7 @@ type bench struct {
 	n, rounds, perRound, conc, rotations int
 	bin                                  string
 	keep                                 bool
+	only                                 *regexp.Regexp
 	work                                 string
 	servers                              []*server
 }
@@ -136,7 +144,9 @@ func (b *bench) run(ctx context.Context) (err error) {
 	}
 	specs := []spec{
 		{"go-static", func(d string) (*server, error) { return newStatic(self, d, one) }},
+		{"go-static GOMAXPROCS=1", func(d string) (*server, error) { return newStatic(self, d, one, "GOMAXPROCS=1") }},
 		{"certops/1", func(d string) (*server, error) { return newCertops(b.bin, d, one) }},
+		{"certops/1 GOMAXPROCS=1", func(d string) (*server, error) { return newCertops(b.bin, d, one, "GOMAXPROCS=1") }},
 		{"certops/10k", func(d string) (*server, error) { return newCertops(b.bin, d, many) }},
 		{"certops/10k GOMAXPROCS=1", func(d string) (*server, error) { return newCertops(b.bin, d, many, "GOMAXPROCS=1") }},
 		{"haproxy/1", func(d string) (*server, error) { return newHAProxy(d, one) }},
@@ -156,6 +166,9 @@ func (b *bench) run(ctx context.Context) (err error) {
 		hot[i] = name(i)
 	}
 	for k, sp := range specs {
+		if sp.label != "go-static" && !b.only.MatchString(sp.label) {
+			continue // the baseline always runs
+		}
 		dir := filepath.Join(b.work, fmt.Sprintf("srv-%d", k))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
@@ -307,10 +320,10 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 	var base *target
 	onePer := map[string]*target{}
 	for _, t := range targets {
-		if t.srv.kind == "go-static" {
+		if t.srv.label == "go-static" {
 			base = t
 		}
-		if t.srv.set.n == 1 {
+		if t.srv.set.n == 1 && !strings.Contains(t.srv.label, "GOMAXPROCS") {
 			onePer[t.srv.kind] = t
 		}
 	}
@@ -327,7 +340,7 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, t := range targets {
 		ratio := "-"
-		if one := onePer[t.srv.kind]; one != nil && one != t && us(one) > 0 {
+		if one := onePer[t.srv.kind]; one != nil && one != t && t.srv.set.n > 1 && us(one) > 0 {
 			ratio = fmt.Sprintf("%.3f", us(t)/us(one))
 		}
 		rotation := "-"

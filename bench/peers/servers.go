@@ -309,12 +309,13 @@ http {
 
 // newStatic runs this program as a plain net/http + crypto/tls server
 // with one static certificate: the baseline.
-func newStatic(self, dir string, set *certSet) (*server, error) {
+func newStatic(self, dir string, set *certSet, env ...string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(self, "-serve-static", addr, "-cert", set.crtPath(0), "-key", set.keyPath(0))
+	cmd.Env = append(os.Environ(), env...)
 	return &server{kind: "go-static", set: set, addr: addr, dir: dir, cmd: cmd}, nil
 }
 
