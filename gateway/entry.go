@@ -44,7 +44,7 @@ func (s *snapshot) build(i int32, keys []crypto.PrivateKey) (*entry, error) {
 		if keys != nil {
 			key = keys[n]
 		}
-		c, err := s.parseChain(&s.chains[int(rec.chain)+n], key)
+		c, err := s.parseChain(&s.chains[int(rec.chain)+n], key, rec.nChains > 1 || rec.client)
 		if err != nil {
 			// Apply marshalled these bytes itself, so this is a bug.
 			return nil, fmt.Errorf("gateway: entity %q: chain %d: %w", e.name, n, err)
@@ -81,10 +81,17 @@ func (s *snapshot) build(i int32, keys []crypto.PrivateKey) (*entry, error) {
 	return e, nil
 }
 
-// parseChain rebuilds a tls.Certificate, with its Leaf, from the arena.
-// A non-nil key is the chain's private key already parsed. The result
-// refers to this snapshot's arena only.
-func (s *snapshot) parseChain(rec *chainRec, key crypto.PrivateKey) (tls.Certificate, error) {
+// parseChain rebuilds a tls.Certificate from the arena: the DER chain as
+// stored, the key from its stored form (see keyForm) unless key, the
+// chain's private key already parsed, is non-nil. With withLeaf the leaf
+// is parsed too: crypto/tls needs it to choose among an entity's chains
+// (ClientHelloInfo.SupportsCertificate, and for an upstream client
+// certificate CertificateRequestInfo.SupportsCertificate), and never for
+// a single server chain, so the entries of single-chain entities, most of
+// them, neither parse a certificate on a cache miss nor keep a parsed one
+// (~3 KB of pointer-dense heap each). The result refers to this
+// snapshot's arena only.
+func (s *snapshot) parseChain(rec *chainRec, key crypto.PrivateKey, withLeaf bool) (tls.Certificate, error) {
 	if rec.pinned >= 0 {
 		return s.pinned[rec.pinned], nil
 	}
@@ -92,16 +99,20 @@ func (s *snapshot) parseChain(rec *chainRec, key crypto.PrivateKey) (tls.Certifi
 	for n := range c.Certificate {
 		c.Certificate[n] = s.bytes(s.certs[int(rec.cert)+n])
 	}
-	leaf, err := x509.ParseCertificate(c.Certificate[0])
-	if err != nil {
-		return c, err
+	if withLeaf {
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			return c, err
+		}
+		c.Leaf = leaf
 	}
 	if key == nil {
-		if key, err = x509.ParsePKCS8PrivateKey(s.bytes(rec.key)); err != nil {
-			return c, errors.New("parse private key") // never the key bytes
+		var err error
+		if key, err = decodeKey(rec.keyForm, s.bytes(rec.key)); err != nil {
+			return c, err
 		}
 	}
-	c.Leaf, c.PrivateKey = leaf, key
+	c.PrivateKey = key
 	return c, nil
 }
 

@@ -22,8 +22,8 @@ import (
 // # Memory layout
 //
 // A snapshot holds every entity in a compact, pointer-free form: the DER of
-// all certificates, the PKCS#8 DER of all private keys and all names live
-// in one []byte arena, and the indexes are slices of small structs holding
+// all certificates, all private keys (raw ECDSA and Ed25519, PKCS#8 DER
+// otherwise: see keyForm) and all names live in one []byte arena, and the indexes are slices of small structs holding
 // offsets into it, and maps from a seeded 64-bit hash to a slice index
 // (map[uint64]uint32). None of these contain pointers, so the garbage
 // collector marks them without scanning them.
@@ -42,10 +42,11 @@ import (
 // per-entity tls.Config) is an [entry], built on first use from the arena
 // and kept in a bounded, direct-mapped cache of atomic pointers: lookups
 // never lock, a snapshot with at most cacheSize entities never evicts, and
-// a larger one keeps its hot entities parsed while cold ones cost a key
-// parse (~25 µs ECDSA P-256, ~350 µs RSA 2048) on a cache miss. Private
-// keys that cannot be marshalled to PKCS#8 (e.g. opaque crypto.Signers)
-// are kept as they were given, in the pinned slice.
+// a larger one keeps its hot entities parsed while cold ones are built
+// again on a cache miss: for an ECDSA or Ed25519 entity with one chain
+// that is copying bytes (no certificate or key is parsed), for RSA a key
+// parse (~350 µs RSA-2048). Private keys that have no stored form (e.g.
+// opaque crypto.Signers) are kept as they were given, in the pinned slice.
 type snapshot struct {
 	srv  *Server
 	seed maphash.Seed
@@ -62,7 +63,7 @@ type snapshot struct {
 	arena    []byte
 
 	pools  []*x509.CertPool  // distinct client CA pools; few, shared by entities
-	pinned []tls.Certificate // chains whose key has no PKCS#8 form
+	pinned []tls.Certificate // chains whose key has no stored form
 
 	cache []atomic.Pointer[entry] // len is a power of two
 }
@@ -93,8 +94,9 @@ type entityRec struct {
 type chainRec struct {
 	cert     uint32 // first span in certs
 	nCerts   uint32
-	key      span  // PKCS#8 DER; n == 0 when pinned
-	pinned   int32 // index in pinned, or -1
+	key      span    // the key in its stored form (see keyForm); n == 0 when pinned
+	keyForm  keyForm // how key is stored
+	pinned   int32   // index in pinned, or -1
 	alg      x509.PublicKeyAlgorithm
 	notAfter int64 // unix seconds
 }
@@ -235,7 +237,7 @@ func buildSnapshot(srv *Server, cfg Config, prev *snapshot, cacheSize int) (*sna
 			for _, der := range c.Certificate {
 				size += len(der)
 			}
-			size += 256 // a PKCS#8 key: ~140 bytes for P-256, ~1.2 KB for RSA-2048
+			size += 256 // a key: 96 bytes for P-256, ~1.2 KB of PKCS#8 for RSA-2048
 		}
 	}
 	s.arena = make([]byte, 0, min(size, maxArena))
@@ -324,7 +326,7 @@ func sameChains(sa *snapshot, a *entityRec, sb *snapshot, b *entityRec) bool {
 	}
 	for n := range int(a.nChains) {
 		ca, cb := &sa.chains[int(a.chain)+n], &sb.chains[int(b.chain)+n]
-		if ca.pinned >= 0 || cb.pinned >= 0 || ca.nCerts != cb.nCerts ||
+		if ca.pinned >= 0 || cb.pinned >= 0 || ca.nCerts != cb.nCerts || ca.keyForm != cb.keyForm ||
 			!bytes.Equal(sa.bytes(ca.key), sb.bytes(cb.key)) {
 			return false
 		}
@@ -500,7 +502,7 @@ func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot
 		for _, der := range c.Certificate {
 			b.s.certs = append(b.s.certs, b.add(der))
 		}
-		rec.key = b.add(prev.bytes(pc.key))
+		rec.key, rec.keyForm = b.add(prev.bytes(pc.key)), pc.keyForm
 		return rec, true
 	}
 	leaf := c.Leaf
@@ -532,9 +534,9 @@ func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot
 	for _, der := range c.Certificate {
 		b.s.certs = append(b.s.certs, b.add(der))
 	}
-	if der, err := x509.MarshalPKCS8PrivateKey(signer); err == nil {
-		rec.key = b.add(der)
-		clear(der)
+	if form, raw, err := encodeKey(signer); err == nil {
+		rec.key, rec.keyForm = b.add(raw), form
+		clear(raw)
 	} else {
 		// An opaque signer (HSM, KMS) stays as given; there are few.
 		pinned := *c

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"certops/gateway"
 	"certops/plan"
 	"certops/schema"
 	"certops/source"
@@ -277,12 +276,7 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 	defer r.phase(rn, PhaseApply)()
 	// A disabled entity (APISIX status: 0) is planned and shown, not
 	// served: it may share its SNIs with the enabled one.
-	cfg := gateway.Config{Entities: make([]gateway.Entity, 0, len(c.desired.built))}
-	for _, b := range c.desired.built {
-		if !b.entity.Disabled {
-			cfg.Entities = append(cfg.Entities, b.gw)
-		}
-	}
+	cfg := gatewayConfig(c.desired.built)
 	if err := r.opts.Gateway.Apply(cfg); err != nil {
 		return stalled(PhaseApply, fmt.Errorf("gateway: %w", err))
 	}

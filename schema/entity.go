@@ -24,8 +24,9 @@ func (t Type) String() string { return string(t) }
 // validation. Cert, key and client CA values are either PEM text or secret
 // references; [Entity.Material] turns them into usable certificates.
 // Its exported fields hold no parsed private key, so it is safe to log and
-// compare. An Entity is immutable once returned and safe for concurrent
-// use.
+// compare. An Entity is immutable once returned (only the material parsed
+// during validation is handed over, once, by Material) and safe for
+// concurrent use.
 type Entity struct {
 	Name   string
 	Type   Type
@@ -54,7 +55,7 @@ type Entity struct {
 	sniSrc []int // index in the file's snis of each of SNIs
 	now    func() time.Time
 	// material is parsed during validation when there are no references,
-	// until ReleaseMaterial drops it.
+	// until the first Material call hands it over.
 	material atomic.Pointer[Material]
 }
 
@@ -102,9 +103,12 @@ func (e *Entity) References() []Reference {
 	return refs
 }
 
-// Material is an entity's parsed certificates: what the gateway serves.
-// It holds private keys; never log or print it. It is shared, so callers
-// must not modify it.
+// Material is an entity's parsed certificates: what the gateway serves,
+// in the form it takes them (DER chains as decoded from the PEM, the key
+// as parsed, the leaf as parsed), so nothing is encoded or parsed again on
+// the way. It holds private keys; never log or print it. It belongs to the
+// caller of [Entity.Material]; its ClientCAs pool is not to be modified
+// once handed to the gateway.
 type Material struct {
 	Chains    []tls.Certificate // Leaf set
 	ClientCAs *x509.CertPool    // nil when the entity has no client CA

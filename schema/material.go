@@ -27,12 +27,15 @@ func Literal(value string) ([]byte, error) {
 // the client CA bundle holds CA certificates. Errors name the entity, the
 // field and its reference, never a value; an error from values is wrapped.
 //
-// An entity without references was parsed during validation: its material
-// is returned from there (until ReleaseMaterial), whatever values is.
-// Material is safe for concurrent use; the returned Material is shared and
-// must not be modified.
+// An entity without references was parsed during validation, and the
+// first call returns that material, whatever values is, and the entity
+// forgets it: the certificates and keys are parsed once on their way to
+// the gateway, and the entity, which a cache may keep for long, never
+// holds parsed (pointer-dense) material on its own. Later calls parse
+// again. Material is safe for concurrent use; the returned Material is the
+// caller's.
 func (e *Entity) Material(values Values) (*Material, error) {
-	if m := e.material.Load(); m != nil {
+	if m := e.material.Swap(nil); m != nil {
 		return m, nil
 	}
 	now := time.Now
@@ -79,10 +82,3 @@ func (e *Entity) describeField(field string) string {
 	}
 	return describe(field, v)
 }
-
-// ReleaseMaterial drops the material parsed during validation: parsed
-// certificates are pointer-dense heap that the garbage collector marks on
-// every cycle, and a daemon that has handed them to its gateway keeps only
-// the entity's text. A later Material parses again. It is safe for
-// concurrent use.
-func (e *Entity) ReleaseMaterial() { e.material.Store(nil) }

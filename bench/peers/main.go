@@ -1,0 +1,357 @@
+// Command peers measures certops against HAProxy, nginx and a plain Go
+// crypto/tls server on loopback: server CPU per full TLS 1.3 handshake
+// (X25519, ECDSA P-256, from /proc/PID/stat), handshakes per second, RSS,
+// start-up time and the latency of rotating one certificate, with one and
+// with 10,000 certificates. Run it with bench/peers.sh from the repository
+// root; it is not part of the test suite.
+//
+// Every server runs at once, idle but for the one under load; the load
+// client visits them in rounds, in a rotating order, so that the varying
+// load of a shared machine weighs on all of them alike. Request loops are
+// bounded in count and in time, and only loopback addresses are used.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var (
+		static    = flag.String("serve-static", "", "internal: serve the baseline on this address")
+		certFile  = flag.String("cert", "", "internal: the baseline's certificate")
+		keyFile   = flag.String("key", "", "internal: the baseline's key")
+		n         = flag.Int("n", 10_000, "certificates in the large set")
+		rounds    = flag.Int("rounds", 4, "rounds over every target")
+		perRound  = flag.Int("handshakes", 1000, "handshakes per target and round")
+		conc      = flag.Int("concurrency", 4, "concurrent client connections")
+		rotations = flag.Int("rotations", 3, "rotations timed per server")
+		bin       = flag.String("certops", "", "certops binary (built from the repository when empty)")
+		keep      = flag.Bool("keep", false, "keep the work directory")
+		only      = flag.String("only", "", "run only the servers whose label matches this regular expression")
+	)
+	flag.Parse()
+	if *static != "" {
+		if err := serveStatic(*static, *certFile, *keyFile); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	re, err := regexp.Compile(*only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "peers: -only:", err)
+		os.Exit(2)
+	}
+	b := &bench{n: *n, rounds: *rounds, perRound: *perRound, conc: *conc, rotations: *rotations, bin: *bin, keep: *keep, only: re}
+	if err := b.run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "peers:", err)
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	n, rounds, perRound, conc, rotations int
+	bin                                  string
+	keep                                 bool
+	only                                 *regexp.Regexp
+	work                                 string
+	servers                              []*server
+}
+
+// target is one server under one traffic pattern.
+type target struct {
+	srv     *server
+	label   string
+	names   []string
+	next    int // position in names, carried across rounds
+	hs      int
+	failed  int
+	cpu     time.Duration
+	wall    time.Duration
+	rss     int64
+	pattern string
+}
+
+func (b *bench) run(ctx context.Context) (err error) {
+	if b.work, err = os.MkdirTemp("", "certops-peers-"); err != nil {
+		return err
+	}
+	if !b.keep {
+		defer os.RemoveAll(b.work)
+	} else {
+		fmt.Println("work directory:", b.work)
+	}
+	defer func() {
+		for _, s := range b.servers {
+			s.stop()
+		}
+	}()
+	for _, tool := range []string{"haproxy", "nginx"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not installed (bench/peers.sh installs it from Debian)", tool)
+		}
+	}
+	if b.bin == "" {
+		b.bin = filepath.Join(b.work, "certops")
+		build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, ".")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build certops (run from the repository root): %w", err)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	p, err := newPKI()
+	if err != nil {
+		return err
+	}
+	one, err := writeSet(p, filepath.Join(b.work, "set-1"), 1)
+	if err != nil {
+		return err
+	}
+	many, err := writeSet(p, filepath.Join(b.work, fmt.Sprintf("set-%d", b.n)), b.n)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("generated %d ECDSA P-256 certificates in %v\n", 1+b.n, time.Since(t0).Round(time.Millisecond))
+
+	type spec struct {
+		label string
+		mk    func(dir string) (*server, error)
+	}
+	specs := []spec{
+		{"go-static", func(d string) (*server, error) { return newStatic(self, d, one) }},
+		{"go-static GOMAXPROCS=1", func(d string) (*server, error) { return newStatic(self, d, one, "GOMAXPROCS=1") }},
+		{"certops/1", func(d string) (*server, error) { return newCertops(b.bin, d, one) }},
+		{"certops/1 GOMAXPROCS=1", func(d string) (*server, error) { return newCertops(b.bin, d, one, "GOMAXPROCS=1") }},
+		{"certops/10k", func(d string) (*server, error) { return newCertops(b.bin, d, many) }},
+		{"certops/10k GOMAXPROCS=1", func(d string) (*server, error) { return newCertops(b.bin, d, many, "GOMAXPROCS=1") }},
+		{"haproxy/1", func(d string) (*server, error) { return newHAProxy(d, one) }},
+		{"haproxy/10k", func(d string) (*server, error) { return newHAProxy(d, many) }},
+		{"nginx/1", func(d string) (*server, error) { return newNginx(d, one) }},
+		{"nginx/10k", func(d string) (*server, error) { return newNginx(d, many) }},
+	}
+	var targets []*target
+	all := make([]string, b.n)
+	for i := range all {
+		all[i] = name(i)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	hot := make([]string, min(64, b.n))
+	for i := range hot {
+		hot[i] = name(i)
+	}
+	for k, sp := range specs {
+		if sp.label != "go-static" && !b.only.MatchString(sp.label) {
+			continue // the baseline always runs
+		}
+		dir := filepath.Join(b.work, fmt.Sprintf("srv-%d", k))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		s, err := sp.mk(dir)
+		if err != nil {
+			return err
+		}
+		s.label = sp.label
+		b.servers = append(b.servers, s)
+		if err := s.start(ctx); err != nil {
+			return err
+		}
+		fmt.Printf("started %-26s in %v\n", s.label, s.startup.Round(time.Millisecond))
+		if s.set.n == 1 {
+			targets = append(targets, &target{srv: s, label: s.label, names: []string{name(0)}, pattern: "1 name"})
+			continue
+		}
+		if !strings.Contains(s.label, "GOMAXPROCS") {
+			targets = append(targets, &target{srv: s, label: s.label + " hot-64", names: hot, pattern: "hot 64"})
+		}
+		targets = append(targets, &target{srv: s, label: s.label + " all", names: all, pattern: "all names"})
+	}
+
+	// Warm up every target (and the client), then the measured rounds.
+	for _, t := range targets {
+		if _, _, err := b.load(ctx, t, 100); err != nil {
+			return fmt.Errorf("%s: warm-up: %w", t.label, err)
+		}
+	}
+	for r := range b.rounds {
+		for j := range targets {
+			t := targets[(r+j)%len(targets)]
+			c0, err := t.srv.cpu()
+			if err != nil {
+				return err
+			}
+			wall, failed, err := b.load(ctx, t, b.perRound)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.label, err)
+			}
+			c1, _ := t.srv.cpu()
+			t.hs += b.perRound - failed
+			t.failed += failed
+			t.cpu += c1 - c0
+			t.wall += wall
+		}
+		fmt.Printf("round %d/%d done\n", r+1, b.rounds)
+	}
+	for _, t := range targets {
+		t.rss = t.srv.rss()
+	}
+
+	// Rotation: one certificate of the large set, served anew.
+	rot := map[*server][]time.Duration{}
+	for _, s := range b.servers {
+		if s.set.n == 1 || s.kind == "go-static" || strings.Contains(s.label, "GOMAXPROCS") {
+			continue
+		}
+		for k := range b.rotations {
+			i := (k*7919 + 4999) % s.set.n
+			l, err := p.leaf(name(i))
+			if err != nil {
+				return err
+			}
+			begin := time.Now()
+			if err := s.rotate(i, l); err != nil {
+				return fmt.Errorf("%s: rotate: %w", s.label, err)
+			}
+			if _, err := s.waitFor(ctx, name(i), l.serial, 60*time.Second); err != nil {
+				return fmt.Errorf("%s: rotation of %s: %w", s.label, name(i), err)
+			}
+			rot[s] = append(rot[s], time.Since(begin))
+			s.set.leaves[i] = l
+			time.Sleep(time.Second) // let a reload settle before the next one
+		}
+	}
+	b.print(targets, rot)
+	return nil
+}
+
+// load does count full handshakes against t, cycling through its names,
+// and returns the wall time and the number that failed. It gives up after
+// a minute.
+func (b *bench) load(ctx context.Context, t *target, count int) (time.Duration, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	start := t.next
+	t.next = (t.next + count) % len(t.names)
+	var next, failed atomic.Int64
+	var first error
+	var once sync.Once
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for range b.conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				k := next.Add(1) - 1
+				if k >= int64(count) {
+					return
+				}
+				if _, err := handshake(t.srv.addr, t.names[(start+int(k))%len(t.names)]); err != nil {
+					failed.Add(1)
+					once.Do(func() { first = err })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(begin)
+	if ctx.Err() != nil {
+		return wall, int(failed.Load()), fmt.Errorf("load: %w", ctx.Err())
+	}
+	if f := failed.Load(); f > int64(count)/100 {
+		return wall, int(f), fmt.Errorf("%d of %d handshakes failed, first: %w", f, count, first)
+	}
+	return wall, int(failed.Load()), nil
+}
+
+// handshake does one full TLS 1.3 handshake (X25519, no session cache)
+// and returns the serial number of the leaf served.
+func handshake(addr, sni string) (*big.Int, error) {
+	raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer raw.Close()
+	_ = raw.SetDeadline(time.Now().Add(10 * time.Second))
+	c := tls.Client(raw, &tls.Config{
+		ServerName:         sni,
+		MinVersion:         tls.VersionTLS13,
+		CurvePreferences:   []tls.CurveID{tls.X25519},
+		InsecureSkipVerify: true, // the serial is checked; verification would only load the client
+		NextProtos:         []string{"http/1.1"},
+	})
+	if err := c.Handshake(); err != nil {
+		return nil, err
+	}
+	certs := c.ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return nil, errors.New("no certificate")
+	}
+	return certs[0].SerialNumber, nil
+}
+
+func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
+	var base *target
+	onePer := map[string]*target{}
+	for _, t := range targets {
+		if t.srv.label == "go-static" {
+			base = t
+		}
+		if t.srv.set.n == 1 && !strings.Contains(t.srv.label, "GOMAXPROCS") {
+			onePer[t.srv.kind] = t
+		}
+	}
+	us := func(t *target) float64 {
+		if t.hs == 0 {
+			return 0
+		}
+		return float64(t.cpu.Microseconds()) / float64(t.hs)
+	}
+	fmt.Printf("\n%d rounds x %d full TLS 1.3 handshakes (X25519, ECDSA P-256) per target, %d connections at once\n\n",
+		b.rounds, b.perRound, b.conc)
+	w := os.Stdout
+	fmt.Fprintln(w, "| server | traffic | CPU µs/hs | × go-static | × 1 cert | hs/s | failed | RSS MiB | start-up | rotation p50 |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	for _, t := range targets {
+		ratio := "-"
+		if one := onePer[t.srv.kind]; one != nil && one != t && t.srv.set.n > 1 && us(one) > 0 {
+			ratio = fmt.Sprintf("%.3f", us(t)/us(one))
+		}
+		rotation := "-"
+		if d := rot[t.srv]; len(d) > 0 {
+			slices.Sort(d)
+			rotation = fmt.Sprintf("%.1f ms", float64(d[len(d)/2].Microseconds())/1000)
+		}
+		fmt.Fprintf(w, "| %-24s | %-9s | %4.0f | %.3f | %5s | %4.0f | %d | %3.0f | %.2f s | %s |\n",
+			t.srv.label, t.pattern, us(t), us(t)/us(base), ratio, float64(t.hs)/t.wall.Seconds(), t.failed,
+			float64(t.rss)/(1<<20), t.srv.startup.Seconds(), rotation)
+	}
+	fmt.Println("\nrotation: certops = rewrite one entity file, HAProxy = runtime API set/commit ssl cert,")
+	fmt.Println("nginx = write the files and reload; each timed until a handshake serves the new leaf.")
+}

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// server is one server process under test, serving one certificate set.
+type server struct {
+	kind    string // certops, haproxy, nginx, go-static
+	label   string // kind plus what distinguishes it
+	set     *certSet
+	addr    string
+	dir     string
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when cmd has exited
+	startup time.Duration
+	// rotate makes the server serve l for entity i and returns when it
+	// has been told to; the caller times until a handshake sees it.
+	rotate func(i int, l leaf) error
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// start starts cmd with its output in dir/log and waits until a
+// handshake for the set's last name serves its certificate.
+func (s *server) start(ctx context.Context) error {
+	logf, err := os.Create(filepath.Join(s.dir, "log"))
+	if err != nil {
+		return err
+	}
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	begin := time.Now()
+	if err := s.cmd.Start(); err != nil {
+		return fmt.Errorf("%s: %w", s.label, err)
+	}
+	s.exited = make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(s.exited) }()
+	last := s.set.n - 1
+	want := s.set.leaves[last].serial
+	if s.kind == "go-static" {
+		last, want = 0, s.set.leaves[0].serial
+	}
+	if _, err := s.waitFor(ctx, name(last), want, 120*time.Second); err != nil {
+		return fmt.Errorf("%s: not serving after %v (see %s): %w", s.label, time.Since(begin).Round(time.Millisecond),
+			filepath.Join(s.dir, "log"), err)
+	}
+	s.startup = time.Since(begin)
+	return nil
+}
+
+func (s *server) stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.exited
+	}
+}
+
+// waitFor does handshakes for sni until the leaf served has serial want,
+// and returns how long it took.
+func (s *server) waitFor(ctx context.Context, sni string, want *big.Int, limit time.Duration) (time.Duration, error) {
+	begin := time.Now()
+	deadline := begin.Add(limit)
+	var last error
+	for time.Now().Before(deadline) {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		select {
+		case <-s.exited:
+			return 0, fmt.Errorf("exited: %v", s.cmd.ProcessState)
+		default:
+		}
+		serial, err := handshake(s.addr, sni)
+		if err == nil && serial.Cmp(want) == 0 {
+			return time.Since(begin), nil
+		}
+		if err != nil {
+			last = err
+			time.Sleep(20 * time.Millisecond) // not listening yet
+		} else {
+			last = fmt.Errorf("serial %v served, want %v", serial, want)
+		}
+	}
+	return 0, fmt.Errorf("gave up after %v: %w", limit, last)
+}
+
+// cpu returns the user+system CPU time of the server's process tree
+// (nginx's workers are children of its master).
+func (s *server) cpu() (time.Duration, error) {
+	var total time.Duration
+	for _, pid := range tree(s.cmd.Process.Pid) {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		// Fields after the parenthesised command: state is field 3,
+		// utime 14, stime 15 (proc(5)).
+		rest := string(data[bytes.LastIndexByte(data, ')')+2:])
+		f := strings.Fields(rest)
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(ut+st) * time.Second / clockTicks
+	}
+	return total, nil
+}
+
+const clockTicks = 100 // USER_HZ on Linux
+
+// rss returns the resident set of the server's process tree in bytes.
+func (s *server) rss() int64 {
+	var total int64
+	for _, pid := range tree(s.cmd.Process.Pid) {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				total += kb << 10
+			}
+		}
+		f.Close()
+	}
+	return total
+}
+
+// tree returns pid and its descendants.
+func tree(root int) []int {
+	parent := map[int]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+		ppid, _ := strconv.Atoi(f[1])
+		parent[pid] = ppid
+	}
+	pids := []int{root}
+	for pid := range parent {
+		for p := parent[pid]; p > 1; p = parent[p] {
+			if p == root {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// newCertops runs the daemon on the set's entity folder.
+func newCertops(bin, dir string, set *certSet, env ...string) (*server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "run", "--source", filepath.Join(set.dir, "entities"), "--listen", addr,
+		"--admin", admin, "--data-dir", filepath.Join(dir, "data"))
+	cmd.Env = append(os.Environ(), env...)
+	s := &server{kind: "certops", set: set, addr: addr, dir: dir, cmd: cmd}
+	s.rotate = func(i int, l leaf) error { return set.write(i, l) }
+	return s, nil
+}
+
+// newHAProxy runs HAProxy with one thread and the set as a crt-list.
+// Rotation is the runtime API's set ssl cert and commit ssl cert.
+func newHAProxy(dir string, set *certSet) (*server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, "haproxy.sock")
+	cfg := fmt.Sprintf(`global
+    nbthread 1
+    maxconn 4096
+    stats socket %s mode 600 level admin
+    ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+frontend fe
+    bind %s ssl crt-list %s
+    http-request return status 200 content-type text/plain string ok
+`, sock, addr, filepath.Join(set.dir, "crt-list"))
+	path := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		return nil, err
+	}
+	s := &server{kind: "haproxy", set: set, addr: addr, dir: dir, cmd: exec.Command("haproxy", "-db", "-f", path)}
+	s.rotate = func(i int, l leaf) error {
+		payload := append(append([]byte{}, l.certPEM...), l.keyPEM...)
+		out, err := haproxyCommand(sock, fmt.Sprintf("set ssl cert %s <<\n%s\n", set.pemPath(i), payload))
+		if err != nil || !strings.Contains(out, "Transaction") {
+			return fmt.Errorf("haproxy: set ssl cert: %q %v", out, err)
+		}
+		out, err = haproxyCommand(sock, fmt.Sprintf("commit ssl cert %s\n", set.pemPath(i)))
+		if err != nil || !strings.Contains(out, "Success") {
+			return fmt.Errorf("haproxy: commit ssl cert: %q %v", out, err)
+		}
+		return nil
+	}
+	return s, nil
+}
+
+func haproxyCommand(sock, cmd string) (string, error) {
+	c, err := net.DialTimeout("unix", sock, 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(c, cmd); err != nil {
+		return "", err
+	}
+	out, err := io.ReadAll(c)
+	return string(out), err
+}
+
+// newNginx runs nginx with one worker and one server block per
+// certificate. Rotation writes the files and reloads (SIGHUP, what
+// nginx -s reload sends).
+func newNginx(dir string, set *certSet) (*server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `worker_processes 1;
+daemon off;
+master_process on;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    server_names_hash_max_size 65536;
+    server_names_hash_bucket_size 128;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    client_body_temp_path %[1]s/tmp;
+    proxy_temp_path %[1]s/tmp;
+    fastcgi_temp_path %[1]s/tmp;
+    uwsgi_temp_path %[1]s/tmp;
+    scgi_temp_path %[1]s/tmp;
+`, dir)
+	for i := range set.n {
+		fmt.Fprintf(&b, "    server { listen %s ssl; server_name %s; ssl_certificate %s; ssl_certificate_key %s; return 200 ok; }\n",
+			addr, name(i), set.crtPath(i), set.keyPath(i))
+	}
+	b.WriteString("}\n")
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return nil, err
+	}
+	s := &server{kind: "nginx", set: set, addr: addr, dir: dir, cmd: exec.Command("nginx", "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))}
+	s.rotate = func(i int, l leaf) error {
+		if err := set.write(i, l); err != nil {
+			return err
+		}
+		return s.cmd.Process.Signal(syscall.SIGHUP)
+	}
+	return s, nil
+}
+
+// newStatic runs this program as a plain net/http + crypto/tls server
+// with one static certificate: the baseline.
+func newStatic(self, dir string, set *certSet, env ...string) (*server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "-serve-static", addr, "-cert", set.crtPath(0), "-key", set.keyPath(0))
+	cmd.Env = append(os.Environ(), env...)
+	return &server{kind: "go-static", set: set, addr: addr, dir: dir, cmd: cmd}, nil
+}
+
+// serveStatic is the baseline server's main.
+func serveStatic(addr, certFile, keyFile string) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Addr:              addr,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, "ok")
+		}),
+	}
+	err = srv.ListenAndServeTLS("", "")
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

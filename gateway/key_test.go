@@ -1,0 +1,85 @@
+package gateway
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"testing"
+)
+
+func TestKeyForms(t *testing.T) {
+	gen := func(f func() (crypto.Signer, error)) crypto.Signer {
+		k, err := f()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	ec := func(c elliptic.Curve) crypto.Signer {
+		return gen(func() (crypto.Signer, error) { return ecdsa.GenerateKey(c, rand.Reader) })
+	}
+	tests := []struct {
+		name string
+		key  crypto.Signer
+		form keyForm
+	}{
+		{"P-256", ec(elliptic.P256()), keyP256},
+		{"P-384", ec(elliptic.P384()), keyP384},
+		{"P-521", ec(elliptic.P521()), keyP521},
+		{"Ed25519", gen(func() (crypto.Signer, error) { _, k, err := ed25519.GenerateKey(rand.Reader); return k, err }), keyEd25519},
+		{"RSA-2048", gen(func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) }), keyPKCS8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			form, raw, err := encodeKey(tt.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if form != tt.form {
+				t.Errorf("encodeKey(%s) form = %d, want %d", tt.name, form, tt.form)
+			}
+			got, err := decodeKey(form, raw)
+			if err != nil {
+				t.Fatalf("decodeKey(%s): %v", tt.name, err)
+			}
+			signer := got.(crypto.Signer)
+			if !signer.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(tt.key.Public()) {
+				t.Errorf("decodeKey(%s): public key differs", tt.name)
+			}
+			// The decoded key signs what the original's public key verifies.
+			msg := sha256.Sum256([]byte("certops"))
+			var opts crypto.SignerOpts = crypto.SHA256
+			digest := msg[:]
+			if tt.form == keyEd25519 {
+				opts, digest = crypto.Hash(0), []byte("certops")
+			}
+			sig, err := signer.Sign(rand.Reader, digest, opts)
+			if err != nil {
+				t.Fatalf("Sign with decodeKey(%s): %v", tt.name, err)
+			}
+			var ok bool
+			switch pub := tt.key.Public().(type) {
+			case *ecdsa.PublicKey:
+				ok = ecdsa.VerifyASN1(pub, digest, sig)
+			case ed25519.PublicKey:
+				ok = ed25519.Verify(pub, digest, sig)
+			case *rsa.PublicKey:
+				ok = rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig) == nil
+			}
+			if !ok {
+				t.Errorf("signature of decodeKey(%s) does not verify", tt.name)
+			}
+			// A stored form of the wrong length is refused, never read.
+			if _, err := decodeKey(form, raw[:len(raw)-1]); err == nil {
+				t.Errorf("decodeKey(%s) of a truncated key succeeded", tt.name)
+			}
+		})
+	}
+	if _, err := decodeKey(keyPKCS8, []byte("not a key")); err == nil || err.Error() != "parse private key" {
+		t.Errorf("decodeKey(garbage) = %v, want parse private key", err)
+	}
+}
