@@ -180,3 +180,33 @@ func expired(err error) bool {
 	var invalid x509.CertificateInvalidError
 	return errors.As(err, &invalid) && invalid.Reason == x509.Expired
 }
+
+// Trust is where a chain's trust comes from, for inventories.
+type Trust string
+
+// Trust values.
+const (
+	TrustPublic    Trust = "public"    // a system (publicly trusted) root
+	TrustPrivate   Trust = "private"   // a private root (--roots, *.roots.pem)
+	TrustUntrusted Trust = "untrusted" // no trusted root, or not verifiable
+)
+
+// String returns the trust's name.
+func (t Trust) String() string { return string(t) }
+
+// Trust tells which roots certs (a chain as written, leaf first) builds
+// to, at the checker's time or, for a certificate outside its validity
+// window, in the middle of the leaf's life.
+func (c *Checker) Trust(certs []*x509.Certificate) Trust {
+	if len(certs) == 0 {
+		return TrustUntrusted
+	}
+	r := &report{policy: Policy{}}
+	switch c.checkChain(r, certs, c.now()) {
+	case trustPublic:
+		return TrustPublic
+	case trustPrivate:
+		return TrustPrivate
+	}
+	return TrustUntrusted
+}

@@ -5,6 +5,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 
 	// The Mozilla root set, used by crypto/x509 only when the machine has
 	// no system roots (x509.SetFallbackRoots semantics): a distroless
@@ -71,4 +74,74 @@ func Pool(certs ...[]*x509.Certificate) *x509.CertPool {
 		}
 	}
 	return p
+}
+
+// PinnedSuffix ends the name of a repository file that pins private
+// roots; such files are reviewed like the policy.
+const PinnedSuffix = ".roots.pem"
+
+// IsPinned reports whether the slash-separated path p names a pinned
+// roots file (a dot-file or a file below a dot-folder does not count).
+func IsPinned(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if strings.HasPrefix(seg, ".") && seg != "." && seg != ".." {
+			return false
+		}
+	}
+	return strings.HasSuffix(p, PinnedSuffix)
+}
+
+// PinnedRoots reads every *.roots.pem file below root in fsys (dot-files
+// and dot-folders skipped). An error names the file.
+func PinnedRoots(fsys fs.FS, root string) ([]*x509.Certificate, error) {
+	if root == "" {
+		root = "."
+	}
+	var out []*x509.Certificate
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != root && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !strings.HasSuffix(p, PinnedSuffix) {
+			return nil
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		certs, err := ParseRoots(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		out = append(out, certs...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pinned roots: %w", err)
+	}
+	return out, nil
+}
+
+// ReadRootFiles reads the PEM bundles named by --roots. An error names the
+// file.
+func ReadRootFiles(paths []string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("--roots: %w", err)
+		}
+		certs, err := ParseRoots(b)
+		if err != nil {
+			return nil, fmt.Errorf("--roots %s: %w", p, err)
+		}
+		out = append(out, certs...)
+	}
+	return out, nil
 }
