@@ -55,7 +55,7 @@ func newTestRepo(t *testing.T) *testRepo {
 			Labels: map[string]string{"team": "storefront"}}),
 		"api/api.yaml": fixtures.EntityYAML(fixtures.Entity{Name: "api", SNIs: []string{"api.example.com"}, Chains: []*fixtures.Leaf{api},
 			Labels: map[string]string{"owner": "api-team", "team": "ignored"}}),
-		"vault.yaml": "name: vaulted\nsnis: [v.example.com]\ncert: $secret://vault/kv/tls/v/cert\nkey: $secret://vault/kv/tls/v/key\n",
+		"vault.yaml":   "name: vaulted\nsnis: [v.example.com]\ncert: $secret://vault/kv/tls/v/cert\nkey: $secret://vault/kv/tls/v/key\n",
 		"ca.roots.pem": string(root.CertPEM),
 	})
 	return &testRepo{dir: dir, keys: [][]byte{shop.KeyPEM, api.KeyPEM}, root: root, now: now}
