@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"certops/certcheck"
 	"certops/plan"
 	"certops/reconciler/admin"
 	"certops/reconciler/report"
@@ -85,6 +87,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 		p              *plan.Plan
 		baseName, head string
 		invalid        []report.Invalid
+		findings       []certcheck.Finding
 	)
 	if f.live != "" {
 		dir := "."
@@ -141,6 +144,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 		}
 		if invalid == nil {
 			p = plan.Diff(sides[0], sides[1])
+			findings = plan.RenewalFindings(certcheck.New(certcheck.Options{}), sides[0], sides[1])
 		}
 	}
 	out := cmd.OutOrStdout()
@@ -152,6 +156,9 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 	}
 	if err := printPlan(out, f.format, p, baseName, head); err != nil {
 		return err
+	}
+	if failed, err := printFindings(out, cmd.ErrOrStderr(), f.format, findings); err != nil || failed {
+		return cmp.Or(err, error(exitError{code: 1}))
 	}
 	if f.exitCode && !p.Empty() {
 		return exitError{code: 2}
