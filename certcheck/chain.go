@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -138,17 +140,29 @@ func (c *Checker) checkChain(r *report, certs []*x509.Certificate, now time.Time
 		return trustNone
 	}
 	top := certs[p.path[len(p.path)-1]]
+	// An issuer that is neither listed nor trusted is a missing
+	// intermediate or an unpinned root, which the chain alone cannot
+	// tell apart. Public CAs name their issuer's certificate in the
+	// Authority Information Access extension (BR 7.1.2.7.7), so an issuer
+	// with a caIssuers URL is an intermediate the chain lacks.
 	switch {
 	case len(p.path) > 1 && selfSigned(top):
 		r.add(UntrustedRoot, "the chain ends at the root %s, which is not a trusted root: pin it with --roots or a *.roots.pem file if it is a private root",
 			name(top))
 	case selfSigned(top):
 		r.add(UntrustedRoot, "the leaf is self-signed and not a trusted root: pin it with --roots or a *.roots.pem file if it is meant to be trusted")
+	case len(top.IssuingCertificateURL) > 0:
+		what := "the leaf's"
+		if top != certs[0] {
+			what = fmt.Sprintf("%s's", name(top))
+		}
+		r.add(MissingIntermediate, "missing intermediate: %s issuer %s is neither in the chain nor a trusted root; append its certificate (from %s) after %s",
+			what, issuerName(top), top.IssuingCertificateURL[0], strings.TrimSuffix(what, "'s"))
 	case top.IsCA:
 		r.add(UntrustedRoot, "the chain ends at %s, issued by %s, which is not a trusted root: pin that root with --roots or a *.roots.pem file, or add the intermediate if %s is one",
 			name(top), issuerName(top), issuerName(top))
 	default:
-		r.add(MissingIntermediate, "missing intermediate: the leaf's issuer %s is neither in the chain nor a trusted root; append it after the leaf (or pin it with --roots if it is a private root)",
+		r.add(UntrustedRoot, "the leaf's issuer %s is neither in the chain nor a trusted root: append it after the leaf if it is an intermediate, or pin it with --roots or a *.roots.pem file if it is a private root",
 			issuerName(top))
 	}
 	return trustNone

@@ -56,6 +56,9 @@ func TestEntity(t *testing.T) {
 	p := newPKI(t)
 	i2 := p.inter.Intermediate(t, "Second Intermediate")
 	leaf := p.inter.Server(t, "shop.example.com")
+	aiaLeaf := p.inter.CustomLeaf(t, fixtures.CustomLeaf{LeafOptions: fixtures.LeafOptions{DNSNames: []string{"shop.example.com"}},
+		IssuingCertificateURL: []string{"http://ca.example.com/inter.crt"}})
+	rootLeaf := p.root.Server(t, "shop.example.com")
 	deepLeaf := i2.Server(t, "deep.example.com")
 	sha1Inter := p.root.IntermediateSignedWith(t, "SHA-1 Intermediate", x509.ECDSAWithSHA1)
 	constrained := fixtures.NewConstrainedRootCA(t, "Constrained Root", "example.org")
@@ -76,8 +79,11 @@ func TestEntity(t *testing.T) {
 			want: []want{{UntrustedRoot, SeverityWarning, "ends at the root CN=Test Root"}}},
 		{name: "untrusted root made an error by policy", certs: certs(leaf.Cert, p.inter.Cert), policy: Policy{UntrustedRoot: SeverityError},
 			want: []want{{UntrustedRoot, SeverityError, "not a trusted root"}}},
-		{name: "missing intermediate", certs: certs(leaf.Cert), private: private,
-			want: []want{{MissingIntermediate, SeverityError, "the leaf's issuer CN=Test Intermediate is neither in the chain nor a trusted root"}}},
+		{name: "missing intermediate", certs: certs(aiaLeaf.Cert), private: private,
+			want: []want{{MissingIntermediate, SeverityError, "the leaf's issuer CN=Test Intermediate is neither in the chain nor a trusted root; append its certificate (from http://ca.example.com/inter.crt)"}}},
+		{name: "issuer of a leaf without AIA unknown", certs: certs(leaf.Cert), private: private,
+			want: []want{{UntrustedRoot, SeverityWarning, "the leaf's issuer CN=Test Intermediate is neither in the chain nor a trusted root: append it after the leaf if it is an intermediate"}}},
+		{name: "leaf of a pinned root alone", certs: certs(rootLeaf.Cert), private: private},
 		{name: "wrong order", certs: certs(deepLeaf.Cert, p.inter.Cert, i2.Cert), private: private,
 			want: []want{{ChainOrder, SeverityError, "certificate 3 (CN=Second Intermediate) issued certificate 1"}}},
 		{name: "unrelated extra certificate", certs: certs(leaf.Cert, p.inter.Cert, p.other.Cert), private: private,
