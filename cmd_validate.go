@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"certops/certcheck"
 	"certops/schema"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ func newValidateCmd() *cobra.Command {
 		warnWithin time.Duration
 		strict     bool
 		verbose    bool
+		roots      []string
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
@@ -56,7 +58,11 @@ count). --format github prints GitHub Actions annotations.`,
 			if filepath.IsLocal(dir) {
 				fsys, root, prefix = os.DirFS("."), filepath.ToSlash(filepath.Clean(dir)), ""
 			}
-			res, err := schema.LoadContext(cmd.Context(), fsys, schema.Options{Root: root, WarnWithin: warnWithin})
+			private, err := certcheck.ReadRootFiles(roots)
+			if err != nil {
+				return err
+			}
+			res, err := schema.LoadContext(cmd.Context(), fsys, schema.Options{Root: root, WarnWithin: warnWithin, Hygiene: &schema.Hygiene{Roots: private}})
 			if err != nil {
 				return err
 			}
@@ -77,6 +83,7 @@ count). --format github prints GitHub Actions annotations.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, json or github (GitHub Actions annotations)")
+	cmd.Flags().StringArrayVar(&roots, "roots", nil, "PEM bundle of private roots that chains may end at (repeatable); the repository's *.roots.pem add theirs")
 	cmd.Flags().DurationVar(&warnWithin, "warn-within", schema.DefaultWarnWithin, "warn about certificates that expire within this duration")
 	cmd.Flags().BoolVar(&strict, "strict", false, "fail on warnings too")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list the files that were ignored")

@@ -46,7 +46,8 @@ const (
 	LifetimePublic      Check = "lifetime_public"       // publicly trusted leaf over the SC-081 maximum
 	LifetimePrivate     Check = "lifetime_private"      // privately trusted leaf over the SC-081 maximum
 	LintError           Check = "zlint_error"           // a zlint lint's error (or fatal)
-	LintWarning         Check = "zlint_warning"         // a zlint lint's warning
+	LintWarning         Check = "zlint_warning"         // a zlint lint's warning on a public leaf
+	LintPrivateWarning  Check = "zlint_private_warning" // an RFC lint's warning on a private leaf
 	KeyReuse            Check = "key_reuse"             // one public key in two entities
 	KeyReusedOnRenewal  Check = "key_reused_on_renewal" // a renewed certificate kept the old key
 )
@@ -74,7 +75,8 @@ var defaults = []struct {
 	{LifetimePublic, SeverityError, "a publicly trusted leaf whose lifetime exceeds the maximum in force at its notBefore (SC-081)"},
 	{LifetimePrivate, SeverityWarning, "a privately trusted leaf whose lifetime exceeds that maximum"},
 	{LintError, SeverityError, "zlint reports an error on the leaf"},
-	{LintWarning, SeverityWarning, "zlint reports a warning on the leaf"},
+	{LintWarning, SeverityWarning, "zlint reports a warning on a publicly trusted leaf"},
+	{LintPrivateWarning, SeverityOff, "zlint reports a warning (an RFC SHOULD, such as a missing subject key identifier) on a privately trusted leaf"},
 	{KeyReuse, SeverityWarning, "two entities serve the same public key"},
 	{KeyReusedOnRenewal, SeverityWarning, "a certificate was renewed without a new key (certops diff)"},
 }
@@ -144,18 +146,25 @@ func (p Policy) Severity(c Check) Severity {
 	return Default(c)
 }
 
-// CUEDefinition returns the #Checks definition that schema compiles with
-// the built-in #SSL schema: one field per check, its default marked, so a
-// repository's policy writes `#Checks: weak_key: "warning"` and an unknown
-// check or severity is a CUE error at its position.
+// CUEDefinition returns the #Checks definition, without a package clause,
+// that schema compiles with the built-in #SSL schema: one field per check,
+// its default marked, so a repository's policy writes
+// `#Checks: weak_key: "warning"` and an unknown check or severity is a CUE
+// error at its position.
 func CUEDefinition() []byte {
 	var b strings.Builder
-	b.WriteString("package certops\n\n")
 	b.WriteString("// #Checks sets the severity of each certificate hygiene check\n")
 	b.WriteString("// (certcheck): \"error\" fails validation, \"warning\" is reported,\n")
 	b.WriteString("// \"off\" is not checked. A repository's *.cue policy may tune any of them,\n")
 	b.WriteString("// for example `#Checks: untrusted_root: \"error\"`.\n")
 	b.WriteString("#Checks: {\n")
+	// Every declaration of a definition in one package merges into it, so
+	// a pattern, not closedness, refuses a misspelt check at its line.
+	names := make([]string, len(defaults))
+	for i, d := range defaults {
+		names[i] = string(d.check)
+	}
+	fmt.Fprintf(&b, "\t[!~\"^(%s)$\"]: error(\"unknown check: `certops schema` lists them\")\n\n", strings.Join(names, "|"))
 	for i, d := range defaults {
 		if i > 0 {
 			b.WriteString("\n")

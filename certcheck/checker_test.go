@@ -31,7 +31,9 @@ type want struct {
 
 // withoutLints drops zlint's findings, which the zlint test checks.
 func withoutLints(fs []Finding) []Finding {
-	return slices.DeleteFunc(slices.Clone(fs), func(f Finding) bool { return f.Check == LintError || f.Check == LintWarning })
+	return slices.DeleteFunc(slices.Clone(fs), func(f Finding) bool {
+		return f.Check == LintError || f.Check == LintWarning || f.Check == LintPrivateWarning
+	})
 }
 
 // noKeyMaterial fails when a finding carries PEM text or key bytes.
@@ -227,6 +229,17 @@ func TestLints(t *testing.T) {
 		if strings.Contains(f.Message, "e_sub_cert_") {
 			t.Errorf("private leaf got a Baseline Requirements lint: %v", f)
 		}
+	}
+	// Its RFC warnings (a leaf without a subject key identifier, as Go
+	// makes them) are off by default, and policy turns them on.
+	for _, f := range private {
+		if f.Check == LintPrivateWarning {
+			t.Errorf("zlint_private_warning is off by default, got %v", f)
+		}
+	}
+	on := New(Options{Public: x509.NewCertPool(), Private: []*x509.Certificate{p.root.Cert}, Policy: Policy{LintPrivateWarning: SeverityWarning}}).Entity(Entity{Name: "shop", Chains: chain})
+	if len(on) != 1 || on[0].Check != LintPrivateWarning || !strings.Contains(on[0].Message, "w_ext_subject_key_identifier_missing_sub_cert") {
+		t.Errorf("zlint_private_warning on = %v, want the missing subject key identifier", on)
 	}
 	// Policy can silence zlint's errors.
 	off := New(Options{Public: fixtures.Pool(p.root), Policy: Policy{LintError: SeverityOff}}).Entity(Entity{Name: "shop", Chains: chain})

@@ -58,10 +58,7 @@ func lifetimeMessage(notBefore, notAfter time.Time) (string, bool) {
 		days(life), maxDays, notBefore.UTC().Format(time.DateOnly)), true
 }
 
+// days formats a lifetime in whole days (the inclusive second dropped).
 func days(d time.Duration) string {
-	n := d / (24 * time.Hour)
-	if d%(24*time.Hour) != 0 {
-		return fmt.Sprintf("%.1f days", d.Hours()/24)
-	}
-	return fmt.Sprintf("%d days", n)
+	return fmt.Sprintf("%d days", int(d/(24*time.Hour)))
 }

@@ -88,8 +88,11 @@ func checkLints(r *report, leaf *x509.Certificate, public bool) {
 	}
 	for _, l := range results {
 		check := LintWarning
-		if l.status >= lint.Error {
+		switch {
+		case l.status >= lint.Error:
 			check = LintError
+		case !public:
+			check = LintPrivateWarning
 		}
 		desc := ""
 		if m := reg.ByName(l.name); m != nil {

@@ -57,6 +57,9 @@ type Options struct {
 	WarnWithin time.Duration
 	// Now returns the current time for validity checks; nil is time.Now.
 	Now func() time.Time
+	// Hygiene, when set, runs the certificate hygiene checks (certcheck)
+	// on every chain, tuned by the policy's #Checks.
+	Hygiene *Hygiene
 }
 
 // Load reads every entity file and policy file below opts.Root in fsys and
