@@ -25,6 +25,7 @@ type diffFlags struct {
 	format     string
 	exitCode   bool
 	token      string
+	roots      []string
 }
 
 func newDiffCmd() *cobra.Command {
@@ -67,6 +68,7 @@ Exit status: 0 when the plan is computed (with --exit-code: 0 no changes,
 	fl.StringVar(&f.format, "format", "text", "output format: text, json or markdown")
 	fl.BoolVar(&f.exitCode, "exit-code", false, "exit 2 when there are changes, 0 when there are none")
 	fl.StringVar(&f.token, "admin-token-file", "", "file holding the admin API's bearer token, for --live")
+	fl.StringArrayVar(&f.roots, "roots", nil, "PEM bundle of private roots that chains may end at (repeatable), for the hygiene checks of the head")
 	return cmd
 }
 
@@ -127,6 +129,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 		}
 		f.repo, f.path = repo, path
 		var sides [2][]plan.EntityInfo
+		var checker *certcheck.Checker
 		for i, rev := range []string{f.base, f.head} {
 			label := []string{baseName, head}[i]
 			fsys, err := source.OpenRevision(ctx, f.repo, rev)
@@ -137,6 +140,12 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 			if err != nil {
 				return err
 			}
+			if problems == nil && i == 1 {
+				problems, checker, err = checkHead(fsys, f.path, f.roots)
+				if err != nil {
+					return err
+				}
+			}
 			if problems != nil {
 				invalid = append(invalid, report.Invalid{Revision: label, Problems: problems})
 			}
@@ -144,7 +153,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 		}
 		if invalid == nil {
 			p = plan.Diff(sides[0], sides[1])
-			findings = plan.RenewalFindings(certcheck.New(certcheck.Options{}), sides[0], sides[1])
+			findings = plan.RenewalFindings(checker, sides[0], sides[1])
 		}
 	}
 	out := cmd.OutOrStdout()

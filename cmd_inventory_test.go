@@ -65,7 +65,7 @@ func TestInventoryCommand(t *testing.T) {
 
 	// --live reads a running daemon's admin API.
 	gw := gateway.New(gateway.Options{})
-	rec := reconciler.New(reconciler.Options{Source: os.DirFS(repo.Work), Gateway: gw})
+	rec := reconciler.New(reconciler.Options{FS: os.DirFS(repo.Work), Gateway: gw})
 	if att, err := rec.ReconcileNow(t.Context()); err != nil || att.Result != reconciler.ResultApplied {
 		t.Fatalf("reconcile: %+v, %v", att, err)
 	}

@@ -140,3 +140,13 @@ func chainField(i int) string {
 	}
 	return fmt.Sprintf("certs[%d]", i-1)
 }
+
+// Checks returns the severities of the hygiene checks under the
+// validator's policy (#Checks); defaults where the policy did not compile.
+func (v *Validator) Checks() certcheck.Policy {
+	p, err := certcheck.ParsePolicy(v.schemas[0].checks)
+	if err != nil {
+		return nil
+	}
+	return p
+}

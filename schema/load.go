@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"certops/certcheck"
 )
 
 // Result is what Load found in a repository.
@@ -28,6 +30,9 @@ type Result struct {
 	// Documents is the number of entity documents (and ADC or APISIX
 	// items) in them, whether they passed the schema or not.
 	Documents int
+	// Checks is the severity of each hygiene check under the policy
+	// (#Checks), for callers that check outside validation.
+	Checks certcheck.Policy
 }
 
 // rawSSL is one document as decoded from CUE.
@@ -96,6 +101,7 @@ func LoadContext(ctx context.Context, fsys fs.FS, opts Options) (*Result, error)
 	}
 	v, perrs := NewValidator(policy, opts)
 	res.Problems = append(res.Problems, perrs...)
+	res.Checks = v.Checks()
 
 	// Validate files in parallel: the cryptographic checks dominate and
 	// run outside the CUE lock.
