@@ -12,6 +12,7 @@ import (
 	"certops/inventory"
 	"certops/reconciler/admin"
 	"certops/schema"
+	"certops/source"
 )
 
 func newInventoryCmd() *cobra.Command {
@@ -62,7 +63,7 @@ certificate's lifetime once its next issuance is capped.`,
 			now := time.Now()
 			opts := inventory.Options{Now: now, OwnerLabel: ownerLabel}
 			var records []inventory.Record
-			source := live
+			from := live
 			if live != "" {
 				c := &admin.Client{Base: live}
 				if token != "" {
@@ -82,7 +83,7 @@ certificate's lifetime once its next issuance is capped.`,
 				if len(args) == 1 {
 					dir = args[0]
 				}
-				source = dir
+				from = dir
 				fsys := os.DirFS(dir)
 				pinned, err := certcheck.PinnedRoots(fsys, ".")
 				if err != nil {
@@ -97,7 +98,7 @@ certificate's lifetime once its next issuance is capped.`,
 				}
 				opts.Checker = certcheck.New(certcheck.Options{Private: append(private, pinned...)})
 				records = inventory.FromEntities(res.Entities, opts)
-				commits, err := inventory.LastCommits(cmd.Context(), dir)
+				commits, err := source.LastCommits(cmd.Context(), dir)
 				if err != nil {
 					return err
 				}
@@ -109,7 +110,7 @@ certificate's lifetime once its next issuance is capped.`,
 			if weeks > 0 {
 				return inventory.NewForecast(records, now, weeks).Write(out, f)
 			}
-			return inventory.Write(out, records, f, inventory.WriteOptions{Source: source, Now: now})
+			return inventory.Write(out, records, f, inventory.WriteOptions{Source: from, Now: now})
 		},
 	}
 	cmd.Flags().StringVar(&live, "live", "", "inventory a running daemon: its admin API (URL or host:port)")
