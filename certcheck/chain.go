@@ -9,14 +9,21 @@ import (
 	"time"
 )
 
-// issued reports whether parent issued child: the names match and parent's
-// key verifies child's signature. Unlike CheckSignatureFrom it accepts
+// issued reports whether parent issued child: the names match and the key
+// identifiers do, or, without them, parent's key verifies child's
+// signature. Unlike CheckSignatureFrom it accepts
 // SHA-1 signatures, so a SHA-1 chain is recognised as a chain (and its
 // signatures reported as weak), and it takes an MD5 signature, which Go
 // cannot verify at all, on the names and key identifiers alone.
 func issued(parent, child *x509.Certificate) bool {
 	if !bytes.Equal(child.RawIssuer, parent.RawSubject) {
 		return false
+	}
+	// Matching key identifiers settle it without a signature check (the
+	// most expensive step of validation): crypto/x509 verifies every
+	// signature of the path afterwards anyway.
+	if len(child.AuthorityKeyId) > 0 && len(parent.SubjectKeyId) > 0 {
+		return bytes.Equal(child.AuthorityKeyId, parent.SubjectKeyId)
 	}
 	if child.SignatureAlgorithm == x509.MD5WithRSA {
 		return len(child.AuthorityKeyId) == 0 || bytes.Equal(child.AuthorityKeyId, parent.SubjectKeyId)
