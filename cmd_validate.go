@@ -26,7 +26,11 @@ func newValidateCmd() *cobra.Command {
 		Long: `validate checks every entity file (*.yaml, *.yml, *.json) below DIR (default
 the current folder) against the built-in CUE schema and the repository's *.cue
 policy, then checks the certificates: PEM parsing, keys matching certificates,
-SNI syntax and coverage, validity, client CAs, duplicate names and SNIs.
+SNI syntax and coverage, validity, client CAs, duplicate names and SNIs,
+and the hygiene checks: chain order and trust (system roots, --roots, the
+repository's *.roots.pem), weak keys, curves and signatures, extended key
+usage, lifetimes (SC-081), zlint, keys shared by two entities; the policy's
+#Checks tunes their severities (certops schema lists them).
 Secret references are checked for syntax only.
 
 Every problem is reported as file:line:col: field: message. The exit status is
