@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"certops/certcheck"
 	"certops/plan"
 	"certops/reconciler/admin"
 	"certops/reconciler/report"
@@ -23,6 +25,7 @@ type diffFlags struct {
 	format     string
 	exitCode   bool
 	token      string
+	roots      []string
 }
 
 func newDiffCmd() *cobra.Command {
@@ -65,6 +68,7 @@ Exit status: 0 when the plan is computed (with --exit-code: 0 no changes,
 	fl.StringVar(&f.format, "format", "text", "output format: text, json or markdown")
 	fl.BoolVar(&f.exitCode, "exit-code", false, "exit 2 when there are changes, 0 when there are none")
 	fl.StringVar(&f.token, "admin-token-file", "", "file holding the admin API's bearer token, for --live")
+	fl.StringArrayVar(&f.roots, "roots", nil, "PEM bundle of private roots that chains may end at (repeatable), for the hygiene checks of the head")
 	return cmd
 }
 
@@ -85,6 +89,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 		p              *plan.Plan
 		baseName, head string
 		invalid        []report.Invalid
+		findings       []certcheck.Finding
 	)
 	if f.live != "" {
 		dir := "."
@@ -124,6 +129,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 		}
 		f.repo, f.path = repo, path
 		var sides [2][]plan.EntityInfo
+		var checker *certcheck.Checker
 		for i, rev := range []string{f.base, f.head} {
 			label := []string{baseName, head}[i]
 			fsys, err := source.OpenRevision(ctx, f.repo, rev)
@@ -134,6 +140,12 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 			if err != nil {
 				return err
 			}
+			if problems == nil && i == 1 {
+				problems, checker, err = checkHead(fsys, f.path, f.roots)
+				if err != nil {
+					return err
+				}
+			}
 			if problems != nil {
 				invalid = append(invalid, report.Invalid{Revision: label, Problems: problems})
 			}
@@ -141,6 +153,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 		}
 		if invalid == nil {
 			p = plan.Diff(sides[0], sides[1])
+			findings = plan.RenewalFindings(checker, sides[0], sides[1])
 		}
 	}
 	out := cmd.OutOrStdout()
@@ -152,6 +165,9 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 	}
 	if err := printPlan(out, f.format, p, baseName, head); err != nil {
 		return err
+	}
+	if failed, err := printFindings(out, cmd.ErrOrStderr(), f.format, findings); err != nil || failed {
+		return cmp.Or(err, error(exitError{code: 1}))
 	}
 	if f.exitCode && !p.Empty() {
 		return exitError{code: 2}

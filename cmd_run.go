@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"certops/certcheck"
 	"certops/examples"
 	"certops/gateway"
 	"certops/reconciler"
@@ -62,6 +63,7 @@ type runFlags struct {
 	tls12Suites       string
 	secretRefresh     time.Duration
 	secretManagers    string
+	roots             []string
 }
 
 func newRunCmd() *cobra.Command {
@@ -109,6 +111,7 @@ the command line wins over its variable.`,
 	fl.StringVar(&f.maxDelete, "max-delete", "50%", "refuse a plan deleting more than this share of the running entities (a percentage or a fraction)")
 	fl.BoolVar(&f.allowMassDelete, "allow-mass-delete", false, "apply plans that delete more than --max-delete or all entities")
 	fl.DurationVar(&f.warnWithin, "warn-within", schema.DefaultWarnWithin, "report certificates expiring within this window")
+	fl.StringArrayVar(&f.roots, "roots", nil, "PEM bundle of private roots that chains may end at (repeatable); the repository's *.roots.pem add theirs")
 	fl.StringVar(&f.gitTokenFile, "git-token-file", "", "file holding the https token or password (default: $GIT_TOKEN)")
 	fl.StringVar(&f.gitUsername, "git-username", "", "https user name sent with the token (default: the URL's, else \"git\")")
 	fl.StringVar(&f.gitCAFile, "git-ca-file", "", "PEM file of extra CAs trusted for https Git servers")
@@ -320,7 +323,12 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if err != nil {
 		return err
 	}
+	privateRoots, err := certcheck.ReadRootFiles(f.roots)
+	if err != nil {
+		return err
+	}
 	recOpts := reconciler.Options{
+		Hygiene:         &schema.Hygiene{Roots: privateRoots},
 		Secrets:         cache,
 		Observe:         metrics.ObserveRun,
 		Source:          src,

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"certops/certcheck"
 	"certops/schema"
 
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ func newValidateCmd() *cobra.Command {
 		strict     bool
 		verbose    bool
 		managers   string
+		roots      []string
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [DIR]",
@@ -25,7 +27,11 @@ func newValidateCmd() *cobra.Command {
 		Long: `validate checks every entity file (*.yaml, *.yml, *.json) below DIR (default
 the current folder) against the built-in CUE schema and the repository's *.cue
 policy, then checks the certificates: PEM parsing, keys matching certificates,
-SNI syntax and coverage, validity, client CAs, duplicate names and SNIs.
+SNI syntax and coverage, validity, client CAs, duplicate names and SNIs,
+and the hygiene checks: chain order and trust (system roots, --roots, the
+repository's *.roots.pem), weak keys, curves and signatures, extended key
+usage, lifetimes (SC-081), zlint, keys shared by two entities; the policy's
+#Checks tunes their severities (certops schema lists them).
 Secret references are checked for syntax only.
 
 Every problem is reported as file:line:col: field: message. The exit status is
@@ -61,7 +67,11 @@ count). --format github prints GitHub Actions annotations.`,
 			if err != nil {
 				return err
 			}
-			res, err := schema.LoadContext(cmd.Context(), fsys, schema.Options{Root: root, WarnWithin: warnWithin})
+			private, err := certcheck.ReadRootFiles(roots)
+			if err != nil {
+				return err
+			}
+			res, err := schema.LoadContext(cmd.Context(), fsys, schema.Options{Root: root, WarnWithin: warnWithin, Hygiene: &schema.Hygiene{Roots: private}})
 			if err != nil {
 				return err
 			}
@@ -83,6 +93,7 @@ count). --format github prints GitHub Actions annotations.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, json or github (GitHub Actions annotations)")
+	cmd.Flags().StringArrayVar(&roots, "roots", nil, "PEM bundle of private roots that chains may end at (repeatable); the repository's *.roots.pem add theirs")
 	cmd.Flags().DurationVar(&warnWithin, "warn-within", schema.DefaultWarnWithin, "warn about certificates that expire within this duration")
 	cmd.Flags().BoolVar(&strict, "strict", false, "fail on warnings too")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list the files that were ignored")

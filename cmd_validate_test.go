@@ -18,8 +18,9 @@ import (
 func validateRepo(t *testing.T) (string, []string) {
 	t.Helper()
 	ca := fixtures.NewRootCA(t, "validate test CA")
-	// A year of validity: fixtures' default day would be a warning.
-	year := time.Now().AddDate(1, 0, 0)
+	// 90 days of validity: fixtures' default day would be a warning, and
+	// so would a lifetime over the public maximum (lifetime_private).
+	year := time.Now().AddDate(0, 0, 90)
 	shop := ca.Leaf(t, fixtures.LeafOptions{DNSNames: []string{"shop.example.com"}, NotAfter: year})
 	api := ca.Leaf(t, fixtures.LeafOptions{DNSNames: []string{"api.example.com"}, NotAfter: year})
 	swapped := *api
@@ -29,6 +30,7 @@ func validateRepo(t *testing.T) (string, []string) {
 		"bad/api.yaml":  fixtures.EntityYAML(fixtures.Entity{Name: "api", SNIs: []string{"api.example.com"}, Chains: []*fixtures.Leaf{api.Mismatched(t)}}),
 		"bad/swap.yaml": fixtures.EntityYAML(fixtures.Entity{Name: "swap", SNIs: []string{"swap.example.com"}, Chains: []*fixtures.Leaf{&swapped}}),
 		"notes.txt":     "not an entity",
+		"ca.roots.pem":  string(ca.CertPEM), // pinned: the chains end at a trusted root
 	})
 	var keyLines []string
 	for _, k := range [][]byte{api.KeyPEM, shop.KeyPEM} {
@@ -134,7 +136,8 @@ func TestValidateWarnings(t *testing.T) {
 	ca := fixtures.NewRootCA(t, "validate test CA")
 	soon := ca.Leaf(t, fixtures.LeafOptions{DNSNames: []string{"soon.example.com"}, NotAfter: time.Now().Add(48 * time.Hour)})
 	dir := fixtures.WriteFiles(t, map[string]string{
-		"soon.yaml": fixtures.EntityYAML(fixtures.Entity{Name: "soon", SNIs: []string{"soon.example.com"}, Chains: []*fixtures.Leaf{soon}}),
+		"soon.yaml":    fixtures.EntityYAML(fixtures.Entity{Name: "soon", SNIs: []string{"soon.example.com"}, Chains: []*fixtures.Leaf{soon}}),
+		"ca.roots.pem": string(ca.CertPEM),
 	})
 	tests := []struct {
 		args     []string

@@ -75,6 +75,7 @@ every valid revision to an in-process TLS gateway without a restart.`,
 		newValidateCmd(),
 		newDiffCmd(),
 		newStatusCmd(),
+		newInventoryCmd(),
 		newSchemaCmd(),
 		newVersionCmd(),
 	)

@@ -43,15 +43,19 @@ func TestValidate(t *testing.T) {
 	good := func(name, sni string) *testLeaf { return ca.issue(t, algECDSA, name, []string{sni}) }
 	shop := good("shop.test", "shop.test")
 	other := good("other.test", "other.test")
-	rsa := ca.issue(t, algRSA, "api.test", []string{"api.test"})
-	ec := good("api.test", "api.test")
+	// The valid repository's leaves live 90 days, within the public
+	// maximum (lifetime_private), and its CA is pinned (untrusted_root).
+	days90 := leafOptions{notAfter: time.Now().Add(90 * 24 * time.Hour)}
+	rsa := ca.issue(t, algRSA, "api.test", []string{"api.test"}, days90)
+	ec := ca.issue(t, algECDSA, "api.test", []string{"api.test"}, days90)
 	expired := ca.issue(t, algECDSA, "old.test", []string{"old.test"}, leafOptions{notBefore: time.Now().Add(-48 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour)})
 	expiring := ca.issue(t, algECDSA, "soon.test", []string{"soon.test"}, leafOptions{notAfter: time.Now().Add(24 * time.Hour)})
 	mismatched := *good("shop.test", "shop.test")
 	mismatched.keyPEM = other.keyPEM
 
 	valid := map[string][]byte{
-		"shop.yaml": entity{name: "shop", snis: []string{"shop.test", "*.shop.test"}, chains: []*testLeaf{ca.issue(t, algECDSA, "shop.test", []string{"shop.test", "*.shop.test"})}}.yaml(),
+		"shop.yaml":    entity{name: "shop", snis: []string{"shop.test", "*.shop.test"}, chains: []*testLeaf{ca.issue(t, algECDSA, "shop.test", []string{"shop.test", "*.shop.test"}, days90)}}.yaml(),
+		"ca.roots.pem": ca.certPEM,
 		"api/dual.yaml": entity{name: "api", snis: []string{"api.test"}, chains: []*testLeaf{rsa, ec}, clientCA: ca.certPEM,
 			extra: "ssl_protocols: [TLSv1.2, TLSv1.3]\nlabels:\n  team: api\n"}.yaml(),
 	}

@@ -73,5 +73,8 @@ func main() {
 	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca.CertPEM, 0o644); err != nil {
 		log.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.roots.pem"), ca.CertPEM, 0o644); err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println("wrote", dir)
 }

@@ -68,6 +68,9 @@ type Options struct {
 	// SlowFetch is how long a fetch may take before the log says it is
 	// slow (and again at every further SlowFetch); 0 means 10s.
 	SlowFetch time.Duration
+	// Hygiene, when set, runs the certificate hygiene checks (certcheck)
+	// in validation and on resolved material.
+	Hygiene *schema.Hygiene
 }
 
 // Reconciler drives the gateway from a source.
@@ -136,7 +139,7 @@ func New(opts Options) *Reconciler {
 		log:       log,
 		trigger:   make(chan struct{}, 1),
 		sem:       make(chan struct{}, 1),
-		loader:    newLoader(opts.Path, schema.Options{WarnWithin: opts.WarnWithin, Now: opts.Now}),
+		loader:    newLoader(opts.Path, schema.Options{WarnWithin: opts.WarnWithin, Now: opts.Now, Hygiene: opts.Hygiene}),
 		delivered: make([]string, len(opts.Sinks)),
 	}
 	r.status.Store(&Status{Source: origin.String()})

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"certops/certcheck"
 )
 
 // This file holds the checks of DESIGN.md 2.1 that need cryptography. Their
@@ -273,6 +275,7 @@ func (e *Entity) checkMaterial(values Values, resolve bool, bad map[string]bool,
 	var out []finding
 	m := &Material{}
 	complete := true
+	var parsed []certcheck.Chain // for the hygiene checks
 	get := func(field, v string) ([]byte, bool, error) {
 		// A field already refused (a malformed reference) is skipped;
 		// the others are still checked, so one review finds everything.
@@ -319,6 +322,7 @@ func (e *Entity) checkMaterial(values Values, resolve bool, bad map[string]bool,
 			continue
 		}
 		keyMatched := false
+		parsed = append(parsed, certcheck.Chain{Field: certField, Certs: certs})
 		if key != nil {
 			if err := keyMatches(certs[0], key); err != nil {
 				out = append(out, finding{field: keyField, msg: "the key does not match the certificate in " + e.written(certField) + " " + err.Error()})
@@ -331,7 +335,9 @@ func (e *Entity) checkMaterial(values Values, resolve bool, bad map[string]bool,
 			out = append(out, caFirst(certField, certs, keyMatched, e.SNIs))
 		}
 		out = append(out, validity(certField, certs, now, warnWithin)...)
-		for j := 1; j < len(certs); j++ {
+		// With the hygiene checks on, chain_order and chain_unrelated say
+		// this precisely (and as errors by default).
+		for j := 1; j < len(certs) && e.hygiene == nil; j++ {
 			if certs[j-1].CheckSignatureFrom(certs[j]) != nil {
 				out = append(out, finding{field: certField, warn: true, msg: fmt.Sprintf(
 					"chain certificate %d (%s) did not issue certificate %d (%s): list the chain leaf first, each certificate followed by its issuer",
@@ -354,6 +360,7 @@ func (e *Entity) checkMaterial(values Values, resolve bool, bad map[string]bool,
 			m.Chains = append(m.Chains, tls.Certificate{Certificate: ders, PrivateKey: key, Leaf: certs[0]})
 		}
 	}
+	out = append(out, e.hygieneFindings(parsed)...)
 	if e.ClientCA != "" {
 		caPEM, ok, err := get("client.ca", e.ClientCA)
 		if err != nil {

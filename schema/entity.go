@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"certops/certcheck"
 )
 
 // Type is the role of an SSL entity.
@@ -54,6 +56,8 @@ type Entity struct {
 	doc    *doc  // field positions, for diagnostics
 	sniSrc []int // index in the file's snis of each of SNIs
 	now    func() time.Time
+	// hygiene runs the certificate hygiene checks; nil when off.
+	hygiene *certcheck.Checker
 	// material is parsed during validation when there are no references,
 	// until the first Material call hands it over.
 	material atomic.Pointer[Material]

@@ -22,7 +22,7 @@ var sslSchema []byte
 const schemaFile = "schemas/ssl.cue"
 
 // Source returns the built-in CUE schema, as `certops schema` prints it.
-func Source() []byte { return bytes.Clone(sslSchema) }
+func Source() []byte { return bytes.Clone(builtinSource()) }
 
 // A lane is one CUE context with the built-in schema compiled in it. CUE
 // contexts are not safe for concurrent use, and values of one context do not
@@ -65,7 +65,7 @@ var (
 // parseBuiltin parses the built-in schema. Each lane parses its own copy:
 // building a syntax tree may annotate it, so trees are not shared.
 func parseBuiltin() (*ast.File, error) {
-	f, err := parser.ParseFile(schemaFile, sslSchema, parser.ParseComments)
+	f, err := parser.ParseFile(schemaFile, builtinSource(), parser.ParseComments)
 	if err != nil {
 		return nil, fmt.Errorf("parse built-in schema: %w", err)
 	}

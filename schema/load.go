@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"certops/certcheck"
 )
 
 // Result is what Load found in a repository.
@@ -28,6 +30,9 @@ type Result struct {
 	// Documents is the number of entity documents (and ADC or APISIX
 	// items) in them, whether they passed the schema or not.
 	Documents int
+	// Checks is the severity of each hygiene check under the policy
+	// (#Checks), for callers that check outside validation.
+	Checks certcheck.Policy
 }
 
 // rawSSL is one document as decoded from CUE.
@@ -57,6 +62,9 @@ type Options struct {
 	WarnWithin time.Duration
 	// Now returns the current time for validity checks; nil is time.Now.
 	Now func() time.Time
+	// Hygiene, when set, runs the certificate hygiene checks (certcheck)
+	// on every chain, tuned by the policy's #Checks.
+	Hygiene *Hygiene
 }
 
 // Load reads every entity file and policy file below opts.Root in fsys and
@@ -93,6 +101,7 @@ func LoadContext(ctx context.Context, fsys fs.FS, opts Options) (*Result, error)
 	}
 	v, perrs := NewValidator(policy, opts)
 	res.Problems = append(res.Problems, perrs...)
+	res.Checks = v.Checks()
 
 	// Validate files in parallel: the cryptographic checks dominate and
 	// run outside the CUE lock.

@@ -22,6 +22,8 @@ import (
 type cueSchema struct {
 	ctx *cue.Context
 	ssl cue.Value
+	// checks is #Checks decoded: check name -> severity.
+	checks map[string]string
 }
 
 // buildSchema builds files as one instance of package certops in ctx and
@@ -51,7 +53,29 @@ func buildSchema(ctx *cue.Context, files []*ast.File) (*cueSchema, ErrorList) {
 		appendCUEErrors(&errs, err, nil, files...)
 		return nil, errs
 	}
-	return &cueSchema{ctx: ctx, ssl: ssl}, nil
+	checks, errs := decodeChecks(v, files)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return &cueSchema{ctx: ctx, ssl: ssl, checks: checks}, nil
+}
+
+// decodeChecks decodes #Checks, the severities of the hygiene checks
+// (certcheck), with the policy's tuning unified in: an unknown check or
+// severity is an error at the policy's line.
+func decodeChecks(v cue.Value, files []*ast.File) (map[string]string, ErrorList) {
+	var errs ErrorList
+	c := v.LookupPath(cue.ParsePath("#Checks"))
+	if err := c.Validate(cue.Concrete(true)); err != nil {
+		appendCUEErrors(&errs, err, nil, files...)
+		return nil, errs
+	}
+	m := map[string]string{}
+	if err := c.Decode(&m); err != nil {
+		appendCUEErrors(&errs, err, nil, files...)
+		return nil, errs
+	}
+	return m, nil
 }
 
 // compilePolicy unifies the built-in schema with the policy files in every
@@ -65,7 +89,7 @@ func compilePolicy(policy []PolicyFile) ([]*cueSchema, string, ErrorList) {
 		builtins[i] = l.builtin
 	}
 	h := sha256.New()
-	h.Write(sslSchema)
+	h.Write(builtinSource())
 	if len(policy) == 0 {
 		return builtins, hex.EncodeToString(h.Sum(nil)), nil
 	}

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"certops/certcheck"
 )
 
 // MaxFileSize is the largest entity or policy file read; larger files are
@@ -33,7 +35,7 @@ type FileKind int
 const (
 	FileIgnored FileKind = iota // neither entity nor policy, or a dot-path
 	FileEntity                  // *.yaml, *.yml, *.json
-	FilePolicy                  // *.cue, package certops
+	FilePolicy                  // *.cue, package certops, and *.roots.pem (pinned roots)
 )
 
 // String returns "ignored", "entity" or "policy".
@@ -55,6 +57,9 @@ func Classify(p string) FileKind {
 		if strings.HasPrefix(seg, ".") && seg != "." && seg != ".." {
 			return FileIgnored
 		}
+	}
+	if certcheck.IsPinned(p) {
+		return FilePolicy // reviewed like the policy: a change revalidates every file
 	}
 	switch path.Ext(p) {
 	case ".yaml", ".yml", ".json":
@@ -93,6 +98,7 @@ type Validator struct {
 	policyHash string
 	now        func() time.Time
 	warnWithin time.Duration
+	hygiene    *certcheck.Checker // nil unless Options.Hygiene
 }
 
 // NewValidator compiles the built-in schema (once per process) with the
@@ -100,6 +106,7 @@ type Validator struct {
 // positions; the Validator is then usable but checks the built-in schema
 // only, and the revision must be treated as invalid.
 func NewValidator(policy []PolicyFile, opts Options) (*Validator, ErrorList) {
+	policy, pinned := splitPinned(policy)
 	schemas, hash, errs := compilePolicy(policy)
 	v := &Validator{schemas: schemas, now: opts.Now, warnWithin: opts.WarnWithin}
 	if v.now == nil {
@@ -108,7 +115,10 @@ func NewValidator(policy []PolicyFile, opts Options) (*Validator, ErrorList) {
 	if v.warnWithin == 0 {
 		v.warnWithin = DefaultWarnWithin
 	}
-	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d", hash, v.warnWithin))
+	hygiene, hygieneHash, herrs := newChecker(opts.Hygiene, pinned, schemas[0].checks, opts)
+	v.hygiene = hygiene
+	errs = append(errs, herrs...)
+	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%s", hash, v.warnWithin, hygieneHash))
 	v.policyHash = hex.EncodeToString(h[:])
 	sortProblems(errs)
 	return v, errs
@@ -187,6 +197,7 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 		ClientDepth: 1,
 		doc:         d,
 		now:         v.now,
+		hygiene:     v.hygiene,
 	}
 	if e.Type == "" {
 		e.Type = TypeServer
@@ -406,6 +417,7 @@ func CheckSet(files []*FileResult) ErrorList {
 			}
 		}
 	}
+	errs = append(errs, checkKeyReuse(files)...)
 	sortProblems(errs)
 	return errs
 }
