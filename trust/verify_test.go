@@ -12,58 +12,15 @@ import (
 	"certops/trust"
 )
 
-// splitCommit splits a raw commit (git cat-file commit) into the payload
-// git verifies and the signature, as git's parse_signed_commit does: the
-// gpgsig (or gpgsig-sha256) header and its continuation lines are the
-// signature, everything else the payload.
-func splitCommit(raw []byte) (payload, sig []byte) {
-	head, body, _ := bytes.Cut(raw, []byte("\n\n"))
-	var p, s bytes.Buffer
-	inSig := false
-	for _, line := range strings.SplitAfter(string(head), "\n") {
-		switch {
-		case strings.HasPrefix(line, "gpgsig ") || strings.HasPrefix(line, "gpgsig-sha256 "):
-			_, v, _ := strings.Cut(line, " ")
-			s.WriteString(v)
-			inSig = true
-		case inSig && strings.HasPrefix(line, " "):
-			s.WriteString(line[1:])
-		default:
-			inSig = false
-			p.WriteString(line)
-		}
-	}
-	if !strings.HasSuffix(p.String(), "\n") {
-		p.WriteString("\n")
-	}
-	p.WriteString("\n")
-	p.Write(body)
-	return p.Bytes(), s.Bytes()
-}
-
-// splitTag splits a raw tag (git cat-file tag) as git's parse_signature
-// does: the signature starts at the last line that opens an armored
-// signature.
-func splitTag(raw []byte) (payload, sig []byte) {
-	for _, begin := range []string{"-----BEGIN PGP SIGNATURE-----", "-----BEGIN SSH SIGNATURE-----"} {
-		if i := bytes.LastIndex(raw, []byte("\n"+begin)); i >= 0 {
-			return raw[:i+1], raw[i+1:]
-		}
-	}
-	return raw, nil
-}
-
 func commitObject(tb testing.TB, r *fixtures.GitRepo, id string) trust.Object {
 	tb.Helper()
-	payload, sig := splitCommit(r.CatFile(tb, "commit", id))
-	return trust.Object{Kind: "commit", ID: id, Payload: payload, Signature: sig}
+	return trust.CommitObject(id, r.CatFile(tb, "commit", id))
 }
 
 func tagObject(tb testing.TB, r *fixtures.GitRepo, name string) trust.Object {
 	tb.Helper()
 	id := r.RevParse(tb, "refs/tags/"+name)
-	payload, sig := splitTag(r.CatFile(tb, "tag", id))
-	return trust.Object{Kind: "tag", ID: id, Payload: payload, Signature: sig}
+	return trust.TagObject(id, r.CatFile(tb, "tag", id))
 }
 
 // signers are made once: gpg key generation costs a second or so.
