@@ -27,6 +27,7 @@ import (
 	"certops/schema"
 	"certops/secrets"
 	"certops/source"
+	"certops/trust"
 )
 
 // runFlags are the flags of `certops run`; each also reads CERTOPS_<FLAG>.
@@ -62,6 +63,9 @@ type runFlags struct {
 	tls12Suites       string
 	secretRefresh     time.Duration
 	secretManagers    string
+
+	trust    trustFlags
+	feedback feedbackFlags
 }
 
 func newRunCmd() *cobra.Command {
@@ -127,6 +131,8 @@ the command line wins over its variable.`,
 	fl.IntVar(&f.adminMaxConns, "admin-max-conns", 0, "connections held at once by the admin listener and by the webhook listener, each (0: an eighth of the fd limit, 16 to 512)")
 	fl.DurationVar(&f.secretRefresh, "secret-refresh", secrets.DefaultRefresh, "how often resolved secret references are fetched again")
 	addSecretManagersFlag(fl, &f.secretManagers)
+	addTrustFlags(fl, &f.trust)
+	addFeedbackFlags(fl, &f.feedback)
 	return cmd
 }
 
@@ -301,6 +307,18 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		}
 	}
 
+	sigs, err := f.trust.signatures()
+	if err != nil {
+		return err
+	}
+	if _, git := src.(*source.Git); sigs.Mode != trust.ModeOff && !git {
+		return errors.New("--verify-signatures needs a Git --source (a folder or the embedded example has no signatures)")
+	}
+	fb, err := newFeedback(f.feedback, f.source, log.With("component", "feedback"))
+	if err != nil {
+		return err
+	}
+
 	metrics := admin.NewMetrics()
 	gwOpts.OnHandshake = metrics.ObserveHandshake
 	gw := gateway.New(gwOpts)
@@ -323,6 +341,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	recOpts := reconciler.Options{
 		Secrets:         cache,
 		Observe:         metrics.ObserveRun,
+		Signatures:      sigs,
 		Source:          src,
 		Path:            path,
 		Gateway:         gw,
@@ -336,6 +355,12 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if src == nil {
 		recOpts.FS = examples.Basic
 		recOpts.DataDir = ""
+	}
+	if fb != nil {
+		recOpts.Observe = func(rr reconciler.RunReport) {
+			metrics.ObserveRun(rr)
+			fb.observe(rec.Status())
+		}
 	}
 	rec = reconciler.New(recOpts)
 	adminAPI := admin.New(admin.Options{
@@ -389,6 +414,9 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	}
 	g.Go(func() error { return cache.Run(ctx) })
 	g.Go(func() error { return rec.Run(ctx) })
+	if fb != nil {
+		g.Go(func() error { return fb.run(ctx) })
+	}
 	g.Go(func() error {
 		// SIGHUP asks for a reconcile, as with most daemons.
 		hup := make(chan os.Signal, 1)

@@ -68,6 +68,9 @@ type Options struct {
 	// SlowFetch is how long a fetch may take before the log says it is
 	// slow (and again at every further SlowFetch); 0 means 10s.
 	SlowFetch time.Duration
+	// Signatures, unless its Mode is off, applies only revisions signed
+	// by its keys; see [Signatures].
+	Signatures Signatures
 }
 
 // Reconciler drives the gateway from a source.
