@@ -91,6 +91,14 @@ Authentication: https with a token (--git-token-file, or GIT_TOKEN) or the
 user and password of the URL; ssh with --ssh-key, checking the host against
 --known-hosts (default ~/.ssh/known_hosts; unknown hosts are refused).
 
+With --verify-signatures head|tag|tag-and-head and --trusted-keys DIR (*.asc
+OpenPGP and *.sshpub SSH public keys), only revisions signed by a trusted key
+are applied; any other is refused like an invalid one. --notify URL (repeatable)
+and --notify-config FILE send events (applied, stalled, failed, degraded,
+recovered, expiring) to Slack, Teams, Alertmanager or a signed JSON webhook;
+--commit-status github|gitlab sets certops/<name> on each applied or refused
+commit.
+
 Every flag can also be set with an environment variable CERTOPS_<FLAG>, dashes
 as underscores (CERTOPS_SOURCE, CERTOPS_GIT_TOKEN_FILE, ...); a flag given on
 the command line wins over its variable.`,
