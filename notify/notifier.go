@@ -161,8 +161,13 @@ func (n *Notifier) Notify(m Message) {
 		return
 	}
 	for _, t := range n.targets {
-		if t.wants(m.Event) {
-			t.q.push(m)
+		if !t.wants(m.Event) {
+			continue
+		}
+		// The first drop and every 100th are logged: a dead endpoint
+		// shows in the log without flooding it.
+		if _, d := t.q.push(m); d == 1 || (d > 0 && d%100 == 0) {
+			n.log.Warn("notification queue full; dropping the oldest messages", "provider", t.Provider.String(), "dropped", d)
 		}
 	}
 }

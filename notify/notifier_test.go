@@ -165,9 +165,11 @@ func TestDeadEndpointNeverBlocks(t *testing.T) {
 	live, ch := receiver(t, http.StatusOK)
 
 	const queue, sent = 3, 50
+	var logs bytes.Buffer
 	n := notify.New(notify.Options{
 		Targets:   []notify.Target{{Provider: &notify.Webhook{URL: dead.URL}}, {Provider: &notify.Webhook{URL: live.URL}}},
 		QueueSize: queue,
+		Logger:    newLogger(&logs),
 	})
 	for i := range sent {
 		n.Notify(notify.Message{Event: notify.EventApplied, Revision: fmt.Sprint(i)})
@@ -188,6 +190,9 @@ func TestDeadEndpointNeverBlocks(t *testing.T) {
 		t.Errorf("Shutdown with a dead endpoint = %v, want %v", err, context.DeadlineExceeded)
 	}
 	n.Notify(stalled) // after Shutdown: dropped, never blocks nor panics
+	if !strings.Contains(logs.String(), "notification queue full") {
+		t.Errorf("drops were not logged:\n%s", logs.String())
+	}
 }
 
 func TestNilNotifier(t *testing.T) {

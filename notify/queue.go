@@ -18,22 +18,24 @@ func newQueue[T any](max int) *queue[T] {
 }
 
 // push appends v, dropping the oldest item when the queue is full. It
-// reports false when the queue is closed.
-func (q *queue[T]) push(v T) bool {
+// reports whether v was queued (false when the queue is closed) and the
+// count of drops so far when this push dropped one, else 0.
+func (q *queue[T]) push(v T) (queued bool, dropped uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return false
+		return false, 0
 	}
 	if len(q.items) >= q.max {
 		var zero T
 		q.items[0] = zero
 		q.items = q.items[1:]
 		q.dropped++
+		dropped = q.dropped
 	}
 	q.items = append(q.items, v)
 	q.signal()
-	return true
+	return true, dropped
 }
 
 func (q *queue[T]) signal() {
