@@ -449,7 +449,7 @@ func (o *Git) Open(ctx context.Context, revision string) (*Tree, error) {
 		if err != nil {
 			return nil, fmt.Errorf("git: open %s: %w", o.display, err)
 		}
-		return treeOfRepo(repo, plumbing.NewHash(revision))
+		return treeOfRepo(repo, o.withTag(repo, plumbing.NewHash(revision)))
 	}
 	if o.opts.Dir == "" {
 		return nil, errors.New("git: no local clone to restore from")
@@ -457,7 +457,7 @@ func (o *Git) Open(ctx context.Context, revision string) (*Tree, error) {
 	if err := o.open(); err != nil {
 		return nil, err
 	}
-	return o.treeOf(o.withTag(plumbing.NewHash(revision)))
+	return o.treeOf(o.withTag(o.repo, plumbing.NewHash(revision)))
 }
 
 // fetchLocal resolves the ref in a local repository, read in place.

@@ -64,15 +64,29 @@ func resolveKeepingTag(repo *git.Repository, rev string) (plumbing.Hash, error) 
 	return *h, nil
 }
 
-// withTag returns the annotated tag the clone last fetched when it points
-// to commit, else commit: a revision restored from the data dir is
-// verified with its tag, as it was when fetched.
-func (o *Git) withTag(commit plumbing.Hash) plumbing.Hash {
-	ref, err := o.repo.Reference(targetRef, false)
-	if err != nil {
-		return commit
+// withTag returns the annotated tag the source follows when it points to
+// commit, else commit: a revision restored from the data dir is verified
+// with its tag, as it was when fetched. The tag is the one the clone last
+// fetched, or for a repository read in place the tag --ref names.
+func (o *Git) withTag(repo *git.Repository, commit plumbing.Hash) plumbing.Hash {
+	var h plumbing.Hash
+	if o.local {
+		if o.opts.Ref == "" {
+			return commit
+		}
+		th, err := resolveKeepingTag(repo, o.opts.Ref)
+		if err != nil {
+			return commit
+		}
+		h = th
+	} else {
+		ref, err := repo.Reference(targetRef, false)
+		if err != nil {
+			return commit
+		}
+		h = ref.Hash()
 	}
-	tag, err := o.repo.TagObject(ref.Hash())
+	tag, err := repo.TagObject(h)
 	if err != nil {
 		return commit
 	}
