@@ -193,3 +193,40 @@ func reconciles(tb testing.TB, d *daemon) int {
 	}
 	return total
 }
+
+// TestFeedbackFlagErrors: bad trust, notification and commit-status
+// flags stop `certops run` at start with exit 1 and a message naming the
+// flag, the file and the line.
+func TestFeedbackFlagErrors(t *testing.T) {
+	requireBinary(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "notify.yaml", []byte("providers:\n  - type: slack\n    url: https://hooks.slack.com/services/T/B/X\n  - type: pager\n    url: https://x/\n"))
+	writeFile(t, dir, "keys/bad.sshpub", []byte("ssh-ed25519 AAAA\n"))
+	writeFile(t, dir, "repo/a.yaml", []byte("# nothing\n"))
+	good := fixtures.TrustedKeysDir(t, fixtures.NewSSHSigningKey(t, "ci"))
+	base := []string{"run", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"}
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--notify-config", filepath.Join(dir, "notify.yaml")}, []string{"--notify-config", "notify.yaml:4: providers[1]: type \"pager\""}},
+		{[]string{"--notify", "ftp://x/"}, []string{"--notify", "scheme must be http or https"}},
+		{[]string{"--verify-signatures", "head"}, []string{"--verify-signatures needs --trusted-keys"}},
+		{[]string{"--verify-signatures", "HEAD", "--trusted-keys", dir}, []string{"verify-signatures", "want head, tag or tag-and-head"}},
+		{[]string{"--verify-signatures", "head", "--trusted-keys", filepath.Join(dir, "keys")}, []string{"bad.sshpub:1:"}},
+		{[]string{"--verify-signatures", "head", "--trusted-keys", good, "--source", filepath.Join(dir, "repo")}, []string{"needs a Git --source"}},
+		{[]string{"--commit-status", "github", "--commit-status-token-file", filepath.Join(dir, "notify.yaml"), "--source", filepath.Join(dir, "repo")}, []string{"--commit-status-repo"}},
+	}
+	for _, tt := range tests {
+		res := certops(t, dir, nil, append(base, tt.args...)...)
+		if res.code != 1 {
+			t.Errorf("certops run %v: exit %d, want 1\n%s", tt.args, res.code, res.stderr)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(res.stderr, w) {
+				t.Errorf("certops run %v: stderr %q lacks %q", tt.args, res.stderr, w)
+			}
+		}
+	}
+}
