@@ -75,7 +75,7 @@ type feedback struct {
 	log      *slog.Logger
 	notifier *notify.Notifier
 	reporter *commitstatus.Reporter
-	name     string
+	name     string // titles notifications and labels alerts: the host name
 
 	mu       sync.Mutex      // guards the fields below
 	last     string          // result and revision of the last notified attempt
@@ -102,7 +102,10 @@ func newFeedback(f feedbackFlags, sourceURL string, log *slog.Logger) (*feedback
 		}
 		targets = append(targets, ts...)
 	}
-	fb := &feedback{log: log, name: f.commitStatusName, degraded: map[string]bool{}}
+	// Notifications name the daemon by its host, so that the nodes of a
+	// pull-mode fleet raise distinct alerts; "certops" when unknown.
+	host, _ := os.Hostname()
+	fb := &feedback{log: log, name: host, degraded: map[string]bool{}}
 	if len(targets) > 0 {
 		fb.notifier = notify.New(notify.Options{Targets: targets, Logger: log})
 		for _, t := range targets {
