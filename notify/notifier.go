@@ -33,8 +33,9 @@ const (
 	// ExpiringEvery is how often an expiring event is sent per
 	// certificate.
 	ExpiringEvery = 24 * time.Hour
-	// DefaultQueueSize bounds each target's queue.
-	DefaultQueueSize = 100
+	// DefaultQueueSize bounds each target's queue: room for the expiring
+	// notices of a large repository's first reconcile.
+	DefaultQueueSize = 1000
 )
 
 // Options configure a Notifier.
@@ -72,8 +73,9 @@ type Notifier struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
-	mu     sync.Mutex           // guards recent
+	mu     sync.Mutex           // guards recent and pruned
 	recent map[string]time.Time // dedup key -> when it was last sent
+	pruned time.Time            // when recent was last pruned
 
 	sent, failed, suppressed atomic.Uint64
 }
@@ -180,9 +182,14 @@ func (n *Notifier) first(m Message, now time.Time) bool {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for k, at := range n.recent {
-		if now.Sub(at) >= ExpiringEvery || (!strings.HasPrefix(k, string(EventExpiring)+"\x00") && now.Sub(at) >= n.suppress) {
-			delete(n.recent, k)
+	// Forget old keys once a minute, not on every call: a reconcile of a
+	// large repository reports thousands of expiring certificates.
+	if now.Sub(n.pruned) >= time.Minute {
+		n.pruned = now
+		for k, at := range n.recent {
+			if now.Sub(at) >= ExpiringEvery || (!strings.HasPrefix(k, string(EventExpiring)+"\x00") && now.Sub(at) >= n.suppress) {
+				delete(n.recent, k)
+			}
 		}
 	}
 	if at, ok := n.recent[key]; ok && now.Sub(at) < window {

@@ -206,3 +206,20 @@ func TestNilNotifier(t *testing.T) {
 func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+// BenchmarkNotifyExpiring is a reconcile of a large repository reporting
+// 10,000 certificates already notified today: each call must stay cheap.
+func BenchmarkNotifyExpiring(b *testing.B) {
+	n := notify.New(notify.Options{Targets: []notify.Target{{Provider: &notify.Webhook{URL: "http://receiver.invalid/"}}},
+		HTTPClient: &http.Client{Transport: inProcess{http.NotFoundHandler()}}})
+	defer n.Shutdown(context.Background())
+	msgs := make([]notify.Message, 10000)
+	for i := range msgs {
+		msgs[i] = notify.Message{Event: notify.EventExpiring, Entity: fmt.Sprint("e", i), Certificate: "c"}
+		n.Notify(msgs[i])
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		n.Notify(msgs[i%len(msgs)])
+	}
+}
