@@ -15,6 +15,7 @@ import (
 	"certops/reconciler/admin"
 	"certops/reconciler/report"
 	"certops/source"
+	"certops/trust"
 )
 
 // diffFlags are the flags of `certops diff`.
@@ -26,6 +27,7 @@ type diffFlags struct {
 	exitCode   bool
 	token      string
 	roots      []string
+	trust      trustFlags
 }
 
 func newDiffCmd() *cobra.Command {
@@ -69,6 +71,7 @@ Exit status: 0 when the plan is computed (with --exit-code: 0 no changes,
 	fl.BoolVar(&f.exitCode, "exit-code", false, "exit 2 when there are changes, 0 when there are none")
 	fl.StringVar(&f.token, "admin-token-file", "", "file holding the admin API's bearer token, for --live")
 	fl.StringArrayVar(&f.roots, "roots", nil, "PEM bundle of private roots that chains may end at (repeatable), for the hygiene checks of the head")
+	addTrustFlags(fl, &f.trust)
 	return cmd
 }
 
@@ -83,6 +86,13 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 	}
 	if f.live != "" && f.head != "" {
 		return errors.New("--head goes with --base, not with --live")
+	}
+	sigs, err := f.trust.signatures()
+	if err != nil {
+		return err
+	}
+	if sigs.Mode != trust.ModeOff && (f.base == "" || f.head == "") {
+		return errors.New("--verify-signatures goes with --base and --head: only a commit is signed, not a working tree")
 	}
 	ctx := cmd.Context()
 	var (
@@ -135,6 +145,17 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 			fsys, err := source.OpenRevision(ctx, f.repo, rev)
 			if err != nil {
 				return err
+			}
+			if i == 1 && sigs.Mode != trust.ModeOff {
+				// The head is what would be applied: refuse it as the
+				// daemon would (a CI gate on unsigned pull requests).
+				t, _ := fsys.(*source.Tree)
+				if t == nil || t.Signed == nil {
+					return fmt.Errorf("--verify-signatures: %s has no signatures to verify", rev)
+				}
+				if _, err := sigs.Keys.VerifyRevision(sigs.Mode, *t.Signed); err != nil {
+					return fmt.Errorf("%s: %w", rev, err)
+				}
 			}
 			infos, problems, err := plan.DescribeTree(fsys, f.path)
 			if err != nil {

@@ -28,6 +28,7 @@ import (
 	"certops/schema"
 	"certops/secrets"
 	"certops/source"
+	"certops/trust"
 )
 
 // runFlags are the flags of `certops run`; each also reads CERTOPS_<FLAG>.
@@ -64,6 +65,9 @@ type runFlags struct {
 	secretRefresh     time.Duration
 	secretManagers    string
 	roots             []string
+
+	trust    trustFlags
+	feedback feedbackFlags
 }
 
 func newRunCmd() *cobra.Command {
@@ -88,6 +92,14 @@ start before the source is reached.
 Authentication: https with a token (--git-token-file, or GIT_TOKEN) or the
 user and password of the URL; ssh with --ssh-key, checking the host against
 --known-hosts (default ~/.ssh/known_hosts; unknown hosts are refused).
+
+With --verify-signatures head|tag|tag-and-head and --trusted-keys DIR (*.asc
+OpenPGP and *.sshpub SSH public keys), only revisions signed by a trusted key
+are applied; any other is refused like an invalid one. --notify URL (repeatable)
+and --notify-config FILE send events (applied, stalled, failed, degraded,
+recovered, expiring) to Slack, Teams, Alertmanager or a signed JSON webhook;
+--commit-status github|gitlab sets certops/<name> on each applied or refused
+commit.
 
 Every flag can also be set with an environment variable CERTOPS_<FLAG>, dashes
 as underscores (CERTOPS_SOURCE, CERTOPS_GIT_TOKEN_FILE, ...); a flag given on
@@ -130,6 +142,8 @@ the command line wins over its variable.`,
 	fl.IntVar(&f.adminMaxConns, "admin-max-conns", 0, "connections held at once by the admin listener and by the webhook listener, each (0: an eighth of the fd limit, 16 to 512)")
 	fl.DurationVar(&f.secretRefresh, "secret-refresh", secrets.DefaultRefresh, "how often resolved secret references are fetched again")
 	addSecretManagersFlag(fl, &f.secretManagers)
+	addTrustFlags(fl, &f.trust)
+	addFeedbackFlags(fl, &f.feedback)
 	return cmd
 }
 
@@ -304,6 +318,18 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		}
 	}
 
+	sigs, err := f.trust.signatures()
+	if err != nil {
+		return err
+	}
+	if _, git := src.(*source.Git); sigs.Mode != trust.ModeOff && !git {
+		return errors.New("--verify-signatures needs a Git --source (a folder or the embedded example has no signatures)")
+	}
+	fb, err := newFeedback(f.feedback, f.source, log.With("component", "feedback"))
+	if err != nil {
+		return err
+	}
+
 	metrics := admin.NewMetrics()
 	gwOpts.OnHandshake = metrics.ObserveHandshake
 	gw := gateway.New(gwOpts)
@@ -331,6 +357,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		Hygiene:         &schema.Hygiene{Roots: privateRoots},
 		Secrets:         cache,
 		Observe:         metrics.ObserveRun,
+		Signatures:      sigs,
 		Source:          src,
 		Path:            path,
 		Gateway:         gw,
@@ -344,6 +371,12 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	if src == nil {
 		recOpts.FS = examples.Basic
 		recOpts.DataDir = ""
+	}
+	if fb != nil {
+		recOpts.Observe = func(rr reconciler.RunReport) {
+			metrics.ObserveRun(rr)
+			fb.observe(rec.Status())
+		}
 	}
 	rec = reconciler.New(recOpts)
 	adminAPI := admin.New(admin.Options{
@@ -397,6 +430,9 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	}
 	g.Go(func() error { return cache.Run(ctx) })
 	g.Go(func() error { return rec.Run(ctx) })
+	if fb != nil {
+		g.Go(func() error { return fb.run(ctx) })
+	}
 	g.Go(func() error {
 		// SIGHUP asks for a reconcile, as with most daemons.
 		hup := make(chan os.Signal, 1)

@@ -31,6 +31,12 @@ func TestDependencyDirection(t *testing.T) {
 		{"certops/reconciler", []string{"github.com/spf13/"}},
 		// Reports render plain types; the HTTP surface is admin's.
 		{"certops/reconciler/report", []string{"certops/reconciler/admin", "github.com/prometheus/", "github.com/spf13/"}},
+		// Signature checks, notifications and commit statuses are leaves:
+		// the source hands trust raw objects, and main feeds the other two
+		// from the reconciler's status (issue 15).
+		{"certops/trust", []string{"certops/", "github.com/go-git/", "github.com/prometheus/", "github.com/spf13/"}},
+		{"certops/notify", []string{"certops/", "github.com/go-git/", "github.com/prometheus/", "github.com/spf13/"}},
+		{"certops/commitstatus", []string{"certops/", "github.com/go-git/", "github.com/prometheus/", "github.com/spf13/"}},
 		{"certops/fixtures", []string{"certops/gateway", "certops/schema", "certops/reconciler"}},
 	}
 	for _, r := range rules {

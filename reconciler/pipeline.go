@@ -22,6 +22,7 @@ const runTimeout = 5 * time.Minute
 // one output:
 //
 //	fetch   ctx            -> *source.Tree   (retryable)
+//	verify  *source.Tree   -> error          (stalled: not signed by a trusted key)
 //	load    *source.Tree   -> *loadResult    (stalled: invalid; retryable: unreadable)
 //	resolve []*schema.Entity -> *desired     (retryable: a store is down; stalled: bad values)
 //	plan    *desired       -> *plan.Plan     (stalled: mass delete)
@@ -82,6 +83,9 @@ func (r *Reconciler) pipeline(ctx context.Context, rn *run, t *source.Tree) (Res
 	rn.att.Revision = t.Revision
 	if a := r.applied; a != nil && a.revision == t.Revision && !a.refs {
 		return r.deliver(ctx, ResultUnchanged)
+	}
+	if err := r.verify(rn, t); err != nil {
+		return "", err
 	}
 	if t.Revision == r.refusedAt {
 		// Still the refused revision: secret values of the applied one

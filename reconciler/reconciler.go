@@ -71,6 +71,9 @@ type Options struct {
 	// Hygiene, when set, runs the certificate hygiene checks (certcheck)
 	// in validation and on resolved material.
 	Hygiene *schema.Hygiene
+	// Signatures, unless its Mode is off, applies only revisions signed
+	// by its keys; see [Signatures].
+	Signatures Signatures
 }
 
 // Reconciler drives the gateway from a source.

@@ -57,6 +57,7 @@ type Phase string
 // Phases of a reconcile, in order.
 const (
 	PhaseFetch   Phase = "fetch"   // the source is brought up to date
+	PhaseVerify  Phase = "verify"  // the revision's signatures are checked (Options.Signatures)
 	PhaseLoad    Phase = "load"    // the revision's files are validated
 	PhaseResolve Phase = "resolve" // secret references are resolved
 	PhasePlan    Phase = "plan"    // the desired state is compared with the running one

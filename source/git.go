@@ -449,7 +449,7 @@ func (o *Git) Open(ctx context.Context, revision string) (*Tree, error) {
 		if err != nil {
 			return nil, fmt.Errorf("git: open %s: %w", o.display, err)
 		}
-		return treeOfRepo(repo, plumbing.NewHash(revision))
+		return treeOfRepo(repo, o.withTag(repo, plumbing.NewHash(revision)))
 	}
 	if o.opts.Dir == "" {
 		return nil, errors.New("git: no local clone to restore from")
@@ -457,7 +457,7 @@ func (o *Git) Open(ctx context.Context, revision string) (*Tree, error) {
 	if err := o.open(); err != nil {
 		return nil, err
 	}
-	return o.treeOf(plumbing.NewHash(revision))
+	return o.treeOf(o.withTag(o.repo, plumbing.NewHash(revision)))
 }
 
 // fetchLocal resolves the ref in a local repository, read in place.
@@ -470,11 +470,11 @@ func (o *Git) fetchLocal() (*Tree, error) {
 	if rev == "" {
 		rev = "HEAD"
 	}
-	h, err := repo.ResolveRevision(plumbing.Revision(rev))
+	h, err := resolveKeepingTag(repo, rev)
 	if err != nil {
 		return nil, fmt.Errorf("git: resolve %s in %s: %w", rev, o.display, err)
 	}
-	return treeOfRepo(repo, *h)
+	return treeOfRepo(repo, h)
 }
 
 // openLocal opens a local repository: a bare one, a working copy, or a
@@ -493,13 +493,19 @@ func (o *Git) treeOf(h plumbing.Hash) (*Tree, error) { return treeOfRepo(o.repo,
 // tag h points to) without reading any blob.
 func treeOfRepo(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
 	commit, err := repo.CommitObject(h)
+	var tag *object.Tag
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
-		if tag, terr := repo.TagObject(h); terr == nil {
+		if t, terr := repo.TagObject(h); terr == nil {
+			tag = t
 			commit, err = tag.Commit()
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("commit %s: %w", h, err)
+	}
+	signed, err := signedRevision(repo, commit.Hash, tag)
+	if err != nil {
+		return nil, err
 	}
 	tree, err := commit.Tree()
 	if err != nil {
@@ -549,6 +555,7 @@ func treeOfRepo(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
 		return io.ReadAll(r)
 	})
 	t.Links = links
+	t.Signed = signed
 	return t, nil
 }
 
@@ -569,11 +576,11 @@ func OpenRevision(ctx context.Context, repoDir, rev string) (fs.FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open repository %s: %w", repoDir, err)
 	}
-	h, err := repo.ResolveRevision(plumbing.Revision(rev))
+	h, err := resolveKeepingTag(repo, rev)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s in %s: %w", rev, repoDir, err)
 	}
-	return treeOfRepo(repo, *h)
+	return treeOfRepo(repo, h)
 }
 
 // redact removes credentials from an error's text. The result does not

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"certops/trust"
 )
 
 // Source is where revisions come from: a Git repository ([NewGit]), a
@@ -67,7 +69,12 @@ type Tree struct {
 	// (named pipes, sockets, devices) with their type: listed so that they
 	// are reported, never opened.
 	Special map[string]fs.FileMode
-	read    func(name string) ([]byte, error)
+	// Signed holds the revision's commit (and the annotated tag the ref
+	// points to, if any) as signed objects, for verification with
+	// [trust.Keyring.VerifyRevision]; nil when the source has no
+	// signatures (a folder, a fixed tree).
+	Signed *trust.Revision
+	read   func(name string) ([]byte, error)
 
 	dirsOnce sync.Once
 	dirs     map[string][]fs.DirEntry // folder -> entries, built on the first Open of a folder

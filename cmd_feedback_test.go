@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"certops/commitstatus"
+	"certops/notify"
+	"certops/plan"
+	"certops/reconciler"
+	"certops/schema"
+	"certops/trust"
+)
+
+// statusRecorder is a commitstatus.Poster that remembers its posts.
+type statusRecorder struct {
+	mu    sync.Mutex
+	posts []commitstatus.Status
+}
+
+func (r *statusRecorder) Post(_ context.Context, st commitstatus.Status) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.posts = append(r.posts, st)
+	return nil
+}
+func (r *statusRecorder) String() string { return "recorder" }
+
+// TestFeedbackEvents feeds a sequence of reconcile outcomes and checks
+// the events sent (through a real webhook receiver) and the statuses set.
+func TestFeedbackEvents(t *testing.T) {
+	events := make(chan notify.Message, 100)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m notify.Message
+		b, _ := io.ReadAll(r.Body)
+		json.Unmarshal(b, &m)
+		events <- m
+	}))
+	defer srv.Close()
+	log := slog.New(slog.DiscardHandler)
+	rec := &statusRecorder{}
+	fb := &feedback{
+		log:      log,
+		notifier: notify.New(notify.Options{Targets: []notify.Target{{Provider: &notify.Webhook{URL: srv.URL}}}}),
+		reporter: commitstatus.NewReporter(rec, time.Millisecond, log),
+		degraded: map[string]bool{},
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- fb.run(ctx) }()
+
+	const revA, revB = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	summary := &plan.Summary{Create: 1}
+	applied := func(rev string, result reconciler.Result) *reconciler.Status {
+		return &reconciler.Status{Source: "repo", Applied: &reconciler.Revision{ID: rev}, Plan: summary,
+			LastAttempt: &reconciler.Attempt{Revision: rev, Result: result}}
+	}
+	stalled := &reconciler.Status{Source: "repo", Applied: &reconciler.Revision{ID: revA}, Plan: summary,
+		LastAttempt: &reconciler.Attempt{Revision: revB, Result: reconciler.ResultStalled,
+			Errors: schema.ErrorList{{Pos: schema.Pos{File: "shop.yaml", Line: 3}, Msg: "bad"}, {Pos: schema.Pos{File: "x.yaml", Line: 1}, Msg: "soon", Severity: schema.SeverityWarning}}}}
+	degraded := applied(revA, reconciler.ResultUnchanged)
+	degraded.Degraded = []reconciler.Degraded{{Entity: "shop", Reason: "vault unreachable"}}
+	expiring := applied(revA, reconciler.ResultUnchanged)
+	expiring.Expiring = []reconciler.ExpiringCert{{Entity: "api", Subject: "CN=api", NotAfter: time.Now().Add(48 * time.Hour)}}
+
+	for _, st := range []*reconciler.Status{
+		applied(revA, reconciler.ResultApplied),
+		applied(revA, reconciler.ResultUnchanged), // nothing new
+		stalled,
+		stalled, // the same refusal again: told once
+		applied(revA, reconciler.ResultUnchanged),
+		degraded,
+		applied(revA, reconciler.ResultUnchanged),
+		expiring,
+		expiring, // once per day
+	} {
+		fb.observe(st)
+	}
+	var got []string
+	for len(got) < 6 {
+		select {
+		case m := <-events:
+			s := string(m.Event) + " " + m.Entity
+			if m.Event == notify.EventStalled && (len(m.Problems) != 1 || m.Problems[0].String() != "shop.yaml:3: bad") {
+				t.Errorf("stalled problems = %v, want only the error with file:line", m.Problems)
+			}
+			got = append(got, strings.TrimSpace(s))
+		case <-time.After(10 * time.Second):
+			t.Fatalf("events so far %q, want 6", got)
+		}
+	}
+	want := "[applied stalled recovered degraded shop recovered shop expiring api]"
+	// Deliveries run in order on one target's queue.
+	if g := "[" + strings.Join(got, " ") + "]"; g != want {
+		t.Errorf("events = %s, want %s", g, want)
+	}
+	select {
+	case m := <-events:
+		t.Errorf("extra event %s %s", m.Event, m.Entity)
+	case <-time.After(200 * time.Millisecond):
+	}
+	cancel()
+	<-done
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var states []string
+	for _, p := range rec.posts {
+		states = append(states, string(p.State)+" "+p.SHA[:1]+" "+p.Description)
+	}
+	wantStates := []string{"success a 1 to create, 0 to update, 0 to delete, 0 unchanged", "failure b shop.yaml:3: bad"}
+	if len(states) < 2 || states[0] != wantStates[0] || states[1] != wantStates[1] {
+		t.Errorf("statuses = %q, want %q first", states, wantStates)
+	}
+}
+
+func TestFeedbackFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		f    feedbackFlags
+		src  string
+		want string
+	}{
+		{"bad notify URL", feedbackFlags{notify: []string{"ftp://x/"}}, "", "--notify"},
+		{"missing config", feedbackFlags{notifyConfig: dir + "/none.yaml"}, "", "--notify-config"},
+		{"status without token", feedbackFlags{commitStatus: "github"}, "https://github.com/a/b", "--commit-status-token-file"},
+		{"token without status", feedbackFlags{commitStatusTokenFile: "x"}, "", "go with --commit-status"},
+		{"unknown host kind", feedbackFlags{commitStatus: "gitea", commitStatusTokenFile: writeTemp(t, dir, "t", "x")}, "https://g/a/b", "not github or gitlab"},
+		{"repo not derivable", feedbackFlags{commitStatus: "github", commitStatusTokenFile: writeTemp(t, dir, "t", "x")}, "/srv/repo", "--commit-status-repo"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := newFeedback(tt.f, tt.src, slog.New(slog.DiscardHandler))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("newFeedback(%s) = %v, want an error naming %s", tt.name, err, tt.want)
+			}
+		})
+	}
+	if fb, err := newFeedback(feedbackFlags{}, "", slog.New(slog.DiscardHandler)); fb != nil || err != nil {
+		t.Errorf("newFeedback(no flags) = %v, %v, want nil, nil", fb, err)
+	}
+	for _, tt := range []struct {
+		f    trustFlags
+		want string
+	}{
+		{trustFlags{keys: dir}, "goes with --verify-signatures"},
+		{trustFlags{mode: trust.ModeHead}, "needs --trusted-keys"},
+		{trustFlags{mode: trust.ModeHead, keys: dir}, "no *.asc or *.sshpub key"},
+	} {
+		if _, err := tt.f.signatures(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("signatures(%+v) = %v, want %q", tt.f, err, tt.want)
+		}
+	}
+}
+
+func writeTemp(tb testing.TB, dir, name, content string) string {
+	tb.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
