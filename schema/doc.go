@@ -5,7 +5,10 @@
 // (DESIGN.md 2.1), reporting every problem with its file, line, column and
 // field path. It knows nothing of Git: its input is an [fs.FS] (Load) or
 // one file at a time (Validator.File, for callers that cache results by
-// content hash).
+// content hash). [ListTree] and [ReadTreeFile] are the one reading rule of
+// a tree (which files are read, how symbolic links are followed, that
+// nothing but a regular file is opened), shared by `validate`, `diff` and
+// the daemon's loader.
 //
 // Messages never contain the value of a certificate, key or secret field:
 // they describe structure and metadata only.

@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -136,3 +137,25 @@ func TestLoadDoesNotOpenFIFO(t *testing.T) {
 const testTimeout = 30 * time.Second
 
 func nowFunc() time.Time { return testNow }
+
+func ExampleListTree() {
+	fsys := fstest.MapFS{
+		"certs/shop.yaml":    {Data: []byte("name: shop\n")},
+		"certs/current.yaml": {Data: []byte("shop.yaml"), Mode: fs.ModeSymlink},
+		"certs/escape.yaml":  {Data: []byte("../../etc/x.yaml"), Mode: fs.ModeSymlink},
+		"certs/README.md":    {Data: []byte("notes\n")},
+	}
+	l, _ := schema.ListTree(context.Background(), fsys, "certs")
+	for _, f := range l.Files {
+		fmt.Println("read", f.Path, "from", f.Target)
+	}
+	for _, p := range l.Problems {
+		fmt.Println(p)
+	}
+	fmt.Println("ignored", l.Ignored)
+	// Output:
+	// read certs/current.yaml from certs/shop.yaml
+	// read certs/shop.yaml from certs/shop.yaml
+	// certs/escape.yaml: symbolic link points outside the repository
+	// ignored [certs/README.md]
+}
