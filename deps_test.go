@@ -113,6 +113,7 @@ var heavyImports = map[string]string{
 	"github.com/fsnotify/fsnotify": "certops/source",
 	"github.com/aws/":              "certops/secrets",
 	"github.com/nats-io/":          "certops/fleet",
+	"github.com/zmap/zlint/":       "certops/certcheck",
 }
 
 // TestHeavyImportsStayInOnePackage reads the non-test imports of every
