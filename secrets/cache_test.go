@@ -480,3 +480,27 @@ func TestRetain(t *testing.T) {
 		t.Errorf("Resolve of a forgotten reference fetched %d times, want 1", n)
 	}
 }
+
+// TestFirstResolutionReadWindow: first resolutions of two fields of one
+// secret share one read, but a field resolved long after sees the store as
+// it is then, not as the last read saw it.
+func TestFirstResolutionReadWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newTestEnv(map[string]string{"TLS": `{"cert":"c1","key":"k1"}`})
+		c, err := New(Options{Getenv: env.Getenv})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Resolve(t.Context(), "$env://TLS/cert"); err != nil {
+			t.Fatal(err)
+		}
+		env.Set("TLS", `{"cert":"c2","key":"k2","chain":"ch2"}`)
+		if got, _ := c.Resolve(t.Context(), "$env://TLS/key"); string(got) != "k1" {
+			t.Errorf("key resolved right after cert = %q, want k1 (the same read)", got)
+		}
+		time.Sleep(11 * time.Second)
+		if got, err := c.Resolve(t.Context(), "$env://TLS/chain"); err != nil || string(got) != "ch2" {
+			t.Errorf("a field resolved 11s later = %q, %v, want ch2 (a new read)", got, err)
+		}
+	})
+}

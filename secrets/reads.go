@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -11,9 +12,11 @@ import (
 // "…/shop/cert" and "…/shop/key" name two fields of one secret and must
 // come from one read of it, or a rotation between two reads would pair a
 // new certificate with an old key (issue 17.6). Each refresh round has its
-// own reads; first resolutions between rounds use the latest round's, so
-// that a reference added later reads the same version of the secret as its
-// siblings until the next round reads them all again.
+// own reads, shared for as long as it runs; first resolutions between
+// rounds use the latest round's reads, each for firstUseWindow after it was
+// made: long enough for a reconcile to resolve every field of a secret
+// from one read, short enough that a field added to the store later is
+// found without waiting for the next round.
 type reads struct {
 	g singleflight.Group
 
@@ -25,7 +28,12 @@ type reads struct {
 type readResult struct {
 	val []byte
 	err error
+	at  time.Time
 }
+
+// firstUseWindow is how long a read serves first resolutions after its
+// round ended.
+const firstUseWindow = 10 * time.Second
 
 func newReads(round bool) *reads {
 	return &reads{done: make(map[string]readResult), keepErrors: round}
@@ -47,6 +55,10 @@ func (r *reads) endRound() {
 func (r *reads) do(key string, fn func() ([]byte, error)) ([]byte, error) {
 	r.mu.Lock()
 	res, ok := r.done[key]
+	if ok && !r.keepErrors && time.Since(res.at) >= firstUseWindow {
+		delete(r.done, key)
+		ok = false
+	}
 	r.mu.Unlock()
 	if ok {
 		return res.val, res.err
@@ -55,7 +67,7 @@ func (r *reads) do(key string, fn func() ([]byte, error)) ([]byte, error) {
 		b, err := fn()
 		r.mu.Lock()
 		if err == nil || r.keepErrors {
-			r.done[key] = readResult{val: b, err: err}
+			r.done[key] = readResult{val: b, err: err, at: time.Now()}
 		}
 		r.mu.Unlock()
 		return b, err
