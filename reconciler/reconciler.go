@@ -145,6 +145,9 @@ func New(opts Options) *Reconciler {
 		loader:    newLoader(opts.Path, schema.Options{WarnWithin: opts.WarnWithin, Now: opts.Now, Hygiene: opts.Hygiene}),
 		delivered: make([]string, len(opts.Sinks)),
 	}
+	if s, ok := origin.(interface{ Select(source.Selector) }); ok {
+		s.Select(loads(opts.Path)) // read only what the loader reads
+	}
 	r.status.Store(&Status{Source: origin.String()})
 	r.entities.Store(&[]plan.EntityInfo{})
 	return r

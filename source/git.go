@@ -556,6 +556,7 @@ func treeOfRepo(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
 	})
 	t.Links = links
 	t.Signed = signed
+	t.sizeOf = func(name string) (int64, error) { return blobSize(repo, blobs[name]) }
 	return t, nil
 }
 

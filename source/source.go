@@ -79,7 +79,16 @@ type Tree struct {
 	dirsOnce sync.Once
 	dirs     map[string][]fs.DirEntry // folder -> entries, built on the first Open of a folder
 	sizes    sync.Map                 // path -> int64, of the files read through the fs.FS methods
+	// sizeOf, when set, tells a file's size without reading it (a Git
+	// blob's from the object store, a folder's file from its listing).
+	sizeOf func(name string) (int64, error)
 }
+
+// Selector says whether a source reads a file of a tree, from its path and
+// size: the reconciler's loading rule (entity and policy files below the
+// path, up to the size limit), given to sources that can use it. A file a
+// selector refuses is listed by name only and never read by the source.
+type Selector func(path string, size int64) bool
 
 // NewTree returns the tree of revision with the given files (path to
 // content id) whose content read returns. read is only called with paths

@@ -83,6 +83,15 @@ func (t *Tree) Stat(name string) (fs.FileInfo, error) {
 		if size, ok := t.sizes.Load(name); ok {
 			return treeInfo{name: path.Base(name), size: size.(int64)}, nil
 		}
+		if t.sizeOf != nil {
+			// Known without reading: a huge file is not inflated to be
+			// measured (issue 16 items 5 and 9).
+			size, err := t.sizeOf(name)
+			if err != nil {
+				return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+			}
+			return treeInfo{name: path.Base(name), size: size}, nil
+		}
 		src, err := t.ReadFile(name)
 		if err != nil {
 			return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
