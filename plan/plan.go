@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"certops/schema"
 )
 
 // Plan is what applying a desired state would change in a running one:
@@ -281,7 +283,7 @@ func (p *Plan) String() string {
 		sign := map[Action]string{ActionCreate: "+", ActionUpdate: "~", ActionDelete: "-"}[c.Action]
 		fmt.Fprintf(&b, "%s %s %s", sign, c.Action, c.Name)
 		if c.File != "" {
-			fmt.Fprintf(&b, " (%s)", c.File)
+			fmt.Fprintf(&b, " (%s)", schema.Printable(c.File))
 		}
 		b.WriteString("\n")
 		for _, f := range c.Fields {
@@ -308,11 +310,11 @@ func (f FieldChange) text() string {
 	}
 	switch {
 	case f.Old != "" && f.New != "":
-		parts = append(parts, f.Old+" → "+f.New)
+		parts = append(parts, schema.Printable(f.Old)+" → "+schema.Printable(f.New))
 	case f.New != "":
-		parts = append(parts, f.New)
+		parts = append(parts, schema.Printable(f.New))
 	case f.Old != "":
-		parts = append(parts, "removed ("+f.Old+")")
+		parts = append(parts, "removed ("+schema.Printable(f.Old)+")")
 	}
 	return strings.Join(parts, ", ")
 }

@@ -15,7 +15,7 @@ type Pos struct {
 
 // String formats the position as file:line:col, leaving out unknown parts.
 func (p Pos) String() string {
-	s := p.File
+	s := Printable(p.File)
 	if p.Line > 0 {
 		s += fmt.Sprintf(":%d", p.Line)
 		if p.Col > 0 {

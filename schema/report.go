@@ -110,7 +110,7 @@ func writeText(w io.Writer, res *Result, opts ReportOptions) error {
 	var b strings.Builder
 	if opts.Verbose {
 		for _, p := range res.Ignored {
-			fmt.Fprintf(&b, "ignored: %s\n", opts.file(p))
+			fmt.Fprintf(&b, "ignored: %s\n", Printable(opts.file(p)))
 		}
 		for _, e := range res.Entities {
 			if e.Disabled {
@@ -217,7 +217,7 @@ func writeGitHub(w io.Writer, res *Result, opts ReportOptions) error {
 	}
 	if opts.Verbose {
 		for _, p := range res.Ignored {
-			fmt.Fprintf(&b, "ignored: %s\n", opts.file(p))
+			fmt.Fprintf(&b, "ignored: %s\n", Printable(opts.file(p)))
 		}
 	}
 	writeSummary(&b, res, ReportOptions{Strict: opts.Strict})

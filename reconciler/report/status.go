@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"certops/reconciler"
+	"certops/schema"
 )
 
 // Status writes a daemon's status for people: the source, the applied
@@ -25,7 +26,7 @@ func Status(w io.Writer, st *reconciler.Status, ready bool, now time.Time, color
 	// Labels in a fixed-width column, so scripts and people find them at
 	// the same place whatever is shown.
 	tw := &b
-	fmt.Fprintf(tw, "%-15s%s\n", "Source:", st.Source)
+	fmt.Fprintf(tw, "%-15s%s\n", "Source:", schema.Printable(st.Source))
 	if ready {
 		fmt.Fprintf(tw, "%-15s%s\n", "Ready:", paint(ansiGreen, "yes"))
 	} else {
