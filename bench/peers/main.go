@@ -46,6 +46,7 @@ func main() {
 		bin       = flag.String("certops", "", "certops binary (built from the repository when empty)")
 		keep      = flag.Bool("keep", false, "keep the work directory")
 		only      = flag.String("only", "", "run only the servers whose label matches this regular expression")
+		extra     = flag.String("certops-env", "", "also run certops with 1 and 10,000 certificates with this environment (e.g. GOGC=400)")
 	)
 	flag.Parse()
 	if *static != "" {
@@ -62,7 +63,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "peers: -only:", err)
 		os.Exit(2)
 	}
-	b := &bench{n: *n, rounds: *rounds, perRound: *perRound, conc: *conc, rotations: *rotations, bin: *bin, keep: *keep, only: re}
+	b := &bench{n: *n, rounds: *rounds, perRound: *perRound, conc: *conc, rotations: *rotations, bin: *bin, keep: *keep, only: re, extra: *extra}
 	if err := b.run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
 		os.Exit(1)
@@ -74,6 +75,7 @@ type bench struct {
 	bin                                  string
 	keep                                 bool
 	only                                 *regexp.Regexp
+	extra                                string
 	work                                 string
 	servers                              []*server
 }
@@ -154,6 +156,12 @@ func (b *bench) run(ctx context.Context) (err error) {
 		{"nginx/1", func(d string) (*server, error) { return newNginx(d, one) }},
 		{"nginx/10k", func(d string) (*server, error) { return newNginx(d, many) }},
 	}
+	if b.extra != "" {
+		env := strings.Fields(b.extra)
+		specs = append(specs,
+			spec{"certops/1 " + b.extra, func(d string) (*server, error) { return newCertops(b.bin, d, one, env...) }},
+			spec{"certops/10k " + b.extra, func(d string) (*server, error) { return newCertops(b.bin, d, many, env...) }})
+	}
 	var targets []*target
 	all := make([]string, b.n)
 	for i := range all {
@@ -187,7 +195,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 			targets = append(targets, &target{srv: s, label: s.label, names: []string{name(0)}, pattern: "1 name"})
 			continue
 		}
-		if !strings.Contains(s.label, "GOMAXPROCS") {
+		if !strings.Contains(s.label, "GOMAXPROCS") && (b.extra == "" || !strings.HasSuffix(s.label, b.extra)) {
 			targets = append(targets, &target{srv: s, label: s.label + " hot-64", names: hot, pattern: "hot 64"})
 		}
 		targets = append(targets, &target{srv: s, label: s.label + " all", names: all, pattern: "all names"})
@@ -225,7 +233,8 @@ func (b *bench) run(ctx context.Context) (err error) {
 	// Rotation: one certificate of the large set, served anew.
 	rot := map[*server][]time.Duration{}
 	for _, s := range b.servers {
-		if s.set.n == 1 || s.kind == "go-static" || strings.Contains(s.label, "GOMAXPROCS") {
+		if s.set.n == 1 || s.kind == "go-static" || strings.Contains(s.label, "GOMAXPROCS") ||
+			b.extra != "" && strings.HasSuffix(s.label, b.extra) {
 			continue
 		}
 		for k := range b.rotations {
@@ -323,7 +332,7 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 		if t.srv.label == "go-static" {
 			base = t
 		}
-		if t.srv.set.n == 1 && !strings.Contains(t.srv.label, "GOMAXPROCS") {
+		if t.srv.set.n == 1 && !strings.Contains(t.srv.label, "GOMAXPROCS") && (b.extra == "" || !strings.HasSuffix(t.srv.label, b.extra)) {
 			onePer[t.srv.kind] = t
 		}
 	}
