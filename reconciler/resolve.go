@@ -65,6 +65,7 @@ func gatewayConfig(desired []*built) gateway.Config {
 	cfg := gateway.Config{Entities: make([]gateway.Entity, 0, len(desired))}
 	for _, b := range desired {
 		if b.entity.Disabled {
+			b.leaves = nil // its gw keeps the keys, not the leaves
 			continue
 		}
 		gw := b.gw
