@@ -36,6 +36,10 @@ type Entity struct {
 	SNIs []string
 	// Chains are the certificate chains of the entity, leaf first, with
 	// their private keys. Leaf should be set; Apply parses it otherwise.
+	// A chain whose leaf the running configuration serves for this entity,
+	// byte for byte, may have a nil PrivateKey: it keeps the running key,
+	// so a caller that re-applies unchanged chains need not keep their
+	// parsed keys (pointer-dense heap; see the package documentation).
 	// The first chain the client supports is served, ECDSA and Ed25519
 	// chains before RSA whatever their order here.
 	Chains []tls.Certificate

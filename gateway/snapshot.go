@@ -473,6 +473,7 @@ func rank(alg x509.PublicKeyAlgorithm) int {
 // SubjectPublicKeyInfo without parsing the certificate, and takes the key
 // bytes encoded by the earlier Apply instead of marshalling the key again:
 // a public key determines its private key, so those bytes are this key.
+// Such a chain may also come without a key (see Entity.Chains).
 // Parsing leaves and marshalling keys were most of an Apply that changes
 // one entity among thousands.
 func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot, prevChains []chainRec) (chainRec, bool) {
@@ -481,21 +482,25 @@ func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot
 		return chainRec{}, false
 	}
 	signer, ok := c.PrivateKey.(crypto.Signer)
-	if !ok {
-		b.errorf("entity %q: chain %d: private key missing or not a crypto.Signer", entity, i)
+	if !ok && c.PrivateKey != nil {
+		b.errorf("entity %q: chain %d: private key not a crypto.Signer", entity, i)
 		return chainRec{}, false
 	}
 	for _, pc := range prevChains {
 		if pc.pinned >= 0 || pc.key.n == 0 || !bytes.Equal(prev.bytes(prev.certs[pc.cert]), c.Certificate[0]) {
 			continue
 		}
-		match, ok := keyMatchesCertificate(c.Certificate[0], signer.Public())
-		if !ok {
-			break // not walkable: parse it below
-		}
-		if !match {
-			b.errorf("entity %q: chain %d: private key does not match the certificate", entity, i)
-			return chainRec{}, false
+		// A chain without a key keeps the running one, which was checked
+		// against this very leaf when it was stored.
+		if signer != nil {
+			match, ok := keyMatchesCertificate(c.Certificate[0], signer.Public())
+			if !ok {
+				break // not walkable: parse it below
+			}
+			if !match {
+				b.errorf("entity %q: chain %d: private key does not match the certificate", entity, i)
+				return chainRec{}, false
+			}
 		}
 		rec := chainRec{cert: uint32(len(b.s.certs)), nCerts: uint32(len(c.Certificate)), pinned: -1,
 			alg: pc.alg, notAfter: pc.notAfter}
@@ -504,6 +509,10 @@ func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot
 		}
 		rec.key, rec.keyForm = b.add(prev.bytes(pc.key)), pc.keyForm
 		return rec, true
+	}
+	if signer == nil {
+		b.errorf("entity %q: chain %d: private key missing (a chain may omit its key only when the running configuration serves its leaf)", entity, i)
+		return chainRec{}, false
 	}
 	leaf := c.Leaf
 	if leaf == nil {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"crypto/tls"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,4 +278,48 @@ func TestApplyCarriesParsedKeys(t *testing.T) {
 		t.Fatalf("handshake a after Apply: %v", err)
 	}
 	conn.Close()
+}
+
+// TestApplyWithoutKeys: a chain whose leaf the running configuration
+// serves may come without its key and keeps the running one; a chain with
+// a new leaf, or for another entity, may not.
+func TestApplyWithoutKeys(t *testing.T) {
+	p := newPKI(t)
+	a, b := p.entity(t, "a", "a.example.com"), p.entity(t, "b", "b.example.com")
+	s, addr := serve(t, Options{}, Config{Entities: []Entity{a, b}})
+	keyless := func(e Entity) Entity {
+		e.Chains = slices.Clone(e.Chains)
+		for i := range e.Chains {
+			e.Chains[i].PrivateKey, e.Chains[i].Leaf = nil, nil
+		}
+		return e
+	}
+	if err := s.Apply(Config{Entities: []Entity{keyless(a), b}}); err != nil {
+		t.Fatalf("Apply(a without its key) = %v", err)
+	}
+	conn, err := handshake(addr, p.clientConfig("a.example.com"))
+	if err != nil {
+		t.Fatalf("handshake a after Apply without its key: %v", err)
+	}
+	if got := conn.ConnectionState().PeerCertificates[0].Raw; !bytes.Equal(got, a.Chains[0].Certificate[0]) {
+		t.Errorf("a served a certificate other than the applied one")
+	}
+	conn.Close()
+
+	renamed := keyless(a)
+	renamed.Name, renamed.SNIs = "c", []string{"c.example.com"}
+	for _, tt := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"new leaf without a key", Config{Entities: []Entity{a, keyless(p.entity(t, "b", "b.example.com"))}}},
+		{"running leaf under another entity", Config{Entities: []Entity{a, b, renamed}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := s.Apply(tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), "private key missing") {
+				t.Errorf("Apply = %v, want private key missing", err)
+			}
+		})
+	}
 }

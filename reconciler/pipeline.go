@@ -282,6 +282,7 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 	// served: it may share its SNIs with the enabled one.
 	cfg := gatewayConfig(c.desired.built)
 	if err := r.opts.Gateway.Apply(cfg); err != nil {
+		r.rebuild = true
 		return stalled(PhaseApply, fmt.Errorf("gateway: %w", err))
 	}
 	next := &appliedState{revision: c.tree.Revision, tree: c.tree, built: make(map[string]*built, len(c.desired.built)),

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"certops/fixtures"
+	"certops/gateway"
 	"certops/source"
 )
 
@@ -325,5 +326,71 @@ func TestRetainAppliedReferences(t *testing.T) {
 	wantResult(t, reconcileNow(t, rec), ResultStalled)
 	if !slices.Equal(res.retained, want) {
 		t.Errorf("retained after a refused revision = %q, want still %q", res.retained, want)
+	}
+}
+
+// keyCheckingGateway records whether each Apply gave every chain its key,
+// and refuses an Apply when refuse is set.
+type keyCheckingGateway struct {
+	*testGateway
+	refuse  bool
+	allKeys []bool // per Apply
+}
+
+func (g *keyCheckingGateway) Apply(cfg gateway.Config) error {
+	all := true
+	for _, e := range cfg.Entities {
+		for _, c := range e.Chains {
+			all = all && c.PrivateKey != nil
+		}
+	}
+	g.allKeys = append(g.allKeys, all)
+	if g.refuse {
+		g.refuse = false
+		return errors.New("refused")
+	}
+	return g.testGateway.Apply(cfg)
+}
+
+// TestUnchangedEntitiesWithoutKeys: an entity applied before is handed to
+// the gateway again without its parsed key, which the gateway keeps; after
+// the gateway refused an Apply, every entity is built again with its key.
+func TestUnchangedEntitiesWithoutKeys(t *testing.T) {
+	ca := fixtures.NewRootCA(t, "keys CA")
+	ya, la := entity(t, ca, "a", "a.example.com")
+	yb, _ := entity(t, ca, "b", "b.example.com")
+	dir := fixtures.WriteFiles(t, map[string]string{"a.yaml": ya, "b.yaml": yb})
+	origin, err := source.NewDir(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := &keyCheckingGateway{testGateway: startGateway(t, ca)}
+	rec := New(Options{Source: origin, Gateway: gw})
+	wantResult(t, reconcileNow(t, rec), ResultApplied)
+
+	rotate := func() *fixtures.Leaf {
+		t.Helper()
+		y, l := entity(t, ca, "b", "b.example.com")
+		fixtures.WriteFilesTo(t, dir, map[string]string{"b.yaml": y})
+		return l
+	}
+	lb := rotate()
+	wantResult(t, reconcileNow(t, rec), ResultApplied)
+	gw.wantServed(t, "a.example.com", la)
+	gw.wantServed(t, "b.example.com", lb)
+
+	gw.refuse = true
+	rotate()
+	if att := reconcileNow(t, rec); att.Result == ResultApplied {
+		t.Fatalf("attempt applied through a refused Apply")
+	}
+	lb = rotate()
+	wantResult(t, reconcileNow(t, rec), ResultApplied)
+	gw.wantServed(t, "a.example.com", la)
+	gw.wantServed(t, "b.example.com", lb)
+
+	want := []bool{true, false, false, true}
+	if !slices.Equal(gw.allKeys, want) {
+		t.Errorf("Applies with every key = %v, want %v (first, unchanged a without its key twice, all rebuilt after the refusal)", gw.allKeys, want)
 	}
 }

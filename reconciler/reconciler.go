@@ -91,8 +91,12 @@ type Reconciler struct {
 	entities atomic.Pointer[[]plan.EntityInfo]
 
 	// Guarded by sem (used by the running reconcile only).
-	loader    *loader
-	applied   *appliedState
+	loader  *loader
+	applied *appliedState
+	// rebuild makes the next build parse every entity again, after the
+	// gateway refused an Apply: entities reused from applied come without
+	// their keys (see gatewayConfig).
+	rebuild   bool
 	refused   *StalledError // of refusedRev, given again while it is current
 	refusedAt string        // the revision refused last, until a new one comes
 	delivered []string      // by sink: the last revision it received

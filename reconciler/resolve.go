@@ -48,19 +48,24 @@ type built struct {
 	info   plan.EntityInfo
 	gw     gateway.Entity
 	refs   []string
-	// leaves are gw's chains with their parsed leaves, for the first
-	// Apply of gw only (see gatewayConfig).
+	// leaves are gw's chains with their parsed leaves and keys, for the
+	// first Apply of gw only (see gatewayConfig).
 	leaves []tls.Certificate
 }
 
 // gatewayConfig is the gateway input of desired: its enabled entities.
-// An entity built anew
-// hands the gateway its parsed leaves, once: they are dropped here, so
-// that only the gateway's compact copy outlives the Apply.
+// An entity built anew hands the gateway its parsed leaves and keys, once:
+// they are dropped here, so that only the gateway's compact copy outlives
+// the Apply. An entity applied before is given without keys, which the
+// gateway keeps for the leaves it serves: applied is what it serves, as
+// Apply is all or nothing and the reconciler its only caller. Should it
+// refuse a Config all the same, the next build parses every entity again
+// (rebuild). A disabled entity, never served, keeps its keys.
 func gatewayConfig(desired []*built) gateway.Config {
 	cfg := gateway.Config{Entities: make([]gateway.Entity, 0, len(desired))}
 	for _, b := range desired {
 		if b.entity.Disabled {
+			b.leaves = nil // its gw keeps the keys, not the leaves
 			continue
 		}
 		gw := b.gw
@@ -106,9 +111,10 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 		stale = s
 	}
 	var old map[string]*built
-	if r.applied != nil {
+	if r.applied != nil && !r.rebuild {
 		old = r.applied.built
 	}
+	r.rebuild = false
 	for _, e := range entities {
 		// An entity from a cached file result is the same pointer as the
 		// one applied: without references, nothing about it can differ.
@@ -166,14 +172,18 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 			}
 		}
 		// The material is ours (the entity no longer holds it). Its parsed
-		// leaves go to the next Apply only, so the gateway need not parse
-		// them again; the copy kept for later Applies has none: a parsed
-		// leaf kept here would be the pointer-dense heap DESIGN.md 8 warns
-		// about, and the gateway checks unchanged leaves without parsing
-		// them. Measured at 3,000 entities: 10% less heap.
+		// leaves and keys go to the next Apply only, so the gateway need
+		// not parse them again; the copy kept for later Applies has
+		// neither: parsed certificates and keys kept here would be the
+		// pointer-dense heap DESIGN.md 8 warns about, the gateway checks
+		// unchanged leaves without parsing them, and a chain it serves
+		// already keeps its key without being given it again.
 		chains := slices.Clone(m.Chains)
 		for i := range chains {
 			chains[i].Leaf = nil
+			if !e.Disabled {
+				chains[i].PrivateKey = nil
+			}
 		}
 		minV, maxV := tlsVersions(e.Protocols)
 		out = append(out, &built{
