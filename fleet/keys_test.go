@@ -66,7 +66,10 @@ func TestLoadKeyErrors(t *testing.T) {
 	}{
 		{"signing key missing", func() error { _, err := LoadSigningKey(filepath.Join(dir, "nope")); return err }, "no such file"},
 		{"signing key not PEM", func() error { _, err := LoadSigningKey(write("a", "hello")); return err }, "want a PEM"},
-		{"trusted key is private", func() error { _, err := LoadTrustedKey(write("b", "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n")); return err }, "PUBLIC KEY"},
+		{"trusted key is private", func() error {
+			_, err := LoadTrustedKey(write("b", "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n"))
+			return err
+		}, "PUBLIC KEY"},
 		{"data key short", func() error { _, err := LoadDataKey(write("c", "AAAA\n")); return err }, "3 bytes, want 32"},
 		{"data key not base64", func() error { _, err := LoadDataKey(write("d", "!!!\n")); return err }, "not base64"},
 	}

@@ -44,7 +44,7 @@ type Node struct {
 	mu      sync.Mutex // serialises Fetch, Restore and Applied; guards the fields below
 	floor   uint64     // sequence of the applied manifest
 	applied *Revision
-	current *Revision           // last fetched
+	current *Revision              // last fetched
 	pages   map[string][]pageEntry // parsed pages of current, by digest
 	opened  map[string]bool        // blob digests known to decode and open
 }
