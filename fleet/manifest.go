@@ -45,6 +45,11 @@ func (d Document) LogValue() slog.Value { return slog.StringValue("entity " + d.
 type Entity struct {
 	File string   `json:"file,omitempty"`
 	Doc  Document `json:"entity"`
+	// Hash, when set, identifies the entity's content and file: equal
+	// hashes mean equal entities. A Publisher then skips encoding an
+	// entity it has published before, so a one-file change costs it one
+	// encoding, not one per entity.
+	Hash string `json:"-"`
 }
 
 // isReference reports whether a key field holds a secret reference

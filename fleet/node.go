@@ -7,10 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +32,10 @@ type NodeOptions struct {
 	// Poll is how often Watch checks head besides the watcher's pushes;
 	// 0 means 10 s.
 	Poll time.Duration
+
+	// cache replaces the node's own (benchmarks share one between
+	// in-process nodes: it is content-addressed).
+	cache *blobCache
 }
 
 // Node reads a fleet's manifests for one gateway node.
@@ -45,8 +49,8 @@ type Node struct {
 	floor   uint64     // sequence of the applied manifest
 	applied *Revision
 	current *Revision              // last fetched
-	pages   map[string][]pageEntry // parsed pages of current, by digest
-	opened  map[string]bool        // blob digests known to decode and open
+	parsed  map[string][]pageEntry // parsed pages of applied and current, by digest
+	opened  map[string]bool        // blob digests of parsed pages known to decode and open
 }
 
 // Revision is a verified manifest whose blobs are all in the node's
@@ -57,22 +61,46 @@ type Revision struct {
 	Sequence uint64
 	Time     time.Time
 	Signer   string // TrustedKey.ID of the signing key
-	// Blobs maps each entity name to its blob digest: equal digests mean
-	// equal entities.
-	Blobs map[string]string
+	Entities int
 	// Fetched counts the pages and blobs this Fetch downloaded, and Bytes
 	// their size.
 	Fetched, Bytes int
 
-	env   []byte
-	pages []string
-	node  *Node
+	env     []byte
+	digests []string      // page digests, by shard
+	pages   [][]pageEntry // parsed pages, by shard; shared with other revisions
+	node    *Node
+}
+
+// Digest returns the blob digest of entity name: equal digests mean equal
+// entities.
+func (r *Revision) Digest(name string) (string, bool) {
+	if len(r.pages) == 0 {
+		return "", false
+	}
+	pg := r.pages[shardOf(name, len(r.pages))]
+	i, ok := slices.BinarySearchFunc(pg, name, func(e pageEntry, n string) int { return strings.Compare(e.Name, n) })
+	if !ok {
+		return "", false
+	}
+	return pg[i].Blob, true
+}
+
+// Blobs returns a new map of every entity name to its blob digest.
+func (r *Revision) Blobs() map[string]string {
+	m := make(map[string]string, r.Entities)
+	for _, pg := range r.pages {
+		for _, e := range pg {
+			m[e.Name] = e.Blob
+		}
+	}
+	return m
 }
 
 // Entity returns an entity of the revision, its sealed keys opened. The
 // result holds private keys: keep it in memory only.
 func (r *Revision) Entity(name string) (Entity, error) {
-	d, ok := r.Blobs[name]
+	d, ok := r.Digest(name)
 	if !ok {
 		return Entity{}, fmt.Errorf("entity %s: %w", name, os.ErrNotExist)
 	}
@@ -91,11 +119,14 @@ func (f *Fleet) NewNode(opts NodeOptions) (*Node, error) {
 	if opts.Poll <= 0 {
 		opts.Poll = 10 * time.Second
 	}
-	c, err := newBlobCache(opts.Dir)
-	if err != nil {
-		return nil, err
+	c := opts.cache
+	if c == nil {
+		var err error
+		if c, err = newBlobCache(opts.Dir); err != nil {
+			return nil, err
+		}
 	}
-	return &Node{f: f, opts: opts, cache: c, log: f.log, pages: map[string][]pageEntry{}, opened: map[string]bool{}}, nil
+	return &Node{f: f, opts: opts, cache: c, log: f.log, parsed: map[string][]pageEntry{}, opened: map[string]bool{}}, nil
 }
 
 // appliedFile is where the data dir keeps the applied manifest (signed, as
@@ -160,6 +191,9 @@ func (n *Node) Fetch(ctx context.Context) (*Revision, error) {
 		return nil, err
 	}
 	n.current = rev
+	if err := n.pruneLocked(); err != nil {
+		n.log.Warn("cannot prune the fleet cache", "err", err)
+	}
 	return rev, nil
 }
 
@@ -180,96 +214,96 @@ func (n *Node) load(ctx context.Context, env []byte, kv jetstream.KeyValue) (*Re
 	if r.Sequence <= n.floor {
 		return nil, fail(refuse(ReasonReplay, "manifest sequence %d is not above the applied %d (replayed or rolled back)", r.Sequence, n.floor))
 	}
-	rev := &Revision{Fleet: r.Fleet, Revision: r.Revision, Sequence: r.Sequence, Time: r.Time, Blobs: make(map[string]string, r.Entities), env: env, pages: r.Pages, node: n}
+	rev := &Revision{Fleet: r.Fleet, Revision: r.Revision, Sequence: r.Sequence, Time: r.Time, Entities: r.Entities,
+		env: env, digests: r.Pages, pages: make([][]pageEntry, len(r.Pages)), node: n}
 	var signer envelope
 	_ = json.Unmarshal(env, &signer)
 	rev.Signer = signer.Key
 
-	pages := make(map[string][]pageEntry, len(r.Pages))
+	// Pages: parsed ones are reused; the others come from the cache or
+	// the bus.
 	var missing []string
 	for _, d := range r.Pages {
-		if _, ok := n.pages[d]; ok || n.cache.has(d) {
-			continue
+		if _, ok := n.parsed[d]; !ok && !n.cache.has(d) && !slices.Contains(missing, d) {
+			missing = append(missing, d)
 		}
-		missing = append(missing, d)
+	}
+	gotPages, size, err := n.download(ctx, kv, missing)
+	if err != nil {
+		return nil, wrapRefusal(err, r)
+	}
+	rev.Fetched, rev.Bytes = len(missing), size
+	fresh := map[string][]pageEntry{} // pages parsed by this load
+	var changed []pageEntry           // entries of those pages
+	total := 0
+	for i, d := range r.Pages {
+		entries, ok := n.parsed[d]
+		if !ok {
+			if entries, ok = fresh[d]; !ok {
+				b, ok := gotPages[d]
+				if !ok {
+					if b, ok = n.cache.get(d); !ok {
+						return nil, fmt.Errorf("fleet: manifest page %s is not cached", d[:12])
+					}
+				}
+				if entries, err = parsePage(b, i, len(r.Pages)); err != nil {
+					return nil, wrapRefusal(err, r)
+				}
+				fresh[d] = entries
+				changed = append(changed, entries...)
+			}
+		}
+		rev.pages[i] = entries
+		total += len(entries)
+	}
+	if total != r.Entities {
+		return nil, fail(refuse(ReasonMalformed, "manifest lists %d entities, its pages %d", r.Entities, total))
+	}
+	// Blobs of the new pages only: the others were verified already.
+	missing = missing[:0]
+	for _, e := range changed {
+		if !n.opened[e.Blob] && !n.cache.has(e.Blob) {
+			missing = append(missing, e.Blob)
+		}
 	}
 	got, size, err := n.download(ctx, kv, missing)
 	if err != nil {
 		return nil, wrapRefusal(err, r)
 	}
-	rev.Fetched, rev.Bytes = len(missing), size
-	for i, d := range r.Pages {
-		if entries, ok := n.pages[d]; ok {
-			pages[d] = entries
-		} else {
-			b, ok := got[d]
-			if !ok {
-				if b, ok = n.cache.get(d); !ok {
-					return nil, fmt.Errorf("fleet: manifest page %s is not cached", d[:12])
-				}
-			}
-			entries, err := parsePage(b, i, len(r.Pages))
-			if err != nil {
-				return nil, wrapRefusal(err, r)
-			}
-			pages[d] = entries
-		}
-		for _, e := range pages[d] {
-			rev.Blobs[e.Name] = e.Blob
-		}
-	}
-	if len(rev.Blobs) != r.Entities {
-		return nil, fail(refuse(ReasonMalformed, "manifest lists %d entities, its pages %d", r.Entities, len(rev.Blobs)))
-	}
-	missing = missing[:0]
-	seen := map[string]bool{}
-	for _, d := range rev.Blobs {
-		if !seen[d] && !n.cache.has(d) {
-			missing = append(missing, d)
-		}
-		seen[d] = true
-	}
-	gotPages := got
-	got, size, err = n.download(ctx, kv, missing)
-	if err != nil {
-		return nil, wrapRefusal(err, r)
-	}
-	for d, b := range gotPages {
-		if err := n.cache.put(d, b); err != nil {
-			return nil, fmt.Errorf("fleet cache: %w", err)
-		}
-	}
 	rev.Fetched += len(missing)
 	rev.Bytes += size
 	// Every new blob must decode, name its entity and open with the data
 	// key before the revision is handed on: all or nothing.
-	for name, d := range rev.Blobs {
-		if n.opened[d] {
+	for _, e := range changed {
+		if n.opened[e.Blob] {
 			continue
 		}
-		b, ok := got[d]
+		b, ok := got[e.Blob]
 		if !ok {
-			if b, ok = n.cache.get(d); !ok {
-				return nil, fmt.Errorf("fleet: blob %s is not cached", d[:12])
+			if b, ok = n.cache.get(e.Blob); !ok {
+				return nil, fmt.Errorf("fleet: blob %s is not cached", e.Blob[:12])
 			}
 		}
 		ent, err := decodeBlob(r.Fleet, b, n.opts.DataKey)
 		if err != nil {
 			return nil, wrapRefusal(err, r)
 		}
-		if ent.Doc.Name != name {
-			return nil, fail(refuse(ReasonMalformed, "blob %s holds entity %s, the manifest says %s", d[:12], ent.Doc.Name, name))
+		if ent.Doc.Name != e.Name {
+			return nil, fail(refuse(ReasonMalformed, "blob %s holds entity %s, the manifest says %s", e.Blob[:12], ent.Doc.Name, e.Name))
 		}
 	}
-	for d, b := range got {
-		if err := n.cache.put(d, b); err != nil {
-			return nil, fmt.Errorf("fleet cache: %w", err)
-		}
+	if err := n.cache.putAll(gotPages); err != nil {
+		return nil, fmt.Errorf("fleet cache: %w", err)
 	}
-	for d := range seen {
-		n.opened[d] = true
+	if err := n.cache.putAll(got); err != nil {
+		return nil, fmt.Errorf("fleet cache: %w", err)
 	}
-	n.pages = pages
+	for d, entries := range fresh {
+		n.parsed[d] = entries
+	}
+	for _, e := range changed {
+		n.opened[e.Blob] = true
+	}
 	return rev, nil
 }
 
@@ -335,8 +369,7 @@ func (n *Node) Applied(rev *Revision) error {
 	}
 	n.applied = rev
 	if n.opts.Dir == "" {
-		n.pruneLocked()
-		return nil
+		return n.pruneLocked()
 	}
 	if err := writeAtomic(filepath.Join(n.opts.Dir, appliedFile), rev.env); err != nil {
 		return fmt.Errorf("fleet: record the applied manifest: %w", err)
@@ -344,28 +377,45 @@ func (n *Node) Applied(rev *Revision) error {
 	return n.pruneLocked()
 }
 
-// pruneLocked drops cached blobs that neither the applied nor the current
-// revision uses.
+// pruneLocked drops the parsed pages, and cached pages and blobs, that
+// neither the applied nor the current revision uses. Its cost is that of
+// the pages that left, not of the fleet.
 func (n *Node) pruneLocked() error {
+	var revs []*Revision
 	keep := map[string]bool{}
 	for _, r := range []*Revision{n.applied, n.current} {
-		if r == nil {
+		if r != nil {
+			revs = append(revs, r)
+			for _, d := range r.digests {
+				keep[d] = true
+			}
+		}
+	}
+	var drop []string
+	for d, entries := range n.parsed {
+		if keep[d] {
 			continue
 		}
-		for _, d := range r.pages {
-			keep[d] = true
-		}
-		for _, d := range r.Blobs {
-			keep[d] = true
+		drop = append(drop, d)
+		delete(n.parsed, d)
+		for _, e := range entries {
+			used := false
+			for _, r := range revs {
+				if bd, ok := r.Digest(e.Name); ok && bd == e.Blob {
+					used = true
+				}
+			}
+			if !used {
+				drop = append(drop, e.Blob)
+				delete(n.opened, e.Blob)
+			}
 		}
 	}
-	for d := range maps.Keys(n.opened) {
-		if !keep[d] {
-			delete(n.opened, d)
-		}
-	}
-	return n.cache.prune(keep)
+	return n.cache.remove(drop)
 }
+
+// Close releases the node's cache file. The node must not be used after.
+func (n *Node) Close() error { return n.cache.close() }
 
 // AppliedSequence returns the floor: the sequence of the applied manifest.
 func (n *Node) AppliedSequence() uint64 {
@@ -425,4 +475,13 @@ func (n *Node) follow(ctx context.Context, w jetstream.KeyWatcher, tick <-chan t
 }
 
 // Names returns the entity names of rev, sorted.
-func (r *Revision) Names() []string { return slices.Sorted(maps.Keys(r.Blobs)) }
+func (r *Revision) Names() []string {
+	out := make([]string, 0, r.Entities)
+	for _, pg := range r.pages {
+		for _, e := range pg {
+			out = append(out, e.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

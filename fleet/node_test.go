@@ -36,6 +36,7 @@ func node(tb testing.TB, f *Fleet, k testKeys, dir string) *Node {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { n.Close() })
 	return n
 }
 
@@ -63,8 +64,8 @@ func TestPublishFetch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rev.Revision != "rev1" || rev.Sequence != 1 || len(rev.Blobs) != 41 {
-			t.Fatalf("Fetch = %s/%d with %d entities, want rev1/1 with 41", rev.Revision, rev.Sequence, len(rev.Blobs))
+		if rev.Revision != "rev1" || rev.Sequence != 1 || len(rev.Blobs()) != 41 {
+			t.Fatalf("Fetch = %s/%d with %d entities, want rev1/1 with 41", rev.Revision, rev.Sequence, len(rev.Blobs()))
 		}
 		got, err := rev.Entity("e07")
 		if err != nil {
@@ -94,7 +95,7 @@ func TestPublishFetch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rev2.Sequence != 2 || rev2.Fetched != 2 || rev2.Blobs["e03"] == rev.Blobs["e03"] || rev2.Blobs["e04"] != rev.Blobs["e04"] {
+		if rev2.Sequence != 2 || rev2.Fetched != 2 || rev2.Blobs()["e03"] == rev.Blobs()["e03"] || rev2.Blobs()["e04"] != rev.Blobs()["e04"] {
 			t.Errorf("Fetch(rev2) = sequence %d, fetched %d: want 2 and 2 (one page, one blob), e03 changed, e04 not", rev2.Sequence, rev2.Fetched)
 		}
 		if rev2.Bytes >= first {

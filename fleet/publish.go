@@ -33,8 +33,9 @@ type Publisher struct {
 	opts PublisherOptions
 
 	mu    sync.Mutex      // serialises Publish; guards the fields below
-	known map[string]bool // digests present in the blob bucket
-	last  *Published
+	known   map[string]bool   // digests present in the blob bucket
+	encoded map[string]string // Entity.Hash → blob digest, for the last publish
+	last    *Published
 }
 
 // Published describes a manifest that a Publisher wrote.
@@ -81,14 +82,20 @@ const uploadWorkers = 32
 func (p *Publisher) Publish(ctx context.Context, revision string, entities []Entity) (*Published, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	blobs := make(map[string][]byte, len(entities))
+	blobs := make(map[string][]byte)
 	index := make(map[string]string, len(entities))
+	encoded := make(map[string]string)
 	for _, e := range entities {
 		if !ValidEntityName(e.Doc.Name) {
 			return nil, fmt.Errorf("entity %q: not a valid entity name", e.Doc.Name)
 		}
 		if _, dup := index[e.Doc.Name]; dup {
 			return nil, fmt.Errorf("entity %s: listed twice", e.Doc.Name)
+		}
+		if d, ok := p.encoded[e.Hash]; ok && e.Hash != "" && p.known[d] {
+			index[e.Doc.Name] = d
+			encoded[e.Hash] = d
+			continue
 		}
 		b, err := encodeBlob(p.f.name, e, p.opts.DataKey)
 		if err != nil {
@@ -97,6 +104,9 @@ func (p *Publisher) Publish(ctx context.Context, revision string, entities []Ent
 		d := digestOf(b)
 		blobs[d] = b
 		index[e.Doc.Name] = d
+		if e.Hash != "" {
+			encoded[e.Hash] = d
+		}
 	}
 	pages := buildPages(index)
 	r := &root{Fleet: p.f.name, Revision: revision, Entities: len(index), Pages: make([]string, len(pages))}
@@ -121,6 +131,7 @@ func (p *Publisher) Publish(ctx context.Context, revision string, entities []Ent
 	if cur != nil {
 		if old, _, err := peekHead(cur.Value()); err == nil && old.Revision == revision && slices.Equal(old.Pages, r.Pages) {
 			p.last = &Published{Revision: old.Revision, Sequence: old.Sequence, Time: old.Time, Entities: old.Entities}
+			p.encoded = encoded
 			return p.last, nil
 		}
 	}
@@ -129,6 +140,7 @@ func (p *Publisher) Publish(ctx context.Context, revision string, entities []Ent
 	if err != nil {
 		return nil, err
 	}
+	p.encoded = encoded
 	for attempt := 0; ; attempt++ {
 		var seq uint64
 		var last uint64
