@@ -32,7 +32,7 @@ type Publisher struct {
 	f    *Fleet
 	opts PublisherOptions
 
-	mu    sync.Mutex      // serialises Publish; guards the fields below
+	mu      sync.Mutex        // serialises Publish; guards the fields below
 	known   map[string]bool   // digests present in the blob bucket
 	encoded map[string]string // Entity.Hash → blob digest, for the last publish
 	last    *Published
