@@ -211,7 +211,7 @@ func runPublisher(cmd *cobra.Command, f publishFlags) error {
 	g.Go(func() error {
 		// Buckets first (retried while NATS is down), then the election.
 		for {
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			err := fl.Setup(sctx)
 			cancel()
 			if err == nil || ctx.Err() != nil {

@@ -59,7 +59,13 @@ func startNATS(tb testing.TB, dir, name string, port int, clusterPorts []int, i 
 	}
 	s := &natsServer{tb: tb, name: name, port: port, conf: path, logDir: dir}
 	s.start()
-	tb.Cleanup(s.kill)
+	tb.Cleanup(func() {
+		s.kill()
+		if tb.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, name+".log"))
+			tb.Logf("nats-server %s log:\n%s", name, tail(string(b), 15))
+		}
+	})
 	return s
 }
 

@@ -124,6 +124,12 @@ const headHistory = 64
 // publisher calls it before publishing.
 func (f *Fleet) Setup(ctx context.Context) error {
 	for _, k := range allBuckets {
+		f.mu.Lock()
+		done := f.kvs[k] != nil
+		f.mu.Unlock()
+		if done {
+			continue // created by an earlier, partly failed Setup
+		}
 		kv, err := f.js.CreateOrUpdateKeyValue(ctx, f.config(k))
 		if err != nil {
 			return fmt.Errorf("fleet %s: create bucket %s: %w", f.name, f.bucketName(k), err)

@@ -129,6 +129,9 @@ func (f *Fleet) NewNode(opts NodeOptions) (*Node, error) {
 	return &Node{f: f, opts: opts, cache: c, log: f.log, parsed: map[string][]pageEntry{}, opened: map[string]bool{}}, nil
 }
 
+// fetchTimeout bounds one Fetch.
+const fetchTimeout = 30 * time.Second
+
 // appliedFile is where the data dir keeps the applied manifest (signed, as
 // it travelled).
 const appliedFile = "applied.json"
@@ -165,6 +168,10 @@ func (n *Node) Restore() (*Revision, error) {
 func (n *Node) Fetch(ctx context.Context) (*Revision, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	// A JetStream request without a deadline can wait forever (a cluster
+	// without a leader): bound the whole fetch.
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
 	kv, err := n.f.bucket(ctx, bucketHead, false)
 	if err != nil {
 		return nil, err

@@ -66,6 +66,10 @@ func (p *Publisher) Last() *Published {
 	return p.last
 }
 
+// publishTimeout bounds one Publish: a JetStream request without a
+// deadline can wait forever.
+const publishTimeout = 2 * time.Minute
+
 // uploadWorkers bounds the blob writes in flight.
 const uploadWorkers = 32
 
@@ -82,6 +86,8 @@ const uploadWorkers = 32
 func (p *Publisher) Publish(ctx context.Context, revision string, entities []Entity) (*Published, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
 	blobs := make(map[string][]byte)
 	index := make(map[string]string, len(entities))
 	encoded := make(map[string]string)
