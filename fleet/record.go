@@ -173,7 +173,8 @@ type WaitOptions struct {
 	// Min is how many nodes must serve it; 0 means every live node (and
 	// at least one).
 	Min int
-	// Poll is how often the records are read; 0 means 250 ms.
+	// Poll is how often the records are read; 0 means 1 s (each read
+	// creates a consumer, a replicated operation in a cluster).
 	Poll time.Duration
 }
 
@@ -198,7 +199,7 @@ func (f *Fleet) Wait(ctx context.Context, opts WaitOptions) (*WaitResult, error)
 		return nil, fmt.Errorf("revision %q: give 4 characters at least", opts.Revision)
 	}
 	if opts.Poll <= 0 {
-		opts.Poll = 250 * time.Millisecond
+		opts.Poll = time.Second
 	}
 	res := &WaitResult{}
 	for {
