@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"certops/gateway"
 	"certops/plan"
@@ -17,15 +18,21 @@ import (
 // under each wildcard; each chain type the entity has) and compares the
 // served leaf with the applied one. It never fails the revision: the
 // result is reported by Result, for the status, a metric and the fleet
-// record. Safe for concurrent use.
+// record. The handshakes run in the background, so the reconcile does
+// not wait for them. Safe for concurrent use.
 type Prover struct {
 	addr     string
 	log      *slog.Logger
 	onResult func(Proof)
 
-	mu   sync.Mutex // guards last
-	last Proof
+	mu     sync.Mutex // guards the fields below
+	last   Proof
+	cancel context.CancelFunc // of the proof in flight
+	done   chan struct{}      // closed when the proof in flight ends
 }
+
+// proofTimeout bounds one proof.
+const proofTimeout = 2 * time.Minute
 
 // Proof is the result of the served-state proof of one revision.
 type Proof struct {
@@ -62,11 +69,51 @@ func (p *Prover) Result() Proof {
 	return p.last
 }
 
-// Apply proves the revision served. It returns nil: a mismatch is
-// reported, not retried.
+// Apply starts proving the revision served and returns nil at once: the
+// handshakes (two or three per name) must not hold the reconcile up, and
+// a mismatch is reported, not retried. A proof still running for an
+// older revision is cancelled.
 func (p *Prover) Apply(ctx context.Context, rev *AppliedRevision) error {
+	p.mu.Lock()
+	if p.cancel != nil {
+		p.cancel()
+	}
+	// The reconcile's context ends with the reconcile: the proof has its
+	// own deadline.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), proofTimeout)
+	done := make(chan struct{})
+	p.cancel, p.done = cancel, done
+	p.mu.Unlock()
+	go func() {
+		defer close(done)
+		defer cancel()
+		p.prove(pctx, rev)
+	}()
+	return nil
+}
+
+// Wait returns once the proof in flight, if any, has ended, or ctx has.
+func (p *Prover) Wait(ctx context.Context) error {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *Prover) prove(ctx context.Context, rev *AppliedRevision) {
 	probes := Probes(rev)
 	res := gateway.VerifyServed(ctx, p.addr, probes)
+	if ctx.Err() != nil {
+		return // superseded by a newer revision, or shut down
+	}
 	proof := Proof{Revision: rev.Revision, Verified: true, Probes: len(res), Mismatches: []Mismatch{}}
 	for _, r := range res {
 		if r.OK() {
@@ -94,7 +141,6 @@ func (p *Prover) Apply(ctx context.Context, rev *AppliedRevision) error {
 	if p.onResult != nil {
 		p.onResult(proof)
 	}
-	return nil
 }
 
 // Probes lists the handshakes that prove rev served: for each server

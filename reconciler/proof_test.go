@@ -31,6 +31,7 @@ func TestProverVerifiesServedState(t *testing.T) {
 	prover := NewProver(gw.addr, nil, func(p Proof) { got = append(got, p) })
 	r := New(Options{Source: src, Gateway: gw, Sinks: []Sink{prover}})
 	wantResult(t, reconcileNow(t, r), ResultApplied)
+	prover.Wait(context.Background())
 	p := prover.Result()
 	// shop: 2 SNIs × (any + ECDSA + RSA) = 6; mtls: 1 × (any + ECDSA) = 2.
 	if !p.Verified || p.Probes != 8 || len(p.Mismatches) != 0 || len(got) != 1 {
@@ -41,6 +42,7 @@ func TestProverVerifiesServedState(t *testing.T) {
 	rev := &AppliedRevision{Revision: "x", Infos: r.Entities(), Plan: r.applied.plan}
 	rev.Infos[1].Chains[1].Fingerprint = "00"
 	prover.Apply(context.Background(), rev)
+	prover.Wait(context.Background())
 	p = prover.Result()
 	if p.Verified || len(p.Mismatches) != 2 {
 		t.Fatalf("proof with a wrong RSA leaf = %+v, want 2 mismatches (the RSA probe of each SNI)", p)
