@@ -68,6 +68,8 @@ type runFlags struct {
 
 	trust    trustFlags
 	feedback feedbackFlags
+
+	fleet fleetNodeFlags // with --source nats://HOST:PORT/FLEET
 }
 
 func newRunCmd() *cobra.Command {
@@ -144,6 +146,7 @@ the command line wins over its variable.`,
 	addSecretManagersFlag(fl, &f.secretManagers)
 	addTrustFlags(fl, &f.trust)
 	addFeedbackFlags(fl, &f.feedback)
+	addFleetNodeFlags(fl, &f.fleet)
 	return cmd
 }
 
@@ -168,6 +171,10 @@ func parseShare(s string) (float64, error) {
 func newSource(f runFlags, log *slog.Logger) (source.Source, string, error) {
 	if f.source == "" {
 		return nil, "basic", nil
+	}
+	if isFleetSource(f.source) {
+		s, err := newFleetSource(f, log)
+		return s, "", err
 	}
 	if fi, err := os.Stat(f.source); err == nil && fi.IsDir() && !isGitRepository(f.source) {
 		o, err := source.NewDir(f.source, log)
@@ -378,7 +385,10 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 			fb.observe(rec.Status())
 		}
 	}
+	nodes := newNodeWiring(f.listen, src, log.With("component", "proof"))
+	recOpts.Sinks = nodes.sinks()
 	rec = reconciler.New(recOpts)
+	nodes.attach(rec)
 	adminAPI := admin.New(admin.Options{
 		Reconciler:    rec,
 		Metrics:       metrics,
@@ -399,7 +409,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		return fmt.Errorf("admin API: %w", err)
 	}
 	adminLog := log.With("component", "admin")
-	servers := []*http.Server{admin.NewHTTPServer(adminAPI.Handler(), adminLog)}
+	servers := []*http.Server{admin.NewHTTPServer(withStatus(adminAPI.Handler(), nodes.statusFields), adminLog)}
 	listeners := []net.Listener{admin.LimitListener(adminLn, f.adminMaxConns, "admin", adminLog)}
 	if f.webhookListen != "" {
 		hookLn, err := net.Listen("tcp", f.webhookListen)

@@ -72,6 +72,7 @@ every valid revision to an in-process TLS gateway without a restart.`,
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(
 		newRunCmd(),
+		newPublishCmd(), newFleetCmd(),
 		newValidateCmd(),
 		newDiffCmd(),
 		newStatusCmd(),

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"certops/fleet"
+	"certops/gateway"
+	"certops/reconciler"
+	"certops/reconciler/admin"
+	"certops/schema"
+	"certops/secrets"
+)
+
+// publishFlags are the flags of `certops publish`.
+type publishFlags struct {
+	run         runFlags // the source, admin and webhook flags, as for run
+	nats        natsFlags
+	fleet       string
+	signingKey  string
+	dataKeyFile string
+	id          string
+	replicas    int
+	lease       time.Duration
+}
+
+func newPublishCmd() *cobra.Command {
+	var f publishFlags
+	cmd := &cobra.Command{
+		Use:   "publish",
+		Short: "Follow a repository and publish every valid revision to a fleet over NATS",
+		Long: `publish follows a repository exactly as run does (git or a directory, --ref,
+--path, --interval, webhooks and POST /api/v1/reconcile on --admin, validation,
+the mass-delete guard), and publishes every valid revision to the fleet's
+NATS JetStream buckets: one content-addressed blob per entity (literal private
+keys sealed with --data-key-file, AES-256-GCM), manifest pages, and a head
+signed with --signing-key (Ed25519 PEM) that moves by compare-and-set.
+
+Several publishers of one fleet elect a leader; the others stand by and take
+over within two lease periods. GET /api/v1/status shows "role" and
+"published". The leader also rotates the fleet's session-ticket keys.
+
+A revision with a literal private key is refused when no data key is given.
+Every flag can also be set with CERTOPS_<FLAG>; NATS settings follow the nats
+CLI (NATS_URL, NATS_CREDS, NATS_USER, NATS_PASSWORD, NATS_CA, NATS_CERT,
+NATS_KEY), flags winning.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := bindEnv(cmd); err != nil {
+				return err
+			}
+			return runPublisher(cmd, f)
+		},
+	}
+	fl := cmd.Flags()
+	r := &f.run
+	fl.StringVar(&r.source, "source", "", "repository to follow: a Git URL, a Git working copy or a directory")
+	fl.StringVar(&r.ref, "ref", "", "branch, tag or full commit id to follow (default: the remote's default branch)")
+	fl.StringVar(&r.path, "path", "", "folder below the repository root that holds the entities")
+	fl.DurationVar(&r.interval, "interval", time.Minute, "polling interval, ±10% jitter; 0 disables polling")
+	fl.StringVar(&r.admin, "admin", "127.0.0.1:9180", "address of the admin API")
+	fl.StringVar(&r.dataDir, "data-dir", reconciler.DefaultDataDir(), "folder for the clone and the last published revision")
+	fl.StringVar(&r.maxDelete, "max-delete", "50%", "refuse a plan deleting more than this share of the entities (a percentage or a fraction)")
+	fl.BoolVar(&r.allowMassDelete, "allow-mass-delete", false, "publish plans that delete more than --max-delete or all entities")
+	fl.DurationVar(&r.warnWithin, "warn-within", 720*time.Hour, "report certificates expiring within this window")
+	fl.StringVar(&r.gitTokenFile, "git-token-file", "", "file holding the https token or password (default: $GIT_TOKEN)")
+	fl.StringVar(&r.gitUsername, "git-username", "", "https user name sent with the token")
+	fl.StringVar(&r.gitCAFile, "git-ca-file", "", "PEM file of extra CAs trusted for https Git servers")
+	fl.StringVar(&r.sshKey, "ssh-key", "", "private key file for ssh Git URLs")
+	fl.StringVar(&r.sshKeyPassphraseFile, "ssh-key-passphrase-file", "", "file holding the passphrase of --ssh-key")
+	fl.StringSliceVar(&r.knownHosts, "known-hosts", nil, "known_hosts files for ssh (default ~/.ssh/known_hosts)")
+	fl.StringVar(&r.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the mutating admin endpoints")
+	fl.StringVar(&r.webhookSecretFile, "webhook-secret-file", "", "file holding the push-webhook secret (without it the /hooks endpoints answer 404)")
+	fl.StringVar(&r.webhookListen, "webhook-listen", "", "extra address serving only the webhooks and /healthz")
+	fl.DurationVar(&r.secretRefresh, "secret-refresh", secrets.DefaultRefresh, "how often resolved secret references are checked again")
+	addNATSFlags(fl, &f.nats, true)
+	fl.StringVar(&f.fleet, "fleet", "", "fleet name (letters, digits, - and _)")
+	fl.StringVar(&f.signingKey, "signing-key", "", "Ed25519 private key (PEM) that signs the manifests")
+	fl.StringVar(&f.dataKeyFile, "data-key-file", "", "file of 32 random bytes in base64 that seals literal private keys and ticket keys")
+	fl.StringVar(&f.id, "publisher-id", "", "this publisher's name in the election (default: host name and process id)")
+	fl.IntVar(&f.replicas, "replicas", 1, "copies of each bucket in a JetStream cluster")
+	fl.DurationVar(&f.lease, "lease", fleet.DefaultLease, "leader lease; a standby takes over within two")
+	return cmd
+}
+
+// noGateway is the publisher's gateway: it serves nothing.
+type noGateway struct{}
+
+func (noGateway) Apply(gateway.Config) error { return nil }
+
+func runPublisher(cmd *cobra.Command, f publishFlags) error {
+	log, err := newLogger(cmd, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	if f.fleet == "" || f.signingKey == "" {
+		return errors.New("--fleet and --signing-key are required")
+	}
+	if f.run.source == "" {
+		return errors.New("--source is required")
+	}
+	signing, err := fleet.LoadSigningKey(f.signingKey)
+	if err != nil {
+		return fmt.Errorf("--signing-key: %w", err)
+	}
+	var dk *fleet.DataKey
+	if f.dataKeyFile != "" {
+		if dk, err = fleet.LoadDataKey(f.dataKeyFile); err != nil {
+			return fmt.Errorf("--data-key-file: %w", err)
+		}
+	}
+	maxDelete, err := parseShare(f.run.maxDelete)
+	if err != nil {
+		return err
+	}
+	id := f.id
+	if id == "" {
+		host, _ := os.Hostname()
+		id = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	src, path, err := newSource(f.run, log.With("component", "source"))
+	if err != nil {
+		return err
+	}
+	var token, webhookSecret []byte
+	if f.run.adminTokenFile != "" {
+		if token, err = admin.ReadSecretFile(f.run.adminTokenFile); err != nil {
+			return fmt.Errorf("--admin-token-file: %w", err)
+		}
+	}
+	if err := admin.CheckAddress(f.run.admin, token); err != nil {
+		return fmt.Errorf("--admin: %w (set --admin-token-file)", err)
+	}
+	if f.run.webhookSecretFile != "" {
+		if webhookSecret, err = admin.ReadSecretFile(f.run.webhookSecretFile); err != nil {
+			return fmt.Errorf("--webhook-secret-file: %w", err)
+		}
+	}
+	conn, err := fleet.Connect(f.nats.connOptions(nil, "certops publish "+id))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	fl, err := fleet.Open(conn, f.fleet, fleet.Options{Replicas: f.replicas, Lease: f.lease, Logger: log.With("component", "fleet")})
+	if err != nil {
+		return err
+	}
+	pub, err := fl.NewPublisher(fleet.PublisherOptions{Signing: signing, DataKey: dk})
+	if err != nil {
+		return err
+	}
+	sink := &publishSink{pub: pub, fleet: fl, election: fl.NewElection(id), log: log.With("component", "publish")}
+
+	metrics := admin.NewMetrics()
+	var rec *reconciler.Reconciler
+	cache, err := secrets.New(secrets.Options{Refresh: f.run.secretRefresh, Logger: log.With("component", "secrets"),
+		OnChange: func() { rec.Trigger() }, OnFetch: metrics.ObserveSecretFetch})
+	if err != nil {
+		return err
+	}
+	rec = reconciler.New(reconciler.Options{
+		Secrets: cache, Observe: metrics.ObserveRun, Source: src, Path: path, Gateway: noGateway{},
+		Sinks: []reconciler.Sink{sink}, Logger: log.With("component", "reconciler"), DataDir: f.run.dataDir,
+		Interval: f.run.interval, MaxDelete: maxDelete, AllowMassDelete: f.run.allowMassDelete, WarnWithin: f.run.warnWithin,
+	})
+	adminAPI := admin.New(admin.Options{Reconciler: rec, Metrics: metrics, Token: token, WebhookSecret: webhookSecret,
+		Ref: f.run.ref, Logger: log.With("component", "admin")})
+
+	adminLn, err := net.Listen("tcp", f.run.admin)
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	servers := []*http.Server{{Handler: withStatus(adminAPI.Handler(), sink.statusFields), ReadHeaderTimeout: 10 * time.Second}}
+	listeners := []net.Listener{adminLn}
+	if f.run.webhookListen != "" {
+		hookLn, err := net.Listen("tcp", f.run.webhookListen)
+		if err != nil {
+			adminLn.Close()
+			return fmt.Errorf("webhook listener: %w", err)
+		}
+		servers = append(servers, &http.Server{Handler: adminAPI.WebhookHandler(), ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, hookLn)
+	}
+	log.Info("certops publisher started", "admin", adminLn.Addr().String(), "source", src.String(),
+		"fleet", f.fleet, "publisher", id, "version", buildVersion())
+
+	ctx := cmd.Context()
+	g, ctx := errgroup.WithContext(ctx)
+	for i, srv := range servers {
+		g.Go(func() error {
+			if err := srv.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("admin API on %s: %w", listeners[i].Addr(), err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		// Buckets first (retried while NATS is down), then the election.
+		for {
+			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := fl.Setup(sctx)
+			cancel()
+			if err == nil || ctx.Err() != nil {
+				break
+			}
+			log.Warn("cannot set the fleet's buckets up; retrying", "fleet", f.fleet, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+		}
+		return sink.election.Run(ctx, func(role fleet.Role) { sink.roleChanged(ctx, role, dk) })
+	})
+	g.Go(func() error { return cache.Run(ctx) })
+	g.Go(func() error { return rec.Run(ctx) })
+	g.Go(func() error {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var errs []error
+		for _, srv := range servers {
+			errs = append(errs, srv.Shutdown(shutdownCtx))
+		}
+		return errors.Join(errs...)
+	})
+	err = g.Wait()
+	log.Info("certops publisher stopped")
+	return err
+}
+
+// publishSink publishes each revision the reconciler accepts, while this
+// publisher leads; a standby keeps the revision and publishes it when it
+// takes over.
+type publishSink struct {
+	pub      *fleet.Publisher
+	fleet    *fleet.Fleet
+	election *fleet.Election
+	log      *slog.Logger
+
+	mu      sync.Mutex // serialises publishing; guards the fields below
+	pending *reconciler.AppliedRevision
+	lastErr error
+	ticker  context.CancelFunc
+}
+
+func (s *publishSink) Apply(ctx context.Context, rev *reconciler.AppliedRevision) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending = rev
+	if s.election.Role() != fleet.RoleLeader {
+		s.log.Info("standing by: the leader publishes", "revision", rev.Revision)
+		return nil
+	}
+	return s.publishLocked(ctx)
+}
+
+func (s *publishSink) publishLocked(ctx context.Context) error {
+	rev := s.pending
+	if rev == nil {
+		return nil
+	}
+	ents := make([]fleet.Entity, len(rev.Entities))
+	for i, e := range rev.Entities {
+		ents[i] = fleetEntity(e)
+	}
+	p, err := s.pub.Publish(ctx, rev.Revision, ents)
+	if errors.Is(err, fleet.ErrLiteralKey) {
+		// The revision itself is at fault: wait for a new one.
+		s.lastErr = err
+		s.log.Error("revision refused: not published", "revision", rev.Revision, "err", err)
+		return nil
+	}
+	if err != nil {
+		s.lastErr = err
+		return err
+	}
+	s.lastErr = nil
+	s.log.Info("revision published", "revision", p.Revision, "sequence", p.Sequence, "entities", p.Entities, "uploaded", p.Uploaded, "bytes", p.Bytes)
+	return nil
+}
+
+// roleChanged publishes the pending revision when this publisher starts
+// leading, and runs the ticket-key rotation while it leads.
+func (s *publishSink) roleChanged(ctx context.Context, role fleet.Role, dk *fleet.DataKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ticker != nil {
+		s.ticker()
+		s.ticker = nil
+	}
+	if role != fleet.RoleLeader {
+		return
+	}
+	if err := s.publishLocked(ctx); err != nil {
+		s.log.Warn("cannot publish on taking the lead; the next reconcile retries", "err", err)
+	}
+	if dk == nil {
+		return
+	}
+	tctx, cancel := context.WithCancel(ctx)
+	s.ticker = cancel
+	go func() {
+		for {
+			if rotated, err := s.fleet.RotateTicketKeys(tctx, dk, 0, time.Now()); err != nil && tctx.Err() == nil {
+				s.log.Warn("cannot rotate the fleet's session-ticket keys", "err", err)
+			} else if rotated {
+				s.log.Info("rotated the fleet's session-ticket keys")
+			}
+			select {
+			case <-tctx.Done():
+				return
+			case <-time.After(10 * time.Minute):
+			}
+		}
+	}()
+}
+
+// statusFields are the publisher's additions to /api/v1/status.
+func (s *publishSink) statusFields() map[string]any {
+	out := map[string]any{"role": s.election.Role().String()}
+	if p := s.pub.Last(); p != nil {
+		out["published"] = map[string]any{"revision": p.Revision, "sequence": p.Sequence, "time": p.Time}
+	} else {
+		out["published"] = nil
+	}
+	s.mu.Lock()
+	if s.lastErr != nil {
+		out["publish_error"] = s.lastErr.Error()
+	}
+	s.mu.Unlock()
+	return out
+}
+
+// fleetEntity turns a validated entity into what travels: its fields as
+// written, secret references unresolved.
+func fleetEntity(e *schema.Entity) fleet.Entity {
+	d := fleet.Document{Name: e.Name, Type: string(e.Type), SNIs: e.SNIs, Protocols: e.Protocols, Labels: e.Labels}
+	for i, c := range e.Chains {
+		if i == 0 {
+			d.Cert, d.Key = c.Cert, c.Key
+			continue
+		}
+		d.Certs = append(d.Certs, c.Cert)
+		d.Keys = append(d.Keys, c.Key)
+	}
+	if e.ClientCA != "" {
+		depth := e.ClientDepth
+		d.Client = &fleet.Client{CA: e.ClientCA, Depth: &depth}
+	}
+	return fleet.Entity{File: e.Pos.File, Doc: d, Hash: e.Hash + "\x00" + e.Pos.File}
+}
+
+// withStatus adds fields to the JSON object GET /api/v1/status answers.
+func withStatus(h http.Handler, fields func() map[string]any) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Path != "/api/v1/status" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		var doc map[string]any
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &doc) != nil {
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			w.Write(rec.Body.Bytes())
+			return
+		}
+		for k, v := range fields() {
+			doc[k] = v
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetIndent("", "  ")
+		enc.Encode(doc)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(buf.Bytes())
+	})
+}

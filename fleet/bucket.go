@@ -1,0 +1,173 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Options configure a Fleet handle.
+type Options struct {
+	// Replicas is the number of copies of every bucket in a JetStream
+	// cluster; 0 means 1. Only publishers create the content buckets.
+	Replicas int
+	// Lease is the leader lease of the publishers' election; 0 means
+	// DefaultLease. It is the TTL of the leader bucket.
+	Lease time.Duration
+	// RecordTTL is how long a node record lives without a refresh; 0
+	// means DefaultRecordTTL. It is the TTL of the node bucket.
+	RecordTTL time.Duration
+	Logger    *slog.Logger
+}
+
+// Defaults of Options.
+const (
+	DefaultLease     = 10 * time.Second
+	DefaultRecordTTL = 30 * time.Second
+)
+
+// Fleet is a handle on one fleet's buckets over a Conn. It does no I/O
+// until used, so a node can start while NATS is down.
+type Fleet struct {
+	name string
+	js   jetstream.JetStream
+	conn *Conn
+	opts Options
+	log  *slog.Logger
+
+	mu  sync.Mutex // guards kvs
+	kvs map[bucketKind]jetstream.KeyValue
+}
+
+// bucketKind is one of the fleet's buckets.
+type bucketKind string
+
+const (
+	bucketHead    bucketKind = "head"    // key "head": the signed root
+	bucketBlobs   bucketKind = "blobs"   // key digest: entity blobs and manifest pages
+	bucketLeader  bucketKind = "leader"  // key "leader": the publishers' lease, TTL Lease
+	bucketNodes   bucketKind = "nodes"   // key node name: node records, TTL RecordTTL
+	bucketTickets bucketKind = "tickets" // key "keys": sealed session-ticket keys
+)
+
+var allBuckets = []bucketKind{bucketHead, bucketBlobs, bucketLeader, bucketNodes, bucketTickets}
+
+// Open returns a handle on fleet name over c.
+func Open(c *Conn, name string, opts Options) (*Fleet, error) {
+	if !ValidName(name) {
+		return nil, fmt.Errorf("fleet name %q: use 1 to 64 letters, digits, - or _", name)
+	}
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		return nil, fmt.Errorf("fleet %s: %w", name, err)
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = DefaultLease
+	}
+	if opts.RecordTTL <= 0 {
+		opts.RecordTTL = DefaultRecordTTL
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Fleet{name: name, js: js, conn: c, opts: opts, log: log, kvs: make(map[bucketKind]jetstream.KeyValue)}, nil
+}
+
+// Name returns the fleet's name.
+func (f *Fleet) Name() string { return f.name }
+
+// BucketNames lists the JetStream buckets of the fleet.
+func (f *Fleet) BucketNames() []string {
+	out := make([]string, len(allBuckets))
+	for i, k := range allBuckets {
+		out[i] = f.bucketName(k)
+	}
+	return out
+}
+
+func (f *Fleet) bucketName(k bucketKind) string { return "certops_" + f.name + "_" + string(k) }
+
+func (f *Fleet) config(k bucketKind) jetstream.KeyValueConfig {
+	cfg := jetstream.KeyValueConfig{
+		Bucket:      f.bucketName(k),
+		Description: "certops fleet " + f.name + ": " + string(k),
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    f.opts.Replicas,
+	}
+	switch k {
+	case bucketHead:
+		cfg.History = headHistory
+	case bucketLeader:
+		cfg.TTL = f.opts.Lease
+	case bucketNodes:
+		cfg.TTL = f.opts.RecordTTL
+	}
+	return cfg
+}
+
+// headHistory is how many manifests the head bucket keeps, so that
+// fleet wait finds the sequence of a revision published before the
+// current head.
+const headHistory = 64
+
+// Setup creates the fleet's buckets, or updates their settings. A
+// publisher calls it before publishing.
+func (f *Fleet) Setup(ctx context.Context) error {
+	for _, k := range allBuckets {
+		f.mu.Lock()
+		done := f.kvs[k] != nil
+		f.mu.Unlock()
+		if done {
+			continue // created by an earlier, partly failed Setup
+		}
+		kv, err := f.js.CreateOrUpdateKeyValue(ctx, f.config(k))
+		if err != nil {
+			return fmt.Errorf("fleet %s: create bucket %s: %w", f.name, f.bucketName(k), err)
+		}
+		f.mu.Lock()
+		f.kvs[k] = kv
+		f.mu.Unlock()
+	}
+	return nil
+}
+
+// bucket binds one bucket, creating it when create is set and it does not
+// exist yet (a node creates the node bucket if it starts first).
+func (f *Fleet) bucket(ctx context.Context, k bucketKind, create bool) (jetstream.KeyValue, error) {
+	f.mu.Lock()
+	kv := f.kvs[k]
+	f.mu.Unlock()
+	if kv != nil {
+		return kv, nil
+	}
+	kv, err := f.js.KeyValue(ctx, f.bucketName(k))
+	if errors.Is(err, jetstream.ErrBucketNotFound) && create {
+		kv, err = f.js.CreateKeyValue(ctx, f.config(k))
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = f.js.KeyValue(ctx, f.bucketName(k))
+		}
+	}
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("fleet %s: bucket %s does not exist yet (no publisher has run): %w", f.name, f.bucketName(k), ErrNoHead)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fleet %s: bucket %s: %w", f.name, f.bucketName(k), err)
+	}
+	f.mu.Lock()
+	f.kvs[k] = kv
+	f.mu.Unlock()
+	return kv, nil
+}
+
+// isNotFound reports a missing key.
+func isNotFound(err error) bool { return errors.Is(err, jetstream.ErrKeyNotFound) }

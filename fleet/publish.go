@@ -1,0 +1,231 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+)
+
+// headKey is the key of the head bucket that points to the newest
+// manifest.
+const headKey = "head"
+
+// PublisherOptions configure a Publisher.
+type PublisherOptions struct {
+	// Signing signs every manifest. Required.
+	Signing *SigningKey
+	// DataKey seals literal private keys; without it a revision with one
+	// is refused with ErrLiteralKey.
+	DataKey *DataKey
+	// Now is the clock of manifest times; nil is time.Now.
+	Now func() time.Time
+}
+
+// Publisher writes revisions to a fleet. Publish calls are serialised.
+type Publisher struct {
+	f    *Fleet
+	opts PublisherOptions
+
+	mu      sync.Mutex        // serialises Publish; guards the fields below
+	known   map[string]bool   // digests present in the blob bucket
+	encoded map[string]string // Entity.Hash → blob digest, for the last publish
+	last    *Published
+}
+
+// Published describes a manifest that a Publisher wrote.
+type Published struct {
+	Revision string    `json:"revision"`
+	Sequence uint64    `json:"sequence"`
+	Time     time.Time `json:"time"`
+	Entities int       `json:"entities"`
+	// Uploaded counts the blobs and pages this publish wrote (those the
+	// bucket lacked); Bytes their size.
+	Uploaded int `json:"uploaded"`
+	Bytes    int `json:"bytes"`
+}
+
+// NewPublisher returns a Publisher for f.
+func (f *Fleet) NewPublisher(opts PublisherOptions) (*Publisher, error) {
+	if opts.Signing == nil {
+		return nil, errors.New("fleet publisher: a signing key is required (--signing-key)")
+	}
+	return &Publisher{f: f, opts: opts}, nil
+}
+
+// Last returns the last manifest this publisher wrote or found current,
+// or nil.
+func (p *Publisher) Last() *Published {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+// publishTimeout bounds one Publish: a JetStream request without a
+// deadline can wait forever.
+const publishTimeout = 2 * time.Minute
+
+// uploadWorkers bounds the blob writes in flight.
+const uploadWorkers = 32
+
+// Publish writes the entities of revision to the fleet and moves head to
+// a new manifest signed by the publisher, with a sequence one above the
+// current head. Blobs and pages the bucket already has are not written
+// again. When head already describes exactly these entities at this
+// revision nothing is written and the current manifest is returned.
+//
+// A literal private key without a data key is refused with
+// ErrLiteralKey before anything is written; an error from NATS is
+// retryable. head moves by compare-and-set: a concurrent publish by
+// another publisher makes this one build on it.
+func (p *Publisher) Publish(ctx context.Context, revision string, entities []Entity) (*Published, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	blobs := make(map[string][]byte)
+	index := make(map[string]string, len(entities))
+	encoded := make(map[string]string)
+	for _, e := range entities {
+		if !ValidEntityName(e.Doc.Name) {
+			return nil, fmt.Errorf("entity %q: not a valid entity name", e.Doc.Name)
+		}
+		if _, dup := index[e.Doc.Name]; dup {
+			return nil, fmt.Errorf("entity %s: listed twice", e.Doc.Name)
+		}
+		if d, ok := p.encoded[e.Hash]; ok && e.Hash != "" && p.known[d] {
+			index[e.Doc.Name] = d
+			encoded[e.Hash] = d
+			continue
+		}
+		b, err := encodeBlob(p.f.name, e, p.opts.DataKey)
+		if err != nil {
+			return nil, err
+		}
+		d := digestOf(b)
+		blobs[d] = b
+		index[e.Doc.Name] = d
+		if e.Hash != "" {
+			encoded[e.Hash] = d
+		}
+	}
+	pages := buildPages(index)
+	r := &root{Fleet: p.f.name, Revision: revision, Entities: len(index), Pages: make([]string, len(pages))}
+	for i, pg := range pages {
+		d := digestOf(pg)
+		r.Pages[i] = d
+		blobs[d] = pg
+	}
+
+	headKV, err := p.f.bucket(ctx, bucketHead, false)
+	if err != nil {
+		return nil, err
+	}
+	blobKV, err := p.f.bucket(ctx, bucketBlobs, false)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := headKV.Get(ctx, headKey)
+	if err != nil && !isNotFound(err) {
+		return nil, fmt.Errorf("fleet %s: read head: %w", p.f.name, err)
+	}
+	if cur != nil {
+		if old, _, err := peekHead(cur.Value()); err == nil && old.Revision == revision && slices.Equal(old.Pages, r.Pages) {
+			p.last = &Published{Revision: old.Revision, Sequence: old.Sequence, Time: old.Time, Entities: old.Entities}
+			p.encoded = encoded
+			return p.last, nil
+		}
+	}
+
+	up, size, err := p.upload(ctx, blobKV, blobs)
+	if err != nil {
+		return nil, err
+	}
+	p.encoded = encoded
+	for attempt := 0; ; attempt++ {
+		var seq uint64
+		var last uint64
+		if cur != nil {
+			old, _, err := peekHead(cur.Value())
+			if err != nil {
+				return nil, fmt.Errorf("fleet %s: the current head is unreadable: %w", p.f.name, err)
+			}
+			seq, last = old.Sequence, cur.Revision()
+		}
+		r.Sequence = seq + 1
+		r.Time = p.now().UTC().Truncate(time.Millisecond)
+		env, err := sign(r, p.opts.Signing)
+		if err != nil {
+			return nil, fmt.Errorf("fleet %s: sign manifest: %w", p.f.name, err)
+		}
+		if cur == nil {
+			_, err = headKV.Create(ctx, headKey, env)
+		} else {
+			_, err = headKV.Update(ctx, headKey, env, last)
+		}
+		if err == nil {
+			p.last = &Published{Revision: revision, Sequence: r.Sequence, Time: r.Time, Entities: r.Entities, Uploaded: up, Bytes: size}
+			return p.last, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || attempt == 4 {
+			return nil, fmt.Errorf("fleet %s: move head: %w", p.f.name, err)
+		}
+		// Another publisher moved head meanwhile: build on its sequence.
+		if cur, err = headKV.Get(ctx, headKey); err != nil {
+			return nil, fmt.Errorf("fleet %s: read head: %w", p.f.name, err)
+		}
+	}
+}
+
+// upload writes the blobs the bucket lacks.
+func (p *Publisher) upload(ctx context.Context, kv jetstream.KeyValue, blobs map[string][]byte) (int, int, error) {
+	if p.known == nil {
+		known := make(map[string]bool)
+		lister, err := kv.ListKeys(ctx)
+		if err != nil {
+			return 0, 0, fmt.Errorf("fleet %s: list blobs: %w", p.f.name, err)
+		}
+		for k := range lister.Keys() {
+			known[k] = true
+		}
+		_ = lister.Stop() // the lister has ended by itself once drained
+		p.known = known
+	}
+	var todo []string
+	size := 0
+	for d, b := range blobs {
+		if !p.known[d] {
+			todo = append(todo, d)
+			size += len(b)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(uploadWorkers)
+	for _, d := range todo {
+		g.Go(func() error {
+			if _, err := kv.Put(gctx, d, blobs[d]); err != nil {
+				return fmt.Errorf("fleet %s: write blob %s: %w", p.f.name, d[:12], err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, 0, err
+	}
+	for _, d := range todo {
+		p.known[d] = true
+	}
+	return len(todo), size, nil
+}
+
+func (p *Publisher) now() time.Time {
+	if p.opts.Now != nil {
+		return p.opts.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,301 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Record is what a node tells the fleet about itself (DESIGN.md 9). It
+// lives in the node bucket until RecordTTL passes without a refresh.
+type Record struct {
+	Node     string    `json:"node"`
+	Revision string    `json:"revision"` // applied Git revision ("" before the first apply)
+	Sequence uint64    `json:"sequence"` // applied manifest sequence
+	Time     time.Time `json:"time"`
+	// Result is the result of the node's last attempt (applied,
+	// unchanged, stalled, failed, refused).
+	Result string `json:"result"`
+	// Verified is true when every entity created or updated by the last
+	// apply was served with the applied leaf on a loopback handshake.
+	Verified bool     `json:"verified"`
+	Errors   []string `json:"errors"`
+}
+
+// WriteRecord writes (or refreshes) the record of rec.Node.
+func (f *Fleet) WriteRecord(ctx context.Context, rec Record) error {
+	if !ValidName(rec.Node) {
+		return fmt.Errorf("node name %q: use 1 to 64 letters, digits, - or _", rec.Node)
+	}
+	if rec.Errors == nil {
+		rec.Errors = []string{}
+	}
+	kv, err := f.bucket(ctx, bucketNodes, true)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(rec)
+	if _, err := kv.Put(ctx, rec.Node, b); err != nil {
+		return fmt.Errorf("fleet %s: write node record %s: %w", f.name, rec.Node, err)
+	}
+	return nil
+}
+
+// KeepRecord writes record() now, every third of RecordTTL and whenever
+// changed receives, until ctx ends. Failures (NATS down) are retried on
+// the next tick.
+func (f *Fleet) KeepRecord(ctx context.Context, changed <-chan struct{}, record func() Record) {
+	t := time.NewTicker(f.opts.RecordTTL / 3)
+	defer t.Stop()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, f.opts.RecordTTL/3)
+		if err := f.WriteRecord(wctx, record()); err != nil && ctx.Err() == nil {
+			f.log.Debug("cannot write the node record; retrying", "fleet", f.name, "err", err)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-changed:
+		}
+	}
+}
+
+// Head is the newest manifest of a fleet, as fleet status shows it.
+type Head struct {
+	Revision string    `json:"revision"`
+	Sequence uint64    `json:"sequence"`
+	Time     time.Time `json:"time,omitzero"`
+	Entities int       `json:"entities"`
+	Signer   string    `json:"signer,omitempty"`
+}
+
+// Status is the convergence of a fleet (fleet status --format json).
+type Status struct {
+	Fleet     string   `json:"fleet"`
+	Head      Head     `json:"head"`
+	Nodes     []Record `json:"nodes"`
+	Converged int      `json:"converged"`
+	Total     int      `json:"total"`
+}
+
+// Converged reports whether rec serves head: its applied sequence is at
+// least head's and the last apply was verified.
+func (h Head) Converged(rec Record) bool {
+	return h.Sequence != 0 && rec.Sequence >= h.Sequence && rec.Verified
+}
+
+// Status reads head and every live node record. A fleet with nothing
+// published has a zero Head.
+func (f *Fleet) Status(ctx context.Context) (*Status, error) {
+	st := &Status{Fleet: f.name, Nodes: []Record{}}
+	kv, err := f.bucket(ctx, bucketHead, false)
+	if err != nil && !errors.Is(err, ErrNoHead) {
+		return nil, err
+	}
+	if kv != nil {
+		e, err := kv.Get(ctx, headKey)
+		switch {
+		case isNotFound(err):
+		case err != nil:
+			return nil, fmt.Errorf("fleet %s: read head: %w", f.name, err)
+		default:
+			r, signer, err := peekHead(e.Value())
+			if err != nil {
+				return nil, fmt.Errorf("fleet %s: head: %w", f.name, err)
+			}
+			st.Head = Head{Revision: r.Revision, Sequence: r.Sequence, Time: r.Time, Entities: r.Entities, Signer: signer}
+		}
+	}
+	nodes, err := f.records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.Nodes = nodes
+	st.Total = len(nodes)
+	for _, n := range nodes {
+		if st.Head.Converged(n) {
+			st.Converged++
+		}
+	}
+	return st, nil
+}
+
+// records reads every live node record, sorted by node.
+func (f *Fleet) records(ctx context.Context) ([]Record, error) {
+	kv, err := f.bucket(ctx, bucketNodes, false)
+	if errors.Is(err, ErrNoHead) {
+		return []Record{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("fleet %s: read node records: %w", f.name, err)
+	}
+	defer w.Stop()
+	out := []Record{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("fleet %s: read node records: watcher closed", f.name)
+			}
+			if e == nil {
+				slices.SortFunc(out, func(a, b Record) int { return strings.Compare(a.Node, b.Node) })
+				return out, nil
+			}
+			var r Record
+			if err := json.Unmarshal(e.Value(), &r); err != nil {
+				continue // not a record we wrote
+			}
+			out = append(out, r)
+		}
+	}
+}
+
+// WaitOptions say what Wait waits for.
+type WaitOptions struct {
+	// Revision is a Git commit id or a unique prefix of one (4 characters
+	// at least), or a full revision of another kind of source.
+	Revision string
+	// Min is how many nodes must serve it; 0 means every live node (and
+	// at least one).
+	Min int
+	// Poll is how often the records are read; 0 means 1 s (each read
+	// creates a consumer, a replicated operation in a cluster).
+	Poll time.Duration
+}
+
+// WaitResult is the state when Wait returned.
+type WaitResult struct {
+	Revision string   // the full revision the prefix resolved to, or ""
+	Sequence uint64   // the first manifest sequence that carried it
+	Done     []Record // nodes serving it, verified
+	Lagging  []Record // live nodes not (yet) serving it
+	Want     int      // how many nodes had to serve it
+}
+
+// ErrAmbiguous is returned by Wait for a prefix of several revisions.
+var ErrAmbiguous = errors.New("revision prefix is ambiguous")
+
+// Wait returns once opts.Min (or every live) node has applied and verified
+// the revision or a later manifest, with a nil error; when ctx ends first
+// it returns the last state and ctx's error, so the caller can list the
+// lagging nodes.
+func (f *Fleet) Wait(ctx context.Context, opts WaitOptions) (*WaitResult, error) {
+	if len(opts.Revision) < 4 {
+		return nil, fmt.Errorf("revision %q: give 4 characters at least", opts.Revision)
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
+	res := &WaitResult{}
+	for {
+		st, err := f.Status(ctx)
+		if err == nil {
+			var past []Head
+			if !mentions(st, opts.Revision) {
+				// Published before the current head: find it in head's
+				// history.
+				past, _ = f.history(ctx)
+			}
+			res, err = evaluate(st, past, opts)
+			if err != nil {
+				return nil, err
+			}
+			if len(res.Done) >= res.Want && res.Want > 0 {
+				return res, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(opts.Poll):
+		}
+	}
+}
+
+// evaluate computes a WaitResult from one status.
+func evaluate(st *Status, past []Head, opts WaitOptions) (*WaitResult, error) {
+	res := &WaitResult{Want: opts.Min}
+	if res.Want <= 0 {
+		res.Want = max(1, len(st.Nodes))
+	}
+	// The revision and the first sequence known to carry it, from head
+	// and the records.
+	match := map[string]uint64{}
+	note := func(rev string, seq uint64) {
+		if rev == "" || seq == 0 || !strings.HasPrefix(rev, opts.Revision) {
+			return
+		}
+		if s, ok := match[rev]; !ok || seq < s {
+			match[rev] = seq
+		}
+	}
+	note(st.Head.Revision, st.Head.Sequence)
+	for _, h := range past {
+		note(h.Revision, h.Sequence)
+	}
+	for _, n := range st.Nodes {
+		note(n.Revision, n.Sequence)
+	}
+	if len(match) > 1 {
+		return nil, fmt.Errorf("%w: %q matches %s", ErrAmbiguous, opts.Revision, strings.Join(slices.Sorted(maps.Keys(match)), ", "))
+	}
+	for rev, seq := range match {
+		res.Revision, res.Sequence = rev, seq
+	}
+	for _, n := range st.Nodes {
+		if res.Sequence != 0 && n.Sequence >= res.Sequence && n.Verified {
+			res.Done = append(res.Done, n)
+		} else {
+			res.Lagging = append(res.Lagging, n)
+		}
+	}
+	return res, nil
+}
+
+// mentions reports whether head or a record has a revision starting with
+// prefix.
+func mentions(st *Status, prefix string) bool {
+	if strings.HasPrefix(st.Head.Revision, prefix) {
+		return true
+	}
+	for _, n := range st.Nodes {
+		if strings.HasPrefix(n.Revision, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// history returns the manifests head kept (headHistory), oldest first.
+func (f *Fleet) history(ctx context.Context) ([]Head, error) {
+	kv, err := f.bucket(ctx, bucketHead, false)
+	if err != nil {
+		return nil, err
+	}
+	es, err := kv.History(ctx, headKey)
+	if err != nil {
+		return nil, err
+	}
+	var out []Head
+	for _, e := range es {
+		if r, _, err := peekHead(e.Value()); err == nil {
+			out = append(out, Head{Revision: r.Revision, Sequence: r.Sequence, Time: r.Time, Entities: r.Entities})
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,180 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"certops/fixtures"
+)
+
+// TestStatusAndWait: records expire with the bucket TTL, status counts
+// convergence, and wait resolves a prefix, honours --min and lists the
+// lagging nodes on timeout.
+func TestStatusAndWait(t *testing.T) {
+	forEachServer(t, func(t *testing.T, ns *natsServer) {
+		ctx := testContext(t)
+		k := newTestKeys(t)
+		ca := fixtures.NewRootCA(t, "fleet CA")
+		e1, _ := testEntity(t, ca, "one")
+		f := openFleet(t, ns, "prod", Options{RecordTTL: 1500 * time.Millisecond})
+		p := publisher(t, f, k, true)
+		const rev1, rev2 = "1111aaaa5555", "2222bbbb6666"
+		if _, err := p.Publish(ctx, rev1, []Entity{e1}); err != nil {
+			t.Fatal(err)
+		}
+		e1b, _ := testEntity(t, ca, "one")
+		if _, err := p.Publish(ctx, rev2, []Entity{e1b}); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		recs := []Record{
+			{Node: "n1", Revision: rev2, Sequence: 2, Time: now, Result: "applied", Verified: true},
+			{Node: "n2", Revision: rev1, Sequence: 1, Time: now, Result: "applied", Verified: true},
+			{Node: "n3", Revision: rev2, Sequence: 2, Time: now, Result: "applied", Verified: false, Errors: []string{"mismatch"}},
+		}
+		for _, r := range recs {
+			if err := f.WriteRecord(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err := f.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Head.Revision != rev2 || st.Head.Sequence != 2 || st.Total != 3 || st.Converged != 1 {
+			t.Errorf("Status = head %s/%d, %d of %d converged; want %s/2, 1 of 3", st.Head.Revision, st.Head.Sequence, st.Converged, st.Total, rev2)
+		}
+		recs[1].Errors, recs[0].Errors = []string{}, []string{}
+		if diff := cmp.Diff(recs, st.Nodes); diff != "" {
+			t.Errorf("Status.Nodes (-want +got):\n%s", diff)
+		}
+
+		tests := []struct {
+			name     string
+			opts     WaitOptions
+			wantErr  error
+			done     []string
+			lagging  []string
+			resolved string
+		}{
+			{"rev1 prefix, all: n3 unverified", WaitOptions{Revision: "1111"}, context.DeadlineExceeded, []string{"n1", "n2"}, []string{"n3"}, rev1},
+			{"rev2, all", WaitOptions{Revision: rev2}, context.DeadlineExceeded, []string{"n1"}, []string{"n2", "n3"}, rev2},
+			{"rev2, min 1", WaitOptions{Revision: "2222b", Min: 1}, nil, []string{"n1"}, []string{"n2", "n3"}, rev2},
+			{"unknown revision", WaitOptions{Revision: "9999"}, context.DeadlineExceeded, nil, []string{"n1", "n2", "n3"}, ""},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				for _, r := range recs { // refresh them: they expire
+					if err := f.WriteRecord(ctx, r); err != nil {
+						t.Fatal(err)
+					}
+				}
+				wctx, cancel := context.WithTimeout(ctx, 600*time.Millisecond)
+				defer cancel()
+				res, err := f.Wait(wctx, tt.opts)
+				if !errors.Is(err, tt.wantErr) && !(err == nil && tt.wantErr == nil) {
+					t.Fatalf("Wait(%+v) error = %v, want %v", tt.opts, err, tt.wantErr)
+				}
+				if got := names(res.Done); !cmp.Equal(got, tt.done) {
+					t.Errorf("Wait(%q).Done = %v, want %v", tt.opts.Revision, got, tt.done)
+				}
+				if got := names(res.Lagging); !cmp.Equal(got, tt.lagging) {
+					t.Errorf("Wait(%q).Lagging = %v, want %v", tt.opts.Revision, got, tt.lagging)
+				}
+				if res.Revision != tt.resolved {
+					t.Errorf("Wait(%q).Revision = %q, want %q", tt.opts.Revision, res.Revision, tt.resolved)
+				}
+			})
+		}
+
+		// An ambiguous prefix is an error at once.
+		if err := f.WriteRecord(ctx, Record{Node: "n4", Revision: "1111ffff", Sequence: 1, Verified: true}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Wait(ctx, WaitOptions{Revision: "1111"}); !errors.Is(err, ErrAmbiguous) {
+			t.Errorf("Wait(ambiguous) = %v, want ErrAmbiguous", err)
+		}
+
+		// Records expire with the bucket's TTL: a dead node leaves the fleet.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, err := f.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Total == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("records did not expire: %d left", st.Total)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+}
+
+func names(rs []Record) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Node)
+	}
+	return out
+}
+
+func TestTicketKeys(t *testing.T) {
+	forEachServer(t, func(t *testing.T, ns *natsServer) {
+		ctx := testContext(t)
+		k := newTestKeys(t)
+		f := openFleet(t, ns, "prod", Options{})
+		if err := f.Setup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		node := openFleet(t, ns, "prod", Options{})
+		got := make(chan *TicketKeys, 8)
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go node.WatchTicketKeys(wctx, k.dk, func(tk *TicketKeys) { got <- tk })
+
+		t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		var seen [][32]byte
+		for i, at := range []time.Time{t0, t0.Add(time.Hour), t0.Add(13 * time.Hour), t0.Add(26 * time.Hour), t0.Add(39 * time.Hour)} {
+			rotated, err := f.RotateTicketKeys(ctx, k.dk, 0, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := i != 1; rotated != want {
+				t.Errorf("RotateTicketKeys(+%v) = %v, want %v", at.Sub(t0), rotated, want)
+			}
+			if !rotated {
+				continue
+			}
+			var tk *TicketKeys
+			select {
+			case tk = <-got:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the node did not receive the ticket keys")
+			}
+			seen = append([][32]byte{tk.Keys[0]}, seen...)
+			if want := seen[:min(len(seen), TicketKeysKept)]; !cmp.Equal(tk.Keys, want) {
+				t.Errorf("after rotation %d: %d keys, want the current and the two before it (%d)", i, len(tk.Keys), len(want))
+			}
+		}
+		// A node with another data key refuses them and keeps its own.
+		other := newTestKeys(t)
+		if _, err := node.TicketKeys(ctx, other.dk); !isReason(err, ReasonSealed) {
+			t.Errorf("TicketKeys(other data key) = %v, want a sealed refusal", err)
+		}
+		kv, _ := f.bucket(ctx, bucketTickets, false)
+		e, _ := kv.Get(ctx, ticketsKey)
+		for _, key := range seen {
+			if strings.Contains(string(e.Value()), string(key[:])) {
+				t.Error("a ticket key travels in the clear")
+			}
+		}
+	})
+}

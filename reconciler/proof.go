@@ -1,0 +1,211 @@
+package reconciler
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"certops/gateway"
+	"certops/plan"
+)
+
+// Prover is the served-state proof (DESIGN.md 9) as a [Sink]: after each
+// applied revision it makes real loopback handshakes with the gateway for
+// every entity the revision created or updated (each SNI; a probe name
+// under each wildcard; each chain type the entity has) and compares the
+// served leaf with the applied one. It never fails the revision: the
+// result is reported by Result, for the status, a metric and the fleet
+// record. The handshakes run in the background, so the reconcile does
+// not wait for them. Safe for concurrent use.
+type Prover struct {
+	addr     string
+	log      *slog.Logger
+	onResult func(Proof)
+
+	mu     sync.Mutex // guards the fields below
+	last   Proof
+	cancel context.CancelFunc // of the proof in flight
+	done   chan struct{}      // closed when the proof in flight ends
+}
+
+// proofTimeout bounds one proof.
+const proofTimeout = 2 * time.Minute
+
+// Proof is the result of the served-state proof of one revision.
+type Proof struct {
+	Revision   string     `json:"revision"`
+	Verified   bool       `json:"verified"`
+	Probes     int        `json:"probes"`
+	Mismatches []Mismatch `json:"mismatches"`
+}
+
+// Mismatch is a name not served with the applied leaf.
+type Mismatch struct {
+	Entity string `json:"entity"`
+	SNI    string `json:"sni"`
+	Want   string `json:"want"`
+	Got    string `json:"got"` // the served leaf's fingerprint, or why none was seen
+}
+
+// ProbeName is the name a wildcard SNI is probed with: one label under it.
+const ProbeName = "certops-probe"
+
+// NewProver returns a Prover that dials the gateway at addr (a loopback
+// host:port). onResult, when not nil, is called after every proof.
+func NewProver(addr string, log *slog.Logger, onResult func(Proof)) *Prover {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Prover{addr: addr, log: log, onResult: onResult}
+}
+
+// Result returns the last proof; before the first, Verified is false.
+func (p *Prover) Result() Proof {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+// Apply starts proving the revision served and returns nil at once: the
+// handshakes (two or three per name) must not hold the reconcile up, and
+// a mismatch is reported, not retried. A proof still running for an
+// older revision is cancelled.
+func (p *Prover) Apply(ctx context.Context, rev *AppliedRevision) error {
+	p.mu.Lock()
+	if p.cancel != nil {
+		p.cancel()
+	}
+	// The reconcile's context ends with the reconcile: the proof has its
+	// own deadline.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), proofTimeout)
+	done := make(chan struct{})
+	p.cancel, p.done = cancel, done
+	p.mu.Unlock()
+	go func() {
+		defer close(done)
+		defer cancel()
+		p.prove(pctx, rev)
+	}()
+	return nil
+}
+
+// Wait returns once the proof in flight, if any, has ended, or ctx has.
+func (p *Prover) Wait(ctx context.Context) error {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *Prover) prove(ctx context.Context, rev *AppliedRevision) {
+	probes := Probes(rev)
+	res := gateway.VerifyServed(ctx, p.addr, probes)
+	if ctx.Err() != nil {
+		return // superseded by a newer revision, or shut down
+	}
+	proof := Proof{Revision: rev.Revision, Verified: true, Probes: len(res), Mismatches: []Mismatch{}}
+	for _, r := range res {
+		if r.OK() {
+			continue
+		}
+		proof.Verified = false
+		got := r.Got
+		if r.Err != nil {
+			got = r.Err.Error()
+		}
+		sni := r.ServerName
+		if r.KeyType != "" {
+			sni += " (" + r.KeyType + ")"
+		}
+		proof.Mismatches = append(proof.Mismatches, Mismatch{Entity: r.Entity, SNI: sni, Want: strings.Join(r.Want, ","), Got: got})
+	}
+	if proof.Verified {
+		p.log.Info("served state verified", "revision", rev.Revision, "probes", len(res))
+	} else {
+		p.log.Error("served state differs from the applied revision", "revision", rev.Revision, "mismatches", len(proof.Mismatches))
+	}
+	p.mu.Lock()
+	p.last = proof
+	p.mu.Unlock()
+	if p.onResult != nil {
+		p.onResult(proof)
+	}
+}
+
+// Probes lists the handshakes that prove rev served: for each server
+// entity the revision created or updated, one per SNI accepting any of its
+// chains, and, where TLS 1.2 is allowed, one per SNI and chain type asking
+// for that chain.
+func Probes(rev *AppliedRevision) []gateway.Probe {
+	changed := map[string]bool{}
+	if rev.Plan != nil {
+		for _, c := range rev.Plan.Changes {
+			if c.Action == plan.ActionCreate || c.Action == plan.ActionUpdate {
+				changed[c.Name] = true
+			}
+		}
+	}
+	var out []gateway.Probe
+	for _, info := range rev.Infos {
+		if !changed[info.Name] || info.Type == "client" || len(info.Chains) == 0 {
+			continue
+		}
+		var all []string
+		for _, c := range info.Chains {
+			all = append(all, c.Fingerprint)
+		}
+		tls12 := len(info.Protocols) == 0 || slices.Contains(info.Protocols, "TLSv1.2")
+		for _, sni := range info.SNIs {
+			name := sni
+			switch {
+			case sni == "*":
+				name = "" // no SNI reaches the default entity
+			case strings.HasPrefix(sni, "*."):
+				name = ProbeName + sni[1:]
+			}
+			out = append(out, gateway.Probe{Entity: info.Name, ServerName: name, Want: all})
+			if !tls12 {
+				continue
+			}
+			for _, c := range info.Chains {
+				kt := chainType(c.KeyType)
+				// ECDSA and Ed25519 chains answer the same TLS 1.2 suites:
+				// either passes a probe for one of them.
+				var want []string
+				for _, o := range info.Chains {
+					if ot := chainType(o.KeyType); ot == kt || kt != "rsa" && ot != "rsa" {
+						want = append(want, o.Fingerprint)
+					}
+				}
+				out = append(out, gateway.Probe{Entity: info.Name, ServerName: name, KeyType: kt, Want: want})
+			}
+		}
+	}
+	return out
+}
+
+// chainType maps a plan key type ("RSA 2048", "ECDSA P-256", "Ed25519")
+// to a probe's.
+func chainType(keyType string) string {
+	k := strings.ToLower(keyType)
+	switch {
+	case strings.HasPrefix(k, "rsa"):
+		return "rsa"
+	case strings.HasPrefix(k, "ecdsa"):
+		return "ecdsa"
+	case strings.HasPrefix(k, "ed25519"):
+		return "ed25519"
+	}
+	return ""
+}

@@ -1,0 +1,251 @@
+package reconciler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"certops/fleet"
+	"certops/source"
+)
+
+// FleetSource is a node's source (DESIGN.md 9): it follows a fleet's head
+// over NATS instead of Git, and is also the [Sink] that records what the
+// node applied. Each entity becomes one file of the tree, "<name>.json",
+// whose content id is its blob digest, so the reconciler validates only
+// what changed. It restores the last applied manifest from its data dir
+// ([source.Opener]) and serves it through NATS outages; Watch follows
+// head, keeps the node's fleet record and distributes session-ticket keys.
+type FleetSource struct {
+	fleet   *fleet.Fleet
+	node    *fleet.Node
+	nodeID  string
+	url     string
+	log     *slog.Logger
+	dataKey *fleet.DataKey
+	// Tickets, when set, receives the fleet's session-ticket keys.
+	tickets func([][32]byte)
+
+	mu      sync.Mutex                 // guards fetched
+	fetched map[string]*fleet.Revision // by Git revision, until applied
+
+	applied  atomic.Pointer[fleet.Revision]
+	refused  atomic.Pointer[fleet.RefusalError] // the last refusal, until a good fetch
+	refusals sync.Map                           // fleet.Reason -> *atomic.Int64
+	changed  chan struct{}                      // capacity 1: the record should be written
+
+	statusMu sync.Mutex // guards status, proof
+	status   func() *Status
+	proof    func() Proof
+}
+
+// FleetSourceOptions configure a FleetSource.
+type FleetSourceOptions struct {
+	Fleet *fleet.Fleet
+	Node  fleet.NodeOptions
+	// NodeID names the node in the fleet's records.
+	NodeID string
+	// URL is the --source as given, for status and the data dir record.
+	URL     string
+	Logger  *slog.Logger
+	Tickets func([][32]byte)
+}
+
+var (
+	_ source.Source = (*FleetSource)(nil)
+	_ source.Opener = (*FleetSource)(nil)
+	_ Sink          = (*FleetSource)(nil)
+)
+
+// NewFleetSource returns the source of a fleet node.
+func NewFleetSource(o FleetSourceOptions) (*FleetSource, error) {
+	n, err := o.Fleet.NewNode(o.Node)
+	if err != nil {
+		return nil, err
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &FleetSource{fleet: o.Fleet, node: n, nodeID: o.NodeID, url: o.URL, log: log, dataKey: o.Node.DataKey,
+		tickets: o.Tickets, fetched: map[string]*fleet.Revision{}, changed: make(chan struct{}, 1)}, nil
+}
+
+// Attach gives the source the reconciler's status and the served-state
+// proof, for the node's record. Call it before Run.
+func (s *FleetSource) Attach(status func() *Status, proof func() Proof) {
+	s.statusMu.Lock()
+	s.status, s.proof = status, proof
+	s.statusMu.Unlock()
+}
+
+// String returns the source URL.
+func (s *FleetSource) String() string { return s.url }
+
+// Fetch returns the tree of the fleet's head. A manifest the node refuses
+// is logged, counted and returned as an error: nothing of it is applied.
+func (s *FleetSource) Fetch(ctx context.Context) (*source.Tree, error) {
+	rev, err := s.node.Fetch(ctx)
+	if err != nil {
+		var re *fleet.RefusalError
+		if errors.As(err, &re) {
+			s.count(re.Reason)
+			s.refused.Store(re)
+			s.log.Warn("fleet manifest refused; the last applied state keeps serving", "reason", re.Reason.String(), "err", err)
+			s.notify()
+		}
+		return nil, err
+	}
+	s.refused.Store(nil)
+	s.mu.Lock()
+	s.fetched[rev.Revision] = rev
+	s.mu.Unlock()
+	return s.tree(rev), nil
+}
+
+// Open returns the tree of the manifest the data dir recorded, verified
+// again, when it is revision.
+func (s *FleetSource) Open(_ context.Context, revision string) (*source.Tree, error) {
+	rev, err := s.node.Restore()
+	if err != nil {
+		return nil, err
+	}
+	if rev == nil || rev.Revision != revision {
+		return nil, fmt.Errorf("fleet: revision %s is not in the data dir", revision)
+	}
+	s.mu.Lock()
+	s.fetched[rev.Revision] = rev
+	s.mu.Unlock()
+	return s.tree(rev), nil
+}
+
+// tree turns a fleet revision into a file tree: one JSON entity file per
+// entity, read (and its keys opened) on demand.
+func (s *FleetSource) tree(rev *fleet.Revision) *source.Tree {
+	files := make(map[string]string, rev.Entities)
+	for name, d := range rev.Blobs() {
+		files[name+".json"] = d
+	}
+	return source.NewTree(rev.Revision, files, func(p string) ([]byte, error) {
+		e, err := rev.Entity(strings.TrimSuffix(p, ".json"))
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(e.Doc)
+	})
+}
+
+// Apply records that the gateway serves rev: its manifest becomes the
+// node's floor and the data dir's restore point.
+func (s *FleetSource) Apply(_ context.Context, rev *AppliedRevision) error {
+	s.mu.Lock()
+	fr := s.fetched[rev.Revision]
+	clear(s.fetched)
+	s.mu.Unlock()
+	if fr == nil {
+		return nil // not a fleet revision (cannot happen with this source)
+	}
+	if err := s.node.Applied(fr); err != nil {
+		return err
+	}
+	s.applied.Store(fr)
+	s.notify()
+	return nil
+}
+
+func (s *FleetSource) notify() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Watch follows head, keeps the node's record and the ticket keys until
+// ctx ends.
+func (s *FleetSource) Watch(ctx context.Context, trigger func()) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.fleet.KeepRecord(ctx, s.changed, s.Record) })
+	if s.tickets != nil && s.dataKey != nil {
+		wg.Go(func() {
+			s.fleet.WatchTicketKeys(ctx, s.dataKey, func(tk *fleet.TicketKeys) {
+				s.tickets(tk.Keys)
+				s.log.Info("using the fleet's session-ticket keys", "rotated", tk.Rotated)
+			})
+		})
+	}
+	err := s.node.Watch(ctx, trigger)
+	wg.Wait()
+	return err
+}
+
+// ProofChanged tells the source that a new proof result should be
+// recorded.
+func (s *FleetSource) ProofChanged() { s.notify() }
+
+// Record is the node's fleet record now.
+func (s *FleetSource) Record() fleet.Record {
+	rec := fleet.Record{Node: s.nodeID, Time: time.Now().UTC(), Errors: []string{}}
+	if a := s.applied.Load(); a != nil {
+		rec.Revision, rec.Sequence = a.Revision, a.Sequence
+	}
+	s.statusMu.Lock()
+	status, proof := s.status, s.proof
+	s.statusMu.Unlock()
+	if status != nil {
+		if st := status(); st != nil && st.LastAttempt != nil {
+			rec.Result = string(st.LastAttempt.Result)
+			for _, p := range st.LastAttempt.Errors {
+				rec.Errors = append(rec.Errors, p.Error())
+			}
+		}
+	}
+	if re := s.refused.Load(); re != nil {
+		rec.Result = "refused"
+		rec.Errors = append(rec.Errors, re.Error())
+	}
+	if proof != nil && rec.Sequence != 0 {
+		p := proof()
+		rec.Verified = p.Verified && p.Revision == rec.Revision
+		for _, m := range p.Mismatches {
+			rec.Errors = append(rec.Errors, fmt.Sprintf("entity %s: %s served %s, want %s", m.Entity, m.SNI, m.Got, m.Want))
+		}
+	}
+	return rec
+}
+
+// Refusals returns how many manifests were refused, by reason.
+func (s *FleetSource) Refusals() map[fleet.Reason]int64 {
+	out := map[fleet.Reason]int64{}
+	s.refusals.Range(func(k, v any) bool {
+		out[k.(fleet.Reason)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return out
+}
+
+func (s *FleetSource) count(r fleet.Reason) {
+	v, _ := s.refusals.LoadOrStore(r, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// FleetInfo is the fleet part of a node's status.
+type FleetInfo struct {
+	Name              string `json:"name"`
+	Sequence          uint64 `json:"sequence"`
+	PublisherRevision string `json:"publisher_revision"`
+}
+
+// Info returns the fleet part of the node's status.
+func (s *FleetSource) Info() FleetInfo {
+	fi := FleetInfo{Name: s.fleet.Name()}
+	if a := s.applied.Load(); a != nil {
+		fi.Sequence, fi.PublisherRevision = a.Sequence, a.Revision
+	}
+	return fi
+}
