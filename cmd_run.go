@@ -421,7 +421,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		servers = append(servers, admin.NewHTTPServer(adminAPI.WebhookHandler(), adminLog))
 		listeners = append(listeners, admin.LimitListener(hookLn, f.adminMaxConns, "webhook", adminLog))
 	}
-	followed := "embedded example"
+	followed := "embedded"
 	if src != nil {
 		followed = src.String()
 	}

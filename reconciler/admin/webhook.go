@@ -306,7 +306,7 @@ func (s *Server) webhook(provider string) http.Handler {
 			s.log.Warn("webhook refused: bad payload", "provider", provider, "remote_addr", r.RemoteAddr, "err", err)
 			reply(http.StatusBadRequest, webhookBadRequest, err.Error())
 		case p.Ping:
-			reply(http.StatusOK, webhookPing, "pong")
+			reply(http.StatusOK, webhookPing, "")
 		case p.Ignore != "":
 			s.log.Debug("webhook ignored", "provider", provider, "reason", p.Ignore)
 			reply(http.StatusOK, webhookIgnored, p.Ignore)
