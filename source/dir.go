@@ -3,11 +3,14 @@ package source
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"maps"
+	"math/bits"
 	"os"
 	"path"
 	"path/filepath"
@@ -19,20 +22,44 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// dirDebounce is how long a directory must be quiet after a change before
-// a reconcile is triggered: an editor's save or a `git checkout` is a burst
-// of events.
-const dirDebounce = 200 * time.Millisecond
+// dirCoalesce is how long the events that follow a change are gathered
+// into one more trigger: the first event of a burst (an editor's save, a
+// `git checkout`) triggers at once, what follows it within dirCoalesce
+// triggers once at the end of that window.
+const dirCoalesce = 50 * time.Millisecond
+
+// dirRescan bounds how long a watched folder is fetched from fsnotify's
+// events alone: a fetch this long after the last full scan walks the whole
+// tree again, a safety net for events the kernel lost.
+const dirRescan = time.Minute
 
 // Dir is a plain folder, watched with fsnotify (the only importer of
 // fsnotify). Its revision is "dir:" and a digest of its files' content.
+//
+// While Watch runs, a Fetch reads only the paths fsnotify named since the
+// previous Fetch (a one-file change costs one stat and one read, not a walk
+// of the tree); it walks the whole tree on the first Fetch, after an event
+// it cannot map to files (a new folder, an overflow), when the tree holds
+// links or special entries, and at least every dirRescan.
 type Dir struct {
 	dir string
 	log *slog.Logger
 
-	mu      sync.Mutex // guards known and selects
-	known   map[string]dirFile
+	mu      sync.Mutex // guards known, delta, selects, last, sum and lastFull
 	selects Selector
+	// known is what the last walk found, delta what changed since (a
+	// removed file has a zero dirFile). Neither is modified once a tree
+	// uses it (its sizes): a Fetch makes a new delta.
+	known    map[string]dirFile
+	delta    map[string]dirFile
+	last     *Tree     // of the previous successful Fetch
+	sum      digestSum // of last.Files
+	lastFull time.Time // of the last walk of the whole tree
+
+	pendMu   sync.Mutex // guards watching, full and dirty (set by Watch)
+	watching bool       // Watch is running and its watches are in place
+	full     bool       // the next Fetch walks the whole tree
+	dirty    map[string]bool
 }
 
 type dirFile struct {
@@ -72,16 +99,147 @@ func (o *Dir) Select(sel Selector) {
 	o.selects = sel
 }
 
+// lookup returns what the previous Fetch knew about the file at p.
+func (o *Dir) lookup(p string) (dirFile, bool) {
+	if f, ok := o.delta[p]; ok {
+		return f, f.hash != ""
+	}
+	f, ok := o.known[p]
+	return f, ok
+}
+
+// identify returns the dirFile of the file at p with info fi: by name
+// when the selector leaves it out (never opened), otherwise by content,
+// read again only when its size or modification time changed.
+func (o *Dir) identify(fsys fs.FS, p string, fi fs.FileInfo) (dirFile, error) {
+	if o.selects != nil && !o.selects(p, fi.Size()) {
+		// Listed by name: its identity changes when it does, and it is
+		// never opened.
+		return dirFile{size: fi.Size(), mod: fi.ModTime(), hash: fmt.Sprintf("stat:%d:%d", fi.Size(), fi.ModTime().UnixNano())}, nil
+	}
+	f, ok := o.lookup(p)
+	if ok && f.size == fi.Size() && f.mod.Equal(fi.ModTime()) && !strings.HasPrefix(f.hash, "stat:") {
+		return f, nil
+	}
+	src, err := fs.ReadFile(fsys, p)
+	if err != nil {
+		return dirFile{}, err
+	}
+	sum := sha256.Sum256(src)
+	return dirFile{size: fi.Size(), mod: fi.ModTime(), hash: hex.EncodeToString(sum[:])}, nil
+}
+
 // String returns the folder's path.
 func (o *Dir) String() string { return o.dir }
 
 // Fetch lists the directory. A file whose size and modification time did
-// not change since the last Fetch is not read again.
+// not change since the last Fetch is not read again; while Watch runs, only
+// the paths it was told about are looked at (see [Dir]).
 func (o *Dir) Fetch(ctx context.Context) (*Tree, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.pendMu.Lock()
+	dirty, full := o.dirty, o.full || !o.watching
+	o.dirty, o.full = nil, false
+	o.pendMu.Unlock()
+	if !full && o.last != nil && len(o.last.Links)+len(o.last.Special) == 0 && time.Since(o.lastFull) < dirRescan {
+		t, ok, err := o.fetchChanged(ctx, dirty)
+		if err != nil {
+			o.markFull()
+			return nil, fmt.Errorf("source %s: %w", o.dir, err)
+		}
+		if ok {
+			return t, nil
+		}
+	}
+	t, err := o.fetchAll(ctx)
+	if err != nil {
+		o.markFull()
+		return nil, err
+	}
+	return t, nil
+}
+
+// markFull makes the next Fetch walk the whole tree: the events of a failed
+// Fetch are gone.
+func (o *Dir) markFull() {
+	o.pendMu.Lock()
+	o.full = true
+	o.pendMu.Unlock()
+}
+
+// fetchChanged returns the previous tree with the dirty paths looked at
+// again; ok is false when a path is not a plain file change (a folder, a
+// link, a special entry appeared), so that the caller walks the tree. The
+// previous tree's listing is copied (the trees are immutable), its files
+// are not read again.
+func (o *Dir) fetchChanged(ctx context.Context, dirty map[string]bool) (t *Tree, ok bool, err error) {
+	if len(dirty) == 0 {
+		return o.last, true, nil
+	}
 	fsys := os.DirFS(o.dir)
-	sel := o.selects
+	files := maps.Clone(o.last.Files)
+	delta := maps.Clone(o.delta)
+	if delta == nil {
+		delta = make(map[string]dirFile, len(dirty))
+	}
+	sum := o.sum
+	for _, p := range slices.Sorted(maps.Keys(dirty)) {
+		if err := ctx.Err(); err != nil {
+			return nil, false, err
+		}
+		fi, err := fs.Lstat(fsys, p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// Gone: a file, or a folder with everything below it.
+			if id, ok := files[p]; ok {
+				sum.sub(p, id)
+				delete(files, p)
+				delta[p] = dirFile{}
+				continue
+			}
+			for q, id := range files {
+				if strings.HasPrefix(q, p+"/") {
+					sum.sub(q, id)
+					delete(files, q)
+					delta[q] = dirFile{}
+				}
+			}
+			continue
+		case err != nil:
+			return nil, false, err
+		case !fi.Mode().IsRegular():
+			return nil, false, nil // a folder, a link, a special entry: walk
+		}
+		f, err := o.identify(fsys, p, fi)
+		if err != nil {
+			return nil, false, err
+		}
+		delta[p] = f
+		if id, ok := files[p]; ok {
+			sum.sub(p, id)
+		}
+		files[p] = f.hash
+		sum.add(p, f.hash)
+	}
+	// Reading is the loader's decision (it checks the size first, with
+	// Stat): a link may lead to a file the selector would not list.
+	t = NewTree("dir:"+sum.hex()[:12], files, func(name string) ([]byte, error) { return fs.ReadFile(fsys, name) })
+	base := o.known
+	t.sizeOf = func(name string) (int64, error) {
+		if f, ok := delta[name]; ok {
+			return f.size, nil
+		}
+		return base[name].size, nil
+	}
+	o.last, o.sum, o.delta = t, sum, delta
+	return t, true, nil
+}
+
+// fetchAll walks the whole tree.
+func (o *Dir) fetchAll(ctx context.Context) (*Tree, error) {
+	start := time.Now()
+	fsys := os.DirFS(o.dir)
 	// Reading is the loader's decision (it checks the size first, with
 	// Stat): a link may lead to a file the selector would not list.
 	t := NewTree("", nil, func(name string) ([]byte, error) { return fs.ReadFile(fsys, name) })
@@ -112,18 +270,9 @@ func (o *Dir) Fetch(ctx context.Context) (*Tree, error) {
 		if err != nil {
 			return err
 		}
-		f, ok := o.known[p]
-		if sel != nil && !sel(p, fi.Size()) {
-			// Listed by name: its identity changes when it does, and it
-			// is never opened.
-			f = dirFile{size: fi.Size(), mod: fi.ModTime(), hash: fmt.Sprintf("stat:%d:%d", fi.Size(), fi.ModTime().UnixNano())}
-		} else if !ok || f.size != fi.Size() || !f.mod.Equal(fi.ModTime()) || strings.HasPrefix(f.hash, "stat:") {
-			src, err := fs.ReadFile(fsys, p)
-			if err != nil {
-				return err
-			}
-			sum := sha256.Sum256(src)
-			f = dirFile{size: fi.Size(), mod: fi.ModTime(), hash: hex.EncodeToString(sum[:])}
+		f, err := o.identify(fsys, p, fi)
+		if err != nil {
+			return err
 		}
 		next[p] = f
 		t.Files[p] = f.hash
@@ -141,13 +290,62 @@ func (o *Dir) Fetch(ctx context.Context) (*Tree, error) {
 			return nil, fmt.Errorf("source %s: %w", o.dir, err)
 		}
 	}
-	o.known = next
-	t.Revision = "dir:" + t.digest()[:12]
+	o.known, o.delta = next, nil
+	var sum digestSum
+	for p, id := range t.Files {
+		sum.add(p, id)
+	}
+	if len(t.Links)+len(t.Special) == 0 {
+		t.Revision = "dir:" + sum.hex()[:12]
+	} else {
+		t.Revision = "dir:" + t.digest()[:12]
+	}
+	o.last, o.sum, o.lastFull = t, sum, start
 	return t, nil
 }
 
-// Watch calls trigger, debounced, whenever something below the directory
-// changes, until ctx ends.
+// digestSum is an order-independent digest of a file listing that can be
+// updated one file at a time: the sum, modulo 2^256, of the SHA-256 of each
+// path and content id. It identifies a folder's revision, so a one-file
+// change costs one hash instead of hashing the sorted listing again.
+type digestSum [4]uint64
+
+func fileDigest(p, id string) (d [4]uint64) {
+	h := sha256.Sum256([]byte(p + "\x00" + id))
+	for i := range d {
+		d[i] = binary.BigEndian.Uint64(h[8*i:])
+	}
+	return d
+}
+
+func (s *digestSum) add(p, id string) {
+	d := fileDigest(p, id)
+	var carry uint64
+	for i := 3; i >= 0; i-- {
+		s[i], carry = bits.Add64(s[i], d[i], carry)
+	}
+}
+
+func (s *digestSum) sub(p, id string) {
+	d := fileDigest(p, id)
+	var borrow uint64
+	for i := 3; i >= 0; i-- {
+		s[i], borrow = bits.Sub64(s[i], d[i], borrow)
+	}
+}
+
+func (s digestSum) hex() string {
+	var b [32]byte
+	for i, v := range s {
+		binary.BigEndian.PutUint64(b[8*i:], v)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Watch calls trigger whenever something below the directory changes,
+// until ctx ends: at once for the first event, and once more at the end of
+// a dirCoalesce window for the events that follow it. It records the paths
+// it was told about for the next Fetch.
 func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -164,14 +362,34 @@ func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 			}
 			if err := w.Add(p); err != nil {
 				o.log.Warn("cannot watch folder; changes in it are seen on the next interval", "path", p, "err", err)
+				o.markFull()
 			}
 			return nil
 		})
 	}
 	add(o.dir)
+	// Changes made before the watches were in place are found by a walk.
+	o.pendMu.Lock()
+	o.watching, o.full = true, true
+	o.pendMu.Unlock()
+	defer func() {
+		o.pendMu.Lock()
+		o.watching, o.dirty = false, nil
+		o.pendMu.Unlock()
+	}()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	armed, pending := false, false
+	changed := func() {
+		if armed {
+			pending = true
+			return
+		}
+		trigger()
+		timer.Reset(dirCoalesce)
+		armed = true
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -185,18 +403,49 @@ func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 					add(ev.Name)
 				}
 			}
-			timer.Reset(dirDebounce)
+			if o.note(ev.Name) {
+				changed()
+			}
 		case err, ok := <-w.Errors:
 			if !ok {
 				return nil
 			}
-			// An overflow loses events: reconcile to be safe.
+			// An overflow loses events: walk the tree to be safe.
 			o.log.Warn("watching the source folder", "err", err)
-			timer.Reset(dirDebounce)
+			o.markFull()
+			changed()
 		case <-timer.C:
-			trigger()
+			armed = false
+			if pending {
+				pending = false
+				changed()
+			}
 		}
 	}
+}
+
+// note records a path fsnotify named for the next Fetch and reports
+// whether it may change the tree: dot-files and dot-folders are not part
+// of it (a new dot-folder is not watched at all).
+func (o *Dir) note(name string) bool {
+	rel, err := filepath.Rel(o.dir, name)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		o.markFull()
+		return true
+	}
+	rel = filepath.ToSlash(rel)
+	for _, elem := range strings.Split(rel, "/") {
+		if strings.HasPrefix(elem, ".") {
+			return false
+		}
+	}
+	o.pendMu.Lock()
+	if o.dirty == nil {
+		o.dirty = make(map[string]bool)
+	}
+	o.dirty[rel] = true
+	o.pendMu.Unlock()
+	return true
 }
 
 // listTargets adds to t what the link at p leads to, one path element and
@@ -243,7 +492,7 @@ func (o *Dir) listTargets(fsys fs.FS, t *Tree, next map[string]dirFile, p string
 			if _, ok := t.Files[n]; ok {
 				return nil
 			}
-			f, ok := o.known[n]
+			f, ok := o.lookup(n)
 			if !ok || f.size != fi.Size() || !f.mod.Equal(fi.ModTime()) {
 				src, err := fs.ReadFile(fsys, n)
 				if err != nil {

@@ -1,0 +1,196 @@
+package source
+
+import (
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// writeFile writes content to dir/rel, creating its folders.
+func writeFile(tb testing.TB, dir, rel, content string) {
+	tb.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// watchDir starts o.Watch and returns the channel its triggers go to, once
+// its watches are in place.
+func watchDir(tb testing.TB, o *Dir) <-chan struct{} {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	triggers := make(chan struct{}, 1000)
+	done := make(chan error, 1)
+	go func() { done <- o.Watch(ctx, func() { triggers <- struct{}{} }) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Watch: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		o.pendMu.Lock()
+		watching := o.watching
+		o.pendMu.Unlock()
+		if watching {
+			return triggers
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("Watch did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// fullWalk returns the tree a fresh Dir walks, the reference an
+// incremental Fetch must equal.
+func fullWalk(tb testing.TB, dir string) *Tree {
+	tb.Helper()
+	o, err := NewDir(dir, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t, err := o.Fetch(tb.Context())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t
+}
+
+// TestDirFetchIncremental changes a watched folder in the ways an editor
+// or a checkout does and checks that a Fetch after the triggers equals a
+// walk of the whole folder, and that a change to files only reads what
+// fsnotify named (no walk).
+func TestDirFetchIncremental(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(tb testing.TB, dir string)
+		walk   bool // the change needs a walk of the tree
+	}{
+		{"rewrite a file", func(tb testing.TB, dir string) { writeFile(tb, dir, "d000/e1.yaml", "e1 v2\n") }, false},
+		{"add a file", func(tb testing.TB, dir string) { writeFile(tb, dir, "d001/new.yaml", "new\n") }, false},
+		{"remove a file", func(tb testing.TB, dir string) {
+			if err := os.Remove(filepath.Join(dir, "d000", "e2.yaml")); err != nil {
+				tb.Fatal(err)
+			}
+		}, false},
+		{"save by rename", func(tb testing.TB, dir string) {
+			writeFile(tb, dir, "d001/.e3.yaml.tmp", "e3 v2\n")
+			if err := os.Rename(filepath.Join(dir, "d001", ".e3.yaml.tmp"), filepath.Join(dir, "d001", "e3.yaml")); err != nil {
+				tb.Fatal(err)
+			}
+		}, false},
+		{"remove a folder", func(tb testing.TB, dir string) {
+			if err := os.RemoveAll(filepath.Join(dir, "d001")); err != nil {
+				tb.Fatal(err)
+			}
+		}, false},
+		{"add a folder", func(tb testing.TB, dir string) {
+			tmp := filepath.Join(tb.TempDir(), "d009")
+			writeFile(tb, tmp, "e9.yaml", "e9\n")
+			if err := os.Rename(tmp, filepath.Join(dir, "d009")); err != nil {
+				tb.Fatal(err)
+			}
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, rel := range []string{"d000/e1.yaml", "d000/e2.yaml", "d001/e3.yaml", "d001/e4.yaml", "policy.cue"} {
+				writeFile(t, dir, rel, rel+"\n")
+			}
+			o, err := NewDir(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			triggers := watchDir(t, o)
+			before, err := o.Fetch(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			walked := o.lastFull
+			tt.change(t, dir)
+			// Events arrive one by one: the tree is eventually the
+			// folder's, within the triggers the change causes.
+			timeout := time.After(10 * time.Second)
+			for {
+				select {
+				case <-triggers:
+				case <-timeout:
+					t.Fatalf("Fetch after %s never equals a walk of the folder", tt.name)
+				}
+				got, err := o.Fetch(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := fullWalk(t, dir)
+				if got.Revision == want.Revision && maps.Equal(got.Files, want.Files) {
+					if got.Revision == before.Revision {
+						t.Errorf("Fetch after %s: revision %s did not change", tt.name, got.Revision)
+					}
+					if !tt.walk && !o.lastFull.Equal(walked) {
+						t.Errorf("Fetch after %s walked the tree, want only the named paths read", tt.name)
+					}
+					return
+				}
+			}
+		})
+	}
+}
+
+// TestDirFetchUnwatched checks that without Watch every Fetch walks the
+// tree, as before.
+func TestDirFetchUnwatched(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.yaml", "a\n")
+	o, err := NewDir(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1, err := o.Fetch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "b.yaml", "b\n")
+	t2, err := o.Fetch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if t1.Revision == t2.Revision || len(t2.Files) != 2 {
+		t.Errorf("Fetch after adding b.yaml = %s %v, want a new revision with 2 files", t2.Revision, t2.Files)
+	}
+}
+
+// TestDigestSum checks that the folder digest does not depend on the order
+// files are added in and that removing a file undoes adding it.
+func TestDigestSum(t *testing.T) {
+	var a, b digestSum
+	a.add("x.yaml", "1")
+	a.add("y.yaml", "2")
+	b.add("y.yaml", "2")
+	b.add("x.yaml", "1")
+	if a != b {
+		t.Errorf("digest in two orders: %s != %s", a.hex(), b.hex())
+	}
+	b.add("z.yaml", "3")
+	if a == b {
+		t.Errorf("digest with z.yaml = %s, want a change", b.hex())
+	}
+	b.sub("z.yaml", "3")
+	if a != b {
+		t.Errorf("digest after removing z.yaml = %s, want %s", b.hex(), a.hex())
+	}
+	var c digestSum
+	c.add("x.yaml", "2")
+	c.add("y.yaml", "1")
+	if a == c {
+		t.Errorf("swapped contents give the same digest %s", a.hex())
+	}
+}
