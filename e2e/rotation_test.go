@@ -138,9 +138,10 @@ func (r *rotationLoad) String() string {
 }
 
 // rotationPeriod is how often the directory is rewritten. The daemon
-// waits for a watched directory to be quiet for 200 ms before it reloads
-// (a burst of writes is one change), so the binary-level rotation runs at
-// a 400 ms rhythm; the gateway's own benchmark re-applies every 100 ms.
+// reloads a watched directory at its first event and once more for the
+// events of the following 50 ms (a burst of writes is one or two
+// reconciles), so the binary-level rotation runs at a 400 ms rhythm; the
+// gateway's own benchmark re-applies every 100 ms.
 const rotationPeriod = 400 * time.Millisecond
 
 // TestRotationUnderLoad rewrites every entity of a watched directory every

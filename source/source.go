@@ -46,7 +46,7 @@ type Opener interface {
 type Watcher interface {
 	// Watch calls trigger whenever the source may have changed, until ctx
 	// ends; it returns an error only when it cannot watch at all. Calls
-	// are debounced by the source; trigger never blocks.
+	// are coalesced by the source; trigger never blocks.
 	Watch(ctx context.Context, trigger func()) error
 }
 
