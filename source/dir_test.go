@@ -2,9 +2,11 @@ package source
 
 import (
 	"context"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -192,5 +194,50 @@ func TestDigestSum(t *testing.T) {
 	c.add("y.yaml", "1")
 	if a == c {
 		t.Errorf("swapped contents give the same digest %s", a.hex())
+	}
+}
+
+// TestDirFetchIncrementalSelect checks that a file the selector leaves out
+// is listed by name, not read, by an incremental Fetch as by a walk, and
+// that its size comes from the listing.
+func TestDirFetchIncrementalSelect(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.yaml", "a\n")
+	o, err := NewDir(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Select(func(p string, size int64) bool { return filepath.Ext(p) == ".yaml" })
+	triggers := watchDir(t, o)
+	if _, err := o.Fetch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	walked := o.lastFull
+	writeFile(t, dir, "backup.bak", "0123456789")
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case <-triggers:
+		case <-timeout:
+			t.Fatal("Fetch never lists backup.bak")
+		}
+		got, err := o.Fetch(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, ok := got.Files["backup.bak"]
+		if !ok {
+			continue
+		}
+		if !strings.HasPrefix(id, "stat:") {
+			t.Errorf("backup.bak listed as %q, want an identity by name (stat:)", id)
+		}
+		if fi, err := fs.Stat(got, "backup.bak"); err != nil || fi.Size() != 10 {
+			t.Errorf("Stat(backup.bak) = %v, %v, want size 10", fi, err)
+		}
+		if !o.lastFull.Equal(walked) {
+			t.Errorf("Fetch after adding backup.bak walked the tree")
+		}
+		return
 	}
 }
