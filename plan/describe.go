@@ -194,32 +194,10 @@ func allCerts(pemBytes []byte) []*x509.Certificate {
 
 // publicOfPEM returns the public half of a PEM private key, or nil.
 func publicOfPEM(pemBytes []byte) crypto.PublicKey {
-	for {
-		var b *pem.Block
-		b, pemBytes = pem.Decode(pemBytes)
-		if b == nil {
-			return nil
-		}
-		var k any
-		var err error
-		switch b.Type {
-		case "PRIVATE KEY":
-			k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
-		case "RSA PRIVATE KEY":
-			k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
-		case "EC PRIVATE KEY":
-			k, err = x509.ParseECPrivateKey(b.Bytes)
-		default:
-			continue
-		}
-		if err != nil {
-			return nil
-		}
-		if s, ok := k.(crypto.Signer); ok {
-			return s.Public()
-		}
-		return nil
+	if k, err := schema.ParseKey(pemBytes); err == nil {
+		return k.Public()
 	}
+	return nil
 }
 
 func keyType(pub any) string { return schema.KeyType(pub) }

@@ -199,19 +199,7 @@ func (t *Tree) digest() string {
 // walkFiles calls fn for every regular file of fsys, skipping dot-files
 // and dot-folders (DESIGN.md 2), until fn or ctx fails.
 func walkFiles(ctx context.Context, fsys fs.FS, fn func(p string, d fs.DirEntry) error) error {
-	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if p != "." && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
+	return walkEntries(ctx, fsys, func(p string, d fs.DirEntry) error {
 		if !d.Type().IsRegular() {
 			return nil
 		}
