@@ -5,6 +5,7 @@ import (
 	"go/build"
 	"go/token"
 	"io/fs"
+	"maps"
 	"path"
 	"path/filepath"
 	"slices"
@@ -34,6 +35,10 @@ func TestDependencyDirection(t *testing.T) {
 		// Signature checks, notifications and commit statuses are leaves:
 		// the source hands trust raw objects, and main feeds the other two
 		// from the reconciler's status (issue 15).
+		// The shared rules of schema and gateway are leaves: the standard
+		// library only, so the gateway may import them.
+		{"certops/sni", []string{"certops/", "golang.org/"}},
+		{"certops/clientauth", []string{"certops/", "golang.org/"}},
 		{"certops/trust", []string{"certops/", "github.com/go-git/", "github.com/prometheus/", "github.com/spf13/"}},
 		{"certops/notify", []string{"certops/", "github.com/go-git/", "github.com/prometheus/", "github.com/spf13/"}},
 		{"certops/commitstatus", []string{"certops/", "github.com/go-git/", "github.com/prometheus/", "github.com/spf13/"}},
@@ -130,6 +135,40 @@ func TestHeavyImportsStayInOnePackage(t *testing.T) {
 				if (imp == strings.TrimSuffix(prefix, "/") || strings.HasPrefix(imp, prefix)) && pkg != owner {
 					t.Errorf("%s imports %s; only %s may (STYLE.md: one package per heavy library)", pkg, imp, owner)
 				}
+			}
+		}
+	}
+}
+
+// testSupport are the packages whose role is to help tests: their non-test
+// files may import package testing, and production code may not import
+// them.
+var testSupport = map[string]bool{"certops/fixtures": true, "certops/internal/daemontest": true}
+
+// TestNoTestingInProduction fails for a non-test file that imports
+// package testing or one below it (testing/fstest, testing/synctest, ...),
+// directly or through a certops package: the daemon links no test code
+// (issue 11).
+func TestNoTestingInProduction(t *testing.T) {
+	isTesting := func(imp string) bool {
+		return imp == "testing" || strings.HasPrefix(imp, "testing/") || testSupport[imp]
+	}
+	for _, pkg := range modulePackages(t) {
+		if testSupport[pkg] {
+			continue
+		}
+		bp, err := build.ImportDir("."+strings.TrimPrefix(pkg, "certops"), 0)
+		if err != nil {
+			t.Fatalf("read imports of %s: %v", pkg, err)
+		}
+		for imp, positions := range bp.ImportPos {
+			if isTesting(imp) {
+				t.Errorf("%s imports %s in a non-test file; only _test.go files and %v may", positions[0], imp, slices.Sorted(maps.Keys(testSupport)))
+			}
+		}
+		for _, imp := range transitiveImports(t, pkg) {
+			if isTesting(imp) && !slices.Contains(bp.Imports, imp) {
+				t.Errorf("%s imports %s through a certops package", pkg, imp)
 			}
 		}
 	}

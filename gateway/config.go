@@ -7,7 +7,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"certops/clientauth"
 )
+
+// MaxClientDepth is the largest Entity.ClientDepth: the most intermediates
+// the gateway verifies between a client certificate and its CA. It lives in
+// package clientauth so that the schema, which may not import the gateway,
+// clamps client.depth to the same bound.
+const MaxClientDepth = clientauth.MaxDepth
 
 // Config is the complete desired state of the gateway: every entity it
 // serves. It is plain data; [Server.Apply] checks it as a whole and turns
@@ -47,7 +55,7 @@ type Entity struct {
 	// that chain to one of these CAs (mTLS).
 	ClientCAs *x509.CertPool
 	// ClientDepth bounds the intermediates between a client certificate
-	// and its CA (0..16), as the entity's client.depth says: 0 accepts
+	// and its CA (0..MaxClientDepth), as the entity's client.depth says: 0 accepts
 	// only certificates issued directly by one of the ClientCAs. The
 	// schema's default is 1; the zero value here is the strictest bound,
 	// never a looser one.

@@ -55,10 +55,9 @@
 //
 // Options.OnHandshake is called with the [HandshakeResult] of every
 // handshake, failures included (the server completes handshakes itself,
-// before net/http sees the connection); [Server.Entities] lists the
-// running entities with the algorithm and expiry of each chain. Both are
-// cheap enough for metrics. Per-handshake decisions are logged at Debug
-// level only.
+// before net/http sees the connection), cheaply enough for a metrics
+// counter. What is served is described by the caller, which built the
+// Config. Per-handshake decisions are logged at Debug level only.
 //
 // The package knows nothing of Git, CUE or files: its input is [Config].
 package gateway

@@ -60,10 +60,6 @@ func Example() {
 		return
 	}
 	fmt.Println(info.Entity, info.SNI, info.TLSVersion, info.Protocol)
-	for _, e := range gw.Entities() {
-		fmt.Println(e.Name, e.Chains[0].Algorithm, e.Chains[0].NotAfter.Equal(shop.Cert.NotAfter))
-	}
 	// Output:
 	// shop shop.example.com TLS 1.3 HTTP/2.0
-	// shop ECDSA true
 }

@@ -375,8 +375,8 @@ func (b *builder) entity(ent *Entity, prev *snapshot) {
 	}
 	if ent.ClientCAs != nil {
 		depth := ent.ClientDepth
-		if depth < 0 || depth > 16 {
-			b.errorf("entity %q: client certificate depth %d outside 0..16", ent.Name, ent.ClientDepth)
+		if depth < 0 || depth > MaxClientDepth {
+			b.errorf("entity %q: client certificate depth %d outside 0..%d", ent.Name, ent.ClientDepth, MaxClientDepth)
 		}
 		rec.depth = int32(depth)
 		p, ok := b.pools[ent.ClientCAs]

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"certops/fixtures"
 )
@@ -150,39 +149,6 @@ func TestInvalidApplyKeepsServing(t *testing.T) {
 	conn.Close()
 	if _, err := handshake(addr, p.clientConfig("new.example.com")); err == nil {
 		t.Errorf("handshake(new.example.com) succeeded after a refused Apply, want unrecognized_name")
-	}
-}
-
-func TestEntities(t *testing.T) {
-	p := newPKI(t)
-	s := New(Options{})
-	if got := s.Entities(); got != nil {
-		t.Errorf("Entities() before Apply = %v, want nil", got)
-	}
-	notAfter := time.Now().Add(72 * time.Hour).Truncate(time.Second)
-	rsaLeaf := p.root.Leaf(t, fixtures.LeafOptions{DNSNames: []string{"d.example.com"}, Key: fixtures.RSA, NotAfter: notAfter})
-	dual := dualEntity(t, p, "dual", "d.example.com", fixtures.ECDSA)
-	dual.Chains = append([]tls.Certificate{rsaLeaf.TLS(t)}, dual.Chains...)
-	client := p.clientRoot.Client(t, "upstream")
-	cfg := Config{Entities: []Entity{
-		dual,
-		mtlsEntity(t, p, "m", "m.example.com", 0, p.clientRoot),
-		{Name: "up", Client: true, Chains: []tls.Certificate{client.TLS(t)}},
-	}}
-	if err := s.Apply(cfg); err != nil {
-		t.Fatal(err)
-	}
-	got := s.Entities()
-	if len(got) != 3 {
-		t.Fatalf("Entities() = %d entities, want 3", len(got))
-	}
-	d := got[0]
-	if d.Name != "dual" || len(d.Chains) != 2 || d.Chains[0].Algorithm != "ECDSA" || d.Chains[1].Algorithm != "RSA" ||
-		!d.Chains[1].NotAfter.Equal(notAfter) {
-		t.Errorf("Entities()[0] = %+v, want dual with ECDSA then RSA expiring %v", d, notAfter)
-	}
-	if !got[1].MTLS || got[1].Client || !got[2].Client || got[2].Name != "up" {
-		t.Errorf("Entities() flags = %+v, want m with MTLS and up as client", got[1:])
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"certops/certcheck"
-	"certops/reconciler/admin"
+	"certops/plan"
 	"certops/schema"
 )
 
@@ -126,7 +126,7 @@ func FromEntities(es []*schema.Entity, opts Options) []Record {
 // FromSSLs describes the chains a running daemon serves, from its
 // GET /api/v1/ssls. The admin API does not give a chain's issuer or
 // trust, so those stay empty.
-func FromSSLs(docs []admin.SSLDoc, opts Options) []Record {
+func FromSSLs(docs []plan.EntityInfo, opts Options) []Record {
 	var out []Record
 	for _, d := range docs {
 		for i, ch := range d.Chains {

@@ -16,17 +16,19 @@ import (
 )
 
 // EntityInfo describes an entity for people and tools: what the admin API
-// lists, what plans compare. It holds no private key and no secret value;
-// references are kept as written.
+// serves (GET /api/v1/ssls), what metrics read expiry from, what plans
+// compare. It holds no private key and no secret value; references are kept
+// as written. Its JSON form is the admin API's SSL document (see
+// [EntityInfo.MarshalJSON]).
 type EntityInfo struct {
 	Name      string            `json:"name"`
 	Type      string            `json:"type"`
-	SNIs      []string          `json:"snis,omitempty"`
-	Labels    map[string]string `json:"labels,omitempty"`
+	SNIs      []string          `json:"snis"`
+	Labels    map[string]string `json:"labels"`
 	File      string            `json:"file"`
-	Protocols []string          `json:"ssl_protocols,omitempty"`
+	Protocols []string          `json:"ssl_protocols"`
 	Chains    []ChainInfo       `json:"chains"`
-	ClientCA  []ChainInfo       `json:"client_ca,omitempty"`
+	ClientCA  []ChainInfo       `json:"client_ca"`
 	Desc      string            `json:"desc,omitempty"`
 	// Disabled is APISIX's status: 0: validated and kept, not served.
 	Disabled bool `json:"disabled,omitempty"`
@@ -37,18 +39,20 @@ type EntityInfo struct {
 // resolved here (CI has no Vault) are empty, and CertRef tells which
 // reference it is.
 type ChainInfo struct {
-	Subject   string    `json:"subject,omitempty"`
-	SANs      []string  `json:"sans,omitempty"`
-	Serial    string    `json:"serial,omitempty"`
-	NotBefore time.Time `json:"not_before,omitzero"`
-	NotAfter  time.Time `json:"not_after,omitzero"`
-	KeyType   string    `json:"key_type,omitempty"`
+	Subject   string    `json:"subject"`
+	SANs      []string  `json:"sans"`
+	Serial    string    `json:"serial"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	KeyType   string    `json:"key_type"`
 	// Fingerprint is the SHA-256 of the leaf's DER, hex.
-	Fingerprint string `json:"fingerprint_sha256,omitempty"`
+	Fingerprint string `json:"fingerprint_sha256"`
 	// PublicKeyFingerprint is the SHA-256 of the public key (SPKI DER) of
-	// the chain's private key, hex; empty for a CA or an unresolved key.
-	PublicKeyFingerprint string `json:"public_key_sha256,omitempty"`
-	// CertRef and KeyRef are the secret references as written, if any.
+	// the chain's private key, hex: it changes when the key does; empty
+	// for a CA or an unresolved key.
+	PublicKeyFingerprint string `json:"public_key_sha256"`
+	// CertRef and KeyRef are the secret references as written, if any;
+	// "" for literal PEM.
 	CertRef string `json:"cert_ref,omitempty"`
 	KeyRef  string `json:"key_ref,omitempty"`
 }
@@ -190,32 +194,10 @@ func allCerts(pemBytes []byte) []*x509.Certificate {
 
 // publicOfPEM returns the public half of a PEM private key, or nil.
 func publicOfPEM(pemBytes []byte) crypto.PublicKey {
-	for {
-		var b *pem.Block
-		b, pemBytes = pem.Decode(pemBytes)
-		if b == nil {
-			return nil
-		}
-		var k any
-		var err error
-		switch b.Type {
-		case "PRIVATE KEY":
-			k, err = x509.ParsePKCS8PrivateKey(b.Bytes)
-		case "RSA PRIVATE KEY":
-			k, err = x509.ParsePKCS1PrivateKey(b.Bytes)
-		case "EC PRIVATE KEY":
-			k, err = x509.ParseECPrivateKey(b.Bytes)
-		default:
-			continue
-		}
-		if err != nil {
-			return nil
-		}
-		if s, ok := k.(crypto.Signer); ok {
-			return s.Public()
-		}
-		return nil
+	if k, err := schema.ParseKey(pemBytes); err == nil {
+		return k.Public()
 	}
+	return nil
 }
 
 func keyType(pub any) string { return schema.KeyType(pub) }

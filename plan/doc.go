@@ -1,6 +1,7 @@
 // Package plan describes entities without their secrets and compares two
 // desired states. [EntityInfo] (with [ChainInfo]) is the one description
-// of an entity: the admin API lists it, metrics read expiry from it, and
+// of an entity: the admin API serves it as its SSL document (its JSON
+// form, see [EntityInfo.MarshalJSON]), metrics read expiry from it, and
 // [Diff] compares two lists of it into a [Plan] that `certops diff`, the
 // admin API's drift check and the reconciler print. [Describe] builds it
 // from a validated entity, [DescribeTree] from a file tree without

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"certops/fixtures"
+	"certops/plan"
 	"certops/source"
 )
 
@@ -225,7 +226,7 @@ func TestGitLifecycle(t *testing.T) {
 	t.Run("status is JSON without keys", func(t *testing.T) {
 		b, err := json.Marshal(struct {
 			S *Status
-			E []EntityInfo
+			E []plan.EntityInfo
 		}{rec.Status(), rec.Entities()})
 		if err != nil {
 			t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing/fstest"
 
 	"certops/schema"
 	"certops/source"
@@ -223,18 +222,8 @@ func (l *loader) list(ctx context.Context, t *source.Tree) (*schema.Listing, err
 		}
 		return listed, nil
 	}
-	// fstest.MapFS is the standard library's in-memory file system that
-	// holds symbolic links; the shape has no content, so nothing is copied.
-	shape := make(fstest.MapFS, len(t.Files)+len(t.Links)+len(t.Special))
-	for p := range t.Files {
-		shape[p] = &fstest.MapFile{Mode: 0o644}
-	}
-	for p, to := range t.Links {
-		shape[p] = &fstest.MapFile{Data: []byte(to), Mode: fs.ModeSymlink | 0o777}
-	}
-	for p, mode := range t.Special {
-		shape[p] = &fstest.MapFile{Mode: mode | 0o644}
-	}
+	// The shape reads no content: unchanged files stay unread.
+	shape := t.Shape()
 	root := l.root
 	if root == "" {
 		root = "."

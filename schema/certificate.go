@@ -62,8 +62,10 @@ func parseChain(b []byte) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-// parseKey parses a PEM private key: PKCS#8, PKCS#1 (RSA) or SEC 1 (EC).
-func parseKey(b []byte) (crypto.Signer, error) {
+// ParseKey parses a PEM private key: PKCS#8, PKCS#1 (RSA) or SEC 1 (EC),
+// one key, unencrypted, of a supported algorithm. Its errors name no key
+// material. package plan reads literal keys with it.
+func ParseKey(b []byte) (crypto.Signer, error) {
 	var key crypto.Signer
 	for n := 1; ; n++ {
 		var block *pem.Block
@@ -312,7 +314,7 @@ func (e *Entity) checkMaterial(values Values, resolve bool, bad map[string]bool,
 		}
 		var key crypto.Signer
 		if haveKey {
-			key, err = parseKey(keyPEM)
+			key, err = ParseKey(keyPEM)
 			if err != nil {
 				out = append(out, finding{field: keyField, msg: err.Error()})
 				complete = false

@@ -14,16 +14,12 @@ import (
 	"time"
 
 	"certops/certcheck"
+	"certops/clientauth"
 )
 
 // MaxFileSize is the largest entity or policy file read; larger files are
 // refused with an error (an entity is a few kilobytes).
 const MaxFileSize = 1 << 20
-
-// MaxClientDepth is the largest client.depth served: the gateway verifies
-// client chains of at most this many intermediates. A larger depth is
-// accepted, as APISIX does, and served as this one, with a warning.
-const MaxClientDepth = 16
 
 // DefaultWarnWithin is the default of Options.WarnWithin.
 const DefaultWarnWithin = 720 * time.Hour
@@ -243,11 +239,11 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 		e.ClientCA = r.Client.CA
 		if r.Client.Depth != nil {
 			e.ClientDepth = *r.Client.Depth
-			if e.ClientDepth > MaxClientDepth {
+			if e.ClientDepth > clientauth.MaxDepth {
 				// APISIX sets no upper bound; a longer chain than this is
 				// not verified by the gateway anyway.
-				report("client.depth", true, "depth %d is served as %d, the most intermediates the gateway verifies", e.ClientDepth, MaxClientDepth)
-				e.ClientDepth = MaxClientDepth
+				report("client.depth", true, "depth %d is served as %d, the most intermediates the gateway verifies", e.ClientDepth, clientauth.MaxDepth)
+				e.ClientDepth = clientauth.MaxDepth
 			}
 		}
 	}

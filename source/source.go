@@ -100,6 +100,17 @@ func NewTree(revision string, files map[string]string, read func(name string) ([
 	return &Tree{Revision: revision, Files: files, read: read}
 }
 
+// Shape returns a tree with t's revision, files, links and special
+// entries whose files read as empty: listing it (schema.ListTree), its
+// Stat and its links behave as t's without reading any content, so a
+// reader that keeps results by content id reads only the files that
+// changed. Its sizes are 0. The two trees share their maps, which neither
+// changes.
+func (t *Tree) Shape() *Tree {
+	return &Tree{Revision: t.Revision, Files: t.Files, Links: t.Links, Special: t.Special,
+		read: func(string) ([]byte, error) { return nil, nil }}
+}
+
 // ReadFile returns the content of a file of the tree.
 func (t *Tree) ReadFile(name string) ([]byte, error) {
 	if _, ok := t.Files[name]; !ok || t.read == nil {
@@ -188,19 +199,7 @@ func (t *Tree) digest() string {
 // walkFiles calls fn for every regular file of fsys, skipping dot-files
 // and dot-folders (DESIGN.md 2), until fn or ctx fails.
 func walkFiles(ctx context.Context, fsys fs.FS, fn func(p string, d fs.DirEntry) error) error {
-	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if p != "." && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
+	return walkEntries(ctx, fsys, func(p string, d fs.DirEntry) error {
 		if !d.Type().IsRegular() {
 			return nil
 		}

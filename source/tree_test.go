@@ -3,6 +3,7 @@ package source
 import (
 	"errors"
 	"io/fs"
+	"slices"
 	"testing"
 	"testing/fstest"
 )
@@ -48,5 +49,49 @@ func TestFSSource(t *testing.T) {
 	}
 	if _, err := NewFS(nil, "none").Fetch(t.Context()); err == nil {
 		t.Error("Fetch of a nil FS = nil error")
+	}
+}
+
+// TestTreeShape walks, stats and follows the links of a tree's shape as
+// schema.ListTree does, and checks that no file of the tree is read.
+func TestTreeShape(t *testing.T) {
+	files := map[string]string{"a.yaml": "id-a", "b/c.yaml": "id-c"}
+	tree := NewTree("r1", files, func(name string) ([]byte, error) {
+		t.Errorf("read(%q) through the shape", name)
+		return nil, errors.New("not read")
+	})
+	tree.Links = map[string]string{"b/l.yaml": "../a.yaml"}
+	tree.Special = map[string]fs.FileMode{"p.yaml": fs.ModeNamedPipe}
+	shape := tree.Shape()
+	var walked []string
+	err := fs.WalkDir(shape, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			walked = append(walked, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a.yaml", "b/c.yaml", "b/l.yaml", "p.yaml"}; !slices.Equal(walked, want) {
+		t.Errorf("WalkDir(shape) = %v, want %v", walked, want)
+	}
+	for _, tt := range []struct {
+		name string
+		mode fs.FileMode
+	}{{"a.yaml", 0}, {"b/c.yaml", 0}, {"p.yaml", fs.ModeNamedPipe}} {
+		fi, err := fs.Stat(shape, tt.name)
+		if err != nil || fi.Mode().Type() != tt.mode || fi.Size() != 0 {
+			t.Errorf("Stat(shape, %q) = %v, %v, want type %v, size 0", tt.name, fi, err, tt.mode)
+		}
+	}
+	if to, err := fs.ReadLink(shape, "b/l.yaml"); err != nil || to != "../a.yaml" {
+		t.Errorf("ReadLink(shape, b/l.yaml) = %q, %v, want ../a.yaml", to, err)
+	}
+	if shape.Revision != "r1" {
+		t.Errorf("shape revision = %q, want r1", shape.Revision)
 	}
 }

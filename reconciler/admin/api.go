@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"certops/plan"
 )
 
 // ReconcileTimeout bounds POST /api/v1/reconcile?wait=1.
@@ -32,20 +34,20 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) ssls(w http.ResponseWriter, _ *http.Request) {
+	// Entities returns a copy; plan.EntityInfo is the SSL document.
 	entities := s.rec.Entities()
-	docs := make([]SSLDoc, 0, len(entities))
-	for _, e := range entities {
-		docs = append(docs, SSLDocOf(e))
+	if entities == nil {
+		entities = []plan.EntityInfo{} // [], not null
 	}
-	slices.SortFunc(docs, func(a, b SSLDoc) int { return strings.Compare(a.Name, b.Name) })
-	writeJSON(w, http.StatusOK, docs)
+	slices.SortFunc(entities, func(a, b plan.EntityInfo) int { return strings.Compare(a.Name, b.Name) })
+	writeJSON(w, http.StatusOK, entities)
 }
 
 func (s *Server) ssl(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	for _, e := range s.rec.Entities() {
 		if e.Name == name {
-			writeJSON(w, http.StatusOK, SSLDocOf(e))
+			writeJSON(w, http.StatusOK, e)
 			return
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"certops/plan"
 )
 
 // Client reads a running daemon's admin API; `certops status` and
@@ -33,9 +35,9 @@ func (c *Client) Status(ctx context.Context) (*StatusDoc, error) {
 	return &st, nil
 }
 
-// SSLs fetches GET /api/v1/ssls.
-func (c *Client) SSLs(ctx context.Context) ([]SSLDoc, error) {
-	var docs []SSLDoc
+// SSLs fetches GET /api/v1/ssls: the descriptions of the served entities.
+func (c *Client) SSLs(ctx context.Context) ([]plan.EntityInfo, error) {
+	var docs []plan.EntityInfo
 	if err := c.get(ctx, "/api/v1/ssls", &docs); err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ func TestClient(t *testing.T) {
 		t.Errorf("Authorization = %q, want the bearer token", gotAuth)
 	}
 	docs, err := (&Client{Base: ts.URL}).SSLs(t.Context())
-	if err != nil || len(docs) != 1 || docs[0].Name != "shop" || docs[0].EntityInfo().SNIs[0] != "shop.test" {
+	if err != nil || len(docs) != 1 || docs[0].Name != "shop" || docs[0].SNIs[0] != "shop.test" {
 		t.Errorf("Client.SSLs = %+v, %v", docs, err)
 	}
 

@@ -25,6 +25,7 @@ import (
 
 	"certops/fixtures"
 	"certops/internal/daemontest"
+	"certops/plan"
 	"certops/reconciler"
 	"certops/reconciler/admin"
 )
@@ -166,7 +167,7 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 		if code != 200 {
 			t.Fatalf("GET /api/v1/ssls = %d", code)
 		}
-		var docs []admin.SSLDoc
+		var docs []plan.EntityInfo
 		if err := json.Unmarshal(body, &docs); err != nil {
 			t.Fatal(err)
 		}
@@ -197,18 +198,18 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 		if code != 200 {
 			t.Fatalf("GET /api/v1/ssls/shop = %d", code)
 		}
-		var doc admin.SSLDoc
+		var doc plan.EntityInfo
 		if err := json.Unmarshal(body, &doc); err != nil {
 			t.Fatal(err)
 		}
 		fp := sha256.Sum256(d.shop.Cert.Raw)
 		spki, _ := x509.MarshalPKIXPublicKey(d.shop.Key.Public())
 		pk := sha256.Sum256(spki)
-		want := admin.SSLDoc{
+		want := plan.EntityInfo{
 			Name: "shop", Type: "server", File: "shop.yaml",
 			SNIs: []string{"shop.test", "www.shop.test"}, Labels: map[string]string{"team": "web"},
-			Protocols: []string{}, ClientCA: []admin.ChainDoc{},
-			Chains: []admin.ChainDoc{{
+			Protocols: []string{}, ClientCA: []plan.ChainInfo{},
+			Chains: []plan.ChainInfo{{
 				Subject: d.shop.Cert.Subject.String(), SANs: []string{"shop.test", "www.shop.test"},
 				Serial: d.shop.Cert.SerialNumber.Text(16), NotBefore: d.shop.Cert.NotBefore.UTC(), NotAfter: d.shop.Cert.NotAfter.UTC(),
 				KeyType: "ECDSA P-256", Fingerprint: hex.EncodeToString(fp[:]), PublicKeyFingerprint: hex.EncodeToString(pk[:]),

@@ -7,8 +7,9 @@
 //
 // Guarantees:
 //   - No reply, log line or metric carries a private key or a resolved
-//     secret: the JSON documents are declared here field by field and hold
-//     only public certificate facts, fingerprints and secret references.
+//     secret: the JSON documents are declared field by field (here, and
+//     plan.EntityInfo for the served entities) and hold only public
+//     certificate facts, fingerprints and secret references.
 //   - Mutating endpoints ask for a bearer token when one is configured,
 //     compared in constant time; [CheckAddress] refuses a non-loopback
 //     address without one. Webhook signatures and tokens are compared in

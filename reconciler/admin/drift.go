@@ -1,6 +1,10 @@
 package admin
 
-import "certops/plan"
+import (
+	"slices"
+
+	"certops/plan"
+)
 
 // Drift compares what a daemon serves (live, from GET /api/v1/ssls) with a
 // desired state described without a secret store (local, from
@@ -11,16 +15,16 @@ import "certops/plan"
 // compared by its reference only (the daemon resolved it, the folder
 // cannot), and the file an entity sits in is taken from the folder (the
 // daemon names files from its repository root, the folder from itself).
-func Drift(live []SSLDoc, local []plan.EntityInfo) *plan.Plan {
+func Drift(live, local []plan.EntityInfo) *plan.Plan {
 	byName := make(map[string]*plan.EntityInfo, len(local))
 	for i := range local {
 		byName[local[i].Name] = &local[i]
 	}
 	running := make([]plan.EntityInfo, 0, len(live))
-	for _, d := range live {
-		e := d.EntityInfo()
+	for _, e := range live {
 		if l, ok := byName[e.Name]; ok {
 			e.File = l.File
+			e.Chains = slices.Clone(e.Chains) // edited below; live is the caller's
 			for i := range min(len(e.Chains), len(l.Chains)) {
 				lc, rc := l.Chains[i], &e.Chains[i]
 				if lc.CertRef != "" && lc.Fingerprint == "" && lc.CertRef == rc.CertRef {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -15,14 +16,17 @@ import (
 func TestDrift(t *testing.T) {
 	resolved := plan.ChainInfo{Subject: "CN=a", Serial: "1f", NotAfter: time.Unix(2e9, 0).UTC(), KeyType: "ECDSA P-256",
 		Fingerprint: "aa", PublicKeyFingerprint: "bb", CertRef: "$env://CERT", KeyRef: "$env://KEY"}
-	live := []SSLDoc{
-		SSLDocOf(plan.EntityInfo{Name: "refs", Type: "server", File: "certs/refs.yaml", SNIs: []string{"a.test"},
-			Chains: []plan.ChainInfo{resolved}, ClientCA: []plan.ChainInfo{{CertRef: "$env://CA"}}}),
-		SSLDocOf(plan.EntityInfo{Name: "keyref", Type: "server", File: "certs/keyref.yaml", SNIs: []string{"b.test"},
-			Chains: []plan.ChainInfo{{Subject: "CN=b", Fingerprint: "cc", PublicKeyFingerprint: "dd", KeyRef: "$env://KEY2"}}}),
-		SSLDocOf(plan.EntityInfo{Name: "changed", Type: "server", File: "certs/changed.yaml", SNIs: []string{"c.test"},
-			Chains: []plan.ChainInfo{{Subject: "CN=c", Fingerprint: "ee", PublicKeyFingerprint: "ff", CertRef: "$env://OLD", KeyRef: "$env://OLDKEY"}}}),
-	}
+	// live is what `diff --live` reads: the served descriptions after a
+	// trip through the admin API's JSON.
+	live := wireTrip(t, []plan.EntityInfo{
+		{Name: "refs", Type: "server", File: "certs/refs.yaml", SNIs: []string{"a.test"},
+			Chains: []plan.ChainInfo{resolved}, ClientCA: []plan.ChainInfo{{CertRef: "$env://CA"}}},
+		{Name: "keyref", Type: "server", File: "certs/keyref.yaml", SNIs: []string{"b.test"},
+			Chains: []plan.ChainInfo{{Subject: "CN=b", Fingerprint: "cc", PublicKeyFingerprint: "dd", KeyRef: "$env://KEY2"}}},
+		{Name: "changed", Type: "server", File: "certs/changed.yaml", SNIs: []string{"c.test"},
+			Chains: []plan.ChainInfo{{Subject: "CN=c", Fingerprint: "ee", PublicKeyFingerprint: "ff", CertRef: "$env://OLD", KeyRef: "$env://OLDKEY"}}},
+	})
+	before := wireTrip(t, live)
 	local := []plan.EntityInfo{
 		{Name: "refs", Type: "server", File: "refs.yaml", SNIs: []string{"a.test"},
 			Chains: []plan.ChainInfo{{CertRef: "$env://CERT", KeyRef: "$env://KEY"}}, ClientCA: []plan.ChainInfo{{CertRef: "$env://CA"}}},
@@ -44,4 +48,22 @@ func TestDrift(t *testing.T) {
 	if p.Summary != (plan.Summary{Update: 1, Unchanged: 2}) {
 		t.Errorf("Drift summary = %+v, want 1 update, 2 unchanged", p.Summary)
 	}
+	if diff := cmp.Diff(before, live); diff != "" {
+		t.Errorf("Drift changed its live argument (-before +after):\n%s", diff)
+	}
+}
+
+// wireTrip encodes infos as the admin API does and decodes them as its
+// client does.
+func wireTrip(tb testing.TB, infos []plan.EntityInfo) []plan.EntityInfo {
+	tb.Helper()
+	b, err := json.Marshal(infos)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []plan.EntityInfo
+	if err := json.Unmarshal(b, &out); err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }

@@ -12,7 +12,10 @@ import (
 // reconciler's types, so that the names clients see are fixed by this file
 // (and documented in the README) and so that nothing reaches a reply that
 // was not copied on purpose: there is no field for a key or a resolved
-// secret, only references and public-key fingerprints.
+// secret, only references and public-key fingerprints. The SSL document
+// of GET /api/v1/ssls is [plan.EntityInfo] itself, the one description of
+// an entity that diff and metrics read too; its JSON form is fixed in
+// package plan.
 
 // StatusDoc is the answer of GET /api/v1/status.
 type StatusDoc struct {
@@ -74,42 +77,6 @@ type PlanSummaryDoc struct {
 	Unchanged int `json:"unchanged"`
 }
 
-// SSLDoc is one served entity: GET /api/v1/ssls answers a list of them,
-// GET /api/v1/ssls/{name} one.
-type SSLDoc struct {
-	Name      string            `json:"name"`
-	Type      string            `json:"type"`
-	SNIs      []string          `json:"snis"`
-	Labels    map[string]string `json:"labels"`
-	File      string            `json:"file"`
-	Protocols []string          `json:"ssl_protocols"`
-	Chains    []ChainDoc        `json:"chains"`
-	ClientCA  []ChainDoc        `json:"client_ca"`
-	Desc      string            `json:"desc,omitempty"`
-	// Disabled is APISIX's status: 0: in the repository, not served.
-	Disabled bool `json:"disabled,omitempty"`
-}
-
-// ChainDoc describes one certificate chain by its leaf (or one client CA
-// certificate): public facts only.
-type ChainDoc struct {
-	Subject   string    `json:"subject"`
-	SANs      []string  `json:"sans"`
-	Serial    string    `json:"serial"`
-	NotBefore time.Time `json:"not_before"`
-	NotAfter  time.Time `json:"not_after"`
-	KeyType   string    `json:"key_type"`
-	// Fingerprint is the SHA-256 of the leaf certificate (DER), hex.
-	Fingerprint string `json:"fingerprint_sha256"`
-	// PublicKeyFingerprint is the SHA-256 of the key's public half
-	// (SubjectPublicKeyInfo DER), hex: it changes when the key does.
-	PublicKeyFingerprint string `json:"public_key_sha256"`
-	// CertRef and KeyRef are the secret references the material came from,
-	// as written in the repository; "" for literal PEM.
-	CertRef string `json:"cert_ref,omitempty"`
-	KeyRef  string `json:"key_ref,omitempty"`
-}
-
 func statusDoc(st *reconciler.Status, ready bool) StatusDoc {
 	d := StatusDoc{Ready: ready, Degraded: []DegradedDoc{}, Expiring: []ExpiringDoc{}}
 	if st == nil {
@@ -168,70 +135,4 @@ func (d StatusDoc) Status() *reconciler.Status {
 		st.Plan = &plan.Summary{Create: p.Create, Update: p.Update, Delete: p.Delete, Unchanged: p.Unchanged}
 	}
 	return st
-}
-
-// SSLDocOf converts the reconciler's description of an entity into its
-// JSON document.
-func SSLDocOf(e plan.EntityInfo) SSLDoc {
-	d := SSLDoc{
-		Name: e.Name, Type: e.Type, File: e.File,
-		SNIs:      nonNil(e.SNIs),
-		Protocols: nonNil(e.Protocols),
-		Labels:    e.Labels,
-		Chains:    chainDocs(e.Chains),
-		ClientCA:  chainDocs(e.ClientCA),
-		Desc:      e.Desc,
-		Disabled:  e.Disabled,
-	}
-	if d.Labels == nil {
-		d.Labels = map[string]string{}
-	}
-	return d
-}
-
-// EntityInfo converts a document back into the reconciler's description,
-// so that `certops diff --live` can compare a daemon with a folder.
-func (d SSLDoc) EntityInfo() plan.EntityInfo {
-	e := plan.EntityInfo{
-		Name: d.Name, Type: d.Type, File: d.File,
-		SNIs: d.SNIs, Protocols: d.Protocols, Labels: d.Labels,
-		Desc: d.Desc, Disabled: d.Disabled,
-	}
-	for _, c := range d.Chains {
-		e.Chains = append(e.Chains, c.chainInfo())
-	}
-	for _, c := range d.ClientCA {
-		e.ClientCA = append(e.ClientCA, c.chainInfo())
-	}
-	return e
-}
-
-func chainDocs(chains []plan.ChainInfo) []ChainDoc {
-	out := make([]ChainDoc, 0, len(chains))
-	for _, c := range chains {
-		out = append(out, ChainDoc{
-			Subject: c.Subject, SANs: nonNil(c.SANs), Serial: c.Serial,
-			NotBefore: c.NotBefore, NotAfter: c.NotAfter, KeyType: c.KeyType,
-			Fingerprint: c.Fingerprint, PublicKeyFingerprint: c.PublicKeyFingerprint,
-			CertRef: c.CertRef, KeyRef: c.KeyRef,
-		})
-	}
-	return out
-}
-
-func (c ChainDoc) chainInfo() plan.ChainInfo {
-	return plan.ChainInfo{
-		Subject: c.Subject, SANs: c.SANs, Serial: c.Serial,
-		NotBefore: c.NotBefore, NotAfter: c.NotAfter, KeyType: c.KeyType,
-		Fingerprint: c.Fingerprint, PublicKeyFingerprint: c.PublicKeyFingerprint,
-		CertRef: c.CertRef, KeyRef: c.KeyRef,
-	}
-}
-
-// nonNil makes an absent list encode as [] rather than null.
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"certops/plan"
 	"certops/reconciler"
 )
 
@@ -22,7 +23,7 @@ type Reconciler interface {
 	// Status returns the current status snapshot.
 	Status() *reconciler.Status
 	// Entities describes the entities being served; never a key.
-	Entities() []reconciler.EntityInfo
+	Entities() []plan.EntityInfo
 }
 
 var _ Reconciler = (*reconciler.Reconciler)(nil)
