@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"sync"
@@ -18,12 +15,15 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"certops/certcheck"
 	"certops/fleet"
 	"certops/gateway"
 	"certops/reconciler"
 	"certops/reconciler/admin"
 	"certops/schema"
 	"certops/secrets"
+	"certops/source"
+	"certops/trust"
 )
 
 // publishFlags are the flags of `certops publish`.
@@ -87,6 +87,10 @@ NATS_KEY), flags winning.`,
 	fl.StringVar(&r.webhookSecretFile, "webhook-secret-file", "", "file holding the push-webhook secret (without it the /hooks endpoints answer 404)")
 	fl.StringVar(&r.webhookListen, "webhook-listen", "", "extra address serving only the webhooks and /healthz")
 	fl.DurationVar(&r.secretRefresh, "secret-refresh", secrets.DefaultRefresh, "how often resolved secret references are checked again")
+	fl.DurationVar(&r.fetchStallTimeout, "fetch-stall-timeout", source.DefaultFetchStallTimeout, "abort a Git fetch that makes no progress for this long (its child process is killed; the attempt fails and is retried)")
+	fl.IntVar(&r.adminMaxConns, "admin-max-conns", 0, "connections held at once by the admin listener and by the webhook listener, each (0: an eighth of the fd limit, 16 to 512)")
+	fl.StringArrayVar(&r.roots, "roots", nil, "PEM bundle of private roots that chains may end at (repeatable); the repository's *.roots.pem add theirs")
+	addTrustFlags(fl, &r.trust)
 	addNATSFlags(fl, &f.nats, true)
 	fl.StringVar(&f.fleet, "fleet", "", "fleet name (letters, digits, - and _)")
 	fl.StringVar(&f.signingKey, "signing-key", "", "Ed25519 private key (PEM) that signs the manifests")
@@ -132,7 +136,23 @@ func runPublisher(cmd *cobra.Command, f publishFlags) error {
 		host, _ := os.Hostname()
 		id = host + "-" + strconv.Itoa(os.Getpid())
 	}
+	if f.run.fetchStallTimeout <= 0 {
+		return fmt.Errorf("--fetch-stall-timeout: %s is not positive", f.run.fetchStallTimeout)
+	}
 	src, path, err := newSource(f.run, log.With("component", "source"))
+	if err != nil {
+		return err
+	}
+	// A publisher applies nothing itself, but every node serves what it
+	// publishes: it verifies signatures and runs the hygiene checks as run does.
+	sigs, err := f.run.trust.signatures()
+	if err != nil {
+		return err
+	}
+	if _, git := src.(*source.Git); sigs.Mode != trust.ModeOff && !git {
+		return errors.New("--verify-signatures needs a Git --source (a folder has no signatures)")
+	}
+	privateRoots, err := certcheck.ReadRootFiles(f.run.roots)
 	if err != nil {
 		return err
 	}
@@ -174,26 +194,29 @@ func runPublisher(cmd *cobra.Command, f publishFlags) error {
 	}
 	rec = reconciler.New(reconciler.Options{
 		Secrets: cache, Observe: metrics.ObserveRun, Source: src, Path: path, Gateway: noGateway{},
+		Signatures: sigs, Hygiene: &schema.Hygiene{Roots: privateRoots},
 		Sinks: []reconciler.Sink{sink}, Logger: log.With("component", "reconciler"), DataDir: f.run.dataDir,
 		Interval: f.run.interval, MaxDelete: maxDelete, AllowMassDelete: f.run.allowMassDelete, WarnWithin: f.run.warnWithin,
 	})
 	adminAPI := admin.New(admin.Options{Reconciler: rec, Metrics: metrics, Token: token, WebhookSecret: webhookSecret,
-		Ref: f.run.ref, Logger: log.With("component", "admin")})
+		StatusFields: sink.statusFields,
+		Ref:          f.run.ref, Logger: log.With("component", "admin")})
 
 	adminLn, err := net.Listen("tcp", f.run.admin)
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}
-	servers := []*http.Server{{Handler: withStatus(adminAPI.Handler(), sink.statusFields), ReadHeaderTimeout: 10 * time.Second}}
-	listeners := []net.Listener{adminLn}
+	adminLog := log.With("component", "admin")
+	servers := []*http.Server{admin.NewHTTPServer(adminAPI.Handler(), adminLog)}
+	listeners := []net.Listener{admin.LimitListener(adminLn, f.run.adminMaxConns, "admin", adminLog)}
 	if f.run.webhookListen != "" {
 		hookLn, err := net.Listen("tcp", f.run.webhookListen)
 		if err != nil {
 			adminLn.Close()
 			return fmt.Errorf("webhook listener: %w", err)
 		}
-		servers = append(servers, &http.Server{Handler: adminAPI.WebhookHandler(), ReadHeaderTimeout: 10 * time.Second})
-		listeners = append(listeners, hookLn)
+		servers = append(servers, admin.NewHTTPServer(adminAPI.WebhookHandler(), adminLog))
+		listeners = append(listeners, admin.LimitListener(hookLn, f.run.adminMaxConns, "webhook", adminLog))
 	}
 	log.Info("certops publisher started", "admin", adminLn.Addr().String(), "source", src.String(),
 		"fleet", f.fleet, "publisher", id, "version", buildVersion())
@@ -227,16 +250,7 @@ func runPublisher(cmd *cobra.Command, f publishFlags) error {
 	})
 	g.Go(func() error { return cache.Run(ctx) })
 	g.Go(func() error { return rec.Run(ctx) })
-	g.Go(func() error {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		var errs []error
-		for _, srv := range servers {
-			errs = append(errs, srv.Shutdown(shutdownCtx))
-		}
-		return errors.Join(errs...)
-	})
+	g.Go(func() error { return shutdownWhenDone(ctx, servers) })
 	err = g.Wait()
 	log.Info("certops publisher stopped")
 	return err
@@ -362,34 +376,4 @@ func fleetEntity(e *schema.Entity) fleet.Entity {
 		d.Client = &fleet.Client{CA: e.ClientCA, Depth: &depth}
 	}
 	return fleet.Entity{File: e.Pos.File, Doc: d, Hash: e.Hash + "\x00" + e.Pos.File}
-}
-
-// withStatus adds fields to the JSON object GET /api/v1/status answers.
-func withStatus(h http.Handler, fields func() map[string]any) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || r.URL.Path != "/api/v1/status" {
-			h.ServeHTTP(w, r)
-			return
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, r)
-		var doc map[string]any
-		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &doc) != nil {
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(rec.Code)
-			w.Write(rec.Body.Bytes())
-			return
-		}
-		for k, v := range fields() {
-			doc[k] = v
-		}
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetIndent("", "  ")
-		enc.Encode(doc)
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(buf.Bytes())
-	})
 }

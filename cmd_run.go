@@ -395,6 +395,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		Token:         token,
 		WebhookSecret: webhookSecret,
 		Ref:           f.ref,
+		StatusFields:  nodes.statusFields,
 		Logger:        log.With("component", "admin"),
 	})
 
@@ -409,7 +410,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		return fmt.Errorf("admin API: %w", err)
 	}
 	adminLog := log.With("component", "admin")
-	servers := []*http.Server{admin.NewHTTPServer(withStatus(adminAPI.Handler(), nodes.statusFields), adminLog)}
+	servers := []*http.Server{admin.NewHTTPServer(adminAPI.Handler(), adminLog)}
 	listeners := []net.Listener{admin.LimitListener(adminLn, f.adminMaxConns, "admin", adminLog)}
 	if f.webhookListen != "" {
 		hookLn, err := net.Listen("tcp", f.webhookListen)
@@ -458,17 +459,21 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 			}
 		}
 	})
-	g.Go(func() error {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		var errs []error
-		for _, srv := range servers {
-			errs = append(errs, srv.Shutdown(shutdownCtx))
-		}
-		return errors.Join(errs...)
-	})
+	g.Go(func() error { return shutdownWhenDone(ctx, servers) })
 	err = g.Wait()
 	log.Info("certops stopped")
 	return err
+}
+
+// shutdownWhenDone waits for ctx to end, then shuts servers down, giving
+// their requests in flight 10 seconds to finish.
+func shutdownWhenDone(ctx context.Context, servers []*http.Server) error {
+	<-ctx.Done()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var errs []error
+	for _, srv := range servers {
+		errs = append(errs, srv.Shutdown(shutdownCtx))
+	}
+	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -30,7 +31,27 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, statusDoc(s.rec.Status(), s.rec.Ready()))
+	doc := statusDoc(s.rec.Status(), s.rec.Ready())
+	if s.opts.StatusFields == nil {
+		writeJSON(w, http.StatusOK, doc)
+		return
+	}
+	// The extra fields join the document's own at the top level.
+	b, err := json.Marshal(doc)
+	var m map[string]any
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "encode status: "+err.Error())
+		return
+	}
+	for k, v := range s.opts.StatusFields() {
+		if _, own := m[k]; !own {
+			m[k] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, m)
 }
 
 func (s *Server) ssls(w http.ResponseWriter, _ *http.Request) {

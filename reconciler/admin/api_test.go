@@ -103,3 +103,27 @@ func TestStatusRunning(t *testing.T) {
 		t.Errorf("StatusDoc.Status().Running = %+v, want fetch since %v", r, since)
 	}
 }
+
+// TestStatusFields: Options.StatusFields adds top-level fields to the
+// status document (a fleet node's, a publisher's) and never replaces the
+// document's own.
+func TestStatusFields(t *testing.T) {
+	s := New(Options{Reconciler: &fakeRec{}, StatusFields: func() map[string]any {
+		return map[string]any{"role": "leader", "ready": "overridden?"}
+	}})
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/status", nil))
+	var doc map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &doc); err != nil {
+		t.Fatalf("GET /api/v1/status = %d %s: %v", w.Code, w.Body, err)
+	}
+	if doc["role"] != "leader" {
+		t.Errorf(`status["role"] = %v, want "leader"`, doc["role"])
+	}
+	if doc["ready"] != false {
+		t.Errorf(`status["ready"] = %v, want false (the document's own field wins)`, doc["ready"])
+	}
+	if _, ok := doc["degraded"]; !ok {
+		t.Errorf("status lost its own fields: %s", w.Body)
+	}
+}

@@ -46,6 +46,11 @@ type Options struct {
 	// default branch that GitHub and GitLab name in their payloads, and
 	// every push when the payload names none.
 	Ref string
+	// StatusFields, when set, adds top-level fields to the answer of
+	// GET /api/v1/status (a fleet node's "fleet", a publisher's "role" and
+	// "published"). It is called once per request; a field that the status
+	// document already has is not replaced.
+	StatusFields func() map[string]any
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 }
