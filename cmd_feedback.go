@@ -259,6 +259,22 @@ func (fb *feedback) observe(st *reconciler.Status) {
 	}
 }
 
+// proved sends a verified-mismatch event for each name that a loopback
+// handshake after an apply found serving another leaf than the applied
+// one. The notifier suppresses repeats of the same mismatch.
+func (fb *feedback) proved(p reconciler.Proof) {
+	if fb == nil || fb.notifier == nil || p.Verified {
+		return
+	}
+	for _, mm := range p.Mismatches {
+		fb.notifier.Notify(notify.Message{
+			Event: notify.EventVerifiedMismatch, Name: fb.name, Revision: p.Revision, Entity: mm.Entity,
+			Certificate: mm.Want, Time: time.Now(),
+			Summary: fmt.Sprintf("%s: %s should serve %s but served %s", mm.Entity, mm.SNI, mm.Want, mm.Got),
+		})
+	}
+}
+
 func problemsOf(ps schema.ErrorList) []notify.Problem {
 	out := make([]notify.Problem, 0, len(ps))
 	for _, p := range ps {

@@ -124,6 +124,50 @@ func TestFeedbackEvents(t *testing.T) {
 	}
 }
 
+// TestFeedbackVerifiedMismatch: a proof that found a name serving another
+// leaf sends one verified-mismatch event per name; a verified proof sends
+// nothing.
+func TestFeedbackVerifiedMismatch(t *testing.T) {
+	events := make(chan notify.Message, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m notify.Message
+		b, _ := io.ReadAll(r.Body)
+		json.Unmarshal(b, &m)
+		events <- m
+	}))
+	defer srv.Close()
+	fb := &feedback{
+		log:      slog.New(slog.DiscardHandler),
+		notifier: notify.New(notify.Options{Targets: []notify.Target{{Provider: &notify.Webhook{URL: srv.URL}}}}),
+		degraded: map[string]bool{},
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- fb.run(ctx) }()
+
+	fb.proved(reconciler.Proof{Revision: "r1", Verified: true, Probes: 3})
+	fb.proved(reconciler.Proof{Revision: "r2", Probes: 3, Mismatches: []reconciler.Mismatch{
+		{Entity: "shop", SNI: "shop.test", Want: "aaaa", Got: "bbbb"},
+	}})
+	select {
+	case m := <-events:
+		if m.Event != notify.EventVerifiedMismatch || m.Entity != "shop" || m.Revision != "r2" || !strings.Contains(m.Summary, "shop.test") {
+			t.Errorf("event = %+v, want verified-mismatch of shop at r2 naming shop.test", m)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no verified-mismatch event within 10s")
+	}
+	select {
+	case m := <-events:
+		t.Errorf("extra event %s %s (a verified proof sends nothing)", m.Event, m.Entity)
+	case <-time.After(200 * time.Millisecond):
+	}
+	cancel()
+	<-done
+	var nilFeedback *feedback
+	nilFeedback.proved(reconciler.Proof{}) // no feedback configured: nothing, no panic
+}
+
 func TestFeedbackFlagErrors(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct {

@@ -318,15 +318,19 @@ func (w *nodeWiring) statusFields() map[string]any {
 	return out
 }
 
-// newNodeWiring builds the proof against the gateway's listen address.
-func newNodeWiring(listen string, src any, log *slog.Logger) *nodeWiring {
+// newNodeWiring builds the proof against the gateway's listen address;
+// onProof, when not nil, is called with every finished proof.
+func newNodeWiring(listen string, src any, log *slog.Logger, onProof func(reconciler.Proof)) *nodeWiring {
 	w := &nodeWiring{}
 	if fs, ok := src.(*reconciler.FleetSource); ok {
 		w.fleet = fs
 	}
-	w.prover = reconciler.NewProver(loopbackAddr(listen), log, func(reconciler.Proof) {
+	w.prover = reconciler.NewProver(loopbackAddr(listen), log, func(p reconciler.Proof) {
 		if w.fleet != nil {
 			w.fleet.ProofChanged()
+		}
+		if onProof != nil {
+			onProof(p)
 		}
 	})
 	return w

@@ -385,7 +385,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 			fb.observe(rec.Status())
 		}
 	}
-	nodes := newNodeWiring(f.listen, src, log.With("component", "proof"))
+	nodes := newNodeWiring(f.listen, src, log.With("component", "proof"), fb.proved)
 	recOpts.Sinks = nodes.sinks()
 	rec = reconciler.New(recOpts)
 	nodes.attach(rec)
