@@ -81,6 +81,10 @@ type feedback struct {
 	last     string          // result and revision of the last notified attempt
 	problem  bool            // the last attempt was stalled or failed
 	degraded map[string]bool // entities notified as degraded
+
+	// fleet is set on a publisher: a commit's success is the fleet's
+	// convergence (converged), not the publisher's own apply.
+	fleet bool
 }
 
 // newFeedback builds the notifier and the commit-status reporter of the
@@ -205,7 +209,7 @@ func (fb *feedback) observe(st *reconciler.Status) {
 			fb.notifier.Notify(m)
 		}
 		fb.problem = false
-		if st.Applied != nil && commitID(st.Applied.ID) {
+		if st.Applied != nil && commitID(st.Applied.ID) && !fb.fleet {
 			fb.reporter.Report(commitstatus.Status{SHA: st.Applied.ID, State: commitstatus.StateSuccess, Description: summary})
 		}
 	case reconciler.ResultStalled, reconciler.ResultFailed:
@@ -257,6 +261,19 @@ func (fb *feedback) observe(st *reconciler.Status) {
 		m.Summary = fmt.Sprintf("%s (chain %d, %s) expires in %s", e.Entity, e.Chain, e.Subject, time.Until(e.NotAfter).Round(time.Hour))
 		fb.notifier.Notify(m)
 	}
+}
+
+// converged sets the commit status of a fleet's head revision: pending
+// with "applied on N/M nodes" until all live nodes serve it, then success.
+func (fb *feedback) converged(revision string, converged, total int) {
+	if fb == nil || !commitID(revision) {
+		return
+	}
+	state := commitstatus.StatePending
+	if total > 0 && converged == total {
+		state = commitstatus.StateSuccess
+	}
+	fb.reporter.Report(commitstatus.Status{SHA: revision, State: state, Description: commitstatus.Convergence(converged, total)})
 }
 
 // proved sends a verified-mismatch event for each name that a loopback

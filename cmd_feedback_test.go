@@ -216,3 +216,44 @@ func writeTemp(tb testing.TB, dir, name, content string) string {
 	}
 	return p
 }
+
+// TestFeedbackFleetConvergence: on a publisher the commit's status is the
+// fleet's convergence ("applied on N/M nodes", pending until every node
+// serves it, then success), never the publisher's own apply.
+func TestFeedbackFleetConvergence(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	rec := &statusRecorder{}
+	fb := &feedback{log: log, reporter: commitstatus.NewReporter(rec, time.Millisecond, log), degraded: map[string]bool{}, fleet: true}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- fb.run(ctx) }()
+
+	const rev = "cccccccccccccccccccccccccccccccccccccccc"
+	fb.observe(&reconciler.Status{Applied: &reconciler.Revision{ID: rev}, Plan: &plan.Summary{Update: 1},
+		LastAttempt: &reconciler.Attempt{Revision: rev, Result: reconciler.ResultApplied}})
+	fb.converged(rev, 1, 3)
+	time.Sleep(20 * time.Millisecond) // one reporter period
+	fb.converged(rev, 3, 3)
+	fb.converged("not-a-commit", 3, 3) // a folder revision: no status
+
+	want := []string{"pending applied on 1/3 nodes", "success applied on 3/3 nodes"}
+	deadline := time.Now().Add(10 * time.Second)
+	var got []string
+	for time.Now().Before(deadline) {
+		rec.mu.Lock()
+		got = got[:0]
+		for _, p := range rec.posts {
+			got = append(got, string(p.State)+" "+p.Description)
+		}
+		rec.mu.Unlock()
+		if len(got) >= len(want) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("statuses = %q, want %q (the publisher's own apply posts nothing)", got, want)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"certops/certcheck"
+	"certops/commitstatus"
 	"certops/fleet"
 	"certops/gateway"
 	"certops/reconciler"
@@ -91,6 +92,7 @@ NATS_KEY), flags winning.`,
 	fl.IntVar(&r.adminMaxConns, "admin-max-conns", 0, "connections held at once by the admin listener and by the webhook listener, each (0: an eighth of the fd limit, 16 to 512)")
 	fl.StringArrayVar(&r.roots, "roots", nil, "PEM bundle of private roots that chains may end at (repeatable); the repository's *.roots.pem add theirs")
 	addTrustFlags(fl, &r.trust)
+	addFeedbackFlags(fl, &r.feedback)
 	addNATSFlags(fl, &f.nats, true)
 	fl.StringVar(&f.fleet, "fleet", "", "fleet name (letters, digits, - and _)")
 	fl.StringVar(&f.signingKey, "signing-key", "", "Ed25519 private key (PEM) that signs the manifests")
@@ -156,6 +158,15 @@ func runPublisher(cmd *cobra.Command, f publishFlags) error {
 	if err != nil {
 		return err
 	}
+	fb, err := newFeedback(f.run.feedback, f.run.source, log.With("component", "feedback"))
+	if err != nil {
+		return err
+	}
+	if fb != nil {
+		// The fleet's convergence is the commit's success, not this
+		// publisher's own apply (convergenceStatus).
+		fb.fleet = true
+	}
 	var token, webhookSecret []byte
 	if f.run.adminTokenFile != "" {
 		if token, err = admin.ReadSecretFile(f.run.adminTokenFile); err != nil {
@@ -192,8 +203,15 @@ func runPublisher(cmd *cobra.Command, f publishFlags) error {
 	if err != nil {
 		return err
 	}
+	observe := metrics.ObserveRun
+	if fb != nil {
+		observe = func(rr reconciler.RunReport) {
+			metrics.ObserveRun(rr)
+			fb.observe(rec.Status())
+		}
+	}
 	rec = reconciler.New(reconciler.Options{
-		Secrets: cache, Observe: metrics.ObserveRun, Source: src, Path: path, Gateway: noGateway{},
+		Secrets: cache, Observe: observe, Source: src, Path: path, Gateway: noGateway{},
 		Signatures: sigs, Hygiene: &schema.Hygiene{Roots: privateRoots},
 		Sinks: []reconciler.Sink{sink}, Logger: log.With("component", "reconciler"), DataDir: f.run.dataDir,
 		Interval: f.run.interval, MaxDelete: maxDelete, AllowMassDelete: f.run.allowMassDelete, WarnWithin: f.run.warnWithin,
@@ -251,6 +269,10 @@ func runPublisher(cmd *cobra.Command, f publishFlags) error {
 	g.Go(func() error { return cache.Run(ctx) })
 	g.Go(func() error { return rec.Run(ctx) })
 	g.Go(func() error { return shutdownWhenDone(ctx, servers) })
+	if fb != nil {
+		g.Go(func() error { return fb.run(ctx) })
+		g.Go(func() error { convergenceStatus(ctx, fl, sink.election, fb, commitstatus.DefaultEvery); return nil })
+	}
 	err = g.Wait()
 	log.Info("certops publisher stopped")
 	return err
@@ -376,4 +398,33 @@ func fleetEntity(e *schema.Entity) fleet.Entity {
 		d.Client = &fleet.Client{CA: e.ClientCA, Depth: &depth}
 	}
 	return fleet.Entity{File: e.Pos.File, Doc: d, Hash: e.Hash + "\x00" + e.Pos.File}
+}
+
+// convergenceStatus posts, while this publisher leads, the fleet's
+// convergence on the head revision as its commit status: pending with
+// "applied on N/M nodes" until every live node applied and verified it,
+// then success. Only the leader posts, and the reporter posts a revision
+// at most once per period, so a fleet of any size stays far below the Git
+// host's 1,000 statuses per commit and its rate limit.
+func convergenceStatus(ctx context.Context, fl *fleet.Fleet, election *fleet.Election, fb *feedback, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if election.Role() != fleet.RoleLeader {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, every)
+		st, err := fl.Status(sctx)
+		cancel()
+		if err != nil {
+			fb.log.Debug("cannot read the fleet's convergence", "err", err)
+			continue
+		}
+		fb.converged(st.Head.Revision, st.Converged, st.Total)
+	}
 }
