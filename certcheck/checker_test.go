@@ -3,6 +3,7 @@ package certcheck
 import (
 	"crypto/elliptic"
 	"crypto/x509"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -339,5 +340,29 @@ func TestParseRoots(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "BEGIN") {
 			t.Errorf("ParseRoots(%s) error holds PEM: %v", tt.name, err)
 		}
+	}
+}
+
+// TestKeyReuseManyEntities: a key shared by many entities (a fleet-wide
+// wildcard) is reported on each, naming a few others and counting the
+// rest, so the findings grow linearly, not with the square of the count.
+func TestKeyReuseManyEntities(t *testing.T) {
+	p := newPKI(t)
+	leaf := p.inter.Server(t, "shared.example.com")
+	const n = 2000
+	es := make([]Entity, n)
+	for i := range es {
+		es[i] = Entity{Name: fmt.Sprintf("e%04d", i), Chains: []Chain{{Field: "cert", Certs: certs(leaf.Cert)}}}
+	}
+	got := New(Options{Public: x509.NewCertPool()}).Set(es)
+	if len(got) != n {
+		t.Fatalf("Set(%d entities sharing a key) = %d findings, want %d", n, len(got), n)
+	}
+	want := "also the key of entities e0001, e0002, e0003 and 1996 others:"
+	if !strings.Contains(got[0].Message, want) {
+		t.Errorf("Set()[0].Message = %q, want it to contain %q", got[0].Message, want)
+	}
+	if last := got[n-1].Message; !strings.Contains(last, "entities e0000, e0001, e0002 and 1996 others") {
+		t.Errorf("Set()[%d].Message = %q, want the first three others and a count", n-1, last)
 	}
 }

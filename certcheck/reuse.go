@@ -2,6 +2,7 @@ package certcheck
 
 import (
 	"crypto/x509"
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -33,21 +34,23 @@ func (c *Checker) Set(es []Entity) []Finding {
 		if len(l) < 2 {
 			continue
 		}
-		for i, u := range l {
-			var others []string
-			for j, o := range l {
-				if j != i && o.entity != u.entity {
-					others = append(others, o.entity)
-				}
-			}
-			if len(others) == 0 {
-				continue
-			}
-			slices.Sort(others)
-			others = slices.Compact(others)
+		// The distinct entities of this key, sorted once: a key shared by
+		// n entities costs O(n log n), and each message names at most
+		// maxNamed of the others (a fleet-wide shared key would otherwise
+		// make n messages of n names each).
+		names := make([]string, 0, len(l))
+		for _, u := range l {
+			names = append(names, u.entity)
+		}
+		slices.Sort(names)
+		names = slices.Compact(names)
+		if len(names) < 2 {
+			continue
+		}
+		for _, u := range l {
 			r := &report{policy: c.policy, entity: u.entity, field: u.field}
-			r.add(KeyReuse, "the leaf's key (public key SHA-256 %s) is also the key of entity %s: give each entity its own key",
-				fp[:16], strings.Join(others, ", "))
+			r.add(KeyReuse, "the leaf's key (public key SHA-256 %s) is also the key of %s: give each entity its own key",
+				fp[:16], othersText(names, u.entity))
 			out = append(out, r.findings...)
 		}
 	}
@@ -81,4 +84,27 @@ func (c *Checker) RenewalFingerprints(entity, field, oldKey, newKey string) []Fi
 	r.add(KeyReusedOnRenewal, "key reused across renewal: the new certificate has the old public key (SHA-256 %s); generate a new key when renewing",
 		oldKey[:min(16, len(oldKey))])
 	return r.findings
+}
+
+// maxNamed is how many other entities a key-reuse finding names.
+const maxNamed = 3
+
+// othersText names the entities of sorted (distinct) other than self: all
+// of them up to maxNamed, else the first maxNamed and how many more.
+func othersText(sorted []string, self string) string {
+	var named []string
+	for _, n := range sorted {
+		if n != self && len(named) < maxNamed {
+			named = append(named, n)
+		}
+	}
+	rest := len(sorted) - 1 - len(named)
+	text := "entity " + strings.Join(named, ", ")
+	if len(named) > 1 {
+		text = "entities " + strings.Join(named, ", ")
+	}
+	if rest > 0 {
+		text += fmt.Sprintf(" and %d others", rest)
+	}
+	return text
 }
