@@ -266,11 +266,19 @@ func (o *Dir) fetchAll(ctx context.Context) (*Tree, error) {
 			t.Special[p] = typ // a named pipe is never opened
 			return nil
 		}
+		// A file removed between the listing and here is not in this
+		// revision; its removal's own event reloads once more.
 		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		f, err := o.identify(fsys, p, fi)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}

@@ -161,6 +161,9 @@ func (s *FS) String() string { return s.name }
 // (DESIGN.md 2), until fn or ctx fails. Links are not followed.
 func walkEntries(ctx context.Context, fsys fs.FS, fn func(p string, d fs.DirEntry) error) error {
 	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil && p != "." && errors.Is(err, fs.ErrNotExist) {
+			return nil // removed while the walk ran: not part of this tree
+		}
 		if err != nil {
 			return err
 		}
