@@ -28,6 +28,10 @@ import (
 // triggers once at the end of that window.
 const dirCoalesce = 50 * time.Millisecond
 
+// dirRemovalQuiet is how long removals are gathered before they trigger:
+// a removal triggers once no other removal came for this long.
+const dirRemovalQuiet = 200 * time.Millisecond
+
 // dirRescan bounds how long a watched folder is fetched from fsnotify's
 // events alone: a fetch this long after the last full scan walks the whole
 // tree again, a safety net for events the kernel lost.
@@ -388,6 +392,14 @@ func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	// Removals wait for dirRemovalQuiet without another removal, and hold
+	// back every other change meanwhile: an `rm -rf` or a folder moved away
+	// is then one change, which the mass-delete guard judges as a whole,
+	// instead of one file at a time that it would let through.
+	quiet := time.NewTimer(time.Hour)
+	quiet.Stop()
+	defer quiet.Stop()
+	removing := false
 	armed, pending := false, false
 	changed := func() {
 		if armed {
@@ -411,7 +423,15 @@ func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 					add(ev.Name)
 				}
 			}
-			if o.note(ev.Name) {
+			if !o.note(ev.Name) {
+				continue
+			}
+			if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+				removing = true
+				quiet.Reset(dirRemovalQuiet)
+				continue
+			}
+			if !removing {
 				changed()
 			}
 		case err, ok := <-w.Errors:
@@ -421,6 +441,9 @@ func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 			// An overflow loses events: walk the tree to be safe.
 			o.log.Warn("watching the source folder", "err", err)
 			o.markFull()
+			changed()
+		case <-quiet.C:
+			removing = false
 			changed()
 		case <-timer.C:
 			armed = false

@@ -241,3 +241,61 @@ func TestDirFetchIncrementalSelect(t *testing.T) {
 		return
 	}
 }
+
+// TestDirRemovalsWaitForQuiet: files removed one after another (an rm -rf)
+// trigger once, after the removals stop, so that the mass-delete guard sees
+// them as one change; a write still triggers (at once, without a quiet
+// period).
+func TestDirRemovalsWaitForQuiet(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"a", "b", "c", "d"} {
+		writeFile(t, dir, n+".yaml", n+"\n")
+	}
+	o, err := NewDir(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Fetch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	triggers := watchDir(t, o)
+	drain := func() {
+		for {
+			select {
+			case <-triggers:
+			case <-time.After(300 * time.Millisecond):
+				return
+			}
+		}
+	}
+	drain()
+	for _, n := range []string{"a", "b", "c", "d"} {
+		if err := os.Remove(filepath.Join(dir, n+".yaml")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-triggers:
+			t.Fatalf("a trigger after removing %s.yaml, while removals go on (want one after %v of quiet)", n, dirRemovalQuiet)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	select {
+	case <-triggers:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no trigger after the removals stopped")
+	}
+	tree, err := o.Fetch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tree.Files) != 0 {
+		t.Errorf("Fetch after removing every file = %v, want no files", tree.Files)
+	}
+	drain()
+	writeFile(t, dir, "e.yaml", "e\n")
+	select {
+	case <-triggers:
+	case <-time.After(time.Second):
+		t.Errorf("no trigger within 1s of a write (want one at once)")
+	}
+}
