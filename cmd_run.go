@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 
 	"certops/certcheck"
@@ -115,37 +116,17 @@ the command line wins over its variable.`,
 		},
 	}
 	fl := cmd.Flags()
+	addFollowFlags(fl, &f)
 	fl.StringVar(&f.source, "source", "", "repository to follow: a Git URL, a Git working copy or a directory (default: the embedded example)")
-	fl.StringVar(&f.ref, "ref", "", "branch, tag or full commit id to follow (default: the remote's default branch)")
-	fl.StringVar(&f.path, "path", "", "folder below the repository root that holds the entities")
-	fl.DurationVar(&f.interval, "interval", time.Minute, "polling interval, ±10% jitter; 0 disables polling")
 	fl.StringVar(&f.listen, "listen", ":9443", "address of the TLS gateway")
-	fl.StringVar(&f.admin, "admin", "127.0.0.1:9180", "address of the admin API")
 	fl.StringVar(&f.dataDir, "data-dir", reconciler.DefaultDataDir(), "folder for the clone and the last applied revision")
-	fl.StringVar(&f.maxDelete, "max-delete", "50%", "refuse a plan deleting more than this share of the running entities (a percentage or a fraction)")
 	fl.BoolVar(&f.allowMassDelete, "allow-mass-delete", false, "apply plans that delete more than --max-delete or all entities")
-	fl.DurationVar(&f.warnWithin, "warn-within", schema.DefaultWarnWithin, "report certificates expiring within this window")
-	fl.StringArrayVar(&f.roots, "roots", nil, "PEM bundle of private roots that chains may end at (repeatable); the repository's *.roots.pem add theirs")
-	fl.StringVar(&f.gitTokenFile, "git-token-file", "", "file holding the https token or password (default: $GIT_TOKEN)")
-	fl.StringVar(&f.gitUsername, "git-username", "", "https user name sent with the token (default: the URL's, else \"git\")")
-	fl.StringVar(&f.gitCAFile, "git-ca-file", "", "PEM file of extra CAs trusted for https Git servers")
-	fl.StringVar(&f.sshKey, "ssh-key", "", "private key file for ssh Git URLs")
-	fl.StringVar(&f.sshKeyPassphraseFile, "ssh-key-passphrase-file", "", "file holding the passphrase of --ssh-key")
-	fl.StringSliceVar(&f.knownHosts, "known-hosts", nil, "known_hosts files for ssh (default ~/.ssh/known_hosts)")
 	fl.BoolVar(&f.insecureIgnoreHostKey, "insecure-ignore-host-key", false, "accept any ssh host key (insecure; for tests only)")
 	fl.StringVar(&f.upstream, "upstream", "", "URL to reverse-proxy requests to after the handshake (default: answer with a JSON description)")
 	fl.StringVar(&f.upstreamCA, "upstream-ca", "", "PEM file of CAs that verify an https upstream (default: system roots)")
 	fl.StringVar(&f.upstreamClientCert, "upstream-client-cert", "", "name of the type: client entity presented to the upstream (mTLS)")
-	fl.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the mutating admin endpoints (required when --admin is not loopback)")
-	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the push-webhook secret (without it the /hooks endpoints answer 404)")
-	fl.StringVar(&f.webhookListen, "webhook-listen", "", "extra address serving only the webhooks and /healthz (e.g. one the Git host can reach)")
 	fl.StringVar(&f.tls12Suites, "tls12-cipher-suites", "", "comma-separated TLS 1.2 cipher suites of the gateway, as Go names them (default: ECDHE with AES-GCM or ChaCha20-Poly1305 only; add e.g. TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA for old clients); TLS 1.3 suites are fixed")
-	fl.DurationVar(&f.fetchStallTimeout, "fetch-stall-timeout", source.DefaultFetchStallTimeout, "abort a Git fetch that makes no progress for this long (its child process is killed; the attempt fails and is retried)")
-	fl.IntVar(&f.adminMaxConns, "admin-max-conns", 0, "connections held at once by the admin listener and by the webhook listener, each (0: an eighth of the fd limit, 16 to 512)")
-	fl.DurationVar(&f.secretRefresh, "secret-refresh", secrets.DefaultRefresh, "how often resolved secret references are fetched again")
 	addSecretManagersFlag(fl, &f.secretManagers)
-	addTrustFlags(fl, &f.trust)
-	addFeedbackFlags(fl, &f.feedback)
 	addFleetNodeFlags(fl, &f.fleet)
 	return cmd
 }
@@ -476,4 +457,32 @@ func shutdownWhenDone(ctx context.Context, servers []*http.Server) error {
 		errs = append(errs, srv.Shutdown(shutdownCtx))
 	}
 	return errors.Join(errs...)
+}
+
+// addFollowFlags registers the flags of following a repository that run and
+// publish share: the source and its credentials, triggers, the admin API,
+// the checks and the feedback. Each command adds --source, --data-dir and
+// --allow-mass-delete with its own wording, and its own flags.
+func addFollowFlags(fl *pflag.FlagSet, f *runFlags) {
+	fl.StringVar(&f.ref, "ref", "", "branch, tag or full commit id to follow (default: the remote's default branch)")
+	fl.StringVar(&f.path, "path", "", "folder below the repository root that holds the entities")
+	fl.DurationVar(&f.interval, "interval", time.Minute, "polling interval, ±10% jitter; 0 disables polling")
+	fl.StringVar(&f.admin, "admin", "127.0.0.1:9180", "address of the admin API")
+	fl.StringVar(&f.maxDelete, "max-delete", "50%", "refuse a plan deleting more than this share of the running entities (a percentage or a fraction)")
+	fl.DurationVar(&f.warnWithin, "warn-within", schema.DefaultWarnWithin, "report certificates expiring within this window")
+	fl.StringArrayVar(&f.roots, "roots", nil, "PEM bundle of private roots that chains may end at (repeatable); the repository's *.roots.pem add theirs")
+	fl.StringVar(&f.gitTokenFile, "git-token-file", "", "file holding the https token or password (default: $GIT_TOKEN)")
+	fl.StringVar(&f.gitUsername, "git-username", "", "https user name sent with the token (default: the URL's, else \"git\")")
+	fl.StringVar(&f.gitCAFile, "git-ca-file", "", "PEM file of extra CAs trusted for https Git servers")
+	fl.StringVar(&f.sshKey, "ssh-key", "", "private key file for ssh Git URLs")
+	fl.StringVar(&f.sshKeyPassphraseFile, "ssh-key-passphrase-file", "", "file holding the passphrase of --ssh-key")
+	fl.StringSliceVar(&f.knownHosts, "known-hosts", nil, "known_hosts files for ssh (default ~/.ssh/known_hosts)")
+	fl.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the bearer token of the mutating admin endpoints (required when --admin is not loopback)")
+	fl.StringVar(&f.webhookSecretFile, "webhook-secret-file", "", "file holding the push-webhook secret (without it the /hooks endpoints answer 404)")
+	fl.StringVar(&f.webhookListen, "webhook-listen", "", "extra address serving only the webhooks and /healthz (e.g. one the Git host can reach)")
+	fl.DurationVar(&f.fetchStallTimeout, "fetch-stall-timeout", source.DefaultFetchStallTimeout, "abort a Git fetch that makes no progress for this long (its child process is killed; the attempt fails and is retried)")
+	fl.IntVar(&f.adminMaxConns, "admin-max-conns", 0, "connections held at once by the admin listener and by the webhook listener, each (0: an eighth of the fd limit, 16 to 512)")
+	fl.DurationVar(&f.secretRefresh, "secret-refresh", secrets.DefaultRefresh, "how often resolved secret references are fetched again")
+	addTrustFlags(fl, &f.trust)
+	addFeedbackFlags(fl, &f.feedback)
 }
