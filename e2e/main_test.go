@@ -3,10 +3,13 @@ package e2e
 import (
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -66,6 +69,9 @@ func requireBinary(tb testing.TB) string {
 	if certopsBin == "" {
 		tb.Fatal("e2e: certops binary not built")
 	}
+	if os.Getenv("E2E_CERTOPS_BIN") == "" {
+		noteSources.Do(func() { noteModuleFiles("..") })
+	}
 	return certopsBin
 }
 
@@ -78,4 +84,31 @@ func requireTool(tb testing.TB, name string) string {
 		tb.Fatalf("e2e: %s not found on PATH (.ci/run installs it): %v", name, err)
 	}
 	return p
+}
+
+// noteSources runs noteModuleFiles once, from a test: go test records the
+// files a test process opens only while tests run, not in TestMain.
+var noteSources sync.Once
+
+// noteModuleFiles opens every file of the module below root (but the
+// folders git and tests keep to themselves). go test caches a package's
+// result by the files its test process opened, and this suite tests a
+// binary built by another process: without this, a change to the binary's
+// source alone would be answered from the cache.
+func noteModuleFiles(root string) {
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			if p != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if f, err := os.Open(p); err == nil {
+			f.Close()
+		}
+		return nil
+	})
 }
