@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"certops/fleet"
+	"certops/gateway"
 	"certops/reconciler"
 )
 
@@ -298,10 +299,13 @@ func (w *nodeWiring) sinks() []reconciler.Sink {
 	return s
 }
 
-// attach connects the fleet record to the reconciler's status.
-func (w *nodeWiring) attach(rec *reconciler.Reconciler) {
+// attach connects the fleet record to the reconciler's status, and the
+// fleet's session-ticket keys to the gateway, so that a ticket one node
+// issued resumes on the others (DESIGN.md 9).
+func (w *nodeWiring) attach(rec *reconciler.Reconciler, gw *gateway.Server) {
 	if w.fleet != nil {
 		w.fleet.Attach(rec.Status, w.prover.Result)
+		w.fleet.UseTicketKeys(gw.SetTicketKeys)
 	}
 }
 

@@ -369,7 +369,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 	nodes := newNodeWiring(f.listen, src, log.With("component", "proof"), fb.proved)
 	recOpts.Sinks = nodes.sinks()
 	rec = reconciler.New(recOpts)
-	nodes.attach(rec)
+	nodes.attach(rec, gw)
 	adminAPI := admin.New(admin.Options{
 		Reconciler:    rec,
 		Metrics:       metrics,

@@ -82,8 +82,9 @@ type Server struct {
 
 	applyMu sync.Mutex // serialises Apply, so each build sees its predecessor
 
-	ticketMu   sync.Mutex // guards ticketKeys
-	ticketKeys [][32]byte // current first
+	ticketMu      sync.Mutex // guards ticketKeys, ticketsShared
+	ticketKeys    [][32]byte // current first
+	ticketsShared bool       // the keys come from SetTicketKeys: no rotation of our own
 
 	rotating atomic.Bool // a Serve call runs the ticket key rotation
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"fmt"
+	"slices"
 	"time"
 )
 
@@ -28,6 +30,18 @@ import (
 // requires one, and one whose verified chains no longer end in the
 // entity's current CAs; verifyConnection checks that again, with the depth
 // bound, on every resumed session.
+//
+// Several gateways behind one load balancer resume each other's sessions
+// when they share their keys: [Server.SetTicketKeys] replaces the server's
+// own keys and rotation with keys distributed from outside (a certops
+// fleet's leader publisher, DESIGN.md 9). The entity tag is inside the
+// encrypted ticket, so the binding above holds across servers: a ticket
+// issued for entity A on one server does not resume entity B on another.
+// The policy version in the tag is counted by each server from its own
+// history of Applies, so across servers (and across a restart) it tells
+// policies apart only as far as their histories agree; a session that
+// does resume is verified again in any case, against the client CAs and
+// depth of the server it resumes on (verifyConnection, above).
 
 // ticketTagPrefix starts the tag in SessionState.Extra.
 const ticketTagPrefix = "certops.entity\x00"
@@ -76,11 +90,51 @@ func (s *Server) unwrapSession(e *entry, identity []byte, cs tls.ConnectionState
 	return nil, nil // minted by another entity or policy: full handshake
 }
 
-// rotateTicketKeys makes a fresh key current and keeps the previous ones
-// for decryption.
-func (s *Server) rotateTicketKeys() {
+// MaxSharedTicketKeys bounds the keys SetTicketKeys takes: each is tried
+// in turn on every ticket presented that the current one does not open.
+const MaxSharedTicketKeys = 32
+
+// SetTicketKeys makes keys the session-ticket keys, current first: new
+// tickets are encrypted with keys[0], and a ticket encrypted with any of
+// keys resumes (within TicketLifetime, and for the entity and policy that
+// issued it). Servers given the same keys resume each other's sessions.
+//
+// From the first call on, the server stops rotating keys itself: the
+// caller owns rotation and expiry, and calls SetTicketKeys again with the
+// new list at every rotation. A ticket is therefore accepted for as long
+// as its key stays in the lists the caller gives, whatever TicketLifetime
+// says: with a certops fleet, whose leader makes a key every 12 hours and
+// sends the current one and the two previous ones, that is 24 to 36
+// hours after issue (clients are still told 7 days; a ticket presented
+// later gets a full handshake). The server's own keys are dropped, so
+// tickets it issued before the first call get a full handshake once.
+//
+// keys is copied. It must hold 1 to MaxSharedTicketKeys keys, else
+// SetTicketKeys returns an error and changes nothing. It is safe to call
+// concurrently with handshakes and Apply; tickets in flight are not
+// affected.
+func (s *Server) SetTicketKeys(keys [][32]byte) error {
+	if len(keys) == 0 || len(keys) > MaxSharedTicketKeys {
+		return fmt.Errorf("gateway: %d session ticket keys, want 1 to %d", len(keys), MaxSharedTicketKeys)
+	}
+	keys = slices.Clone(keys)
 	s.ticketMu.Lock()
 	defer s.ticketMu.Unlock()
+	clear(s.ticketKeys)
+	s.ticketKeys, s.ticketsShared = keys, true
+	s.base.SetSessionTicketKeys(keys)
+	return nil
+}
+
+// rotateTicketKeys makes a fresh key current and keeps the previous ones
+// for decryption, unless the keys come from SetTicketKeys. It reports
+// whether it rotated.
+func (s *Server) rotateTicketKeys() bool {
+	s.ticketMu.Lock()
+	defer s.ticketMu.Unlock()
+	if s.ticketsShared {
+		return false
+	}
 	var k [32]byte
 	rand.Read(k[:]) // never fails (crypto/rand, Go 1.24)
 	keys := append([][32]byte{k}, s.ticketKeys...)
@@ -90,6 +144,7 @@ func (s *Server) rotateTicketKeys() {
 	}
 	s.ticketKeys = keys
 	s.base.SetSessionTicketKeys(keys)
+	return true
 }
 
 // rotateTicketKeysEvery rotates the keys every period until ctx is done.
@@ -101,8 +156,9 @@ func (s *Server) rotateTicketKeysEvery(ctx context.Context, period time.Duration
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.rotateTicketKeys()
-			s.log.Debug("rotated session ticket keys")
+			if s.rotateTicketKeys() {
+				s.log.Debug("rotated session ticket keys")
+			}
 		}
 	}
 }

@@ -235,3 +235,122 @@ func TestTicketPolicyVersion(t *testing.T) {
 		seen[got], last = true, got
 	}
 }
+
+// TestSharedTicketKeys: two servers given the same keys (as a fleet's
+// nodes are) resume each other's sessions, each entity only its own, and
+// keep accepting a ticket while its key is among the previous ones.
+func TestSharedTicketKeys(t *testing.T) {
+	for _, version := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		t.Run(tls.VersionName(version), func(t *testing.T) {
+			testSharedTicketKeys(t, version)
+		})
+	}
+}
+
+func testSharedTicketKeys(t *testing.T, version uint16) {
+	p := newPKI(t)
+	cfg := Config{Entities: []Entity{p.entity(t, "a", "a.example.com"), p.entity(t, "b", "b.example.com")}}
+	// The same entities, as two nodes that applied the same manifest have.
+	s1, addr1 := serve(t, Options{}, cfg)
+	s2, addr2 := serve(t, Options{}, cfg)
+	key := func(b byte) [32]byte { var k [32]byte; k[0] = b; return k }
+	setKeys := func(keys ...[32]byte) {
+		t.Helper()
+		for _, s := range []*Server{s1, s2} {
+			if err := s.SetTicketKeys(keys); err != nil {
+				t.Fatalf("SetTicketKeys: %v", err)
+			}
+		}
+	}
+	visit := func(addr, sni string, cache tls.ClientSessionCache) bool {
+		t.Helper()
+		c := p.clientConfig(sni)
+		c.MaxVersion, c.ClientSessionCache = version, cache
+		conn, err := handshake(addr, c)
+		if err != nil {
+			t.Fatalf("handshake %s on %s: %v", sni, addr, err)
+		}
+		defer conn.Close()
+		get(t, conn, sni)
+		return conn.ConnectionState().DidResume
+	}
+
+	setKeys(key(1))
+	cache := &stickyCache{}
+	steps := []struct {
+		name        string
+		do          func()
+		addr, sni   string
+		wantResumed bool
+	}{
+		{"first visit to a on node 1", nil, addr1, "a.example.com", false},
+		{"node 1's ticket for a resumes on node 2", nil, addr2, "a.example.com", true},
+		{"node 2's ticket for a resumes on node 1", nil, addr1, "a.example.com", true},
+		{"a's ticket does not resume b on node 2", nil, addr2, "b.example.com", false},
+		{"b's ticket from node 2 resumes b on node 1", nil, addr1, "b.example.com", true},
+		{"after a rotation, the previous key opens b's ticket on node 2", func() { setKeys(key(2), key(1)) }, addr2, "b.example.com", true},
+		{"and the ticket issued under the new key resumes on node 1", nil, addr1, "b.example.com", true},
+	}
+	for _, st := range steps {
+		if st.do != nil {
+			st.do()
+		}
+		if got := visit(st.addr, st.sni, cache); got != st.wantResumed {
+			t.Errorf("%s: resumed %v, want %v", st.name, got, st.wantResumed)
+		}
+	}
+
+	// A ticket lives as long as its key is among those given: the current
+	// and two previous ones of a fleet.
+	cache = &stickyCache{}
+	setKeys(key(3), key(2), key(1))
+	visit(addr1, "a.example.com", cache) // issued under key 3
+	setKeys(key(4), key(3), key(2))
+	if !visit(addr2, "a.example.com", &stickyCache{cs: cache.cs}) {
+		t.Errorf("key 3 one rotation back: not resumed, want resumed")
+	}
+	setKeys(key(5), key(4), key(3))
+	if !visit(addr2, "a.example.com", &stickyCache{cs: cache.cs}) {
+		t.Errorf("key 3 two rotations back: not resumed, want resumed")
+	}
+	setKeys(key(6), key(5), key(4))
+	if visit(addr1, "a.example.com", &stickyCache{cs: cache.cs}) {
+		t.Errorf("key 3 three rotations back (dropped): resumed, want a full handshake")
+	}
+}
+
+// TestSetTicketKeysStopsRotation: once keys come from outside, the
+// server's own rotation leaves them alone.
+func TestSetTicketKeysStopsRotation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New(Options{TicketKeyRotation: time.Hour})
+		shared := [][32]byte{{1}, {2}}
+		if err := s.SetTicketKeys(shared); err != nil {
+			t.Fatalf("SetTicketKeys: %v", err)
+		}
+		shared[0][0] = 9 // the server keeps its own copy
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.rotateTicketKeysEvery(ctx, time.Hour)
+		}()
+		time.Sleep(3*time.Hour + time.Second)
+		synctest.Wait()
+		if got := s.currentTicketKeys(); len(got) != 2 || got[0] != [32]byte{1} || got[1] != [32]byte{2} {
+			t.Errorf("after three periods: keys %x, want the two given", got)
+		}
+		cancel()
+		<-done
+	})
+	s := New(Options{})
+	for _, n := range []int{0, MaxSharedTicketKeys + 1} {
+		before := s.currentTicketKeys()
+		if err := s.SetTicketKeys(make([][32]byte, n)); err == nil {
+			t.Errorf("SetTicketKeys(%d keys) = nil, want an error", n)
+		}
+		if got := s.currentTicketKeys(); len(got) != len(before) || got[0] != before[0] {
+			t.Errorf("SetTicketKeys(%d keys) changed the keys", n)
+		}
+	}
+}

@@ -29,8 +29,8 @@ type FleetSource struct {
 	url     string
 	log     *slog.Logger
 	dataKey *fleet.DataKey
-	// Tickets, when set, receives the fleet's session-ticket keys.
-	tickets func([][32]byte)
+	// tickets, when set, receives the fleet's session-ticket keys.
+	tickets func([][32]byte) error
 
 	mu      sync.Mutex                 // guards fetched
 	fetched map[string]*fleet.Revision // by Git revision, until applied
@@ -52,9 +52,14 @@ type FleetSourceOptions struct {
 	// NodeID names the node in the fleet's records.
 	NodeID string
 	// URL is the --source as given, for status and the data dir record.
-	URL     string
-	Logger  *slog.Logger
-	Tickets func([][32]byte)
+	URL    string
+	Logger *slog.Logger
+	// Tickets, when set, receives the fleet's session-ticket keys
+	// (current first) when Watch starts and at every rotation by the
+	// leader publisher: a gateway's [gateway.Server.SetTicketKeys]. It
+	// needs Node.DataKey, which opens them. An error is logged and the
+	// gateway keeps the keys it has.
+	Tickets func([][32]byte) error
 }
 
 var (
@@ -76,6 +81,10 @@ func NewFleetSource(o FleetSourceOptions) (*FleetSource, error) {
 	return &FleetSource{fleet: o.Fleet, node: n, nodeID: o.NodeID, url: o.URL, log: log, dataKey: o.Node.DataKey,
 		tickets: o.Tickets, fetched: map[string]*fleet.Revision{}, changed: make(chan struct{}, 1)}, nil
 }
+
+// UseTicketKeys sets FleetSourceOptions.Tickets, for a caller that makes
+// the gateway after the source. Call it before Run.
+func (s *FleetSource) UseTicketKeys(set func([][32]byte) error) { s.tickets = set }
 
 // Attach gives the source the reconciler's status and the served-state
 // proof, for the node's record. Call it before Run.
@@ -174,8 +183,11 @@ func (s *FleetSource) Watch(ctx context.Context, trigger func()) error {
 	if s.tickets != nil && s.dataKey != nil {
 		wg.Go(func() {
 			s.fleet.WatchTicketKeys(ctx, s.dataKey, func(tk *fleet.TicketKeys) {
-				s.tickets(tk.Keys)
-				s.log.Info("using the fleet's session-ticket keys", "rotated", tk.Rotated)
+				if err := s.tickets(tk.Keys); err != nil {
+					s.log.Warn("cannot use the fleet's session-ticket keys; the gateway keeps its own", "err", err)
+					return
+				}
+				s.log.Info("using the fleet's session-ticket keys", "rotated", tk.Rotated, "keys", len(tk.Keys))
 			})
 		})
 	}
