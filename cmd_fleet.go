@@ -20,6 +20,7 @@ import (
 	"certops/fleet"
 	"certops/gateway"
 	"certops/reconciler"
+	"certops/reconciler/admin"
 )
 
 // natsFlags are the NATS connection flags shared by publish, fleet and a
@@ -302,11 +303,21 @@ func (w *nodeWiring) sinks() []reconciler.Sink {
 // attach connects the fleet record to the reconciler's status, and the
 // fleet's session-ticket keys to the gateway, so that a ticket one node
 // issued resumes on the others (DESIGN.md 9).
-func (w *nodeWiring) attach(rec *reconciler.Reconciler, gw *gateway.Server) {
-	if w.fleet != nil {
-		w.fleet.Attach(rec.Status, w.prover.Result)
-		w.fleet.UseTicketKeys(gw.SetTicketKeys)
+// The fleet's refusals go to metrics.
+func (w *nodeWiring) attach(rec *reconciler.Reconciler, gw *gateway.Server, metrics *admin.Metrics) {
+	if w.fleet == nil {
+		return
 	}
+	w.fleet.Attach(rec.Status, w.prover.Result)
+	w.fleet.UseTicketKeys(gw.SetTicketKeys)
+	fs := w.fleet
+	metrics.BindFleetRefusals(func() map[string]int64 {
+		out := map[string]int64{}
+		for r, n := range fs.Refusals() {
+			out[r.String()] = n
+		}
+		return out
+	})
 }
 
 // statusFields are a node's additions to /api/v1/status.

@@ -366,10 +366,13 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 			fb.observe(rec.Status())
 		}
 	}
-	nodes := newNodeWiring(f.listen, src, log.With("component", "proof"), fb.proved)
+	nodes := newNodeWiring(f.listen, src, log.With("component", "proof"), func(p reconciler.Proof) {
+		metrics.ObserveProof(p)
+		fb.proved(p)
+	})
 	recOpts.Sinks = nodes.sinks()
 	rec = reconciler.New(recOpts)
-	nodes.attach(rec, gw)
+	nodes.attach(rec, gw, metrics)
 	adminAPI := admin.New(admin.Options{
 		Reconciler:    rec,
 		Metrics:       metrics,

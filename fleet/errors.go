@@ -19,6 +19,11 @@ const (
 	ReasonFleet     Reason = "fleet"     // the root names another fleet
 )
 
+// Reasons returns every Reason, for a metric that starts each at zero.
+func Reasons() []Reason {
+	return []Reason{ReasonUntrusted, ReasonDigest, ReasonReplay, ReasonMalformed, ReasonSealed, ReasonFleet}
+}
+
 // String returns the reason's metric label.
 func (r Reason) String() string { return string(r) }
 

@@ -35,10 +35,12 @@ type FleetSource struct {
 	mu      sync.Mutex                 // guards fetched
 	fetched map[string]*fleet.Revision // by Git revision, until applied
 
-	applied  atomic.Pointer[fleet.Revision]
-	refused  atomic.Pointer[fleet.RefusalError] // the last refusal, until a good fetch
-	refusals sync.Map                           // fleet.Reason -> *atomic.Int64
-	changed  chan struct{}                      // capacity 1: the record should be written
+	applied   atomic.Pointer[fleet.Revision]
+	refusalMu sync.Mutex                         // serialises the refusal bookkeeping of Fetch; guards refusal
+	refused   atomic.Pointer[fleet.RefusalError] // the last refusal, until a good fetch
+	refusal   *StalledError                      // what Fetch returns for refused
+	refusals  sync.Map                           // fleet.Reason -> *atomic.Int64
+	changed   chan struct{}                      // capacity 1: the record should be written
 
 	statusMu sync.Mutex // guards status, proof
 	status   func() *Status
@@ -98,20 +100,36 @@ func (s *FleetSource) Attach(status func() *Status, proof func() Proof) {
 func (s *FleetSource) String() string { return s.url }
 
 // Fetch returns the tree of the fleet's head. A manifest the node refuses
-// is logged, counted and returned as an error: nothing of it is applied.
+// (fleet.RefusalError: not signed by a trusted key, a blob that does not
+// match its digest, a sequence not above the applied one...) is logged,
+// counted and returned as a *StalledError: nothing of it is applied, the
+// last applied state keeps serving, and the node waits for head to move
+// rather than retrying. The same refusal seen again (head has not moved)
+// is returned as the same error, neither logged nor counted again.
 func (s *FleetSource) Fetch(ctx context.Context) (*source.Tree, error) {
 	rev, err := s.node.Fetch(ctx)
 	if err != nil {
 		var re *fleet.RefusalError
-		if errors.As(err, &re) {
-			s.count(re.Reason)
-			s.refused.Store(re)
-			s.log.Warn("fleet manifest refused; the last applied state keeps serving", "reason", re.Reason.String(), "err", err)
-			s.notify()
+		if !errors.As(err, &re) {
+			return nil, err // NATS is down, nothing published yet: retryable
 		}
-		return nil, err
+		s.refusalMu.Lock()
+		defer s.refusalMu.Unlock()
+		if last := s.refused.Load(); last != nil && sameRefusal(last, re) {
+			return nil, s.refusal
+		}
+		s.count(re.Reason)
+		s.refused.Store(re)
+		s.refusal = &StalledError{Phase: PhaseFetch, Err: err}
+		s.log.Warn("fleet manifest refused; the last applied state keeps serving until head moves",
+			"reason", re.Reason.String(), "sequence", re.Sequence, "revision", re.Revision, "err", err)
+		s.notify()
+		return nil, s.refusal
 	}
+	s.refusalMu.Lock()
 	s.refused.Store(nil)
+	s.refusal = nil
+	s.refusalMu.Unlock()
 	s.mu.Lock()
 	s.fetched[rev.Revision] = rev
 	s.mu.Unlock()
@@ -231,9 +249,20 @@ func (s *FleetSource) Record() fleet.Record {
 	return rec
 }
 
-// Refusals returns how many manifests were refused, by reason.
+// sameRefusal reports whether b refuses what a refused: the same
+// manifest, for the same reason.
+func sameRefusal(a, b *fleet.RefusalError) bool {
+	return a.Reason == b.Reason && a.Sequence == b.Sequence && a.Revision == b.Revision && a.Error() == b.Error()
+}
+
+// Refusals returns how many manifests were refused, by reason: every
+// reason a node can refuse for, zero or more. A manifest is counted once
+// however often it is fetched again. Safe for concurrent use.
 func (s *FleetSource) Refusals() map[fleet.Reason]int64 {
 	out := map[fleet.Reason]int64{}
+	for _, r := range fleet.Reasons() {
+		out[r] = 0
+	}
 	s.refusals.Range(func(k, v any) bool {
 		out[k.(fleet.Reason)] = v.(*atomic.Int64).Load()
 		return true

@@ -32,6 +32,12 @@ type Metrics struct {
 	secretFetches *prometheus.CounterVec
 	webhooks      *prometheus.CounterVec
 	state         *stateCollector
+	// The served-state proof (DESIGN.md 9): the last result, and a count
+	// of results.
+	servedVerified   prometheus.Gauge
+	servedMismatches prometheus.Gauge
+	proofs           *prometheus.CounterVec
+	refusals         *refusalCollector
 }
 
 // NewMetrics returns the daemon's metrics, registered on a new registry.
@@ -61,6 +67,19 @@ func NewMetrics() *Metrics {
 		}, []string{"provider", "result"}),
 		state:       &stateCollector{},
 		handshakeBy: map[gateway.HandshakeResult]prometheus.Counter{},
+		servedVerified: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "certops_served_verified",
+			Help: "1 when every entity created or updated by the last apply was served with the applied leaf on a loopback handshake (the served-state proof), else 0; 0 before the first proof.",
+		}),
+		servedMismatches: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "certops_served_mismatches",
+			Help: "Names the last served-state proof saw served without the applied leaf.",
+		}),
+		proofs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "certops_served_proofs_total",
+			Help: "Served-state proofs by result: verified or mismatch.",
+		}, []string{"result"}),
+		refusals: &refusalCollector{},
 	}
 	// Known results start at zero, so rate() and absent() work from the
 	// first scrape.
@@ -71,10 +90,14 @@ func NewMetrics() *Metrics {
 	for _, r := range []reconciler.Result{reconciler.ResultApplied, reconciler.ResultUnchanged, reconciler.ResultStalled, reconciler.ResultFailed} {
 		m.reconciles.WithLabelValues(r.String())
 	}
+	for _, r := range []string{proofVerified, proofMismatch} {
+		m.proofs.WithLabelValues(r)
+	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.reconciles, m.durations, m.handshakes, m.secretFetches, m.webhooks, m.state,
+		m.servedVerified, m.servedMismatches, m.proofs, m.refusals,
 	)
 	return m
 }
@@ -109,6 +132,35 @@ func (m *Metrics) ObserveHandshake(r gateway.HandshakeResult) {
 // Options.OnFetch hook.
 func (m *Metrics) ObserveSecretFetch(provider, result string) {
 	m.secretFetches.WithLabelValues(provider, result).Inc()
+}
+
+// Results of certops_served_proofs_total.
+const (
+	proofVerified = "verified"
+	proofMismatch = "mismatch"
+)
+
+// ObserveProof records a finished served-state proof; the daemon calls it
+// from the [reconciler.Prover]'s result hook.
+func (m *Metrics) ObserveProof(p reconciler.Proof) {
+	v, result := 0.0, proofMismatch
+	if p.Verified {
+		v, result = 1, proofVerified
+	}
+	m.servedVerified.Set(v)
+	m.servedMismatches.Set(float64(len(p.Mismatches)))
+	m.proofs.WithLabelValues(result).Inc()
+}
+
+// BindFleetRefusals exports refusals, read at every scrape, as
+// certops_fleet_refused_total{reason}: what a fleet node refused to apply
+// (a manifest no trusted key signed, a blob whose digest does not match, a
+// replayed older manifest...), by reason. refusals must be safe for
+// concurrent use and return counts that only grow.
+func (m *Metrics) BindFleetRefusals(refusals func() map[string]int64) {
+	m.refusals.mu.Lock()
+	m.refusals.read = refusals
+	m.refusals.mu.Unlock()
 }
 
 func (m *Metrics) webhookRequest(provider, result string) {
@@ -171,5 +223,29 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for t, n := range byType {
 		ch <- prometheus.MustNewConstMetric(entitiesDesc, prometheus.GaugeValue, float64(n), t)
+	}
+}
+
+var fleetRefusedDesc = prometheus.NewDesc("certops_fleet_refused_total",
+	"Manifests and blobs a fleet node refused to apply, by reason (untrusted, digest, replay, malformed, sealed, fleet).",
+	[]string{"reason"}, nil)
+
+// refusalCollector exports a fleet node's refusal counts at scrape time.
+type refusalCollector struct {
+	mu   sync.Mutex              // guards read
+	read func() map[string]int64 // nil unless the daemon is a fleet node
+}
+
+func (c *refusalCollector) Describe(ch chan<- *prometheus.Desc) { ch <- fleetRefusedDesc }
+
+func (c *refusalCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	read := c.read
+	c.mu.Unlock()
+	if read == nil {
+		return
+	}
+	for reason, n := range read() {
+		ch <- prometheus.MustNewConstMetric(fleetRefusedDesc, prometheus.CounterValue, float64(n), reason)
 	}
 }
