@@ -174,7 +174,7 @@ func runPublisher(cmd *cobra.Command, f publishFlags) error {
 	if err != nil {
 		return err
 	}
-	sink := &publishSink{pub: pub, fleet: fl, election: fl.NewElection(id), log: log.With("component", "publish")}
+	sink := &publishSink{pub: pub, fleet: fl, election: fl.NewElection(id), log: log.With("component", "publish"), sealing: dk != nil}
 
 	metrics := admin.NewMetrics()
 	var rec *reconciler.Reconciler
@@ -266,16 +266,39 @@ type publishSink struct {
 	fleet    *fleet.Fleet
 	election *fleet.Election
 	log      *slog.Logger
+	sealing  bool // a data key seals literal private keys
 
 	mu      sync.Mutex // serialises publishing; guards the fields below
 	pending *reconciler.AppliedRevision
 	lastErr error
 	ticker  context.CancelFunc
+	// refused is returned for refusedRev, a revision that cannot be
+	// published, while it is current: the same error, logged once.
+	refused    *reconciler.StalledError
+	refusedRev string
 }
 
+// Apply publishes rev, or keeps it for when this publisher leads. A
+// revision with a literal private key and no data key is refused with a
+// *reconciler.StalledError.
 func (s *publishSink) Apply(ctx context.Context, rev *reconciler.AppliedRevision) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.refusedRev != rev.Revision {
+		s.refused, s.refusedRev = nil, ""
+	}
+	if !s.sealing {
+		// Refused whatever the role: a standby that took over could not
+		// publish it either. Nothing is pending then.
+		if probs := literalKeys(rev); len(probs) > 0 {
+			if s.refused == nil {
+				s.refused = &reconciler.StalledError{Phase: reconciler.PhaseApply, Err: probs}
+				s.refusedRev = rev.Revision
+			}
+			s.pending, s.lastErr = nil, probs
+			return s.refused
+		}
+	}
 	s.pending = rev
 	if s.election.Role() != fleet.RoleLeader {
 		s.log.Info("standing by: the leader publishes", "revision", rev.Revision)
@@ -295,10 +318,17 @@ func (s *publishSink) publishLocked(ctx context.Context) error {
 	}
 	p, err := s.pub.Publish(ctx, rev.Revision, ents)
 	if errors.Is(err, fleet.ErrLiteralKey) {
-		// The revision itself is at fault: wait for a new one.
+		// The revision itself is at fault: it is stalled like an invalid
+		// one (DESIGN.md 9), and the reconciler waits for a new revision
+		// instead of retrying. The same error for the same revision, so
+		// that the reconciler logs it once.
 		s.lastErr = err
-		s.log.Error("revision refused: not published", "revision", rev.Revision, "err", err)
-		return nil
+		if s.refused == nil {
+			s.refused = &reconciler.StalledError{Phase: reconciler.PhaseApply, Err: fmt.Errorf("not published to the fleet: %w", err)}
+			s.refusedRev = rev.Revision
+		}
+		s.pending = nil
+		return s.refused
 	}
 	if err != nil {
 		s.lastErr = err
@@ -322,7 +352,7 @@ func (s *publishSink) roleChanged(ctx context.Context, role fleet.Role, dk *flee
 		return
 	}
 	if err := s.publishLocked(ctx); err != nil {
-		s.log.Warn("cannot publish on taking the lead; the next reconcile retries", "err", err)
+		s.log.Warn("cannot publish on taking the lead; the next revision or retry publishes", "err", err)
 	}
 	if dk == nil {
 		return
@@ -343,6 +373,27 @@ func (s *publishSink) roleChanged(ctx context.Context, role fleet.Role, dk *flee
 			}
 		}
 	}()
+}
+
+// literalKeys lists the literal private keys of rev, by file position
+// and field: what a publisher without a data key refuses to send
+// (fleet.ErrLiteralKey), since they would travel in the clear.
+func literalKeys(rev *reconciler.AppliedRevision) schema.ErrorList {
+	var out schema.ErrorList
+	for _, e := range rev.Entities {
+		for i, c := range e.Chains {
+			if c.Key == "" || schema.IsReference(c.Key) {
+				continue
+			}
+			field := "key"
+			if i > 0 {
+				field = fmt.Sprintf("keys[%d]", i-1)
+			}
+			out = append(out, &schema.Error{Severity: schema.SeverityError, Pos: e.Position(field), Field: field,
+				Msg: fleet.ErrLiteralKey.Error() + "; use a secret reference or give the publisher --data-key-file"})
+		}
+	}
+	return out
 }
 
 // statusFields are the publisher's additions to /api/v1/status.

@@ -14,6 +14,12 @@ import (
 // secret values that are not valid material, a plan that deletes too
 // much, a configuration the gateway refuses). The reconciler keeps serving
 // the last applied state and waits for a new revision.
+//
+// A [Sink] or a source may return one too (settle finds it in the chain
+// of the retryable error it is wrapped in): a fleet publisher refusing
+// literal private keys without a data key, a fleet node refusing a
+// manifest. Returning the same *StalledError again for the same revision
+// keeps the reconciler from logging it again.
 type StalledError struct {
 	Phase Phase
 	// Err is the cause; a schema.ErrorList when the problems have file
