@@ -173,9 +173,6 @@ type WaitOptions struct {
 	// Min is how many nodes must serve it; 0 means every live node (and
 	// at least one).
 	Min int
-	// Poll is how often the records are read; 0 means 1 s (each read
-	// creates a consumer, a replicated operation in a cluster).
-	Poll time.Duration
 }
 
 // WaitResult is the state when Wait returned.
@@ -194,35 +191,146 @@ var ErrAmbiguous = errors.New("revision prefix is ambiguous")
 // the revision or a later manifest, with a nil error; when ctx ends first
 // it returns the last state and ctx's error, so the caller can list the
 // lagging nodes.
+//
+// It watches head and the node bucket (two JetStream consumers for the
+// whole wait, whatever its length) and decides again on every update, and
+// once a second for the records that expire meanwhile: a node whose record
+// was not refreshed within the bucket's TTL is no longer live. A fleet
+// whose buckets do not exist yet (nothing published, no node started) is
+// looked for again every second.
 func (f *Fleet) Wait(ctx context.Context, opts WaitOptions) (*WaitResult, error) {
 	if len(opts.Revision) < 4 {
 		return nil, fmt.Errorf("revision %q: give 4 characters at least", opts.Revision)
 	}
-	if opts.Poll <= 0 {
-		opts.Poll = time.Second
-	}
-	res := &WaitResult{}
+	w := &waiter{f: f, opts: opts, res: &WaitResult{}}
 	for {
-		st, err := f.Status(ctx)
-		if err == nil {
-			var past []Head
-			if !mentions(st, opts.Revision) {
-				// Published before the current head: find it in head's
-				// history.
-				past, _ = f.history(ctx)
-			}
-			res, err = evaluate(st, past, opts)
-			if err != nil {
-				return nil, err
-			}
-			if len(res.Done) >= res.Want && res.Want > 0 {
-				return res, nil
-			}
+		done, err := w.watch(ctx)
+		if done {
+			return w.res, nil
+		}
+		if errors.Is(err, ErrAmbiguous) {
+			return nil, err
+		}
+		if err != nil && ctx.Err() == nil {
+			f.log.Debug("fleet wait: cannot watch the fleet; retrying", "fleet", f.name, "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-time.After(opts.Poll):
+			return w.res, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// waiter is the state of one Wait.
+type waiter struct {
+	f    *Fleet
+	opts WaitOptions
+	res  *WaitResult // the last evaluation
+}
+
+// watchedRecord is a node record as the watcher last delivered it.
+type watchedRecord struct {
+	rec     Record
+	written time.Time // by the server's clock
+}
+
+// watch follows head and the node records until the wait is satisfied
+// (true), ctx ends, or a watcher fails (the error).
+func (w *waiter) watch(ctx context.Context) (bool, error) {
+	f := w.f
+	headKV, err := f.bucket(ctx, bucketHead, false)
+	if err != nil {
+		return false, err
+	}
+	nodesKV, err := f.bucket(ctx, bucketNodes, false)
+	if err != nil {
+		return false, err
+	}
+	ttl := f.opts.RecordTTL
+	if st, err := nodesKV.Status(ctx); err == nil && st.TTL() > 0 {
+		ttl = st.TTL() // the bucket's, whatever this handle was opened with
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hw, err := headKV.Watch(wctx, headKey)
+	if err != nil {
+		return false, fmt.Errorf("fleet %s: watch head: %w", f.name, err)
+	}
+	defer hw.Stop()
+	nw, err := nodesKV.WatchAll(wctx)
+	if err != nil {
+		return false, fmt.Errorf("fleet %s: watch node records: %w", f.name, err)
+	}
+	defer nw.Stop()
+
+	var head Head
+	var past []Head // head's history, read once if the revision is not in sight
+	pastRead := false
+	records := map[string]watchedRecord{}
+	headReady, nodesReady := false, false
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case e, ok := <-hw.Updates():
+			if !ok {
+				return false, fmt.Errorf("fleet %s: head watcher closed", f.name)
+			}
+			if e == nil {
+				headReady = true
+				break
+			}
+			if r, signer, err := peekHead(e.Value()); err == nil {
+				head = Head{Revision: r.Revision, Sequence: r.Sequence, Time: r.Time, Entities: r.Entities, Signer: signer}
+			}
+		case e, ok := <-nw.Updates():
+			if !ok {
+				return false, fmt.Errorf("fleet %s: node record watcher closed", f.name)
+			}
+			if e == nil {
+				nodesReady = true
+				break
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				delete(records, e.Key())
+				break
+			}
+			var r Record
+			if err := json.Unmarshal(e.Value(), &r); err != nil {
+				break // not a record we wrote
+			}
+			records[e.Key()] = watchedRecord{rec: r, written: e.Created()}
+		case <-tick.C:
+		}
+		if !headReady || !nodesReady {
+			continue // the initial values are still coming
+		}
+		st := &Status{Fleet: f.name, Head: head, Nodes: []Record{}}
+		now := time.Now()
+		for k, wr := range records {
+			if now.Sub(wr.written) > ttl {
+				delete(records, k) // expired: the server drops it too
+				continue
+			}
+			st.Nodes = append(st.Nodes, wr.rec)
+		}
+		slices.SortFunc(st.Nodes, func(a, b Record) int { return strings.Compare(a.Node, b.Node) })
+		if !pastRead && !mentions(st, w.opts.Revision) {
+			// Published before the current head: find it in head's
+			// history.
+			past, _ = f.history(ctx)
+			pastRead = true
+		}
+		res, err := evaluate(st, past, w.opts)
+		if err != nil {
+			return false, err
+		}
+		w.res = res
+		if len(res.Done) >= res.Want && res.Want > 0 {
+			return true, nil
 		}
 	}
 }

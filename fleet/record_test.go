@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go"
 
 	"certops/fixtures"
 )
@@ -175,6 +177,98 @@ func TestTicketKeys(t *testing.T) {
 			if strings.Contains(string(e.Value()), string(key[:])) {
 				t.Error("a ticket key travels in the clear")
 			}
+		}
+	})
+}
+
+// TestWaitWatches: wait decides on the update that converges the fleet,
+// with one consumer per bucket for the whole wait, and a node whose record
+// expires meanwhile stops counting as live.
+func TestWaitWatches(t *testing.T) {
+	forEachServer(t, func(t *testing.T, ns *natsServer) {
+		ctx := testContext(t)
+		k := newTestKeys(t)
+		e1, _ := testEntity(t, fixtures.NewRootCA(t, "fleet CA"), "one")
+		f := openFleet(t, ns, "watch", Options{RecordTTL: 2 * time.Second})
+		p := publisher(t, f, k, true)
+		const rev = "3333cccc7777"
+		if _, err := p.Publish(ctx, rev, []Entity{e1}); err != nil {
+			t.Fatal(err)
+		}
+		write := func(r Record) {
+			t.Helper()
+			r.Time = time.Now().UTC()
+			if err := f.WriteRecord(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write(Record{Node: "a", Revision: "old", Sequence: 0})
+		write(Record{Node: "b", Revision: "old", Sequence: 0})
+
+		// Every consumer created on the server, by anyone: a copy of each
+		// JetStream API request.
+		var created atomic.Int32
+		sub, err := f.conn.nc.Subscribe("$JS.API.CONSUMER.CREATE.>", func(*nats.Msg) { created.Add(1) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Unsubscribe()
+		f.conn.nc.Flush()
+
+		type result struct {
+			res *WaitResult
+			err error
+		}
+		done := make(chan result, 1)
+		start := time.Now()
+		go func() {
+			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			res, err := f.Wait(wctx, WaitOptions{Revision: "3333"})
+			done <- result{res, err}
+		}()
+		consumers := func(kind bucketKind) int {
+			s, err := f.js.Stream(ctx, "KV_"+f.bucketName(kind))
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := s.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return info.State.Consumers
+		}
+		// Node a converges; b keeps lagging, then stops refreshing its
+		// record (it died): wait must end once b's record expires.
+		for i := range 4 {
+			time.Sleep(300 * time.Millisecond)
+			write(Record{Node: "a", Revision: rev, Sequence: 1, Verified: true})
+			if i == 0 {
+				write(Record{Node: "b", Revision: "old", Sequence: 0})
+			}
+			if h, n := consumers(bucketHead), consumers(bucketNodes); h > 1 || n > 1 {
+				t.Errorf("while waiting: %d consumers on head, %d on the node bucket; want 1 each at most", h, n)
+			}
+		}
+		var r result
+		for r.res == nil && r.err == nil {
+			select {
+			case r = <-done:
+			case <-time.After(300 * time.Millisecond):
+				write(Record{Node: "a", Revision: rev, Sequence: 1, Verified: true}) // a stays alive
+			}
+		}
+		if r.err != nil {
+			t.Fatalf("Wait = %v, want nil once b expired", r.err)
+		}
+		if got := names(r.res.Done); !cmp.Equal(got, []string{"a"}) || len(r.res.Lagging) != 0 {
+			t.Errorf("Wait: done %v, lagging %v; want [a], none", got, names(r.res.Lagging))
+		}
+		if n := created.Load(); n > 2 {
+			t.Errorf("Wait created %d consumers, want 2 (one watcher on head, one on the node bucket)", n)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("Wait took %v, want it to end once b's record expired (2 s TTL)", d)
 		}
 	})
 }
