@@ -219,23 +219,11 @@ func shardOf(name string, shards int) int {
 }
 
 // buildPages splits name → blob digest into pages, returning each page's
-// bytes in shard order.
+// bytes in shard order. A Publisher keeps them in a pageSet instead, which
+// re-encodes only the pages that changed.
 func buildPages(entries map[string]string) [][]byte {
-	shards := shardCount(len(entries))
-	pages := make([]page, shards)
-	for name, d := range entries {
-		i := shardOf(name, shards)
-		pages[i].Entries = append(pages[i].Entries, pageEntry{Name: name, Blob: d})
-	}
-	out := make([][]byte, shards)
-	for i := range pages {
-		slices.SortFunc(pages[i].Entries, func(a, b pageEntry) int { return strings.Compare(a.Name, b.Name) })
-		if pages[i].Entries == nil {
-			pages[i].Entries = []pageEntry{}
-		}
-		out[i], _ = json.Marshal(pages[i]) // plain strings: cannot fail
-	}
-	return out
+	var ps pageSet
+	return ps.pages(entries)
 }
 
 // parsePage checks a page's content against its shard.

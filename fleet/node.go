@@ -51,6 +51,10 @@ type Node struct {
 	current *Revision              // last fetched
 	parsed  map[string][]pageEntry // parsed pages of applied and current, by digest
 	opened  map[string]bool        // blob digests of parsed pages known to decode and open
+	headRev uint64                 // bucket revision of the head value Fetch read last
+
+	watchMu sync.Mutex              // guards watched
+	watched jetstream.KeyValueEntry // the newest head Watch delivered, until Fetch takes it
 }
 
 // Revision is a verified manifest whose blobs are all in the node's
@@ -172,17 +176,23 @@ func (n *Node) Fetch(ctx context.Context) (*Revision, error) {
 	// without a leader): bound the whole fetch.
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	kv, err := n.f.bucket(ctx, bucketHead, false)
-	if err != nil {
-		return nil, err
+	// The value Watch was pushed saves reading head again, once: a Fetch
+	// with nothing new from the watcher (a poll, a retry) reads head.
+	e := n.takeWatched()
+	if e == nil || e.Revision() <= n.headRev {
+		kv, err := n.f.bucket(ctx, bucketHead, false)
+		if err != nil {
+			return nil, err
+		}
+		e, err = kv.Get(ctx, headKey)
+		if isNotFound(err) {
+			return nil, fmt.Errorf("fleet %s: %w", n.f.name, ErrNoHead)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fleet %s: read head: %w", n.f.name, err)
+		}
 	}
-	e, err := kv.Get(ctx, headKey)
-	if isNotFound(err) {
-		return nil, fmt.Errorf("fleet %s: %w", n.f.name, ErrNoHead)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("fleet %s: read head: %w", n.f.name, err)
-	}
+	n.headRev = max(n.headRev, e.Revision())
 	env := e.Value()
 	for _, r := range []*Revision{n.current, n.applied} {
 		if r != nil && bytes.Equal(r.env, env) {
@@ -197,9 +207,15 @@ func (n *Node) Fetch(ctx context.Context) (*Revision, error) {
 	if err != nil {
 		return nil, err
 	}
+	replaced := n.current
 	n.current = rev
-	if err := n.pruneLocked(); err != nil {
-		n.log.Warn("cannot prune the fleet cache", "err", err)
+	// Until rev is applied, only the pages of a fetched revision that
+	// was never applied can have become garbage: the applied ones are
+	// still in use, and Applied prunes.
+	if replaced != nil && replaced != n.applied {
+		if err := n.pruneLocked(); err != nil {
+			n.log.Warn("cannot prune the fleet cache", "err", err)
+		}
 	}
 	return rev, nil
 }
@@ -389,13 +405,19 @@ func (n *Node) Applied(rev *Revision) error {
 // the pages that left, not of the fleet.
 func (n *Node) pruneLocked() error {
 	var revs []*Revision
-	keep := map[string]bool{}
 	for _, r := range []*Revision{n.applied, n.current} {
-		if r != nil {
+		if r != nil && (len(revs) == 0 || r != revs[0]) {
 			revs = append(revs, r)
-			for _, d := range r.digests {
-				keep[d] = true
-			}
+		}
+	}
+	size := 0
+	for _, r := range revs {
+		size += len(r.digests)
+	}
+	keep := make(map[string]bool, size)
+	for _, r := range revs {
+		for _, d := range r.digests {
+			keep[d] = true
 		}
 	}
 	var drop []string
@@ -461,6 +483,29 @@ func (n *Node) Watch(ctx context.Context, trigger func()) error {
 	return nil
 }
 
+// noteHead keeps e, a head value the watcher delivered, for the next
+// Fetch.
+func (n *Node) noteHead(e jetstream.KeyValueEntry) {
+	if e.Operation() != jetstream.KeyValuePut {
+		return
+	}
+	n.watchMu.Lock()
+	defer n.watchMu.Unlock()
+	if n.watched == nil || e.Revision() > n.watched.Revision() {
+		n.watched = e
+	}
+}
+
+// takeWatched returns the head value noteHead kept, if any, and forgets
+// it.
+func (n *Node) takeWatched() jetstream.KeyValueEntry {
+	n.watchMu.Lock()
+	defer n.watchMu.Unlock()
+	e := n.watched
+	n.watched = nil
+	return e
+}
+
 // follow triggers on every update of w and every tick until w ends or ctx
 // does.
 func (n *Node) follow(ctx context.Context, w jetstream.KeyWatcher, tick <-chan time.Time, trigger func()) {
@@ -473,6 +518,7 @@ func (n *Node) follow(ctx context.Context, w jetstream.KeyWatcher, tick <-chan t
 				return
 			}
 			if e != nil {
+				n.noteHead(e)
 				trigger()
 			}
 		case <-tick:

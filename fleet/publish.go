@@ -35,6 +35,7 @@ type Publisher struct {
 	mu      sync.Mutex        // serialises Publish; guards the fields below
 	known   map[string]bool   // digests present in the blob bucket
 	encoded map[string]string // Entity.Hash → blob digest, for the last publish
+	pageSet pageSet           // the manifest pages of the last publish
 	last    *Published
 }
 
@@ -114,7 +115,7 @@ func (p *Publisher) Publish(ctx context.Context, revision string, entities []Ent
 			encoded[e.Hash] = d
 		}
 	}
-	pages := buildPages(index)
+	pages := p.pageSet.pages(index)
 	r := &root{Fleet: p.f.name, Revision: revision, Entities: len(index), Pages: make([]string, len(pages))}
 	for i, pg := range pages {
 		d := digestOf(pg)

@@ -26,6 +26,7 @@ const debianServer = "/usr/sbin/nats-server"
 // natsServer is a running NATS server with JetStream.
 type natsServer struct {
 	URL  string
+	pid  int // of a nats-server process; 0 when embedded
 	stop func()
 }
 
@@ -76,7 +77,7 @@ func binaryServer(tb testing.TB) *natsServer {
 				Nats []string `json:"nats"`
 			}
 			if json.Unmarshal(b, &p) == nil && len(p.Nats) > 0 {
-				return &natsServer{URL: p.Nats[0], stop: stop}
+				return &natsServer{URL: p.Nats[0], pid: cmd.Process.Pid, stop: stop}
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
