@@ -42,8 +42,8 @@ func TestKeyFilesFromOpenSSL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := verify(env, []TrustedKey{tk}); err != nil {
-		t.Errorf("verify(openssl keys) = %v, want nil", err)
+	if _, signer, err := verify(env, []TrustedKey{tk}); err != nil || signer != tk.ID() {
+		t.Errorf("verify(openssl keys) = %q, %v; want %q, nil", signer, err, tk.ID())
 	}
 	if _, err := LoadDataKey(data); err != nil {
 		t.Errorf("LoadDataKey(openssl rand -base64 32) = %v", err)

@@ -251,11 +251,11 @@ func sign(r *root, k *SigningKey) ([]byte, error) {
 }
 
 // verify checks an envelope's signature against the trusted keys and
-// returns its root.
-func verify(b []byte, trusted []TrustedKey) (*root, error) {
+// returns its root and the signer's key id.
+func verify(b []byte, trusted []TrustedKey) (*root, string, error) {
 	var env envelope
 	if err := json.Unmarshal(b, &env); err != nil {
-		return nil, refuse(ReasonMalformed, "head does not parse: %v", err)
+		return nil, "", refuse(ReasonMalformed, "head does not parse: %v", err)
 	}
 	var key *TrustedKey
 	for i := range trusted {
@@ -270,7 +270,7 @@ func verify(b []byte, trusted []TrustedKey) (*root, error) {
 		if r != nil {
 			e.Sequence, e.Revision = r.Sequence, r.Revision
 		}
-		return nil, e
+		return nil, "", e
 	}
 	if len(env.Sig) != ed25519.SignatureSize || !ed25519.Verify(key.pub, env.Root, env.Sig) {
 		r, _ := peekRoot(env.Root)
@@ -278,13 +278,13 @@ func verify(b []byte, trusted []TrustedKey) (*root, error) {
 		if r != nil {
 			e.Sequence, e.Revision = r.Sequence, r.Revision
 		}
-		return nil, e
+		return nil, "", e
 	}
 	r, err := peekRoot(env.Root)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return r, nil
+	return r, env.Key, nil
 }
 
 // peekRoot parses a root without checking its signature.

@@ -3,7 +3,6 @@ package fleet
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -223,7 +222,7 @@ func (n *Node) Fetch(ctx context.Context) (*Revision, error) {
 // load verifies env and gathers its pages and blobs: from the cache, and
 // from kv when it is not nil.
 func (n *Node) load(ctx context.Context, env []byte, kv jetstream.KeyValue) (*Revision, error) {
-	r, err := verify(env, n.opts.Trusted)
+	r, signer, err := verify(env, n.opts.Trusted)
 	if err != nil {
 		return nil, err
 	}
@@ -239,9 +238,7 @@ func (n *Node) load(ctx context.Context, env []byte, kv jetstream.KeyValue) (*Re
 	}
 	rev := &Revision{Fleet: r.Fleet, Revision: r.Revision, Sequence: r.Sequence, Time: r.Time, Entities: r.Entities,
 		env: env, digests: r.Pages, pages: make([][]pageEntry, len(r.Pages)), node: n}
-	var signer envelope
-	_ = json.Unmarshal(env, &signer)
-	rev.Signer = signer.Key
+	rev.Signer = signer
 
 	// Pages: parsed ones are reused; the others come from the cache or
 	// the bus.
