@@ -28,8 +28,8 @@
 // Publishers elect a leader with a key in a bucket whose entries expire
 // after the lease ([Election]); a standby takes over within two lease
 // periods of the leader's last renewal. Nodes write records to a bucket
-// whose entries expire ([Fleet.WriteRecord]); [Fleet.Status] and
-// [Fleet.Wait] read them. The leader distributes session-ticket keys
+// whose entries expire ([Fleet.WriteRecord]); [Fleet.Status] reads them
+// and [Fleet.Wait] watches them. The leader distributes session-ticket keys
 // sealed with the data key ([TicketKeys]).
 //
 // Every expiry is a bucket-level MaxAge, so the package works with

@@ -21,7 +21,12 @@ import (
 const TicketKeyRotation = 12 * time.Hour
 
 // TicketKeysKept is how many keys decrypt tickets: the current one and the
-// two before it.
+// two before it. With a key every TicketKeyRotation, a node (which uses
+// exactly these keys: gateway.Server.SetTicketKeys) accepts a ticket for
+// 24 to 36 hours after it issued it, depending on when in its key's 12
+// hours it was issued, plus up to the leader's 10-minute check period;
+// not for the 7 days crypto/tls tells clients (a later ticket gets a full
+// handshake).
 const TicketKeysKept = 3
 
 const ticketsKey = "keys"
