@@ -368,3 +368,45 @@ func lastSession(t *testing.T, c tls.ClientSessionCache, sni string) *tls.Client
 	}
 	return cs
 }
+
+// TestFleetRecordOncePerChange: with a proof attached, applying a
+// revision leaves the record write to the end of its proof, unless that
+// proof has ended already: one write per change, not two.
+func TestFleetRecordOncePerChange(t *testing.T) {
+	tf := newTestFleet(t)
+	one, _ := tf.entity(t, "one")
+	tf.publish(t, tf.pub, "rev1", one)
+	n := tf.node(t, "n1", nil)
+	var mu sync.Mutex
+	proved := Proof{Revision: "older", Verified: true}
+	n.src.Attach(n.rec.Status, func() Proof { mu.Lock(); defer mu.Unlock(); return proved })
+	pending := func() bool {
+		select {
+		case <-n.src.changed:
+			return true
+		default:
+			return false
+		}
+	}
+	wantResult(t, reconcileNow(t, n.rec), ResultApplied)
+	if pending() {
+		t.Error("applied while its proof runs: record write asked for, want it left to the proof")
+	}
+	n.src.ProofChanged()
+	if !pending() {
+		t.Error("ProofChanged: no record write asked for")
+	}
+
+	two, _ := tf.entity(t, "two")
+	tf.publish(t, tf.pub, "rev2", one, two)
+	mu.Lock()
+	proved = Proof{Revision: "rev2", Verified: true} // the proof ended before the source's Apply
+	mu.Unlock()
+	wantResult(t, reconcileNow(t, n.rec), ResultApplied)
+	if !pending() {
+		t.Error("applied after its proof ended: no record write asked for")
+	}
+	if rec := n.src.Record(); rec.Revision != "rev2" || !rec.Verified {
+		t.Errorf("Record() = %s verified %v, want rev2 verified", rec.Revision, rec.Verified)
+	}
+}
