@@ -100,6 +100,31 @@ func (r *Revision) Blobs() map[string]string {
 	return m
 }
 
+// Diff reports the entities whose blob differs between prev and r by
+// calling del for each entity of a changed page of prev and then set for
+// each entity of the same page of r (unchanged entities of a changed page
+// included), so that a map of prev's names patched this way describes r.
+// It costs the changed pages, not the fleet. It returns false, calling
+// neither, when prev is nil or paged differently: the caller then reads
+// r whole (Blobs).
+func (r *Revision) Diff(prev *Revision, del func(name string), set func(name, digest string)) bool {
+	if prev == nil || len(prev.pages) != len(r.pages) {
+		return false
+	}
+	for i := range r.pages {
+		if prev.digests[i] == r.digests[i] {
+			continue
+		}
+		for _, e := range prev.pages[i] {
+			del(e.Name)
+		}
+		for _, e := range r.pages[i] {
+			set(e.Name, e.Blob)
+		}
+	}
+	return true
+}
+
 // Entity returns an entity of the revision, its sealed keys opened. The
 // result holds private keys: keep it in memory only.
 func (r *Revision) Entity(name string) (Entity, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,10 @@ type FleetSource struct {
 	refusal   *StalledError                      // what Fetch returns for refused
 	refusals  sync.Map                           // fleet.Reason -> *atomic.Int64
 	changed   chan struct{}                      // capacity 1: the record should be written
+
+	treeMu    sync.Mutex // guards lastTree, lastFiles
+	lastTree  *fleet.Revision
+	lastFiles map[string]string // the files of lastTree's tree
 
 	statusMu sync.Mutex // guards status, proof
 	status   func() *Status
@@ -153,12 +158,28 @@ func (s *FleetSource) Open(_ context.Context, revision string) (*source.Tree, er
 }
 
 // tree turns a fleet revision into a file tree: one JSON entity file per
-// entity, read (and its keys opened) on demand.
+// entity, read (and its keys opened) on demand. The file map of the last
+// tree is copied and patched with the pages that changed, rather than
+// built again from every entity of the fleet.
 func (s *FleetSource) tree(rev *fleet.Revision) *source.Tree {
-	files := make(map[string]string, rev.Entities)
-	for name, d := range rev.Blobs() {
-		files[name+".json"] = d
+	s.treeMu.Lock()
+	var files map[string]string
+	if s.lastTree != nil {
+		files = maps.Clone(s.lastFiles)
+		if !rev.Diff(s.lastTree,
+			func(name string) { delete(files, name+".json") },
+			func(name, d string) { files[name+".json"] = d }) {
+			files = nil
+		}
 	}
+	if files == nil {
+		files = make(map[string]string, rev.Entities)
+		for name, d := range rev.Blobs() {
+			files[name+".json"] = d
+		}
+	}
+	s.lastTree, s.lastFiles = rev, files // never modified again: the tree shares it
+	s.treeMu.Unlock()
 	return source.NewTree(rev.Revision, files, func(p string) ([]byte, error) {
 		e, err := rev.Entity(strings.TrimSuffix(p, ".json"))
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -408,5 +410,56 @@ func TestFleetRecordOncePerChange(t *testing.T) {
 	}
 	if rec := n.src.Record(); rec.Revision != "rev2" || !rec.Verified {
 		t.Errorf("Record() = %s verified %v, want rev2 verified", rec.Revision, rec.Verified)
+	}
+}
+
+// TestFleetTreeIncremental: the tree of each revision, patched from the
+// last one's, lists exactly the revision's entities and blobs.
+func TestFleetTreeIncremental(t *testing.T) {
+	tf := newTestFleet(t)
+	n := tf.node(t, "n1", nil)
+	ents := map[string]fleet.Entity{}
+	for _, name := range []string{"a", "b", "c", "d"} {
+		ents[name], _ = tf.entity(t, name)
+	}
+	steps := []struct {
+		name   string
+		change func()
+	}{
+		{"four entities", func() {}},
+		{"one changed", func() { ents["b"], _ = tf.entity(t, "b") }},
+		{"one removed, one added", func() { delete(ents, "c"); ents["e"], _ = tf.entity(t, "e") }},
+		{"grown past a page count", func() {
+			for _, name := range []string{"f", "g", "h", "i", "j"} {
+				ents[name], _ = tf.entity(t, name)
+			}
+		}},
+		{"one changed again", func() { ents["g"], _ = tf.entity(t, "g") }},
+	}
+	for i, st := range steps {
+		st.change()
+		var list []fleet.Entity
+		for _, e := range ents {
+			list = append(list, e)
+		}
+		tf.publish(t, tf.pub, fmt.Sprintf("rev%d", i), list...)
+		tree, err := n.src.Fetch(t.Context())
+		if err != nil {
+			t.Fatalf("%s: Fetch: %v", st.name, err)
+		}
+		rev, err := n.src.node.Fetch(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{}
+		for name, d := range rev.Blobs() {
+			want[name+".json"] = d
+		}
+		if diff := cmp.Diff(want, tree.Files); diff != "" {
+			t.Errorf("%s: tree files (-want +got):\n%s", st.name, diff)
+		}
+		if len(tree.Files) != len(ents) {
+			t.Errorf("%s: %d files, want %d", st.name, len(tree.Files), len(ents))
+		}
 	}
 }
