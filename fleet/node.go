@@ -51,6 +51,7 @@ type Node struct {
 	parsed  map[string][]pageEntry // parsed pages of applied and current, by digest
 	opened  map[string]bool        // blob digests of parsed pages known to decode and open
 	headRev uint64                 // bucket revision of the head value Fetch read last
+	keep    map[string]bool        // pruneLocked's scratch set, empty between calls
 
 	watchMu sync.Mutex              // guards watched
 	watched jetstream.KeyValueEntry // the newest head Watch delivered, until Fetch takes it
@@ -436,7 +437,11 @@ func (n *Node) pruneLocked() error {
 	for _, r := range revs {
 		size += len(r.digests)
 	}
-	keep := make(map[string]bool, size)
+	if n.keep == nil {
+		n.keep = make(map[string]bool, size)
+	}
+	keep := n.keep
+	defer clear(keep)
 	for _, r := range revs {
 		for _, d := range r.digests {
 			keep[d] = true
