@@ -59,7 +59,7 @@ func walk(certs []*x509.Certificate) chainPath {
 	used[0] = true
 	p.path = []int{0}
 	for cur := 0; ; {
-		if selfSigned(certs[cur]) && cur != 0 {
+		if cur != 0 && selfSigned(certs[cur]) {
 			break // a root ends the path
 		}
 		next := -1
@@ -124,13 +124,17 @@ func (c *Checker) checkChain(r *report, certs []*x509.Certificate, now time.Time
 	}
 	// EKUs are checked on their own (missing_eku), with their role.
 	opts := x509.VerifyOptions{Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
-	t, errPublic, errPrivate := c.verify(certs[0], opts)
+	onPath := make([]*x509.Certificate, len(p.path))
+	for k, i := range p.path {
+		onPath[k] = certs[i]
+	}
+	t, errPublic, errPrivate := c.verify(onPath, opts)
 	if expired(errPublic) || expired(errPrivate) {
 		// Validity is schema's check, reported there; judge the trust of
 		// the chain in the middle of the leaf's life instead.
 		leaf := certs[0]
 		opts.CurrentTime = leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
-		t, errPublic, errPrivate = c.verify(certs[0], opts)
+		t, errPublic, errPrivate = c.verify(onPath, opts)
 	}
 	if t != trustNone {
 		return t
@@ -152,11 +156,12 @@ func (c *Checker) checkChain(r *report, certs []*x509.Certificate, now time.Time
 	// tell apart. Public CAs name their issuer's certificate in the
 	// Authority Information Access extension (BR 7.1.2.7.7), so an issuer
 	// with a caIssuers URL is an intermediate the chain lacks.
+	topSelfSigned := selfSigned(top)
 	switch {
-	case len(p.path) > 1 && selfSigned(top):
+	case len(p.path) > 1 && topSelfSigned:
 		r.add(UntrustedRoot, "the chain ends at the root %s, which is not a trusted root: pin it with --roots or a *.roots.pem file if it is a private root",
 			name(top))
-	case selfSigned(top):
+	case topSelfSigned:
 		r.add(UntrustedRoot, "the leaf is self-signed and not a trusted root: pin it with --roots or a *.roots.pem file if it is meant to be trusted")
 	case len(top.IssuingCertificateURL) > 0:
 		what := "the leaf's"
@@ -175,10 +180,30 @@ func (c *Checker) checkChain(r *report, certs []*x509.Certificate, now time.Time
 	return trustNone
 }
 
-// verify builds a path for leaf to the public roots, then to the private
-// ones, with crypto/x509, which checks signatures, CA flags, path length
-// and name constraints. It returns the trust found, or the errors of both.
-func (c *Checker) verify(leaf *x509.Certificate, opts x509.VerifyOptions) (trust, error, error) {
+// verify builds a path for the leaf (onPath[0], the rest its
+// intermediates in opts) to the public roots, then to the private ones,
+// with crypto/x509, which checks signatures, CA flags, path length and
+// name constraints. It returns the trust found, or the errors of both.
+func (c *Checker) verify(onPath []*x509.Certificate, opts x509.VerifyOptions) (trust, error, error) {
+	leaf := onPath[0]
+	if c.private != nil && !c.publicCandidate(onPath) {
+		// No public root can end a path from these certificates, so the
+		// public attempt fails whatever it tries: make the private one
+		// first, and the public one only when the private one fails too,
+		// for its error. A privately trusted chain then costs one path
+		// build (a signature check per certificate), not two.
+		opts.Roots = c.private
+		_, errPrivate := leaf.Verify(opts)
+		if errPrivate == nil {
+			return trustPrivate, nil, nil
+		}
+		opts.Roots = c.public
+		_, errPublic := leaf.Verify(opts)
+		if errPublic == nil {
+			return trustPublic, nil, nil // not expected; the public roots still win
+		}
+		return trustNone, errPublic, errPrivate
+	}
 	opts.Roots = c.public
 	_, errPublic := leaf.Verify(opts)
 	if errPublic == nil {
@@ -193,6 +218,26 @@ func (c *Checker) verify(leaf *x509.Certificate, opts x509.VerifyOptions) (trust
 		return trustPrivate, nil, nil
 	}
 	return trustNone, errPublic, errPrivate
+}
+
+// publicCandidate reports whether a public root could end a path built
+// from onPath (a leaf and its intermediates): crypto/x509 takes as a
+// parent only a root whose subject is a certificate's issuer, and a leaf
+// that is itself in the pool as its own chain. It reports true when the
+// public roots are not known (the platform verifies them).
+func (c *Checker) publicCandidate(onPath []*x509.Certificate) bool {
+	if c.publicSubjects == nil {
+		return true
+	}
+	if c.publicSubjects[string(onPath[0].RawSubject)] {
+		return true
+	}
+	for _, cert := range onPath {
+		if c.publicSubjects[string(cert.RawIssuer)] {
+			return true
+		}
+	}
+	return false
 }
 
 // expired reports whether err is crypto/x509's refusal of a certificate

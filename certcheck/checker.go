@@ -42,8 +42,11 @@ type Options struct {
 type Checker struct {
 	public  *x509.CertPool
 	private *x509.CertPool
-	policy  Policy
-	now     func() time.Time
+	// publicSubjects holds the raw subjects of the public roots, or nil
+	// where the platform verifies the system roots (publicCandidate).
+	publicSubjects map[string]bool
+	policy         Policy
+	now            func() time.Time
 }
 
 // New returns a Checker for opts.
@@ -52,6 +55,7 @@ func New(opts Options) *Checker {
 	if c.public == nil {
 		c.public = SystemRoots()
 	}
+	c.publicSubjects = poolSubjects(c.public)
 	if len(opts.Private) > 0 {
 		c.private = Pool(opts.Private)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
 	"strings"
 
 	// The Mozilla root set, used by crypto/x509 only when the machine has
@@ -25,6 +26,22 @@ func SystemRoots() *x509.CertPool {
 		return x509.NewCertPool()
 	}
 	return p
+}
+
+// poolSubjects returns the raw subjects of the certificates in p, or nil
+// where crypto/x509 verifies a system pool with the platform's verifier
+// (Windows, macOS, iOS), whose roots a pool does not list.
+func poolSubjects(p *x509.CertPool) map[string]bool {
+	switch runtime.GOOS {
+	case "windows", "darwin", "ios":
+		return nil
+	}
+	out := map[string]bool{}
+	//lint:ignore SA1019 on the other systems a system pool lists its roots
+	for _, s := range p.Subjects() {
+		out[string(s)] = true
+	}
+	return out
 }
 
 // ParseRoots reads a PEM bundle of root certificates (a --roots file or a
