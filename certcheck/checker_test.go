@@ -126,8 +126,17 @@ func TestEntity(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := New(Options{Public: x509.NewCertPool(), Private: tt.private, Policy: tt.policy})
-			all := c.Entity(Entity{Name: "shop", Client: tt.client, Chains: []Chain{{Field: "cert", Certs: tt.certs}}})
+			e := Entity{Name: "shop", Client: tt.client, Chains: []Chain{{Field: "cert", Certs: tt.certs}}}
+			all := c.Entity(e)
 			noKeyMaterial(t, all)
+			// Without the public roots' subjects, verify always makes the
+			// public attempt first, as it did before publicCandidate: the
+			// findings must not depend on the order.
+			publicFirst := New(Options{Public: x509.NewCertPool(), Private: tt.private, Policy: tt.policy})
+			publicFirst.publicSubjects = nil
+			if slow := publicFirst.Entity(e); !slices.Equal(all, slow) {
+				t.Errorf("Entity() = %v, but %v with the public attempt first", all, slow)
+			}
 			got := withoutLints(all)
 			if len(got) != len(tt.want) {
 				t.Fatalf("Entity() = %v, want %d findings %v", got, len(tt.want), tt.want)
@@ -248,6 +257,65 @@ func TestLints(t *testing.T) {
 		if f.Check == LintError {
 			t.Errorf("zlint_error off, got %v", f)
 		}
+	}
+}
+
+// TestPublicCandidate: a path can end at a public root only when a root's
+// subject is the issuer of a certificate on it, or the leaf is a root.
+func TestPublicCandidate(t *testing.T) {
+	p := newPKI(t)
+	leaf := p.inter.Server(t, "shop.example.com")
+	tests := []struct {
+		name   string
+		public *x509.CertPool
+		path   []*x509.Certificate
+		want   bool
+	}{
+		{"no public roots", x509.NewCertPool(), certs(leaf.Cert, p.inter.Cert), false},
+		{"other roots only", fixtures.Pool(p.other), certs(leaf.Cert, p.inter.Cert), false},
+		{"the root is public", fixtures.Pool(p.root), certs(leaf.Cert, p.inter.Cert), true},
+		{"the intermediate is public", fixtures.Pool(p.inter), certs(leaf.Cert), true},
+		{"the leaf is a public root", fixtures.Pool(p.root), certs(p.root.Cert), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(Options{Public: tt.public})
+			if got := c.publicCandidate(tt.path); got != tt.want {
+				t.Errorf("publicCandidate() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestLintCache: a cached result is the result zlint gives, per lint set,
+// and a new UTC day starts the cache again.
+func TestLintCache(t *testing.T) {
+	p := newPKI(t)
+	leaf := p.inter.Server(t, "shop.example.com")
+	for _, public := range []bool{false, true} {
+		want, err := lintLeaf(leaf.Cert, public)
+		if err != nil || len(want) == 0 {
+			t.Fatalf("lintLeaf(public %v) = %v, %v; want results", public, want, err)
+		}
+		for i := range 2 { // a miss, then a hit
+			got, err := runLints(leaf.Cert, public)
+			if err != nil || !slices.Equal(got, want) {
+				t.Errorf("runLints(public %v) call %d = %v, %v; want %v", public, i+1, got, err, want)
+			}
+		}
+	}
+	c := &lintCache{}
+	k := lintKey{public: true}
+	day := time.Date(2026, 12, 1, 23, 59, 0, 0, time.UTC)
+	c.put(k, []lintResult{{name: "e_x"}}, day)
+	if _, ok := c.get(k, day.Add(30*time.Second)); !ok {
+		t.Errorf("get() the same day missed")
+	}
+	if _, ok := c.get(k, day.Add(2*time.Minute)); ok {
+		t.Errorf("get() on the next day hit")
+	}
+	if _, ok := c.get(lintKey{}, day); ok {
+		t.Errorf("get() of the other lint set hit")
 	}
 }
 
