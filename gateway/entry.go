@@ -173,3 +173,37 @@ func (e *entry) verifyConnection(cs tls.ConnectionState) error {
 	return fmt.Errorf("gateway: entity %q: %w: %q chains through more than %d intermediate(s)",
 		e.name, ErrClientCertificate, cs.PeerCertificates[0].Subject.String(), e.depth)
 }
+
+// ServedChains returns the certificate chains the running configuration
+// serves for the entity called name, leaf first, without their private
+// keys, in the order they are served (ECDSA and Ed25519 before RSA). It
+// returns false when no such entity runs, or when one of its chains has a
+// key the gateway keeps as given (an opaque crypto.Signer), which only the
+// caller can give again.
+//
+// Given back in an Entity to Apply, the chains keep their running keys
+// (see Entity.Chains), so a caller that re-applies unchanged entities need
+// keep neither their keys nor their certificates. The DER slices refer to
+// the gateway's immutable storage: they must not be modified, and they
+// keep that storage alive while they are held.
+func (s *Server) ServedChains(name string) ([]tls.Certificate, bool) {
+	snap := s.snap.Load()
+	i := snap.indexOf(name)
+	if i < 0 {
+		return nil, false
+	}
+	rec := &snap.entities[i]
+	chains := make([]tls.Certificate, rec.nChains)
+	for n := range chains {
+		c := &snap.chains[int(rec.chain)+n]
+		if c.pinned >= 0 {
+			return nil, false
+		}
+		der := make([][]byte, c.nCerts)
+		for k := range der {
+			der[k] = snap.bytes(snap.certs[int(c.cert)+k])
+		}
+		chains[n].Certificate = der
+	}
+	return chains, true
+}

@@ -280,7 +280,8 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 	defer r.phase(rn, PhaseApply)()
 	// A disabled entity (APISIX status: 0) is planned and shown, not
 	// served: it may share its SNIs with the enabled one.
-	cfg := gatewayConfig(c.desired.built)
+	served, _ := r.opts.Gateway.(chainServer)
+	cfg := gatewayConfig(c.desired.built, served)
 	if err := r.opts.Gateway.Apply(cfg); err != nil {
 		r.rebuild = true
 		return stalled(PhaseApply, fmt.Errorf("gateway: %w", err))

@@ -109,7 +109,7 @@ type appliedState struct {
 	built    map[string]*built // by entity name
 	infos    []plan.EntityInfo // sorted by name
 	refs     bool              // some entity uses a secret reference
-	plan     *plan.Plan        // of the revision's last apply
+	plan     *plan.Plan        // of the revision's last apply, until every sink has it
 }
 
 // Retry and polling timing: one backoff policy (internal/backoff) for

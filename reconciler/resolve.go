@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,25 +42,39 @@ type Retainer interface {
 
 // built is an entity turned into gateway input.
 type built struct {
-	key    string // source position, content and secret values it was built from
+	key    [sha256.Size]byte // digest of the source position, content and secret values it was built from
 	entity *schema.Entity
 	info   plan.EntityInfo
-	gw     gateway.Entity
-	refs   []string
+	// gw is the gateway input without chains when the gateway gives them
+	// back (chainServer): the running ones are applied again. Otherwise,
+	// and for a disabled entity, its chains are kept, without leaves.
+	gw   gateway.Entity
+	refs []string
 	// leaves are gw's chains with their parsed leaves and keys, for the
 	// first Apply of gw only (see gatewayConfig).
 	leaves []tls.Certificate
 }
 
+// chainServer is an Applier that gives back the chains it serves, without
+// their keys ([gateway.Server.ServedChains]): the reconciler then keeps no
+// copy of the certificates of an applied entity, only the gateway does.
+type chainServer interface {
+	ServedChains(name string) ([]tls.Certificate, bool)
+}
+
+var _ chainServer = (*gateway.Server)(nil)
+
 // gatewayConfig is the gateway input of desired: its enabled entities.
 // An entity built anew hands the gateway its parsed leaves and keys, once:
 // they are dropped here, so that only the gateway's compact copy outlives
 // the Apply. An entity applied before is given without keys, which the
-// gateway keeps for the leaves it serves: applied is what it serves, as
-// Apply is all or nothing and the reconciler its only caller. Should it
-// refuse a Config all the same, the next build parses every entity again
-// (rebuild). A disabled entity, never served, keeps its keys.
-func gatewayConfig(desired []*built) gateway.Config {
+// gateway keeps for the leaves it serves, and with the chains the gateway
+// serves (from served, the Applier as a chainServer, when it is one):
+// applied is what it serves, as Apply is all or nothing and the reconciler
+// its only caller. Should it refuse a Config all the same, the next build
+// parses every entity again (rebuild). A disabled entity, never served,
+// keeps its keys.
+func gatewayConfig(desired []*built, served chainServer) gateway.Config {
 	cfg := gateway.Config{Entities: make([]gateway.Entity, 0, len(desired))}
 	for _, b := range desired {
 		if b.entity.Disabled {
@@ -69,9 +82,15 @@ func gatewayConfig(desired []*built) gateway.Config {
 			continue
 		}
 		gw := b.gw
-		if b.leaves != nil {
+		switch {
+		case b.leaves != nil:
 			gw.Chains = b.leaves
 			b.leaves = nil
+		case gw.Chains == nil && served != nil:
+			// Not served, it goes without chains and the gateway
+			// refuses the Config, which makes the next build parse
+			// every entity again.
+			gw.Chains, _ = served.ServedChains(gw.Name)
 		}
 		cfg.Entities = append(cfg.Entities, gw)
 	}
@@ -146,7 +165,8 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 		if failed {
 			continue
 		}
-		key := hex.EncodeToString(h.Sum(nil))
+		var key [sha256.Size]byte
+		h.Sum(key[:0])
 		if b, ok := old[e.Name]; ok && b.key == key {
 			out = append(out, b)
 			continue
@@ -178,11 +198,17 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 		// pointer-dense heap DESIGN.md 8 warns about, the gateway checks
 		// unchanged leaves without parsing them, and a chain it serves
 		// already keeps its key without being given it again.
-		chains := slices.Clone(m.Chains)
-		for i := range chains {
-			chains[i].Leaf = nil
-			if !e.Disabled {
-				chains[i].PrivateKey = nil
+		//
+		// When the gateway gives its chains back (chainServer), an enabled
+		// entity keeps no copy of its certificates either.
+		var chains []tls.Certificate
+		if _, ok := r.opts.Gateway.(chainServer); !ok || e.Disabled {
+			chains = slices.Clone(m.Chains)
+			for i := range chains {
+				chains[i].Leaf = nil
+				if !e.Disabled {
+					chains[i].PrivateKey = nil
+				}
 			}
 		}
 		minV, maxV := tlsVersions(e.Protocols)
