@@ -18,11 +18,11 @@ import (
 type doc struct {
 	expr  *ast.StructLit
 	pos   Pos
-	index map[string]Pos    // native field path -> position of its value
+	index map[string]Pos // native field path -> position of its value
 	// fields is index in compact form once the document is validated
 	// (see release); index is then nil.
 	fields fieldIndex
-	kinds map[string]string // native field path -> kind of its value, as exprKind names it
+	kinds  map[string]string // native field path -> kind of its value, as exprKind names it
 	// rename maps a native field path to the path as written in the file
 	// (they differ for ADC and APISIX items); nil is the identity.
 	rename func(string) string
