@@ -26,6 +26,10 @@ type entry struct {
 	config    *tls.Config // returned by GetConfigForClient
 }
 
+// nextProtos are the ALPN protocols of every entry's tls.Config, shared
+// (crypto/tls only reads them): one allocation less per cache miss.
+var nextProtos = []string{"h2", "http/1.1"}
+
 // build parses entity i. keys, when non-nil, holds the entity's private
 // keys already parsed (carried over from the previous snapshot, in chain
 // order), so that only its certificates are parsed here.
@@ -59,7 +63,7 @@ func (s *snapshot) build(i int32, keys []crypto.PrivateKey) (*entry, error) {
 	c := &tls.Config{
 		MinVersion:  rec.minV,
 		MaxVersion:  rec.maxV,
-		NextProtos:  []string{"h2", "http/1.1"},
+		NextProtos:  nextProtos,
 		WrapSession: func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) { return srv.wrapSession(e, cs, ss) },
 		UnwrapSession: func(id []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 			return srv.unwrapSession(e, id, cs)

@@ -186,9 +186,6 @@ func heapReport(b *testing.B, kind string) {
 		empty := []plan.EntityInfo{}
 		rec.entities.Store(&empty)
 		rec.applied.infos = nil
-		for _, bt := range rec.applied.built {
-			bt.info = plan.EntityInfo{}
-		}
 		rec.applied.plan = nil
 		st := *rec.status.Load()
 		st.Expiring, st.Plan = nil, nil

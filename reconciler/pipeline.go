@@ -211,7 +211,7 @@ func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.En
 	}
 	d := &desired{built: out, degraded: degraded, infos: make([]plan.EntityInfo, len(out)), partial: len(invalid)+len(unresolved) > 0}
 	for i, b := range out {
-		d.infos[i] = b.info
+		d.infos[i] = r.infoOf(b)
 	}
 	slices.SortFunc(d.infos, func(a, b plan.EntityInfo) int { return strings.Compare(a.Name, b.Name) })
 	return d, nil
@@ -230,7 +230,7 @@ func (r *Reconciler) plan(rn *run, d *desired) (*plan.Plan, error) {
 			reused[b.entity.Name] = true
 			continue
 		}
-		changed = append(changed, b.info)
+		changed = append(changed, r.infoOf(b))
 	}
 	if r.applied != nil {
 		for _, info := range r.applied.infos {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"certops/gateway"
 	"certops/plan"
@@ -40,19 +42,55 @@ type Retainer interface {
 	Retain(refs []string)
 }
 
-// built is an entity turned into gateway input.
+// built is an entity turned into gateway input. It is kept for as long
+// as the entity is applied unchanged, so it holds little: the entity, the
+// client CA pool, and its chains only when the gateway does not give them
+// back (see chainServer) or does not serve it (a disabled entity). Its
+// description is in the applied state (see infoOf).
 type built struct {
-	key    [sha256.Size]byte // digest of the source position, content and secret values it was built from
-	entity *schema.Entity
-	info   plan.EntityInfo
-	// gw is the gateway input without chains when the gateway gives them
-	// back (chainServer): the running ones are applied again. Otherwise,
-	// and for a disabled entity, its chains are kept, without leaves.
-	gw   gateway.Entity
-	refs []string
-	// leaves are gw's chains with their parsed leaves and keys, for the
-	// first Apply of gw only (see gatewayConfig).
+	key       [sha256.Size]byte // digest of the source position, content and secret values it was built from
+	entity    *schema.Entity
+	clientCAs *x509.CertPool
+	chains    []tls.Certificate // without leaves; nil when the gateway gives them back
+	refs      []string
+	// leaves are the chains with their parsed leaves and keys, for the
+	// first Apply only (see gatewayConfig).
 	leaves []tls.Certificate
+	// fresh is the description of a new build, until it is planned and
+	// applied; then the applied state's infos hold it.
+	fresh *plan.EntityInfo
+}
+
+// infoOf returns the description of b: its own while it is new, else the
+// applied state's, which has every entity of r.applied.built.
+func (r *Reconciler) infoOf(b *built) plan.EntityInfo {
+	if b.fresh != nil {
+		return *b.fresh
+	}
+	if a := r.applied; a != nil {
+		name := b.entity.Name
+		if i, ok := slices.BinarySearchFunc(a.infos, name, func(info plan.EntityInfo, n string) int {
+			return strings.Compare(info.Name, n)
+		}); ok {
+			return a.infos[i]
+		}
+	}
+	return plan.Describe(b.entity, nil) // not reached: a build is new or applied
+}
+
+// gatewayEntity is the gateway input of b, without chains.
+func (b *built) gatewayEntity() gateway.Entity {
+	e := b.entity
+	minV, maxV := tlsVersions(e.Protocols)
+	return gateway.Entity{
+		Name:        e.Name,
+		Client:      e.Type == schema.TypeClient,
+		SNIs:        e.SNIs,
+		ClientCAs:   b.clientCAs,
+		ClientDepth: e.ClientDepth,
+		MinVersion:  minV,
+		MaxVersion:  maxV,
+	}
 }
 
 // chainServer is an Applier that gives back the chains it serves, without
@@ -77,16 +115,20 @@ var _ chainServer = (*gateway.Server)(nil)
 func gatewayConfig(desired []*built, served chainServer) gateway.Config {
 	cfg := gateway.Config{Entities: make([]gateway.Entity, 0, len(desired))}
 	for _, b := range desired {
+		// Planned by now: the description is in the desired state.
+		b.fresh = nil
 		if b.entity.Disabled {
-			b.leaves = nil // its gw keeps the keys, not the leaves
+			b.leaves = nil // its chains keep the keys, not the leaves
 			continue
 		}
-		gw := b.gw
+		gw := b.gatewayEntity()
 		switch {
 		case b.leaves != nil:
 			gw.Chains = b.leaves
 			b.leaves = nil
-		case gw.Chains == nil && served != nil:
+		case b.chains != nil:
+			gw.Chains = b.chains
+		case served != nil:
 			// Not served, it goes without chains and the gateway
 			// refuses the Config, which makes the next build parse
 			// every entity again.
@@ -211,23 +253,14 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 				}
 			}
 		}
-		minV, maxV := tlsVersions(e.Protocols)
 		out = append(out, &built{
-			key:    key,
-			entity: e,
-			info:   info,
-			refs:   refs,
-			leaves: m.Chains,
-			gw: gateway.Entity{
-				Name:        e.Name,
-				Client:      e.Type == schema.TypeClient,
-				SNIs:        e.SNIs,
-				Chains:      chains,
-				ClientCAs:   m.ClientCAs,
-				ClientDepth: e.ClientDepth,
-				MinVersion:  minV,
-				MaxVersion:  maxV,
-			},
+			key:       key,
+			entity:    e,
+			clientCAs: m.ClientCAs,
+			chains:    chains,
+			refs:      refs,
+			leaves:    m.Chains,
+			fresh:     &info,
 		})
 	}
 	return out, degraded, unresolved, invalid
