@@ -16,16 +16,11 @@ import (
 // APISIX items are rewritten into it, keeping the positions of their
 // values.
 type doc struct {
-	expr  *ast.StructLit
-	pos   Pos
-	index map[string]Pos // native field path -> position of its value
-	// fields is index in compact form once the document is validated
-	// (see release); index is then nil.
-	fields fieldIndex
-	kinds  map[string]string // native field path -> kind of its value, as exprKind names it
-	// rename maps a native field path to the path as written in the file
-	// (they differ for ADC and APISIX items); nil is the identity.
-	rename func(string) string
+	expr *ast.StructLit
+	// placed is what an entity keeps of its document: where each field is
+	// written.
+	placed
+	kinds map[string]string // native field path -> kind of its value, as exprKind names it
 	// bad holds the top-level fields that failed the schema, and loose
 	// the document as plain data when it did: the checks in Go still run
 	// on the other fields, so one round of review finds every problem.
@@ -36,6 +31,18 @@ type doc struct {
 	// allowed lists the top-level fields as written in this form, for
 	// unknown-field hints; nil is the native form, whose schema says.
 	allowed []string
+}
+
+// placed locates the fields of a document.
+type placed struct {
+	pos   Pos
+	index map[string]Pos // native field path -> position of its value
+	// fields is index in compact form once the document is validated
+	// (see release); index is then nil.
+	fields fieldIndex
+	// rename maps a native field path to the path as written in the file
+	// (they differ for ADC and APISIX items); nil is the identity.
+	rename func(string) string
 }
 
 // markBad records that the field at a native path failed the schema.
@@ -49,7 +56,7 @@ func (d *doc) markBad(path string) {
 // where returns the position and the written path of a native field path:
 // the position of the field, or of its nearest parent that is written, or
 // of the document.
-func (d *doc) where(field string) (Pos, string) {
+func (d *placed) where(field string) (Pos, string) {
 	shown := field
 	if d.rename != nil {
 		shown = d.rename(field)
@@ -66,7 +73,7 @@ func (d *doc) where(field string) (Pos, string) {
 	}
 }
 
-func (d *doc) lookup(path string) (Pos, bool) {
+func (d *placed) lookup(path string) (Pos, bool) {
 	if d.index == nil {
 		return d.fields.lookup(path, d.pos.File)
 	}
@@ -78,11 +85,19 @@ func (d *doc) lookup(path string) (Pos, bool) {
 // values) and compacts the field index: the entities of a validated file
 // live as long as the file is unchanged, and a map of positions per entity
 // was most of the pointers the collector scanned in a large repository.
+// An entity keeps the document's placement only (see placement).
 func (d *doc) release() {
 	d.expr, d.kinds = nil, nil
 	if f, ok := compactIndex(d.index, d.pos.File); ok {
 		d.fields, d.index = f, nil
 	}
+}
+
+// placement returns a copy of the document's placement, for an entity to
+// keep without the rest of the document.
+func (d *doc) placement() *placed {
+	p := d.placed
+	return &p
 }
 
 // fieldIndex is a document's field positions in two allocations: the
@@ -130,7 +145,7 @@ func (f fieldIndex) lookup(path, file string) (Pos, bool) {
 }
 
 func newDoc(file string, x *ast.StructLit, rename func(string) string) *doc {
-	d := &doc{expr: x, pos: cuePos(x.Pos()), index: map[string]Pos{}, kinds: map[string]string{}, rename: rename}
+	d := &doc{expr: x, placed: placed{pos: cuePos(x.Pos()), index: map[string]Pos{}, rename: rename}, kinds: map[string]string{}}
 	if d.pos.File == "" {
 		d.pos = Pos{File: file, Line: 1, Col: 1}
 	}

@@ -191,7 +191,7 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 		Disabled:    d.disabled,
 		Pos:         d.pos,
 		ClientDepth: 1,
-		doc:         d,
+		doc:         d.placement(),
 		now:         v.now,
 		hygiene:     v.hygiene,
 	}
