@@ -15,9 +15,9 @@ import (
 func TestRunReleasesColdStartOnce(t *testing.T) {
 	var calls atomic.Int32
 	released := make(chan struct{}, 10)
-	old := releaseColdStart
-	releaseColdStart = func() { calls.Add(1); released <- struct{}{} }
-	t.Cleanup(func() { releaseColdStart = old })
+	old := freeOSMemory
+	freeOSMemory = func() { calls.Add(1); released <- struct{}{} }
+	t.Cleanup(func() { freeOSMemory = old })
 
 	ca := fixtures.NewRootCA(t, "release CA")
 	yaml, _ := entity(t, ca, "shop", "shop.test")
@@ -45,6 +45,6 @@ func TestRunReleasesColdStartOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := calls.Load(); n != 1 {
-		t.Errorf("releaseColdStart called %d times, want 1", n)
+		t.Errorf("freeOSMemory called %d times, want 1", n)
 	}
 }

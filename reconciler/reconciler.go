@@ -208,7 +208,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	release := func() {
 		if !released && r.Ready() {
 			released = true
-			releaseColdStart()
+			r.releaseColdStart()
 		}
 	}
 	release()
@@ -317,15 +317,30 @@ func (r *Reconciler) restore(ctx context.Context) {
 	}
 }
 
-// releaseColdStart returns the heap a cold start left behind to the
-// operating system at once. Validating every file of a large repository
-// makes several times the garbage of what stays (parse trees, file bytes,
-// decoded copies): with 10,000 entities the heap peaks near three times
-// its resident size, and the runtime would give those pages back over
-// minutes, the daemon's resident set staying near the peak meanwhile.
-// Run calls it once, when the first revision is served; it costs one
-// collection. A variable for the tests.
-var releaseColdStart = debug.FreeOSMemory
+// releaseColdStart gives back what a cold start leaves behind: the
+// objects the source keeps decoded (go-git's cache, full of blobs read
+// once), then the free heap, to the operating system at once. Validating
+// every file of a large repository makes several times the garbage of what
+// stays (parse trees, file bytes, decoded copies): with 10,000 entities the
+// heap peaks near three times its resident size, and the runtime would
+// give those pages back over minutes, the daemon's resident set staying
+// near the peak meanwhile. Run calls it once, when the first revision is
+// served; it costs one collection.
+func (r *Reconciler) releaseColdStart() {
+	if o, ok := r.origin.(objectReleaser); ok {
+		o.ReleaseObjects()
+	}
+	freeOSMemory()
+}
+
+// objectReleaser is a source that keeps decoded objects it can drop
+// ([source.Git]).
+type objectReleaser interface{ ReleaseObjects() }
+
+var _ objectReleaser = (*source.Git)(nil)
+
+// freeOSMemory is debug.FreeOSMemory; a variable for the tests.
+var freeOSMemory = debug.FreeOSMemory
 
 func (r *Reconciler) now() time.Time {
 	if r.opts.Now != nil {
