@@ -102,7 +102,7 @@ func (d *doc) placement() *placed {
 
 // fieldIndex is a document's field positions in two allocations: the
 // paths, each ended by a NUL, and their lines and columns, pairwise. Every
-// position is in the document's file (or unknown: line 0).
+// position is in the document's file (or unknown: line -1).
 type fieldIndex struct {
 	paths string
 	at    []int32
