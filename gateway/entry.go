@@ -26,6 +26,10 @@ type entry struct {
 	config    *tls.Config // returned by GetConfigForClient
 }
 
+// nextProtos are the ALPN protocols of every entry's tls.Config, shared
+// (crypto/tls only reads them): one allocation less per cache miss.
+var nextProtos = []string{"h2", "http/1.1"}
+
 // build parses entity i. keys, when non-nil, holds the entity's private
 // keys already parsed (carried over from the previous snapshot, in chain
 // order), so that only its certificates are parsed here.
@@ -59,7 +63,7 @@ func (s *snapshot) build(i int32, keys []crypto.PrivateKey) (*entry, error) {
 	c := &tls.Config{
 		MinVersion:  rec.minV,
 		MaxVersion:  rec.maxV,
-		NextProtos:  []string{"h2", "http/1.1"},
+		NextProtos:  nextProtos,
 		WrapSession: func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) { return srv.wrapSession(e, cs, ss) },
 		UnwrapSession: func(id []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
 			return srv.unwrapSession(e, id, cs)
@@ -172,4 +176,38 @@ func (e *entry) verifyConnection(cs tls.ConnectionState) error {
 	}
 	return fmt.Errorf("gateway: entity %q: %w: %q chains through more than %d intermediate(s)",
 		e.name, ErrClientCertificate, cs.PeerCertificates[0].Subject.String(), e.depth)
+}
+
+// ServedChains returns the certificate chains the running configuration
+// serves for the entity called name, leaf first, without their private
+// keys, in the order they are served (ECDSA and Ed25519 before RSA). It
+// returns false when no such entity runs, or when one of its chains has a
+// key the gateway keeps as given (an opaque crypto.Signer), which only the
+// caller can give again.
+//
+// Given back in an Entity to Apply, the chains keep their running keys
+// (see Entity.Chains), so a caller that re-applies unchanged entities need
+// keep neither their keys nor their certificates. The DER slices refer to
+// the gateway's immutable storage: they must not be modified, and they
+// keep that storage alive while they are held.
+func (s *Server) ServedChains(name string) ([]tls.Certificate, bool) {
+	snap := s.snap.Load()
+	i := snap.indexOf(name)
+	if i < 0 {
+		return nil, false
+	}
+	rec := &snap.entities[i]
+	chains := make([]tls.Certificate, rec.nChains)
+	for n := range chains {
+		c := &snap.chains[int(rec.chain)+n]
+		if c.pinned >= 0 {
+			return nil, false
+		}
+		der := make([][]byte, c.nCerts)
+		for k := range der {
+			der[k] = snap.bytes(snap.certs[int(c.cert)+k])
+		}
+		chains[n].Certificate = der
+	}
+	return chains, true
 }

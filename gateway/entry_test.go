@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"bytes"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"strings"
@@ -99,5 +101,64 @@ func TestDualCertificatesOpenSSL(t *testing.T) {
 				t.Errorf("openssl -sigalgs %s -servername %s: err = %v, want success %v and %q in:\n%s", tt.sigalgs, tt.sni, err, tt.wantOK, tt.want, out)
 			}
 		})
+	}
+}
+
+// opaqueSigner hides the key type, as an HSM or KMS signer does: the
+// gateway keeps such a key as given (pinned).
+type opaqueSigner struct{ crypto.Signer }
+
+// TestServedChains re-applies the chains the gateway gives back, without
+// keys, and checks that they are served with their running keys.
+func TestServedChains(t *testing.T) {
+	p := newPKI(t)
+	dual := dualEntity(t, p, "dual", "dual.example.com", fixtures.RSA, fixtures.ECDSA)
+	pinned := p.entity(t, "pinned", "pinned.example.com")
+	pinned.Chains[0].PrivateKey = opaqueSigner{pinned.Chains[0].PrivateKey.(crypto.Signer)}
+	srv, addr := serve(t, Options{}, Config{Entities: []Entity{dual, pinned}})
+
+	tests := []struct {
+		name   string
+		want   [][]byte // leaves, in the order served
+		wantOK bool
+	}{
+		{"dual", [][]byte{dual.Chains[1].Certificate[0], dual.Chains[0].Certificate[0]}, true},
+		{"pinned", nil, false},
+		{"absent", nil, false},
+	}
+	for _, tt := range tests {
+		chains, ok := srv.ServedChains(tt.name)
+		if ok != tt.wantOK || len(chains) != len(tt.want) {
+			t.Fatalf("ServedChains(%q) = %d chains, %v, want %d, %v", tt.name, len(chains), ok, len(tt.want), tt.wantOK)
+		}
+		for i, c := range chains {
+			if c.PrivateKey != nil || c.Leaf != nil || !bytes.Equal(c.Certificate[0], tt.want[i]) {
+				t.Errorf("ServedChains(%q)[%d]: key %v, leaf %v, leaf DER equal %v; want no key, no leaf, equal DER",
+					tt.name, i, c.PrivateKey != nil, c.Leaf != nil, bytes.Equal(c.Certificate[0], tt.want[i]))
+			}
+		}
+	}
+
+	served, _ := srv.ServedChains("dual")
+	dual.Chains = served
+	if err := srv.Apply(Config{Entities: []Entity{dual, pinned}}); err != nil {
+		t.Fatalf("Apply(served chains without keys): %v", err)
+	}
+	for _, rsa := range []bool{false, true} {
+		cfg := p.clientConfig("dual.example.com")
+		want := x509.ECDSA
+		if rsa {
+			cfg.MaxVersion = tls.VersionTLS12
+			cfg.CipherSuites = []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}
+			want = x509.RSA
+		}
+		conn, err := handshake(addr, cfg)
+		if err != nil {
+			t.Fatalf("handshake(dual, RSA only %v) after re-applying served chains: %v", rsa, err)
+		}
+		if got := conn.ConnectionState().PeerCertificates[0].PublicKeyAlgorithm; got != want {
+			t.Errorf("handshake(dual, RSA only %v) served %v, want %v", rsa, got, want)
+		}
+		conn.Close()
 	}
 }

@@ -211,7 +211,7 @@ func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.En
 	}
 	d := &desired{built: out, degraded: degraded, infos: make([]plan.EntityInfo, len(out)), partial: len(invalid)+len(unresolved) > 0}
 	for i, b := range out {
-		d.infos[i] = b.info
+		d.infos[i] = r.infoOf(b)
 	}
 	slices.SortFunc(d.infos, func(a, b plan.EntityInfo) int { return strings.Compare(a.Name, b.Name) })
 	return d, nil
@@ -230,7 +230,7 @@ func (r *Reconciler) plan(rn *run, d *desired) (*plan.Plan, error) {
 			reused[b.entity.Name] = true
 			continue
 		}
-		changed = append(changed, b.info)
+		changed = append(changed, r.infoOf(b))
 	}
 	if r.applied != nil {
 		for _, info := range r.applied.infos {
@@ -280,7 +280,8 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 	defer r.phase(rn, PhaseApply)()
 	// A disabled entity (APISIX status: 0) is planned and shown, not
 	// served: it may share its SNIs with the enabled one.
-	cfg := gatewayConfig(c.desired.built)
+	served, _ := r.opts.Gateway.(chainServer)
+	cfg := gatewayConfig(c.desired.built, served)
 	if err := r.opts.Gateway.Apply(cfg); err != nil {
 		r.rebuild = true
 		return stalled(PhaseApply, fmt.Errorf("gateway: %w", err))

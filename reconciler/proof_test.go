@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"certops/fixtures"
+	"certops/plan"
 	"certops/source"
 )
 
@@ -39,7 +40,7 @@ func TestProverVerifiesServedState(t *testing.T) {
 	}
 
 	// The same probes against an expectation the gateway does not serve.
-	rev := &AppliedRevision{Revision: "x", Infos: r.Entities(), Plan: r.applied.plan}
+	rev := &AppliedRevision{Revision: "x", Infos: r.Entities(), Plan: plan.Diff(nil, r.Entities())} // every entity created
 	rev.Infos[1].Chains[1].Fingerprint = "00"
 	prover.Apply(context.Background(), rev)
 	prover.Wait(context.Background())

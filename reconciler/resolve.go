@@ -4,10 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"certops/gateway"
 	"certops/plan"
@@ -41,37 +42,97 @@ type Retainer interface {
 	Retain(refs []string)
 }
 
-// built is an entity turned into gateway input.
+// built is an entity turned into gateway input. It is kept for as long
+// as the entity is applied unchanged, so it holds little: the entity, the
+// client CA pool, and its chains only when the gateway does not give them
+// back (see chainServer) or does not serve it (a disabled entity). Its
+// description is in the applied state (see infoOf).
 type built struct {
-	key    string // source position, content and secret values it was built from
-	entity *schema.Entity
-	info   plan.EntityInfo
-	gw     gateway.Entity
-	refs   []string
-	// leaves are gw's chains with their parsed leaves and keys, for the
-	// first Apply of gw only (see gatewayConfig).
+	key       [sha256.Size]byte // digest of the source position, content and secret values it was built from
+	entity    *schema.Entity
+	clientCAs *x509.CertPool
+	chains    []tls.Certificate // without leaves; nil when the gateway gives them back
+	refs      []string
+	// leaves are the chains with their parsed leaves and keys, for the
+	// first Apply only (see gatewayConfig).
 	leaves []tls.Certificate
+	// fresh is the description of a new build, until it is planned and
+	// applied; then the applied state's infos hold it.
+	fresh *plan.EntityInfo
 }
+
+// infoOf returns the description of b: its own while it is new, else the
+// applied state's, which has every entity of r.applied.built.
+func (r *Reconciler) infoOf(b *built) plan.EntityInfo {
+	if b.fresh != nil {
+		return *b.fresh
+	}
+	if a := r.applied; a != nil {
+		name := b.entity.Name
+		if i, ok := slices.BinarySearchFunc(a.infos, name, func(info plan.EntityInfo, n string) int {
+			return strings.Compare(info.Name, n)
+		}); ok {
+			return a.infos[i]
+		}
+	}
+	return plan.Describe(b.entity, nil) // not reached: a build is new or applied
+}
+
+// gatewayEntity is the gateway input of b, without chains.
+func (b *built) gatewayEntity() gateway.Entity {
+	e := b.entity
+	minV, maxV := tlsVersions(e.Protocols)
+	return gateway.Entity{
+		Name:        e.Name,
+		Client:      e.Type == schema.TypeClient,
+		SNIs:        e.SNIs,
+		ClientCAs:   b.clientCAs,
+		ClientDepth: e.ClientDepth,
+		MinVersion:  minV,
+		MaxVersion:  maxV,
+	}
+}
+
+// chainServer is an Applier that gives back the chains it serves, without
+// their keys ([gateway.Server.ServedChains]): the reconciler then keeps no
+// copy of the certificates of an applied entity, only the gateway does.
+type chainServer interface {
+	ServedChains(name string) ([]tls.Certificate, bool)
+}
+
+var _ chainServer = (*gateway.Server)(nil)
 
 // gatewayConfig is the gateway input of desired: its enabled entities.
 // An entity built anew hands the gateway its parsed leaves and keys, once:
 // they are dropped here, so that only the gateway's compact copy outlives
 // the Apply. An entity applied before is given without keys, which the
-// gateway keeps for the leaves it serves: applied is what it serves, as
-// Apply is all or nothing and the reconciler its only caller. Should it
-// refuse a Config all the same, the next build parses every entity again
-// (rebuild). A disabled entity, never served, keeps its keys.
-func gatewayConfig(desired []*built) gateway.Config {
+// gateway keeps for the leaves it serves, and with the chains the gateway
+// serves (from served, the Applier as a chainServer, when it is one):
+// applied is what it serves, as Apply is all or nothing and the reconciler
+// its only caller. Should it refuse a Config all the same, the next build
+// parses every entity again (rebuild). A disabled entity, never served,
+// keeps its keys.
+func gatewayConfig(desired []*built, served chainServer) gateway.Config {
 	cfg := gateway.Config{Entities: make([]gateway.Entity, 0, len(desired))}
 	for _, b := range desired {
+		// Planned by now: the description is in the desired state.
+		b.fresh = nil
 		if b.entity.Disabled {
-			b.leaves = nil // its gw keeps the keys, not the leaves
+			b.leaves = nil // its chains keep the keys, not the leaves
 			continue
 		}
-		gw := b.gw
-		if b.leaves != nil {
+		gw := b.gatewayEntity()
+		switch {
+		case b.leaves != nil:
 			gw.Chains = b.leaves
 			b.leaves = nil
+		case b.chains != nil:
+			gw.Chains = b.chains
+		case served != nil:
+			// Not served, it goes without chains and the gateway
+			// refuses the Config, which makes the next build parse
+			// every entity again.
+			gw.Chains, _ = served.ServedChains(gw.Name)
 		}
 		cfg.Entities = append(cfg.Entities, gw)
 	}
@@ -146,7 +207,8 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 		if failed {
 			continue
 		}
-		key := hex.EncodeToString(h.Sum(nil))
+		var key [sha256.Size]byte
+		h.Sum(key[:0])
 		if b, ok := old[e.Name]; ok && b.key == key {
 			out = append(out, b)
 			continue
@@ -178,30 +240,27 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 		// pointer-dense heap DESIGN.md 8 warns about, the gateway checks
 		// unchanged leaves without parsing them, and a chain it serves
 		// already keeps its key without being given it again.
-		chains := slices.Clone(m.Chains)
-		for i := range chains {
-			chains[i].Leaf = nil
-			if !e.Disabled {
-				chains[i].PrivateKey = nil
+		//
+		// When the gateway gives its chains back (chainServer), an enabled
+		// entity keeps no copy of its certificates either.
+		var chains []tls.Certificate
+		if _, ok := r.opts.Gateway.(chainServer); !ok || e.Disabled {
+			chains = slices.Clone(m.Chains)
+			for i := range chains {
+				chains[i].Leaf = nil
+				if !e.Disabled {
+					chains[i].PrivateKey = nil
+				}
 			}
 		}
-		minV, maxV := tlsVersions(e.Protocols)
 		out = append(out, &built{
-			key:    key,
-			entity: e,
-			info:   info,
-			refs:   refs,
-			leaves: m.Chains,
-			gw: gateway.Entity{
-				Name:        e.Name,
-				Client:      e.Type == schema.TypeClient,
-				SNIs:        e.SNIs,
-				Chains:      chains,
-				ClientCAs:   m.ClientCAs,
-				ClientDepth: e.ClientDepth,
-				MinVersion:  minV,
-				MaxVersion:  maxV,
-			},
+			key:       key,
+			entity:    e,
+			clientCAs: m.ClientCAs,
+			chains:    chains,
+			refs:      refs,
+			leaves:    m.Chains,
+			fresh:     &info,
 		})
 	}
 	return out, degraded, unresolved, invalid

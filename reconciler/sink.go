@@ -67,5 +67,8 @@ func (r *Reconciler) deliver(ctx context.Context, result Result) (Result, error)
 		}
 		r.delivered[i] = a.revision
 	}
+	// Every sink has the revision: its plan (a description of each
+	// entity a cold start creates) is not needed any more.
+	a.plan = nil
 	return result, nil
 }

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -15,13 +16,11 @@ import (
 // APISIX items are rewritten into it, keeping the positions of their
 // values.
 type doc struct {
-	expr  *ast.StructLit
-	pos   Pos
-	index map[string]Pos    // native field path -> position of its value
+	expr *ast.StructLit
+	// placed is what an entity keeps of its document: where each field is
+	// written.
+	placed
 	kinds map[string]string // native field path -> kind of its value, as exprKind names it
-	// rename maps a native field path to the path as written in the file
-	// (they differ for ADC and APISIX items); nil is the identity.
-	rename func(string) string
 	// bad holds the top-level fields that failed the schema, and loose
 	// the document as plain data when it did: the checks in Go still run
 	// on the other fields, so one round of review finds every problem.
@@ -32,6 +31,18 @@ type doc struct {
 	// allowed lists the top-level fields as written in this form, for
 	// unknown-field hints; nil is the native form, whose schema says.
 	allowed []string
+}
+
+// placed locates the fields of a document.
+type placed struct {
+	pos   Pos
+	index map[string]Pos // native field path -> position of its value
+	// fields is index in compact form once the document is validated
+	// (see release); index is then nil.
+	fields fieldIndex
+	// rename maps a native field path to the path as written in the file
+	// (they differ for ADC and APISIX items); nil is the identity.
+	rename func(string) string
 }
 
 // markBad records that the field at a native path failed the schema.
@@ -45,13 +56,13 @@ func (d *doc) markBad(path string) {
 // where returns the position and the written path of a native field path:
 // the position of the field, or of its nearest parent that is written, or
 // of the document.
-func (d *doc) where(field string) (Pos, string) {
+func (d *placed) where(field string) (Pos, string) {
 	shown := field
 	if d.rename != nil {
 		shown = d.rename(field)
 	}
 	for p := field; ; {
-		if pos, ok := d.index[p]; ok && pos.File != "" {
+		if pos, ok := d.lookup(p); ok && pos.File != "" {
 			return pos, shown
 		}
 		i := strings.LastIndexAny(p, ".[")
@@ -62,8 +73,79 @@ func (d *doc) where(field string) (Pos, string) {
 	}
 }
 
+func (d *placed) lookup(path string) (Pos, bool) {
+	if d.index == nil {
+		return d.fields.lookup(path, d.pos.File)
+	}
+	pos, ok := d.index[path]
+	return pos, ok
+}
+
+// release drops what only validation needs (the syntax tree, the kinds of
+// values) and compacts the field index: the entities of a validated file
+// live as long as the file is unchanged, and a map of positions per entity
+// was most of the pointers the collector scanned in a large repository.
+// An entity keeps the document's placement only (see placement).
+func (d *doc) release() {
+	d.expr, d.kinds = nil, nil
+	if f, ok := compactIndex(d.index, d.pos.File); ok {
+		d.fields, d.index = f, nil
+	}
+}
+
+// placement returns a copy of the document's placement, for an entity to
+// keep without the rest of the document.
+func (d *doc) placement() *placed {
+	p := d.placed
+	return &p
+}
+
+// fieldIndex is a document's field positions in two allocations: the
+// paths, each ended by a NUL, and their lines and columns, pairwise. Every
+// position is in the document's file (or unknown: line -1).
+type fieldIndex struct {
+	paths string
+	at    []int32
+}
+
+// compactIndex returns the compact form of index, or false when a position
+// is in another file than file or does not fit.
+func compactIndex(index map[string]Pos, file string) (fieldIndex, bool) {
+	var b strings.Builder
+	at := make([]int32, 0, 2*len(index))
+	for p, pos := range index {
+		if strings.IndexByte(p, 0) >= 0 || pos.File != "" && pos.File != file ||
+			pos.Line < 0 || pos.Col < 0 || pos.Line > math.MaxInt32 || pos.Col > math.MaxInt32 {
+			return fieldIndex{}, false
+		}
+		line := int32(pos.Line)
+		if pos.File == "" {
+			line = -1 // written, position unknown
+		}
+		b.WriteString(p)
+		b.WriteByte(0)
+		at = append(at, line, int32(pos.Col))
+	}
+	return fieldIndex{paths: b.String(), at: at}, true
+}
+
+func (f fieldIndex) lookup(path, file string) (Pos, bool) {
+	rest := f.paths
+	for i := 0; rest != ""; i++ {
+		p, after, _ := strings.Cut(rest, "\x00")
+		if p == path {
+			if f.at[2*i] < 0 {
+				return Pos{}, true
+			}
+			return Pos{File: file, Line: int(f.at[2*i]), Col: int(f.at[2*i+1])}, true
+		}
+		rest = after
+	}
+	return Pos{}, false
+}
+
 func newDoc(file string, x *ast.StructLit, rename func(string) string) *doc {
-	d := &doc{expr: x, pos: cuePos(x.Pos()), index: map[string]Pos{}, kinds: map[string]string{}, rename: rename}
+	d := &doc{expr: x, placed: placed{pos: cuePos(x.Pos()), index: map[string]Pos{}, rename: rename}, kinds: map[string]string{}}
 	if d.pos.File == "" {
 		d.pos = Pos{File: file, Line: 1, Col: 1}
 	}

@@ -53,8 +53,8 @@ type Entity struct {
 	// around it.
 	Hash string
 
-	doc    *doc  // field positions, for diagnostics
-	sniSrc []int // index in the file's snis of each of SNIs
+	doc    *placed // field positions, for diagnostics
+	sniSrc []int   // index in the file's snis of each of SNIs
 	now    func() time.Time
 	// hygiene runs the certificate hygiene checks; nil when off.
 	hygiene *certcheck.Checker

@@ -162,8 +162,8 @@ func (v *Validator) File(path string, src []byte) *FileResult {
 	fr.Documents = len(docs)
 	for _, c := range docs {
 		// The syntax tree is not needed any more; entities keep the
-		// field index only.
-		c.d.expr, c.d.kinds = nil, nil
+		// field index only, compacted.
+		c.d.release()
 		if c.valid {
 			fr.Entities = append(fr.Entities, v.entity(c.d, c.raw, now, &fr.Problems))
 			continue
@@ -191,7 +191,7 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 		Disabled:    d.disabled,
 		Pos:         d.pos,
 		ClientDepth: 1,
-		doc:         d,
+		doc:         d.placement(),
 		now:         v.now,
 		hygiene:     v.hygiene,
 	}

@@ -47,6 +47,7 @@ func main() {
 		keep      = flag.Bool("keep", false, "keep the work directory")
 		only      = flag.String("only", "", "run only the servers whose label matches this regular expression")
 		extra     = flag.String("certops-env", "", "also run certops with 1 and 10,000 certificates with this environment (e.g. GOGC=400)")
+		baseline  = flag.String("baseline", "", "also run this certops binary (e.g. built from main) with 1 and 10,000 certificates, as certops-base")
 	)
 	flag.Parse()
 	if *static != "" {
@@ -63,7 +64,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "peers: -only:", err)
 		os.Exit(2)
 	}
-	b := &bench{n: *n, rounds: *rounds, perRound: *perRound, conc: *conc, rotations: *rotations, bin: *bin, keep: *keep, only: re, extra: *extra}
+	b := &bench{n: *n, rounds: *rounds, perRound: *perRound, conc: *conc, rotations: *rotations, bin: *bin, keep: *keep, only: re, extra: *extra, baseline: *baseline}
 	if err := b.run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
 		os.Exit(1)
@@ -76,6 +77,7 @@ type bench struct {
 	keep                                 bool
 	only                                 *regexp.Regexp
 	extra                                string
+	baseline                             string
 	work                                 string
 	servers                              []*server
 }
@@ -161,6 +163,18 @@ func (b *bench) run(ctx context.Context) (err error) {
 		specs = append(specs,
 			spec{"certops/1 " + b.extra, func(d string) (*server, error) { return newCertops(b.bin, d, one, env...) }},
 			spec{"certops/10k " + b.extra, func(d string) (*server, error) { return newCertops(b.bin, d, many, env...) }})
+	}
+	if b.baseline != "" {
+		base := func(set *certSet) func(d string) (*server, error) {
+			return func(d string) (*server, error) {
+				s, err := newCertops(b.baseline, d, set)
+				if s != nil {
+					s.kind = "certops-base"
+				}
+				return s, err
+			}
+		}
+		specs = append(specs, spec{"certops-base/1", base(one)}, spec{"certops-base/10k", base(many)})
 	}
 	var targets []*target
 	all := make([]string, b.n)
