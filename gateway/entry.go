@@ -30,7 +30,7 @@ type entry struct {
 // keys already parsed (carried over from the previous snapshot, in chain
 // order), so that only its certificates are parsed here.
 func (s *snapshot) build(i int32, keys []crypto.PrivateKey) (*entry, error) {
-	rec := &s.entities[i]
+	rec := s.entities.at(uint32(i))
 	e := &entry{
 		index:  i,
 		name:   string(s.bytes(rec.name)),
@@ -44,7 +44,7 @@ func (s *snapshot) build(i int32, keys []crypto.PrivateKey) (*entry, error) {
 		if keys != nil {
 			key = keys[n]
 		}
-		c, err := s.parseChain(&s.chains[int(rec.chain)+n], key, rec.nChains > 1 || rec.client)
+		c, err := s.parseChain(s.chain(rec, n), key, rec.nChains > 1 || rec.client)
 		if err != nil {
 			// Apply marshalled these bytes itself, so this is a bug.
 			return nil, fmt.Errorf("gateway: entity %q: chain %d: %w", e.name, n, err)
@@ -97,7 +97,7 @@ func (s *snapshot) parseChain(rec *chainRec, key crypto.PrivateKey, withLeaf boo
 	}
 	c := tls.Certificate{Certificate: make([][]byte, rec.nCerts)}
 	for n := range c.Certificate {
-		c.Certificate[n] = s.bytes(s.certs[int(rec.cert)+n])
+		c.Certificate[n] = s.cert(rec, n)
 	}
 	if withLeaf {
 		leaf, err := x509.ParseCertificate(c.Certificate[0])
