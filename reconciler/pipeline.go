@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"certops/gateway"
 	"certops/plan"
 	"certops/schema"
 	"certops/source"
@@ -278,10 +279,7 @@ type change struct {
 // stalls the revision.
 func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 	defer r.phase(rn, PhaseApply)()
-	// A disabled entity (APISIX status: 0) is planned and shown, not
-	// served: it may share its SNIs with the enabled one.
-	cfg := gatewayConfig(c.desired.built)
-	if err := r.opts.Gateway.Apply(cfg); err != nil {
+	if err := r.serve(c.desired.built, c.plan); err != nil {
 		r.rebuild = true
 		return stalled(PhaseApply, fmt.Errorf("gateway: %w", err))
 	}
@@ -316,6 +314,69 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 		}
 	}
 	return nil
+}
+
+// serve makes the gateway serve the enabled entities of desired (a
+// disabled entity, APISIX status: 0, is planned and shown, not served: it
+// may share its SNIs with the enabled one). A gateway that takes changes
+// ([ChangeApplier]) is given only the entities built anew since the
+// applied state and the names it no longer serves, when they are a small
+// part of the whole: the applied state is what it serves, as Apply is all
+// or nothing and the reconciler its only caller. Otherwise, and at the
+// first apply, it is given the whole Config.
+func (r *Reconciler) serve(desired []*built, p *plan.Plan) error {
+	ca, ok := r.opts.Gateway.(ChangeApplier)
+	if !ok || r.applied == nil {
+		return r.opts.Gateway.Apply(gatewayConfig(desired))
+	}
+	old := r.applied.built
+	n := 0
+	for _, b := range desired {
+		if old[b.entity.Name] != b {
+			n++
+		}
+	}
+	if n+p.Summary.Delete > len(desired)/2 {
+		return r.opts.Gateway.Apply(gatewayConfig(desired)) // a full build is cheaper
+	}
+	changed, removed := gatewayChanges(old, desired, p)
+	if len(changed)+len(removed) == 0 {
+		return nil
+	}
+	return ca.ApplyChanges(changed, removed)
+}
+
+// gatewayChanges returns the gateway input of the enabled entities of
+// desired built anew since applied (handing over their parsed leaves and
+// keys, as gatewayConfig does), and the names applied served that desired
+// does not: deleted or disabled.
+func gatewayChanges(applied map[string]*built, desired []*built, p *plan.Plan) (changed []gateway.Entity, removed []string) {
+	served := func(b *built) bool { return b != nil && !b.entity.Disabled }
+	for _, b := range desired {
+		old := applied[b.entity.Name]
+		if old == b {
+			continue
+		}
+		if b.entity.Disabled {
+			b.leaves = nil // its gw keeps the keys, not the leaves
+			if served(old) {
+				removed = append(removed, b.entity.Name)
+			}
+			continue
+		}
+		gw := b.gw
+		if b.leaves != nil {
+			gw.Chains = b.leaves
+			b.leaves = nil
+		}
+		changed = append(changed, gw)
+	}
+	for _, ch := range p.Changes {
+		if ch.Action == plan.ActionDelete && served(applied[ch.Name]) {
+			removed = append(removed, ch.Name)
+		}
+	}
+	return changed, removed
 }
 
 // rotate applies rotated secret values to the applied revision, through
