@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -164,8 +165,12 @@ func (r *Reconciler) load(ctx context.Context, rn *run, t *source.Tree) (*loadRe
 		// Warnings go with the errors, as the status always showed them.
 		return nil, stalled(PhaseLoad, append(errs, warnings(res.problems)...))
 	}
-	for _, w := range res.problems {
-		r.log.Debug("warning", "revision", t.Revision, "problem", w.Error())
+	if r.log.Enabled(ctx, slog.LevelDebug) {
+		// Spelled out only when logged: a repository may have a warning
+		// per file (certificates expiring soon), each run.
+		for _, w := range res.problems {
+			r.log.Debug("warning", "revision", t.Revision, "problem", w.Error())
+		}
 	}
 	if res.files == 0 {
 		r.log.Warn("no entity files in the revision; check --path", "revision", t.Revision, "path", r.opts.Path)

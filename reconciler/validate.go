@@ -32,6 +32,8 @@ type loader struct {
 	opts  schema.Options
 	cache map[string]*fileResult // path -> result of its last content
 
+	set schema.SetChecker // the checks across files, incremental
+
 	policyDigest string // of the policy files the validator was built from
 	validator    *schema.Validator
 	policyErrs   schema.ErrorList
@@ -161,7 +163,7 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 		res.entities = append(res.entities, r.Entities...)
 		res.problems = append(res.problems, r.Problems...)
 	}
-	res.problems = append(res.problems, schema.CheckSet(files)...)
+	res.problems = append(res.problems, l.set.Check(files)...)
 	return res, nil
 }
 
