@@ -3,11 +3,13 @@ package reconciler
 import (
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"testing/fstest"
 
 	"certops/fixtures"
 	"certops/gateway"
+	"certops/plan"
 )
 
 // fullGateway hides ApplyChanges: the reconciler gives it whole Configs.
@@ -22,29 +24,32 @@ func (g fullGateway) Apply(cfg gateway.Config) error { return g.testGateway.Appl
 // gateways serve the same leaf, or refuse, for every name.
 func TestIncrementalMatchesFull(t *testing.T) {
 	ca := fixtures.NewRootCA(t, "incremental CA")
-	snis := []string{"a.example.com", "x.w.example.com", "n0.test", "n1.test", "n2.test", "n3.test", "n4.test", "n5.test"}
+	snis := []string{"a.example.com", "x.w.example.com", "e0.test", "e1.test", "e2.test", "e3.test", "e4.test", "e5.test", "e6.test", "e9.test"}
 	pool := []string{"a.example.com", "*.w.example.com"} // claimed now and then, by one or two
 	inc, full := startGateway(t, ca), startGateway(t, ca)
 	fsInc, fsFull := fstest.MapFS{}, fstest.MapFS{}
 	recInc := New(Options{FS: fsInc, Gateway: inc, AllowMassDelete: true})
 	recFull := New(Options{FS: fsFull, Gateway: fullGateway{full}, AllowMassDelete: true})
 	rng := rand.New(rand.NewPCG(13, 2))
-	steps := 60
+	steps := 80
 	if testing.Short() {
 		steps = 20
 	}
 	results := map[Result]int{}
 	for step := range steps {
 		for range 1 + rng.IntN(2) {
-			name := fmt.Sprintf("e%d", rng.IntN(6))
+			name := fmt.Sprintf("e%d", rng.IntN(10))
 			file := name + ".yaml"
 			if rng.IntN(4) == 0 {
 				delete(fsInc, file)
 				delete(fsFull, file)
 				continue
 			}
-			mine := []string{fmt.Sprintf("n%d.test", rng.IntN(6))} // moves between entities
-			if rng.IntN(4) == 0 {
+			mine := []string{name + ".test"}
+			if rng.IntN(5) == 0 {
+				mine[0] = fmt.Sprintf("e%d.test", rng.IntN(10)) // another's: moved, or claimed twice
+			}
+			if rng.IntN(6) == 0 {
 				mine = append(mine, pool[rng.IntN(len(pool))])
 			}
 			y, _ := entity(t, ca, name, mine...)
@@ -54,8 +59,21 @@ func TestIncrementalMatchesFull(t *testing.T) {
 			fsInc[file] = &fstest.MapFile{Data: []byte(y)}
 			fsFull[file] = &fstest.MapFile{Data: []byte(y)}
 		}
+		before := recInc.Entities()
 		a, b := reconcileNow(t, recInc), reconcileNow(t, recFull)
 		results[a.Result]++
+		if a.Result == ResultApplied {
+			// The entities and the plan, merged from the delta, are what
+			// a reconciler without an applied state and a full diff find.
+			fresh := New(Options{FS: fsInc, Gateway: gateway.New(gateway.Options{}), AllowMassDelete: true})
+			wantResult(t, reconcileNow(t, fresh), ResultApplied)
+			if got, want := recInc.Entities(), fresh.Entities(); !reflect.DeepEqual(got, want) {
+				t.Fatalf("step %d: entities\n%+v\nwant\n%+v", step, got, want)
+			}
+			if got, want := *recInc.Status().Plan, plan.Diff(before, recInc.Entities()).Summary; got != want {
+				t.Fatalf("step %d: plan %+v, want %+v", step, got, want)
+			}
+		}
 		if a.Result != b.Result {
 			t.Fatalf("step %d: incremental %s (%v), full %s (%v)", step, a.Result, a.Err(), b.Result, b.Err())
 		}
