@@ -63,6 +63,9 @@ func (c *SetChecker) Check(files []*FileResult) ErrorList {
 	i, j := 0, 0
 	for i < len(old) || j < len(files) {
 		switch {
+		case i < len(old) && j < len(files) && old[i] == files[j]:
+			i++ // unchanged: most files, compared by pointer only
+			j++
 		case j == len(files) || i < len(old) && old[i].Path < files[j].Path:
 			c.remove(old[i], dirty)
 			i++
