@@ -31,7 +31,9 @@
 // [Server.Apply] builds and checks the whole next snapshot aside and swaps
 // it in with one store, so a handshake always sees one complete
 // configuration, connections already established are never touched, and
-// an invalid Config changes nothing. Session-ticket keys belong to the
+// an invalid Config changes nothing. [Server.ApplyChanges] does the same
+// for a few entities at a time, at a cost in the number of changes: the
+// snapshots share the storage of unchanged entities. Session-ticket keys belong to the
 // server, not the snapshot, and survive every Apply; they rotate every
 // Options.TicketKeyRotation (12 h), the two previous keys still decrypting.
 // All methods of [Server] are safe for concurrent use.

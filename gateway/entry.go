@@ -34,7 +34,7 @@ var nextProtos = []string{"h2", "http/1.1"}
 // keys already parsed (carried over from the previous snapshot, in chain
 // order), so that only its certificates are parsed here.
 func (s *snapshot) build(i int32, keys []crypto.PrivateKey) (*entry, error) {
-	rec := &s.entities[i]
+	rec := s.entities.at(uint32(i))
 	e := &entry{
 		index:  i,
 		name:   string(s.bytes(rec.name)),
@@ -48,7 +48,7 @@ func (s *snapshot) build(i int32, keys []crypto.PrivateKey) (*entry, error) {
 		if keys != nil {
 			key = keys[n]
 		}
-		c, err := s.parseChain(&s.chains[int(rec.chain)+n], key, rec.nChains > 1 || rec.client)
+		c, err := s.parseChain(s.chain(rec, n), key, rec.nChains > 1 || rec.client)
 		if err != nil {
 			// Apply marshalled these bytes itself, so this is a bug.
 			return nil, fmt.Errorf("gateway: entity %q: chain %d: %w", e.name, n, err)
@@ -101,7 +101,7 @@ func (s *snapshot) parseChain(rec *chainRec, key crypto.PrivateKey, withLeaf boo
 	}
 	c := tls.Certificate{Certificate: make([][]byte, rec.nCerts)}
 	for n := range c.Certificate {
-		c.Certificate[n] = s.bytes(s.certs[int(rec.cert)+n])
+		c.Certificate[n] = s.cert(rec, n)
 	}
 	if withLeaf {
 		leaf, err := x509.ParseCertificate(c.Certificate[0])
@@ -196,16 +196,16 @@ func (s *Server) ServedChains(name string) ([]tls.Certificate, bool) {
 	if i < 0 {
 		return nil, false
 	}
-	rec := &snap.entities[i]
+	rec := snap.entities.at(uint32(i))
 	chains := make([]tls.Certificate, rec.nChains)
 	for n := range chains {
-		c := &snap.chains[int(rec.chain)+n]
+		c := snap.chain(rec, n)
 		if c.pinned >= 0 {
 			return nil, false
 		}
 		der := make([][]byte, c.nCerts)
 		for k := range der {
-			der[k] = snap.bytes(snap.certs[int(c.cert)+k])
+			der[k] = snap.cert(c, k)
 		}
 		chains[n].Certificate = der
 	}

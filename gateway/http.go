@@ -82,7 +82,7 @@ func (s *Server) misdirected(r *http.Request) bool {
 	if conn.mtls {
 		return true
 	}
-	return i >= 0 && snap.entities[i].pool >= 0
+	return i >= 0 && snap.entities.at(uint32(i)).pool >= 0
 }
 
 // describe answers a request with the ConnectionInfo of its connection.

@@ -16,8 +16,16 @@ import (
 // clients do full handshakes and keep their connections open: no
 // handshake fails, no connection breaks, and every handshake is served one
 // generation's complete chain (leaf and intermediate of the same Apply),
-// never older than the last Apply that returned before it began.
+// never older than the last Apply that returned before it began; with
+// Apply and with ApplyChanges (the storage then shared between snapshots
+// while handshakes read it).
 func TestRotationUnderLoad(t *testing.T) {
+	for _, mode := range []string{"Apply", "ApplyChanges"} {
+		t.Run(mode, func(t *testing.T) { testRotationUnderLoad(t, mode) })
+	}
+}
+
+func testRotationUnderLoad(t *testing.T, mode string) {
 	const (
 		entities = 3
 		workers  = 8
@@ -55,7 +63,18 @@ func TestRotationUnderLoad(t *testing.T) {
 	}
 
 	var res results
-	s, addr := serve(t, Options{OnHandshake: res.record}, generation(0))
+	initial := generation(0)
+	if mode == "ApplyChanges" {
+		// Entities that never change, so that most changes share the
+		// storage and some compact it.
+		static := p.entity(t, "static", "static.example.com")
+		for i := range 30 {
+			e := static
+			e.Name, e.SNIs = fmt.Sprintf("static%d", i), []string{fmt.Sprintf("static%d.example.com", i)}
+			initial.Entities = append(initial.Entities, e)
+		}
+	}
+	s, addr := serve(t, Options{OnHandshake: res.record}, initial)
 	var applied, started atomic.Int64 // generations whose Apply returned / began
 
 	var (
@@ -133,8 +152,12 @@ func TestRotationUnderLoad(t *testing.T) {
 	for gen := int64(1); gen <= int64(applies); gen++ {
 		cfg := generation(gen)
 		started.Store(gen)
-		if err := s.Apply(cfg); err != nil {
-			t.Fatalf("Apply(generation %d): %v", gen, err)
+		apply := s.Apply
+		if mode == "ApplyChanges" {
+			apply = func(cfg Config) error { return s.ApplyChanges(cfg.Entities, nil) }
+		}
+		if err := apply(cfg); err != nil {
+			t.Fatalf("%s(generation %d): %v", mode, gen, err)
 		}
 		applied.Store(gen)
 		// Let every worker overlap this generation before the next one.

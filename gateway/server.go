@@ -152,6 +152,33 @@ func (s *Server) Apply(cfg Config) error {
 	return nil
 }
 
+// ApplyChanges changes the running configuration entity by entity: each
+// entity of changed is created, or replaces the running entity of its
+// name, and each entity named in removed is taken out. The result is
+// checked as Apply checks a Config (each changed entity in full; names and
+// SNIs unique across the result; the upstream client certificate kept) and
+// made the running configuration with one atomic swap, or refused with
+// every problem found and nothing changed. A name may not be both changed
+// and removed, and a removed name must be running; renaming an entity is
+// removing the old name and creating the new one.
+//
+// It costs O(len(changed)+len(removed)), not O(entities): the new snapshot
+// shares the storage of unchanged entities with the running one, and their
+// parsed form, so their handshakes go on as before. A chain of a changed
+// entity whose leaf the running entity of that name serves may come
+// without its key, as with Apply. Serving the result is the same as
+// serving Apply of the whole resulting Config.
+func (s *Server) ApplyChanges(changed []Entity, removed []string) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	next, err := changeSnapshot(s, s.snap.Load(), changed, removed, s.cacheSize)
+	if err != nil {
+		return fmt.Errorf("gateway: apply: %w", err)
+	}
+	s.snap.Store(next)
+	return nil
+}
+
 // Serve accepts connections on ln, performs TLS handshakes and serves HTTP
 // until ctx is done or Shutdown is called; it returns nil after either.
 // While it runs, the session-ticket keys rotate every

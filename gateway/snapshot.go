@@ -23,10 +23,13 @@ import (
 //
 // A snapshot holds every entity in a compact, pointer-free form: the DER of
 // all certificates, all private keys (raw ECDSA and Ed25519, PKCS#8 DER
-// otherwise: see keyForm) and all names live in one []byte arena, and the indexes are slices of small structs holding
-// offsets into it, and maps from a seeded 64-bit hash to a slice index
-// (map[uint64]uint32). None of these contain pointers, so the garbage
-// collector marks them without scanning them.
+// otherwise: see keyForm) and all names live in a byte arena, the records
+// are small structs holding offsets into it, and the indexes are maps from
+// a seeded 64-bit hash to a record index (map[uint64]uint32). None of these
+// contain pointers, so the garbage collector marks them without scanning
+// them. They are stored in chunks that successive snapshots share
+// (cow.go), so that an incremental Apply (Server.ApplyChanges) copies only
+// what it changes.
 //
 // This is a measured choice. The naive layout, a map of parsed
 // tls.Certificate values, keeps about 4 KB of pointer-dense objects per
@@ -51,25 +54,25 @@ type snapshot struct {
 	srv  *Server
 	seed maphash.Seed
 
-	exact    map[uint64]uint32 // hash of normalised SNI -> index in snis
-	wildcard map[uint64]uint32 // hash of the parent of "*.parent" -> index in snis
-	byName   map[uint64]uint32 // hash of entity name -> index in entities
-	fallback int32             // entity whose SNIs contain "*", or -1
+	exact    index // hash of normalised SNI -> index in snis
+	wildcard index // hash of the parent of "*.parent" -> index in snis
+	byName   index // hash of entity name -> index in entities
+	fallback int32 // entity whose SNIs contain "*", or -1
 
-	snis     []sniRec
-	entities []entityRec
-	chains   []chainRec
-	certs    []span // DER certificates of all chains, leaf first per chain
-	arena    []byte
+	snis     vec[sniRec]
+	entities vec[entityRec] // removed entities stay as dead records until a compaction
+	chains   vec[chainRec]
+	certs    vec[span] // DER certificates of all chains, leaf first per chain
+	arena    arena
 
 	pools  []*x509.CertPool  // distinct client CA pools; few, shared by entities
 	pinned []tls.Certificate // chains whose key has no stored form
 
+	live  int    // entities served
+	stale uint64 // arena bytes of removed or replaced entities (see compact)
+
 	cache []atomic.Pointer[entry] // len is a power of two
 }
-
-// span locates bytes in the arena.
-type span struct{ off, n uint32 }
 
 // sniRec is one configured server name.
 type sniRec struct {
@@ -80,11 +83,14 @@ type sniRec struct {
 
 // entityRec is one entity in compact form.
 type entityRec struct {
-	name       span
+	name       span   // n == 0 for a removed entity
 	chain      uint32 // first chainRec
+	sni        uint32 // first sniRec
+	nSNIs      uint32
 	nChains    uint16
 	minV, maxV uint16
 	client     bool
+	isDefault  bool   // its SNIs contain "*"
 	pool       int32  // index in pools, or -1 without mTLS
 	depth      int32  // bound on intermediates of a client certificate
 	policy     uint32 // changes when the client CA pool or depth changes
@@ -107,7 +113,13 @@ func emptySnapshot(srv *Server) *snapshot {
 	return &snapshot{srv: srv, seed: maphash.MakeSeed(), fallback: -1}
 }
 
-func (s *snapshot) bytes(sp span) []byte { return s.arena[sp.off : sp.off+sp.n : sp.off+sp.n] }
+func (s *snapshot) bytes(sp span) []byte { return s.arena.bytes(sp) }
+
+// chain returns chain n of entity rec.
+func (s *snapshot) chain(rec *entityRec, n int) *chainRec { return s.chains.at(rec.chain + uint32(n)) }
+
+// cert returns certificate n of chain c.
+func (s *snapshot) cert(c *chainRec, n int) []byte { return s.bytes(*s.certs.at(c.cert + uint32(n))) }
 
 // lookup selects the entity for a server name: exact name, then the
 // wildcard of the parent, then the default entity; -1 when none. The name
@@ -117,11 +129,11 @@ func (s *snapshot) lookup(serverName string) int32 {
 	var buf [maxNameLen + 1]byte
 	name, ok := appendNormalized(buf[:0], serverName)
 	if ok && len(name) > 0 {
-		if i := s.find(s.exact, name); i >= 0 {
+		if i := s.find(&s.exact, name); i >= 0 {
 			return i
 		}
 		if p := parentOf(name); p != nil {
-			if i := s.find(s.wildcard, p); i >= 0 {
+			if i := s.find(&s.wildcard, p); i >= 0 {
 				return i
 			}
 		}
@@ -132,12 +144,12 @@ func (s *snapshot) lookup(serverName string) int32 {
 // find looks name up in one of the SNI indexes and returns its entity, or
 // -1. The stored name is compared too, so a hash collision can never
 // select the wrong entity.
-func (s *snapshot) find(m map[uint64]uint32, name []byte) int32 {
-	i, ok := m[maphash.Bytes(s.seed, name)]
+func (s *snapshot) find(m *index, name []byte) int32 {
+	i, ok := m.get(maphash.Bytes(s.seed, name))
 	if !ok {
 		return -1
 	}
-	r := s.snis[i]
+	r := s.snis.at(i)
 	if !bytes.Equal(s.bytes(r.name), name) {
 		return -1
 	}
@@ -146,8 +158,8 @@ func (s *snapshot) find(m map[uint64]uint32, name []byte) int32 {
 
 // indexOf returns the index of the entity called name, or -1.
 func (s *snapshot) indexOf(name string) int32 {
-	i, ok := s.byName[maphash.String(s.seed, name)]
-	if !ok || string(s.bytes(s.entities[i].name)) != name {
+	i, ok := s.byName.get(maphash.String(s.seed, name))
+	if !ok || string(s.bytes(s.entities.at(i).name)) != name {
 		return -1
 	}
 	return int32(i)
@@ -158,7 +170,7 @@ func (s *snapshot) entityName(i int32) string {
 	if i < 0 {
 		return ""
 	}
-	return string(s.bytes(s.entities[i].name))
+	return string(s.bytes(s.entities.at(uint32(i)).name))
 }
 
 // entry returns the parsed form of entity i from the cache, building it on
@@ -181,16 +193,25 @@ func (s *snapshot) entry(i int32) (*entry, error) {
 // of 2^32 entities.
 const maxArena = math.MaxUint32
 
-// builder accumulates the compact form of a Config.
+// builder accumulates the compact form of entities into a snapshot: all
+// of a Config (buildSnapshot), or the changes of an incremental Apply
+// (changeSnapshot), which append to the storage they share with the
+// running snapshot.
 type builder struct {
-	s *snapshot
+	s    *snapshot
+	grow int // room of a new arena chunk
 	// blobs deduplicates identical byte strings (shared intermediates,
 	// names) by their hash, so no key copies the bytes; a colliding pair
 	// is simply stored twice.
 	blobs map[uint64]span
 	pools map[*x509.CertPool]int32
 	sniOf map[string]string // normalised SNI -> entity name, for duplicates
-	errs  []error
+	// running is, for an incremental build, the snapshot it changes, and
+	// touched the names it creates, replaces or removes: an SNI that an
+	// untouched entity of running serves is taken.
+	running *snapshot
+	touched map[string]bool
+	errs    []error
 }
 
 func (b *builder) add(p []byte) span {
@@ -198,18 +219,44 @@ func (b *builder) add(p []byte) span {
 	if sp, ok := b.blobs[h]; ok && bytes.Equal(b.s.bytes(sp), p) {
 		return sp
 	}
-	if len(b.s.arena)+len(p) > maxArena {
+	if b.s.arena.size+uint64(len(p)) > maxArena {
 		b.errs = append(b.errs, errors.New("configuration larger than 4 GiB"))
 		return span{}
 	}
-	sp := span{off: uint32(len(b.s.arena)), n: uint32(len(p))}
-	b.s.arena = append(b.s.arena, p...)
+	sp := b.s.arena.add(p, b.grow)
 	b.blobs[h] = sp
 	return sp
 }
 
 func (b *builder) errorf(format string, args ...any) {
 	b.errs = append(b.errs, fmt.Errorf(format, args...))
+}
+
+// pool returns the index of a client CA pool, adding it when new.
+func (b *builder) pool(p *x509.CertPool) int32 {
+	if i, ok := b.pools[p]; ok {
+		return i
+	}
+	i := int32(-1)
+	if b.running != nil {
+		// Pools are kept by reference: the running snapshot may hold it.
+		i = int32(slices.Index(b.s.pools, p))
+	}
+	if i < 0 {
+		i = int32(len(b.s.pools))
+		b.s.pools = append(b.s.pools, p)
+	}
+	b.pools[p] = i
+	return i
+}
+
+// newCache returns the entry cache of a snapshot of n entity records.
+func newCache(size int, n uint32) []atomic.Pointer[entry] {
+	slots := 1
+	for slots < size && slots < int(n) {
+		slots <<= 1
+	}
+	return make([]atomic.Pointer[entry], slots)
 }
 
 // buildSnapshot checks cfg as a whole and builds the snapshot it describes.
@@ -220,11 +267,10 @@ func buildSnapshot(srv *Server, cfg Config, prev *snapshot, cacheSize int) (*sna
 		srv:      srv,
 		seed:     maphash.MakeSeed(),
 		fallback: -1,
-		entities: make([]entityRec, 0, len(cfg.Entities)),
 	}
-	// Size the arena once: growing it by doubling copies it over and over,
-	// which was most of an Apply of 10,000 entities.
-	size, nChains, nCerts := 0, 0, 0
+	// Size the first arena chunk once: growing it by doubling copies it
+	// over and over, which was most of an Apply of 10,000 entities.
+	size := 0
 	for i := range cfg.Entities {
 		ent := &cfg.Entities[i]
 		size += len(ent.Name)
@@ -232,20 +278,16 @@ func buildSnapshot(srv *Server, cfg Config, prev *snapshot, cacheSize int) (*sna
 			size += len(sni)
 		}
 		for _, c := range ent.Chains {
-			nChains++
-			nCerts += len(c.Certificate)
 			for _, der := range c.Certificate {
 				size += len(der)
 			}
 			size += 256 // a key: 96 bytes for P-256, ~1.2 KB of PKCS#8 for RSA-2048
 		}
 	}
-	s.arena = make([]byte, 0, min(size, maxArena))
-	s.chains = make([]chainRec, 0, nChains)
-	s.certs = make([]span, 0, nCerts)
 	b := &builder{
 		s:     s,
-		blobs: make(map[uint64]span, nCerts+len(cfg.Entities)),
+		grow:  max(min(size, maxArena), changeChunk/4),
+		blobs: make(map[uint64]span, 2*len(cfg.Entities)),
 		pools: make(map[*x509.CertPool]int32),
 		sniOf: make(map[string]string),
 	}
@@ -261,28 +303,28 @@ func buildSnapshot(srv *Server, cfg Config, prev *snapshot, cacheSize int) (*sna
 			continue
 		}
 		names[ent.Name] = true
-		b.entity(ent, prev)
+		if rec, ok := b.entity(ent, prev, s.entities.len()); ok {
+			if rec.isDefault {
+				s.fallback = int32(s.entities.len())
+			}
+			s.entities.push(rec)
+		}
 	}
 	if srv.upstreamClient != "" && !names[srv.upstreamClient] {
 		b.errorf("entity %q: named as the upstream client certificate but not configured", srv.upstreamClient)
 	}
-	if len(s.entities) > math.MaxInt32 {
+	if s.entities.len() > math.MaxInt32 {
 		b.errorf("too many entities")
 	}
 	if err := errors.Join(b.errs...); err != nil {
 		return nil, err
 	}
-	if waste := cap(s.arena) - len(s.arena); waste > len(s.arena)/4 {
-		// The size was estimated before deduplication (certificates
-		// shared by many entities); keep only what is used.
-		s.arena = append(make([]byte, 0, len(s.arena)), s.arena...)
-	}
+	// The size was estimated before deduplication (certificates shared by
+	// many entities); keep only what is used.
+	s.arena.trim()
+	s.live = int(s.entities.len())
 	s.index()
-	slots := 1
-	for slots < cacheSize && slots < len(s.entities) {
-		slots <<= 1
-	}
-	s.cache = make([]atomic.Pointer[entry], slots)
+	s.cache = newCache(cacheSize, s.entities.len())
 	s.carryOver(prev)
 	return s, nil
 }
@@ -305,7 +347,7 @@ func (s *snapshot) carryOver(prev *snapshot) {
 			continue
 		}
 		j := s.indexOf(old.name)
-		if j < 0 || !sameChains(prev, &prev.entities[old.index], s, &s.entities[j]) {
+		if j < 0 || !sameChains(prev, prev.entities.at(uint32(old.index)), s, s.entities.at(uint32(j))) {
 			continue
 		}
 		keys := make([]crypto.PrivateKey, len(old.chains))
@@ -325,13 +367,13 @@ func sameChains(sa *snapshot, a *entityRec, sb *snapshot, b *entityRec) bool {
 		return false
 	}
 	for n := range int(a.nChains) {
-		ca, cb := &sa.chains[int(a.chain)+n], &sb.chains[int(b.chain)+n]
+		ca, cb := sa.chain(a, n), sb.chain(b, n)
 		if ca.pinned >= 0 || cb.pinned >= 0 || ca.nCerts != cb.nCerts || ca.keyForm != cb.keyForm ||
 			!bytes.Equal(sa.bytes(ca.key), sb.bytes(cb.key)) {
 			return false
 		}
 		for m := range int(ca.nCerts) {
-			if !bytes.Equal(sa.bytes(sa.certs[int(ca.cert)+m]), sb.bytes(sb.certs[int(cb.cert)+m])) {
+			if !bytes.Equal(sa.cert(ca, m), sb.cert(cb, m)) {
 				return false
 			}
 		}
@@ -339,16 +381,38 @@ func sameChains(sa *snapshot, a *entityRec, sb *snapshot, b *entityRec) bool {
 	return true
 }
 
-// entity checks one entity and appends its compact form.
-func (b *builder) entity(ent *Entity, prev *snapshot) {
+// claimedBy returns the entity of the running snapshot that serves the
+// normalised SNI and stays as it is in an incremental build, or "".
+func (b *builder) claimedBy(sni string) string {
+	r := b.running
+	if r == nil {
+		return ""
+	}
+	var i int32
+	if parent, ok := strings.CutPrefix(sni, "*."); ok {
+		i = r.find(&r.wildcard, []byte(parent))
+	} else if sni == "*" {
+		i = r.fallback
+	} else {
+		i = r.find(&r.exact, []byte(sni))
+	}
+	if name := r.entityName(i); name != "" && !b.touched[name] {
+		return name
+	}
+	return ""
+}
+
+// entity checks one entity and returns its compact form, for the entity
+// record idx; its chains, certificates and SNIs are appended to the
+// snapshot. ok is false when the entity has errors.
+func (b *builder) entity(ent *Entity, prev *snapshot, idx uint32) (rec entityRec, ok bool) {
 	s := b.s
 	nerr := len(b.errs)
-	rec := entityRec{
-		name:  b.add([]byte(ent.Name)),
-		chain: uint32(len(s.chains)),
-		minV:  ent.MinVersion,
-		maxV:  ent.MaxVersion,
-		pool:  -1,
+	rec = entityRec{
+		name: b.add([]byte(ent.Name)),
+		minV: ent.MinVersion,
+		maxV: ent.MaxVersion,
+		pool: -1,
 	}
 	if rec.minV == 0 {
 		rec.minV = tls.VersionTLS12
@@ -379,13 +443,7 @@ func (b *builder) entity(ent *Entity, prev *snapshot) {
 			b.errorf("entity %q: client certificate depth %d outside 0..%d", ent.Name, ent.ClientDepth, MaxClientDepth)
 		}
 		rec.depth = int32(depth)
-		p, ok := b.pools[ent.ClientCAs]
-		if !ok {
-			p = int32(len(s.pools))
-			s.pools = append(s.pools, ent.ClientCAs)
-			b.pools[ent.ClientCAs] = p
-		}
-		rec.pool = p
+		rec.pool = b.pool(ent.ClientCAs)
 	}
 	// The policy version goes up whenever the client certificate policy
 	// changes, so tickets issued under the old one stop resuming.
@@ -393,8 +451,10 @@ func (b *builder) entity(ent *Entity, prev *snapshot) {
 	var prevChains []chainRec // the chains this entity had in the running snapshot
 	if prev != nil {
 		if i := prev.indexOf(ent.Name); i >= 0 {
-			old := prev.entities[i]
-			prevChains = prev.chains[old.chain : old.chain+uint32(old.nChains)]
+			old := prev.entities.at(uint32(i))
+			for n := range int(old.nChains) {
+				prevChains = append(prevChains, *prev.chain(old, n))
+			}
 			same := old.pool < 0 && ent.ClientCAs == nil
 			if old.pool >= 0 && ent.ClientCAs != nil {
 				same = old.depth == rec.depth && prev.pools[old.pool].Equal(ent.ClientCAs)
@@ -411,20 +471,23 @@ func (b *builder) entity(ent *Entity, prev *snapshot) {
 	if len(ent.Chains) > math.MaxUint16 {
 		b.errorf("entity %q: too many chains", ent.Name)
 	}
-	first := len(s.chains)
+	chains := make([]chainRec, 0, len(ent.Chains))
 	for i := range ent.Chains {
 		if c, ok := b.chain(ent.Name, i, &ent.Chains[i], prev, prevChains); ok {
-			s.chains = append(s.chains, c)
+			chains = append(chains, c)
 		}
 	}
 	// ECDSA and Ed25519 before RSA: a modern client supports both, so the
 	// order decides, and the first chain the client supports is served.
-	slices.SortStableFunc(s.chains[first:], func(a, b chainRec) int {
+	slices.SortStableFunc(chains, func(a, b chainRec) int {
 		return rank(a.alg) - rank(b.alg)
 	})
-	rec.nChains = uint16(len(s.chains) - first)
+	rec.chain, rec.nChains = s.chains.len(), uint16(len(chains))
+	for _, c := range chains {
+		s.chains.push(c)
+	}
+	rec.sni = s.snis.len()
 	if !ent.Client {
-		idx := uint32(len(s.entities))
 		for _, raw := range ent.SNIs {
 			sni := normalizeSNI(raw)
 			if err := checkSNI(sni); err != nil {
@@ -439,9 +502,13 @@ func (b *builder) entity(ent *Entity, prev *snapshot) {
 				}
 				continue
 			}
+			if owner := b.claimedBy(sni); owner != "" {
+				b.errorf("sni %q: claimed by both %q and %q", sni, owner, ent.Name)
+				continue
+			}
 			b.sniOf[sni] = ent.Name
 			if sni == "*" {
-				s.fallback = int32(idx)
+				rec.isDefault = true
 				continue
 			}
 			r := sniRec{entity: idx}
@@ -450,13 +517,11 @@ func (b *builder) entity(ent *Entity, prev *snapshot) {
 			} else {
 				r.name = b.add([]byte(sni))
 			}
-			s.snis = append(s.snis, r)
+			s.snis.push(r)
 		}
 	}
-	if len(b.errs) > nerr {
-		return
-	}
-	s.entities = append(s.entities, rec)
+	rec.nSNIs = s.snis.len() - rec.sni
+	return rec, len(b.errs) == nerr
 }
 
 func rank(alg x509.PublicKeyAlgorithm) int {
@@ -487,7 +552,7 @@ func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot
 		return chainRec{}, false
 	}
 	for _, pc := range prevChains {
-		if pc.pinned >= 0 || pc.key.n == 0 || !bytes.Equal(prev.bytes(prev.certs[pc.cert]), c.Certificate[0]) {
+		if pc.pinned >= 0 || pc.key.n == 0 || !bytes.Equal(prev.cert(&pc, 0), c.Certificate[0]) {
 			continue
 		}
 		// A chain without a key keeps the running one, which was checked
@@ -502,10 +567,10 @@ func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot
 				return chainRec{}, false
 			}
 		}
-		rec := chainRec{cert: uint32(len(b.s.certs)), nCerts: uint32(len(c.Certificate)), pinned: -1,
+		rec := chainRec{cert: b.s.certs.len(), nCerts: uint32(len(c.Certificate)), pinned: -1,
 			alg: pc.alg, notAfter: pc.notAfter}
 		for _, der := range c.Certificate {
-			b.s.certs = append(b.s.certs, b.add(der))
+			b.s.certs.push(b.add(der))
 		}
 		rec.key, rec.keyForm = b.add(prev.bytes(pc.key)), pc.keyForm
 		return rec, true
@@ -534,14 +599,14 @@ func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot
 		return chainRec{}, false
 	}
 	rec := chainRec{
-		cert:     uint32(len(b.s.certs)),
+		cert:     b.s.certs.len(),
 		nCerts:   uint32(len(c.Certificate)),
 		pinned:   -1,
 		alg:      leaf.PublicKeyAlgorithm,
 		notAfter: leaf.NotAfter.Unix(),
 	}
 	for _, der := range c.Certificate {
-		b.s.certs = append(b.s.certs, b.add(der))
+		b.s.certs.push(b.add(der))
 	}
 	if form, raw, err := encodeKey(signer); err == nil {
 		rec.key, rec.keyForm = b.add(raw), form
@@ -561,9 +626,7 @@ func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot
 // seed changes and the indexes are rebuilt.
 func (s *snapshot) index() {
 	for {
-		s.exact = make(map[uint64]uint32)
-		s.wildcard = make(map[uint64]uint32)
-		s.byName = make(map[uint64]uint32, len(s.entities))
+		s.exact, s.wildcard, s.byName = index{}, index{}, index{}
 		if s.fill() {
 			return
 		}
@@ -572,23 +635,24 @@ func (s *snapshot) index() {
 }
 
 func (s *snapshot) fill() bool {
-	for i, r := range s.snis {
-		m := s.exact
+	hint := int(s.entities.len()) >> indexBits
+	exact, wildcard := &indexEdit{x: &s.exact, hint: hint}, &indexEdit{x: &s.wildcard}
+	byName := &indexEdit{x: &s.byName, hint: hint}
+	for i := range s.snis.len() {
+		r := s.snis.at(i)
+		m := exact
 		if r.wildcard {
-			m = s.wildcard
+			m = wildcard
 		}
-		h := maphash.Bytes(s.seed, s.bytes(r.name))
-		if _, clash := m[h]; clash {
+		if !m.put(maphash.Bytes(s.seed, s.bytes(r.name)), i) {
 			return false // duplicates were refused, so this is a collision
 		}
-		m[h] = uint32(i)
 	}
-	for i, e := range s.entities {
-		h := maphash.Bytes(s.seed, s.bytes(e.name))
-		if _, clash := s.byName[h]; clash {
+	for i := range s.entities.len() {
+		e := s.entities.at(i)
+		if e.name.n > 0 && !byName.put(maphash.Bytes(s.seed, s.bytes(e.name)), i) {
 			return false
 		}
-		s.byName[h] = uint32(i)
 	}
 	return true
 }

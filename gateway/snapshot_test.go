@@ -166,8 +166,8 @@ func TestReapplyReusesKeys(t *testing.T) {
 	}
 	second := s.snap.Load()
 	keyOf := func(snap *snapshot, name string) []byte {
-		e := snap.entities[snap.indexOf(name)]
-		return snap.bytes(snap.chains[e.chain].key)
+		e := snap.entities.at(uint32(snap.indexOf(name)))
+		return snap.bytes(snap.chain(e, 0).key)
 	}
 	if !bytes.Equal(keyOf(first, "a"), keyOf(second, "a")) {
 		t.Errorf("entity a: key bytes changed across an Apply that did not change it")
@@ -232,8 +232,7 @@ func TestApplyCarriesParsedKeys(t *testing.T) {
 		t.Error("entity a: key parsed again, want the parsed key carried over")
 	}
 	der := newA.chains[0].Certificate[0]
-	arena := second.arena[:cap(second.arena)]
-	if &der[0] != &arena[second.certs[second.chains[second.entities[newA.index].chain].cert].off] {
+	if &der[0] != &second.cert(second.chain(second.entities.at(uint32(newA.index)), 0), 0)[0] {
 		t.Error("entity a: carried certificate does not refer to the new snapshot's arena")
 	}
 	if cached(second, "b") != nil {

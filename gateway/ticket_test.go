@@ -225,7 +225,7 @@ func TestTicketPolicyVersion(t *testing.T) {
 		if err := s.Apply(Config{Entities: []Entity{e}}); err != nil {
 			t.Fatalf("%s: Apply: %v", st.name, err)
 		}
-		got := s.snap.Load().entities[0].policy
+		got := s.snap.Load().entities.at(0).policy
 		if i > 0 && (got != last) != st.changed {
 			t.Errorf("%s: policy %d after %d, want changed %v", st.name, got, last, st.changed)
 		}

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
 
+	"certops/gateway"
 	"certops/plan"
 	"certops/schema"
 	"certops/source"
@@ -163,8 +166,12 @@ func (r *Reconciler) load(ctx context.Context, rn *run, t *source.Tree) (*loadRe
 		// Warnings go with the errors, as the status always showed them.
 		return nil, stalled(PhaseLoad, append(errs, warnings(res.problems)...))
 	}
-	for _, w := range res.problems {
-		r.log.Debug("warning", "revision", t.Revision, "problem", w.Error())
+	if r.log.Enabled(ctx, slog.LevelDebug) {
+		// Spelled out only when logged: a repository may have a warning
+		// per file (certificates expiring soon), each run.
+		for _, w := range res.problems {
+			r.log.Debug("warning", "revision", t.Revision, "problem", w.Error())
+		}
 	}
 	if res.files == 0 {
 		r.log.Warn("no entity files in the revision; check --path", "revision", t.Revision, "path", r.opts.Path)
@@ -187,7 +194,85 @@ type desired struct {
 	built    []*built
 	infos    []plan.EntityInfo // sorted by name
 	degraded []Degraded
-	partial  bool // some entity was left out or kept at its last good build (partial.go)
+	partial  bool   // some entity was left out or kept at its last good build (partial.go)
+	delta    *delta // against the applied state; nil when none is applied
+}
+
+// delta is what a desired state changes in the applied one, by build: an
+// entity whose build is the applied one (the same pointer: same source
+// and secret values) is unchanged, the others are fresh. The later phases
+// look at the delta only, so that a change of one entity among 10,000
+// neither compares nor copies the others one by one where it can help it.
+type delta struct {
+	fresh    []*built        // builds the applied state does not have, in desired order
+	replaced map[string]bool // names of fresh builds that the applied state has
+	deleted  []string        // applied names that desired does not have, sorted
+}
+
+// delta compares out with the applied state.
+func (r *Reconciler) delta(out []*built) *delta {
+	a := r.applied
+	if a == nil {
+		return nil
+	}
+	d := &delta{replaced: make(map[string]bool)}
+	reused := 0
+	for _, b := range out {
+		switch old, ok := a.built[b.entity.Name]; {
+		case old == b:
+			reused++
+		case ok:
+			d.fresh = append(d.fresh, b)
+			d.replaced[b.entity.Name] = true
+		default:
+			d.fresh = append(d.fresh, b)
+		}
+	}
+	if len(a.built)-reused-len(d.replaced) > 0 {
+		names := make(map[string]bool, len(out))
+		for _, b := range out {
+			names[b.entity.Name] = true
+		}
+		for _, info := range a.infos {
+			if !names[info.Name] {
+				d.deleted = append(d.deleted, info.Name)
+			}
+		}
+	}
+	return d
+}
+
+// small reports whether the delta changes less than a quarter of n
+// entities: then merging it into the applied state beats rebuilding.
+func (d *delta) small(n int) bool {
+	return d != nil && 4*(len(d.fresh)+len(d.deleted)) < n
+}
+
+// infos returns the infos of desired sorted by name: the applied ones,
+// without the replaced and deleted, merged with the fresh ones.
+func (d *delta) infos(applied []plan.EntityInfo) []plan.EntityInfo {
+	fresh := make([]plan.EntityInfo, 0, len(d.fresh))
+	for _, b := range d.fresh {
+		fresh = append(fresh, *b.fresh) // not planned yet: its own description
+	}
+	slices.SortFunc(fresh, func(a, b plan.EntityInfo) int { return strings.Compare(a.Name, b.Name) })
+	out := make([]plan.EntityInfo, 0, len(applied)+len(fresh)-len(d.replaced)-len(d.deleted))
+	del := 0
+	for _, info := range applied {
+		if del < len(d.deleted) && d.deleted[del] == info.Name {
+			del++
+			continue
+		}
+		if d.replaced[info.Name] {
+			continue
+		}
+		for len(fresh) > 0 && fresh[0].Name < info.Name {
+			out = append(out, fresh[0])
+			fresh = fresh[1:]
+		}
+		out = append(out, info)
+	}
+	return append(out, fresh...)
 }
 
 // resolve resolves the secret references of the entities and builds the
@@ -209,7 +294,12 @@ func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.En
 	if left && len(unresolved) > 0 {
 		return nil, retryable(PhaseResolve, unresolved)
 	}
-	d := &desired{built: out, degraded: degraded, infos: make([]plan.EntityInfo, len(out)), partial: len(invalid)+len(unresolved) > 0}
+	d := &desired{built: out, degraded: degraded, partial: len(invalid)+len(unresolved) > 0, delta: r.delta(out)}
+	if d.delta.small(len(out)) {
+		d.infos = d.delta.infos(r.applied.infos)
+		return d, nil
+	}
+	d.infos = make([]plan.EntityInfo, len(out))
 	for i, b := range out {
 		d.infos[i] = r.infoOf(b)
 	}
@@ -224,23 +314,25 @@ func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.En
 func (r *Reconciler) plan(rn *run, d *desired) (*plan.Plan, error) {
 	defer r.phase(rn, PhasePlan)()
 	var running, changed []plan.EntityInfo
-	reused := make(map[string]bool)
-	for _, b := range d.built {
-		if r.applied != nil && r.applied.built[b.entity.Name] == b {
-			reused[b.entity.Name] = true
-			continue
-		}
-		changed = append(changed, r.infoOf(b))
-	}
-	if r.applied != nil {
-		for _, info := range r.applied.infos {
-			if !reused[info.Name] {
-				running = append(running, info)
+	fresh := d.built
+	if dl := d.delta; dl != nil {
+		fresh = dl.fresh
+		// What runs of the fresh and deleted entities: the others are
+		// reused.
+		for _, b := range dl.fresh {
+			if dl.replaced[b.entity.Name] {
+				running = append(running, r.infoOf(r.applied.built[b.entity.Name]))
 			}
 		}
+		for _, name := range dl.deleted {
+			running = append(running, r.infoOf(r.applied.built[name]))
+		}
+	}
+	for _, b := range fresh {
+		changed = append(changed, r.infoOf(b))
 	}
 	p := plan.Diff(running, changed)
-	p.Summary.Unchanged += len(reused)
+	p.Summary.Unchanged += len(d.built) - len(fresh)
 	n := 0
 	if r.applied != nil {
 		n = len(r.applied.infos)
@@ -278,19 +370,27 @@ type change struct {
 // stalls the revision.
 func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 	defer r.phase(rn, PhaseApply)()
-	// A disabled entity (APISIX status: 0) is planned and shown, not
-	// served: it may share its SNIs with the enabled one.
-	served, _ := r.opts.Gateway.(chainServer)
-	cfg := gatewayConfig(c.desired.built, served)
-	if err := r.opts.Gateway.Apply(cfg); err != nil {
+	if err := r.serve(c.desired); err != nil {
 		r.rebuild = true
 		return stalled(PhaseApply, fmt.Errorf("gateway: %w", err))
 	}
-	next := &appliedState{revision: c.tree.Revision, tree: c.tree, built: make(map[string]*built, len(c.desired.built)),
-		infos: c.desired.infos, plan: c.plan}
+	next := &appliedState{revision: c.tree.Revision, tree: c.tree, infos: c.desired.infos, plan: c.plan}
+	if dl := c.desired.delta; dl.small(len(c.desired.built)) {
+		next.built = maps.Clone(r.applied.built)
+		for _, name := range dl.deleted {
+			delete(next.built, name)
+		}
+		for _, b := range dl.fresh {
+			next.built[b.entity.Name] = b
+		}
+	} else {
+		next.built = make(map[string]*built, len(c.desired.built))
+		for _, b := range c.desired.built {
+			next.built[b.entity.Name] = b
+		}
+	}
 	var refs []string
 	for _, b := range c.desired.built {
-		next.built[b.entity.Name] = b
 		refs = append(refs, b.refs...)
 	}
 	next.refs = len(refs) > 0 || c.desired.partial // a partial state is resolved again at every run
@@ -317,6 +417,60 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 		}
 	}
 	return nil
+}
+
+// serve makes the gateway serve the enabled entities of desired (a
+// disabled entity, APISIX status: 0, is planned and shown, not served: it
+// may share its SNIs with the enabled one). A gateway that takes changes
+// ([ChangeApplier]) is given only the entities built anew since the
+// applied state and the names it no longer serves, when they are a small
+// part of the whole: the applied state is what it serves, as Apply is all
+// or nothing and the reconciler its only caller. Otherwise, and at the
+// first apply, it is given the whole Config.
+func (r *Reconciler) serve(d *desired) error {
+	ca, ok := r.opts.Gateway.(ChangeApplier)
+	if !ok || r.applied == nil || d.delta == nil || 2*(len(d.delta.fresh)+len(d.delta.deleted)) > len(d.built) {
+		served, _ := r.opts.Gateway.(chainServer)
+		return r.opts.Gateway.Apply(gatewayConfig(d.built, served)) // a full build is cheaper
+	}
+	changed, removed := gatewayChanges(r.applied.built, d.delta)
+	if len(changed)+len(removed) == 0 {
+		return nil
+	}
+	return ca.ApplyChanges(changed, removed)
+}
+
+// gatewayChanges returns the gateway input of the fresh enabled entities
+// of a delta (handing over their parsed leaves and keys, as gatewayConfig
+// does), and the names applied served that the delta deletes or disables.
+func gatewayChanges(applied map[string]*built, d *delta) (changed []gateway.Entity, removed []string) {
+	served := func(b *built) bool { return b != nil && !b.entity.Disabled }
+	for _, b := range d.fresh {
+		// Planned by now: the description is in the desired state.
+		b.fresh = nil
+		if b.entity.Disabled {
+			b.leaves = nil // its chains keep the keys, not the leaves
+			if served(applied[b.entity.Name]) {
+				removed = append(removed, b.entity.Name)
+			}
+			continue
+		}
+		gw := b.gatewayEntity()
+		switch {
+		case b.leaves != nil:
+			gw.Chains = b.leaves
+			b.leaves = nil
+		case b.chains != nil:
+			gw.Chains = b.chains
+		}
+		changed = append(changed, gw)
+	}
+	for _, name := range d.deleted {
+		if served(applied[name]) {
+			removed = append(removed, name)
+		}
+	}
+	return changed, removed
 }
 
 // rotate applies rotated secret values to the applied revision, through

@@ -329,28 +329,52 @@ func TestRetainAppliedReferences(t *testing.T) {
 	}
 }
 
-// keyCheckingGateway records whether each Apply gave every chain its key,
-// and refuses an Apply when refuse is set.
+// keyCheckingGateway records, for each Apply or ApplyChanges, which
+// entities it was given and whether every chain came with its key, and
+// refuses one call when refuse is set.
 type keyCheckingGateway struct {
 	*testGateway
-	refuse  bool
-	allKeys []bool // per Apply
+	refuse bool
+	calls  []string // per call: "apply" or "changes", the entities, "keys" or "no keys"
 }
 
-func (g *keyCheckingGateway) Apply(cfg gateway.Config) error {
-	all := true
-	for _, e := range cfg.Entities {
+func (g *keyCheckingGateway) record(kind string, entities []gateway.Entity) error {
+	all := "keys"
+	var names []string
+	for _, e := range entities {
+		names = append(names, e.Name)
 		for _, c := range e.Chains {
-			all = all && c.PrivateKey != nil
+			if c.PrivateKey == nil {
+				all = "no keys"
+			}
 		}
 	}
-	g.allKeys = append(g.allKeys, all)
+	g.calls = append(g.calls, fmt.Sprintf("%s %v %s", kind, names, all))
 	if g.refuse {
 		g.refuse = false
 		return errors.New("refused")
 	}
+	return nil
+}
+
+func (g *keyCheckingGateway) Apply(cfg gateway.Config) error {
+	if err := g.record("apply", cfg.Entities); err != nil {
+		return err
+	}
 	return g.testGateway.Apply(cfg)
 }
+
+func (g *keyCheckingGateway) ApplyChanges(changed []gateway.Entity, removed []string) error {
+	if err := g.record("changes", changed); err != nil {
+		return err
+	}
+	return g.testGateway.ApplyChanges(changed, removed)
+}
+
+// fullOnly hides ApplyChanges: an Applier without it.
+type fullOnly struct{ g *keyCheckingGateway }
+
+func (f fullOnly) Apply(cfg gateway.Config) error { return f.g.Apply(cfg) }
 
 // TestUnchangedEntitiesWithoutKeys: an entity applied before is handed to
 // the gateway again without its parsed key, which the gateway keeps; after
@@ -389,8 +413,22 @@ func TestUnchangedEntitiesWithoutKeys(t *testing.T) {
 	gw.wantServed(t, "a.example.com", la)
 	gw.wantServed(t, "b.example.com", lb)
 
-	want := []bool{true, false, false, true}
-	if !slices.Equal(gw.allKeys, want) {
-		t.Errorf("Applies with every key = %v, want %v (first, unchanged a without its key twice, all rebuilt after the refusal)", gw.allKeys, want)
+	// The first Apply is whole; a rotation of b hands over b alone, with
+	// its key; after a refusal everything is built again with its key,
+	// and given whole.
+	want := []string{"apply [a b] keys", "changes [b] keys", "changes [b] keys", "apply [a b] keys"}
+	if !slices.Equal(gw.calls, want) {
+		t.Errorf("gateway calls = %q, want %q", gw.calls, want)
+	}
+	gw.calls = nil
+	gw.testGateway.Server = gateway.New(gateway.Options{}) // not serving: only the calls count
+	rec2 := New(Options{Source: origin, Gateway: fullOnly{gw}})
+	wantResult(t, reconcileNow(t, rec2), ResultApplied)
+	rotate()
+	wantResult(t, reconcileNow(t, rec2), ResultApplied)
+	// A gateway without ApplyChanges is given the whole Config, the
+	// unchanged entity without its key, which the gateway keeps.
+	if want := []string{"apply [a b] keys", "apply [a b] no keys"}; !slices.Equal(gw.calls, want) {
+		t.Errorf("gateway calls without ApplyChanges = %q, want %q", gw.calls, want)
 	}
 }

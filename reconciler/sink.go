@@ -4,10 +4,22 @@ import (
 	"context"
 	"fmt"
 
+	"certops/gateway"
 	"certops/plan"
 	"certops/schema"
 	"certops/source"
 )
+
+// ChangeApplier is a gateway that also applies changes entity by entity
+// ([gateway.Server.ApplyChanges]): each entity of changed is created or
+// replaces the running one of its name, each name in removed is taken
+// out, atomically, at a cost in the number of changes rather than of
+// entities. The reconciler uses it when an Applier has it.
+type ChangeApplier interface {
+	ApplyChanges(changed []gateway.Entity, removed []string) error
+}
+
+var _ ChangeApplier = (*gateway.Server)(nil)
 
 // Sink receives each revision the reconciler applies, after the gateway
 // serves it: a fleet publisher is one. The gateway itself is the first

@@ -33,6 +33,9 @@ type loader struct {
 	opts  schema.Options
 	cache map[string]*fileResult // path -> result of its last content
 
+	set  schema.SetChecker // the checks across files, incremental
+	last *loaded           // the revision loaded last (loaddelta.go)
+
 	policyDigest string // of the policy files the validator was built from
 	validator    *schema.Validator
 	policyErrs   schema.ErrorList
@@ -56,6 +59,9 @@ type loadResult struct {
 // load validates the entity files of t below the loader's root, reusing
 // the results of unchanged files, and runs the whole-set checks.
 func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) {
+	if res, ok, err := l.loadChanged(ctx, t); ok || err != nil {
+		return res, err
+	}
 	var entityFiles, policyFiles []string
 	policy := make(map[string]string)
 	// target maps a listed path to the file read for it: itself, or the
@@ -153,17 +159,14 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 	}
 	l.cache = next
 
-	res := &loadResult{validated: len(jobs), removed: removed, files: len(entityFiles)}
+	res := &loadResult{validated: len(jobs), removed: removed}
 	res.problems = append(res.problems, listed.Problems...)
-	res.problems = append(res.problems, l.policyErrs...)
-	files := make([]*schema.FileResult, 0, len(entityFiles))
-	for _, p := range entityFiles {
-		r := next[p].res
-		files = append(files, r)
-		res.entities = append(res.entities, r.Entities...)
-		res.problems = append(res.problems, r.Problems...)
+	results := make([]*fileResult, len(entityFiles))
+	for i, p := range entityFiles {
+		results[i] = next[p]
 	}
-	res.problems = append(res.problems, schema.CheckSet(files)...)
+	l.last = &loaded{tree: t, paths: entityFiles, results: results, policyHash: policyHash}
+	res.assemble(l, results)
 	return res, nil
 }
 

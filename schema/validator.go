@@ -384,12 +384,12 @@ func CheckSet(files []*FileResult) ErrorList {
 	files = slices.Clone(files)
 	slices.SortFunc(files, func(a, b *FileResult) int { return strings.Compare(a.Path, b.Path) })
 	var errs ErrorList
-	names := map[string]*Entity{}
+	names := make(map[string]*Entity, len(files))
 	type sniUse struct {
 		e *Entity
 		i int
 	}
-	snis := map[string]sniUse{}
+	snis := make(map[string]sniUse, len(files))
 	for _, f := range files {
 		for _, e := range f.Entities {
 			if first, dup := names[e.Name]; dup {
@@ -402,9 +402,10 @@ func CheckSet(files []*FileResult) ErrorList {
 				continue // not served, so its SNIs take none from others
 			}
 			for i, s := range e.SNIs {
-				field := fmt.Sprintf("snis[%d]", e.sniIndex(i))
 				if first, dup := snis[s]; dup && first.e != e {
-					pos, shown := e.where(field)
+					// The field is spelled out only for a duplicate: this
+					// loop runs over every SNI of the repository.
+					pos, shown := e.where(fmt.Sprintf("snis[%d]", e.sniIndex(i)))
 					errs = append(errs, &Error{Pos: pos, Field: shown, Msg: fmt.Sprintf("%s is also served by entity %s at %s",
 						s, first.e.Name, first.e.Position(fmt.Sprintf("snis[%d]", first.e.sniIndex(first.i))))})
 				} else if !dup {

@@ -1,0 +1,94 @@
+package reconciler
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"certops/fixtures"
+	"certops/schema"
+	"certops/source"
+)
+
+// TestLoadChangedMatchesFullLoad loads random sequences of revisions
+// (entity files added, rewritten, renamed, removed; names and SNIs claimed
+// twice; broken files; policy files and other files coming and going)
+// with the loader's incremental path, and without it (the full listing
+// each time, with the cache): the results are the same.
+func TestLoadChangedMatchesFullLoad(t *testing.T) {
+	ca := fixtures.NewRootCA(t, "loader CA")
+	var docs []string
+	for i := range 8 {
+		y, _ := entity(t, ca, fmt.Sprintf("e%d", i%6), fmt.Sprintf("e%d.example.com", i%5))
+		docs = append(docs, y)
+	}
+	docs = append(docs, "name: [broken\n", "")
+	policies := []string{"package certops\n#SSL: labels?: [string]: string\n", "package certops\n#SSL: snis: [...=~\"example\\\\.com$\"]\n"}
+	files := map[string]string{}
+	tree := func(step int) *source.Tree {
+		ids := map[string]string{}
+		for p, c := range files {
+			sum := sha256.Sum256([]byte(c))
+			ids[p] = hex.EncodeToString(sum[:])
+		}
+		content := maps.Clone(files)
+		return source.NewTree(fmt.Sprintf("r%d", step), ids, func(name string) ([]byte, error) { return []byte(content[name]), nil })
+	}
+	opts := schema.Options{WarnWithin: schema.DefaultWarnWithin}
+	inc, full := newLoader("certs", opts), newLoader("certs", opts)
+	rng := rand.New(rand.NewPCG(13, 4))
+	fast := 0
+	for step := range 150 {
+		for range 1 + rng.IntN(3) {
+			p := fmt.Sprintf("certs/d%d/f%d.yaml", rng.IntN(2), rng.IntN(10))
+			switch r := rng.IntN(20); {
+			case r < 4:
+				delete(files, p)
+			case r == 4:
+				files["certs/policy.cue"] = policies[rng.IntN(len(policies))]
+			case r == 5:
+				delete(files, "certs/policy.cue")
+			case r == 6:
+				files[fmt.Sprintf("other/f%d.yaml", rng.IntN(3))] = docs[0] // outside the path
+			case r == 7:
+				files["certs/README.md"] = fmt.Sprint(step)
+			default:
+				files[p] = docs[rng.IntN(len(docs))]
+			}
+		}
+		tr := tree(step)
+		before := inc.last
+		a, err := inc.load(t.Context(), tr)
+		if err != nil {
+			t.Fatalf("step %d: incremental load: %v", step, err)
+		}
+		if before != nil && inc.last != nil && inc.last.tree == tr && a.validated < len(a.entities) {
+			fast++
+		}
+		full.last = nil // the full listing each time
+		b, err := full.load(t.Context(), tr)
+		if err != nil {
+			t.Fatalf("step %d: full load: %v", step, err)
+		}
+		if got, want := describeLoad(a), describeLoad(b); got != want {
+			t.Fatalf("step %d: incremental load\n%s\nwant (full load)\n%s", step, got, want)
+		}
+	}
+	if fast == 0 {
+		t.Error("the incremental path never ran")
+	}
+}
+
+func describeLoad(r *loadResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "files %d validated %d removed %d\n", r.files, r.validated, r.removed)
+	for _, e := range r.entities {
+		fmt.Fprintf(&b, "entity %s at %s %v\n", e.Name, e.Pos, e.SNIs)
+	}
+	b.WriteString(r.problems.Error())
+	return b.String()
+}
