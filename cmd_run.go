@@ -364,6 +364,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		if err != nil {
 			return err
 		}
+		log.Info("embedded example issued in memory; restart for new leaves", "not_after", demo.NotAfter, "crl", demo.CRLURL)
 		if demo.CRLURL == "" {
 			log.Warn("the embedded example's leaves carry no CRL URL: --admin names no fixed port", "admin", f.admin)
 		}
