@@ -356,9 +356,21 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		AllowMassDelete: f.allowMassDelete,
 		WarnWithin:      f.warnWithin,
 	}
+	var adminRoutes map[string]http.Handler
 	if src == nil {
-		recOpts.FS = examples.Basic
+		// The embedded example, issued in memory at start: 90-day leaves
+		// naming the demo CRL that the admin listener serves.
+		demo, err := examples.NewDemo(f.admin, time.Now())
+		if err != nil {
+			return err
+		}
+		log.Info("embedded example issued in memory; restart for new leaves", "not_after", demo.NotAfter, "crl", demo.CRLURL)
+		if demo.CRLURL == "" {
+			log.Warn("the embedded example's leaves carry no CRL URL: --admin names no fixed port", "admin", f.admin)
+		}
+		recOpts.FS = demo.FS
 		recOpts.DataDir = ""
+		adminRoutes = demo.Routes()
 	}
 	if fb != nil {
 		recOpts.Observe = func(rr reconciler.RunReport) {
@@ -380,6 +392,7 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		WebhookSecret: webhookSecret,
 		Ref:           f.ref,
 		StatusFields:  nodes.statusFields,
+		Routes:        adminRoutes,
 		Logger:        log.With("component", "admin"),
 	})
 

@@ -2,8 +2,18 @@ package e2e
 
 import (
 	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
+
+	"certops/examples"
 )
 
 // exampleCA is the CA of the example repository embedded in the binary.
@@ -136,5 +146,81 @@ func TestExampleCurl(t *testing.T) {
 					tt.host, ci.Entity, ci.SNI, ci.Protocol, tt.wantEntity, tt.host, tt.wantProto)
 			}
 		})
+	}
+}
+
+// TestExampleShortLivedLeaves checks what `certops run` without --source
+// serves since issue 16: leaves of the demo CA issued at start, valid for
+// 90 days, whose CRL distribution point is the demo CRL on the admin
+// listener; the CRL is served, is signed by the demo CA, and openssl
+// checks a served leaf against it. Nothing is written to the data dir, and
+// a restarted daemon serves new leaves.
+func TestExampleShortLivedLeaves(t *testing.T) {
+	dataDir := t.TempDir()
+	d := startDaemon(t, "--data-dir", dataDir)
+	caPEM, err := os.ReadFile(exampleCA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(caPEM)
+	ca, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCRL := []string{"http://" + d.admin + examples.CRLPath}
+	served := map[string]*x509.Certificate{}
+	for _, name := range []string{"shop.example.com", "cart.example.com", "api.example.net", "unknown.test"} {
+		h := sClient(t, d.listen, "-servername", name, "-CAfile", exampleCA)
+		if !h.ok || h.verify != "0 (ok)" {
+			t.Fatalf("s_client -servername %s: %s", name, h.describe())
+		}
+		served[name] = h.leaf
+		if got := h.leaf.NotAfter.Sub(h.leaf.NotBefore); got != 90*24*time.Hour {
+			t.Errorf("%s: leaf valid for %s, want 2160h (90 days)", name, got)
+		}
+		if time.Since(h.leaf.NotBefore) > 2*time.Hour {
+			t.Errorf("%s: leaf valid from %s, want issued at start", name, h.leaf.NotBefore)
+		}
+		if !slices.Equal(h.leaf.CRLDistributionPoints, wantCRL) {
+			t.Errorf("%s: CRL distribution points %q, want %q", name, h.leaf.CRLDistributionPoints, wantCRL)
+		}
+	}
+
+	resp, err := http.Get(wantCRL[0])
+	if err != nil {
+		t.Fatalf("GET %s: %v", wantCRL[0], err)
+	}
+	der, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/pkix-crl" {
+		t.Fatalf("GET %s = %d %q (%v), want 200 application/pkix-crl", wantCRL[0], resp.StatusCode, resp.Header.Get("Content-Type"), err)
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatalf("the served CRL does not parse: %v", err)
+	}
+	if err := crl.CheckSignatureFrom(ca); err != nil {
+		t.Errorf("the served CRL is not signed by the demo CA: %v", err)
+	}
+	dir := t.TempDir()
+	crlFile, leafFile := filepath.Join(dir, "ca.crl.pem"), filepath.Join(dir, "leaf.pem")
+	writeFile(t, dir, "ca.crl.pem", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
+	writeFile(t, dir, "leaf.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: served["shop.example.com"].Raw}))
+	out, err := exec.Command("openssl", "verify", "-crl_check", "-CRLfile", crlFile, "-CAfile", exampleCA, leafFile).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), ": OK") {
+		t.Errorf("openssl verify -crl_check of the served leaf: %v\n%s", err, out)
+	}
+
+	if entries, err := os.ReadDir(dataDir); err != nil || len(entries) > 0 {
+		t.Errorf("data dir after serving the embedded example: %d entries (%v), want none", len(entries), err)
+	}
+
+	again := startDaemon(t)
+	h := sClient(t, again.listen, "-servername", "shop.example.com", "-CAfile", exampleCA)
+	if !h.ok {
+		t.Fatalf("second daemon: %s", h.describe())
+	}
+	if h.leaf.SerialNumber.Cmp(served["shop.example.com"].SerialNumber) == 0 {
+		t.Errorf("a second start served serial %x again, want a new leaf", h.leaf.SerialNumber)
 	}
 }

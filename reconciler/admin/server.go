@@ -51,6 +51,13 @@ type Options struct {
 	// "published"). It is called once per request; a field that the status
 	// document already has is not replaced.
 	StatusFields func() map[string]any
+	// Routes, when set, adds endpoints to the admin listener (not to the
+	// webhook listener): a pattern as [http.ServeMux] reads it, such as
+	// "GET /examples/ca.crl", to its handler. They are served without the
+	// token, so they must not change anything; a pattern that conflicts
+	// with the API's own panics in Handler, as ServeMux.Handle does. The
+	// embedded example serves its demo CRL this way.
+	Routes map[string]http.Handler
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -91,6 +98,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/ssls/{name}", s.ssl)
 	mux.Handle("POST /api/v1/reconcile", s.requireToken(http.HandlerFunc(s.reconcile)))
 	s.hooks(mux)
+	for pattern, h := range s.opts.Routes {
+		mux.Handle(pattern, h)
+	}
 	return mux
 }
 
