@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -130,7 +131,11 @@ func (f *Fleet) Setup(ctx context.Context) error {
 		if done {
 			continue // created by an earlier, partly failed Setup
 		}
-		kv, err := f.js.CreateOrUpdateKeyValue(ctx, f.config(k))
+		var kv jetstream.KeyValue
+		err := retryAPI(ctx, func(ctx context.Context) (err error) {
+			kv, err = f.js.CreateOrUpdateKeyValue(ctx, f.config(k))
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("fleet %s: create bucket %s: %w", f.name, f.bucketName(k), err)
 		}
@@ -150,13 +155,16 @@ func (f *Fleet) bucket(ctx context.Context, k bucketKind, create bool) (jetstrea
 	if kv != nil {
 		return kv, nil
 	}
-	kv, err := f.js.KeyValue(ctx, f.bucketName(k))
-	if errors.Is(err, jetstream.ErrBucketNotFound) && create {
-		kv, err = f.js.CreateKeyValue(ctx, f.config(k))
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = f.js.KeyValue(ctx, f.bucketName(k))
+	err := retryAPI(ctx, func(ctx context.Context) (err error) {
+		kv, err = f.js.KeyValue(ctx, f.bucketName(k))
+		if errors.Is(err, jetstream.ErrBucketNotFound) && create {
+			kv, err = f.js.CreateKeyValue(ctx, f.config(k))
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				kv, err = f.js.KeyValue(ctx, f.bucketName(k))
+			}
 		}
-	}
+		return err
+	})
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil, fmt.Errorf("fleet %s: bucket %s does not exist yet (no publisher has run): %w", f.name, f.bucketName(k), ErrNoHead)
 	}
@@ -167,6 +175,47 @@ func (f *Fleet) bucket(ctx context.Context, k bucketKind, create bool) (jetstrea
 	f.kvs[k] = kv
 	f.mu.Unlock()
 	return kv, nil
+}
+
+// JetStream API attempts of bucket setup and binding: the first waits
+// firstAttempt, each next one twice as long, up to maxAttempt.
+const (
+	firstAttempt = time.Second
+	maxAttempt   = 8 * time.Second
+)
+
+// retryAPI calls op with a deadline per attempt, and again while an
+// attempt got no answer, until ctx ends. A JetStream cluster that has not
+// elected its meta leader yet (the first second or so after its servers
+// start, or after a quorum came back) drops the API requests it receives:
+// nats-server 2.9 answers nothing, later versions may answer 503 or
+// "no responders". Without a deadline per attempt, one lost request would
+// hold a publisher's setup for its whole timeout (30 s); an attempt that
+// timed out while the server went on creating a bucket is harmless, since
+// creating a bucket that exists with the same settings succeeds.
+func retryAPI(ctx context.Context, op func(context.Context) error) error {
+	wait := firstAttempt
+	for {
+		actx, cancel := context.WithTimeout(ctx, wait)
+		err := op(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !unanswered(err) {
+			return err
+		}
+		wait = min(2*wait, maxAttempt)
+	}
+}
+
+// unanswered reports an error that says JetStream did not (yet) answer,
+// rather than answering no.
+func unanswered(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.Code == 503 {
+		return true // "JetStream system temporarily unavailable"
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled)
 }
 
 // isNotFound reports a missing key.
