@@ -270,12 +270,22 @@ type publishSink struct {
 
 	mu      sync.Mutex // serialises publishing; guards the fields below
 	pending *reconciler.AppliedRevision
-	lastErr error
 	ticker  context.CancelFunc
 	// refused is returned for refusedRev, a revision that cannot be
 	// published, while it is current: the same error, logged once.
 	refused    *reconciler.StalledError
 	refusedRev string
+
+	// errMu guards lastErr apart from mu, so that the status never waits
+	// for a publish (which NATS being down holds for minutes).
+	errMu   sync.Mutex
+	lastErr error
+}
+
+func (s *publishSink) setErr(err error) {
+	s.errMu.Lock()
+	s.lastErr = err
+	s.errMu.Unlock()
 }
 
 // Apply publishes rev, or keeps it for when this publisher leads. A
@@ -295,7 +305,8 @@ func (s *publishSink) Apply(ctx context.Context, rev *reconciler.AppliedRevision
 				s.refused = &reconciler.StalledError{Phase: reconciler.PhaseApply, Err: probs}
 				s.refusedRev = rev.Revision
 			}
-			s.pending, s.lastErr = nil, probs
+			s.pending = nil
+			s.setErr(probs)
 			return s.refused
 		}
 	}
@@ -322,7 +333,7 @@ func (s *publishSink) publishLocked(ctx context.Context) error {
 		// one (DESIGN.md 9), and the reconciler waits for a new revision
 		// instead of retrying. The same error for the same revision, so
 		// that the reconciler logs it once.
-		s.lastErr = err
+		s.setErr(err)
 		if s.refused == nil {
 			s.refused = &reconciler.StalledError{Phase: reconciler.PhaseApply, Err: fmt.Errorf("not published to the fleet: %w", err)}
 			s.refusedRev = rev.Revision
@@ -331,10 +342,10 @@ func (s *publishSink) publishLocked(ctx context.Context) error {
 		return s.refused
 	}
 	if err != nil {
-		s.lastErr = err
+		s.setErr(err)
 		return err
 	}
-	s.lastErr = nil
+	s.setErr(nil)
 	s.log.Info("revision published", "revision", p.Revision, "sequence", p.Sequence, "entities", p.Entities, "uploaded", p.Uploaded, "bytes", p.Bytes)
 	return nil
 }
@@ -404,11 +415,11 @@ func (s *publishSink) statusFields() map[string]any {
 	} else {
 		out["published"] = nil
 	}
-	s.mu.Lock()
+	s.errMu.Lock()
 	if s.lastErr != nil {
 		out["publish_error"] = s.lastErr.Error()
 	}
-	s.mu.Unlock()
+	s.errMu.Unlock()
 	return out
 }
 
