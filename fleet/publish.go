@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -36,7 +37,10 @@ type Publisher struct {
 	known   map[string]bool   // digests present in the blob bucket
 	encoded map[string]string // Entity.Hash → blob digest, for the last publish
 	pageSet pageSet           // the manifest pages of the last publish
-	last    *Published
+
+	// last is read without mu, so that a status never waits for a
+	// Publish (which NATS being down holds for minutes).
+	last atomic.Pointer[Published]
 }
 
 // Published describes a manifest that a Publisher wrote.
@@ -62,9 +66,7 @@ func (f *Fleet) NewPublisher(opts PublisherOptions) (*Publisher, error) {
 // Last returns the last manifest this publisher wrote or found current,
 // or nil.
 func (p *Publisher) Last() *Published {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.last
+	return p.last.Load()
 }
 
 // publishTimeout bounds one Publish: a JetStream request without a
@@ -137,9 +139,10 @@ func (p *Publisher) Publish(ctx context.Context, revision string, entities []Ent
 	}
 	if cur != nil {
 		if old, _, err := peekHead(cur.Value()); err == nil && old.Revision == revision && slices.Equal(old.Pages, r.Pages) {
-			p.last = &Published{Revision: old.Revision, Sequence: old.Sequence, Time: old.Time, Entities: old.Entities}
+			last := &Published{Revision: old.Revision, Sequence: old.Sequence, Time: old.Time, Entities: old.Entities}
+			p.last.Store(last)
 			p.encoded = encoded
-			return p.last, nil
+			return last, nil
 		}
 	}
 
@@ -170,8 +173,9 @@ func (p *Publisher) Publish(ctx context.Context, revision string, entities []Ent
 			_, err = headKV.Update(ctx, headKey, env, last)
 		}
 		if err == nil {
-			p.last = &Published{Revision: revision, Sequence: r.Sequence, Time: r.Time, Entities: r.Entities, Uploaded: up, Bytes: size}
-			return p.last, nil
+			last := &Published{Revision: revision, Sequence: r.Sequence, Time: r.Time, Entities: r.Entities, Uploaded: up, Bytes: size}
+			p.last.Store(last)
+			return last, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) || attempt == 4 {
 			return nil, fmt.Errorf("fleet %s: move head: %w", p.f.name, err)
