@@ -140,7 +140,7 @@ func (f *Fleet) Setup(ctx context.Context) error {
 			return fmt.Errorf("fleet %s: create bucket %s: %w", f.name, f.bucketName(k), err)
 		}
 		f.mu.Lock()
-		f.kvs[k] = kv
+		f.kvs[k] = retryingKV{kv}
 		f.mu.Unlock()
 	}
 	return nil
@@ -171,10 +171,36 @@ func (f *Fleet) bucket(ctx context.Context, k bucketKind, create bool) (jetstrea
 	if err != nil {
 		return nil, fmt.Errorf("fleet %s: bucket %s: %w", f.name, f.bucketName(k), err)
 	}
+	kv = retryingKV{kv}
 	f.mu.Lock()
 	f.kvs[k] = kv
 	f.mu.Unlock()
 	return kv, nil
+}
+
+// retryingKV retries the idempotent operations of a bucket, reading a
+// key and writing a value, with retryAPI: right after a cluster lost and
+// regained its quorum, its streams elect leaders and drop the requests
+// they receive meanwhile. Compare-and-set writes are not retried here: a
+// lost but applied one would look like a conflict; their callers retry.
+type retryingKV struct {
+	jetstream.KeyValue
+}
+
+func (kv retryingKV) Get(ctx context.Context, key string) (e jetstream.KeyValueEntry, err error) {
+	err = retryAPI(ctx, func(ctx context.Context) error {
+		e, err = kv.KeyValue.Get(ctx, key)
+		return err
+	})
+	return e, err
+}
+
+func (kv retryingKV) Put(ctx context.Context, key string, value []byte) (rev uint64, err error) {
+	err = retryAPI(ctx, func(ctx context.Context) error {
+		rev, err = kv.KeyValue.Put(ctx, key, value)
+		return err
+	})
+	return rev, err
 }
 
 // JetStream API attempts of bucket setup and binding: the first waits
@@ -189,7 +215,8 @@ const (
 // elected its meta leader yet (the first second or so after its servers
 // start, or after a quorum came back) drops the API requests it receives:
 // nats-server 2.9 answers nothing, later versions may answer 503 or
-// "no responders". Without a deadline per attempt, one lost request would
+// "no responders"; and while the connection is between servers a
+// request fails at once (Connect buffers nothing). Without a deadline per attempt, one lost request would
 // hold a publisher's setup for its whole timeout (30 s); an attempt that
 // timed out while the server went on creating a bucket is harmless, since
 // creating a bucket that exists with the same settings succeeds.
@@ -198,13 +225,25 @@ func retryAPI(ctx context.Context, op func(context.Context) error) error {
 	for {
 		actx, cancel := context.WithTimeout(ctx, wait)
 		err := op(actx)
+		fast := actx.Err() == nil // failed at once: not connected yet
 		cancel()
 		if err == nil || ctx.Err() != nil || !unanswered(err) {
 			return err
 		}
+		if fast {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(retryPause):
+			}
+		}
 		wait = min(2*wait, maxAttempt)
 	}
 }
+
+// retryPause separates attempts that failed at once (the connection is
+// between servers), so that retryAPI does not spin.
+const retryPause = 200 * time.Millisecond
 
 // unanswered reports an error that says JetStream did not (yet) answer,
 // rather than answering no.
@@ -214,7 +253,7 @@ func unanswered(err error) bool {
 		return true // "JetStream system temporarily unavailable"
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
 		errors.Is(err, jetstream.ErrJetStreamNotEnabled)
 }
 

@@ -144,6 +144,11 @@ func Connect(o ConnOptions) (*Conn, error) {
 		nats.ReconnectWait(500 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
 		nats.Timeout(5 * time.Second),
+		// Nothing is buffered while no server is connected: a request
+		// then fails at once instead of waiting for its whole deadline
+		// (a publish for minutes, a node's fetch for 30 s), and the
+		// caller's retry, with backoff, tries again after the reconnect.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("disconnected from NATS; retrying", "err", err)
