@@ -244,7 +244,10 @@ func runPublisher(cmd *cobra.Command, f publishFlags) error {
 			case <-time.After(2 * time.Second):
 			}
 		}
-		return sink.election.Run(ctx, func(role fleet.Role) { sink.roleChanged(ctx, role, dk) })
+		// Not in the election's goroutine: a publish in progress holds
+		// the sink (for minutes with NATS down), and the election must
+		// go on renewing or taking the lease meanwhile.
+		return sink.election.Run(ctx, func(fleet.Role) { go sink.roleChanged(ctx, dk) })
 	})
 	g.Go(func() error { return cache.Run(ctx) })
 	g.Go(func() error { return rec.Run(ctx) })
@@ -351,10 +354,13 @@ func (s *publishSink) publishLocked(ctx context.Context) error {
 }
 
 // roleChanged publishes the pending revision when this publisher starts
-// leading, and runs the ticket-key rotation while it leads.
-func (s *publishSink) roleChanged(ctx context.Context, role fleet.Role, dk *fleet.DataKey) {
+// leading, and runs the ticket-key rotation while it leads. It acts on
+// the role at the time it holds the sink, so calls that overtake each
+// other end in the current role.
+func (s *publishSink) roleChanged(ctx context.Context, dk *fleet.DataKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	role := s.election.Role()
 	if s.ticker != nil {
 		s.ticker()
 		s.ticker = nil
