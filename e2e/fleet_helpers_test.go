@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -274,4 +275,29 @@ func streamReplicas(tb testing.TB, urls string) map[string]int {
 		tb.Fatalf("stream replicas: %v", err)
 	}
 	return out
+}
+
+// startCertopsEnv is startCertops with env added to the clean
+// environment (a publisher that validates secret references).
+func startCertopsEnv(tb testing.TB, admin string, env []string, args ...string) *daemon {
+	tb.Helper()
+	bin := requireBinary(tb)
+	d := &daemon{tb: tb, logs: new(fixtures.SyncBuffer), done: make(chan struct{}), admin: admin}
+	d.cmd = exec.Command(bin, append(args, "--log-format", "json")...)
+	d.cmd.Env = daemonEnv(tb, env)
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if err := d.cmd.Start(); err != nil {
+		tb.Fatalf("start certops: %v", err)
+	}
+	go func() { d.err = d.cmd.Wait(); close(d.done) }()
+	tb.Cleanup(func() {
+		d.kill()
+		if tb.Failed() {
+			tb.Logf("certops %s logs:\n%s", strings.Join(args, " "), tail(d.logs.String(), 40))
+		}
+	})
+	if !d.waitReady(readyTimeout) {
+		tb.Fatalf("certops %s exited before ready (%v):\n%s", args[0], d.err, tail(d.logs.String(), 40))
+	}
+	return d
 }
