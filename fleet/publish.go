@@ -161,6 +161,12 @@ func (p *Publisher) Publish(ctx context.Context, revision string, entities []Ent
 			}
 			seq, last = old.Sequence, cur.Revision()
 		}
+		// An older head written back (a replay) must not give this
+		// manifest a sequence the nodes refuse: never go below what this
+		// publisher published itself.
+		if l := p.last.Load(); l != nil && l.Sequence > seq {
+			seq = l.Sequence
+		}
 		r.Sequence = seq + 1
 		r.Time = p.now().UTC().Truncate(time.Millisecond)
 		env, err := sign(r, p.opts.Signing)
