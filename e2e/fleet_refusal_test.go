@@ -195,11 +195,13 @@ func TestFleetRefusals(t *testing.T) {
 	env2 := b.getHead(t)
 	signing := loadEd25519(t, filepath.Join(dir, "signing.pem"))
 
-	// refused waits until the node has refused for reason, and checks
-	// that nothing was applied and the last good leaf is served.
-	refused := func(t *testing.T, reason, inRecord string) {
+	// refused writes to the bus with tamper, waits until the node has
+	// refused it for reason, and checks that nothing was applied and the
+	// last good leaf is served.
+	refused := func(t *testing.T, reason, inRecord string, tamper func()) {
 		t.Helper()
-		before := refusals(node, reason)
+		before := refusals(node, reason) // before tampering: a node may refuse at once, and log it once
+		tamper()
 		eventually(t, 30*time.Second, "the node logs a refusal for "+reason, func() (bool, string) {
 			return refusals(node, reason) > before, tail(node.logs.String(), 3)
 		})
@@ -219,8 +221,9 @@ func TestFleetRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b.putHead(t, forge(t, env2, other, func(r map[string]any) { r["sequence"] = 3 }))
-		refused(t, "untrusted", "not trusted")
+		refused(t, "untrusted", "not trusted", func() {
+			b.putHead(t, forge(t, env2, other, func(r map[string]any) { r["sequence"] = 3 }))
+		})
 	})
 	t.Run("blob whose digest does not match", func(t *testing.T) {
 		claimed := []byte(`{"entity":{"name":"shop","snis":["shop.example.com"]}}`)
@@ -231,14 +234,14 @@ func TestFleetRefusals(t *testing.T) {
 		b.putBlob(t, hexDigest(pg), pg)
 		// Signed with the fleet's own key and above the applied sequence:
 		// only the digest is wrong.
-		b.putHead(t, forge(t, env2, signing, func(r map[string]any) {
-			r["sequence"], r["pages"], r["entities"] = 4, []string{hexDigest(pg)}, 1
-		}))
-		refused(t, "digest", "does not match its digest")
+		refused(t, "digest", "does not match its digest", func() {
+			b.putHead(t, forge(t, env2, signing, func(r map[string]any) {
+				r["sequence"], r["pages"], r["entities"] = 4, []string{hexDigest(pg)}, 1
+			}))
+		})
 	})
 	t.Run("older manifest replayed", func(t *testing.T) {
-		b.putHead(t, env1)
-		refused(t, "replay", "not above the applied 2")
+		refused(t, "replay", "not above the applied 2", func() { b.putHead(t, env1) })
 	})
 	t.Run("literal key without a data key at the publisher", func(t *testing.T) {
 		before := fleetStatus(t, dir, ns.url(), "demo").Head
