@@ -222,6 +222,10 @@ func (f *Fleet) Wait(ctx context.Context, opts WaitOptions) (*WaitResult, error)
 	}
 }
 
+// watchReadyTimeout bounds how long Wait waits for its watchers' initial
+// values before it watches again.
+const watchReadyTimeout = 5 * time.Second
+
 // waiter is the state of one Wait.
 type waiter struct {
 	f    *Fleet
@@ -269,6 +273,7 @@ func (w *waiter) watch(ctx context.Context) (bool, error) {
 	pastRead := false
 	records := map[string]watchedRecord{}
 	headReady, nodesReady := false, false
+	started := time.Now()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -306,6 +311,12 @@ func (w *waiter) watch(ctx context.Context) (bool, error) {
 		case <-tick.C:
 		}
 		if !headReady || !nodesReady {
+			if time.Since(started) > watchReadyTimeout {
+				// A consumer created while a stream of the cluster
+				// elects a leader (a server just died) is lost and
+				// never delivers: watch again.
+				return false, fmt.Errorf("fleet %s: the watchers' initial values did not arrive within %v", f.name, watchReadyTimeout)
+			}
 			continue // the initial values are still coming
 		}
 		st := &Status{Fleet: f.name, Head: head, Nodes: []Record{}}
