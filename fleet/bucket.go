@@ -181,7 +181,8 @@ func (f *Fleet) bucket(ctx context.Context, k bucketKind, create bool) (jetstrea
 // retryingKV retries the idempotent operations of a bucket, reading a
 // key and writing a value, with retryAPI: right after a cluster lost and
 // regained its quorum, its streams elect leaders and drop the requests
-// they receive meanwhile. Compare-and-set writes are not retried here: a
+// they receive meanwhile: reading a key or the bucket's status, writing a
+// value. Compare-and-set writes are not retried here: a
 // lost but applied one would look like a conflict; their callers retry.
 type retryingKV struct {
 	jetstream.KeyValue
@@ -193,6 +194,14 @@ func (kv retryingKV) Get(ctx context.Context, key string) (e jetstream.KeyValueE
 		return err
 	})
 	return e, err
+}
+
+func (kv retryingKV) Status(ctx context.Context) (st jetstream.KeyValueStatus, err error) {
+	err = retryAPI(ctx, func(ctx context.Context) error {
+		st, err = kv.KeyValue.Status(ctx)
+		return err
+	})
+	return st, err
 }
 
 func (kv retryingKV) Put(ctx context.Context, key string, value []byte) (rev uint64, err error) {
