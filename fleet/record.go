@@ -129,7 +129,12 @@ func (f *Fleet) Status(ctx context.Context) (*Status, error) {
 	return st, nil
 }
 
-// records reads every live node record, sorted by node.
+// records reads every live node record, sorted by node, with JetStream
+// API requests only: the bucket's keys from its stream's subjects, then
+// each key. It creates no consumer: right after a server of a cluster
+// died, consumers created on a stream can go undelivered for a minute
+// (seen with nats-server 2.9), while requests are answered (and retried
+// by retryAPI). Expired records are gone from the stream (its MaxAge).
 func (f *Fleet) records(ctx context.Context) ([]Record, error) {
 	kv, err := f.bucket(ctx, bucketNodes, false)
 	if errors.Is(err, ErrNoHead) {
@@ -138,31 +143,42 @@ func (f *Fleet) records(ctx context.Context) ([]Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	name := f.bucketName(bucketNodes)
+	prefix := "$KV." + name + "."
+	var subjects map[string]uint64
+	err = retryAPI(ctx, func(ctx context.Context) error {
+		s, err := f.js.Stream(ctx, "KV_"+name)
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+		if err != nil {
+			return err
+		}
+		subjects = info.State.Subjects
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("fleet %s: read node records: %w", f.name, err)
 	}
-	defer w.Stop()
 	out := []Record{}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("fleet %s: read node records: watcher closed", f.name)
-			}
-			if e == nil {
-				slices.SortFunc(out, func(a, b Record) int { return strings.Compare(a.Node, b.Node) })
-				return out, nil
-			}
-			var r Record
-			if err := json.Unmarshal(e.Value(), &r); err != nil {
-				continue // not a record we wrote
-			}
-			out = append(out, r)
+	for subject := range subjects {
+		key := strings.TrimPrefix(subject, prefix)
+		e, err := kv.Get(ctx, key)
+		if isNotFound(err) {
+			continue // deleted, or expired since the listing
 		}
+		if err != nil {
+			return nil, fmt.Errorf("fleet %s: read node record %s: %w", f.name, key, err)
+		}
+		var r Record
+		if err := json.Unmarshal(e.Value(), &r); err != nil {
+			continue // not a record we wrote
+		}
+		out = append(out, r)
 	}
+	slices.SortFunc(out, func(a, b Record) int { return strings.Compare(a.Node, b.Node) })
+	return out, nil
 }
 
 // WaitOptions say what Wait waits for.
@@ -192,159 +208,51 @@ var ErrAmbiguous = errors.New("revision prefix is ambiguous")
 // it returns the last state and ctx's error, so the caller can list the
 // lagging nodes.
 //
-// It watches head and the node bucket (two JetStream consumers for the
-// whole wait, whatever its length) and decides again on every update, and
-// once a second for the records that expire meanwhile: a node whose record
-// was not refreshed within the bucket's TTL is no longer live. A fleet
-// whose buckets do not exist yet (nothing published, no node started) is
-// looked for again every second.
+// It reads the fleet as Status does, every waitPoll, with JetStream API
+// requests only (no consumer, see records): a node whose record was not
+// refreshed within the bucket's TTL is gone from it and no longer live. A
+// fleet whose buckets do not exist yet (nothing published, no node
+// started) has no live node and is read again.
 func (f *Fleet) Wait(ctx context.Context, opts WaitOptions) (*WaitResult, error) {
 	if len(opts.Revision) < 4 {
 		return nil, fmt.Errorf("revision %q: give 4 characters at least", opts.Revision)
 	}
-	w := &waiter{f: f, opts: opts, res: &WaitResult{}}
-	for {
-		done, err := w.watch(ctx)
-		if done {
-			return w.res, nil
-		}
-		if errors.Is(err, ErrAmbiguous) {
-			return nil, err
-		}
-		if err != nil && ctx.Err() == nil {
-			f.log.Debug("fleet wait: cannot watch the fleet; retrying", "fleet", f.name, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return w.res, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// watchReadyTimeout bounds how long Wait waits for its watchers' initial
-// values before it watches again.
-const watchReadyTimeout = 5 * time.Second
-
-// waiter is the state of one Wait.
-type waiter struct {
-	f    *Fleet
-	opts WaitOptions
-	res  *WaitResult // the last evaluation
-}
-
-// watchedRecord is a node record as the watcher last delivered it.
-type watchedRecord struct {
-	rec     Record
-	written time.Time // by the server's clock
-}
-
-// watch follows head and the node records until the wait is satisfied
-// (true), ctx ends, or a watcher fails (the error).
-func (w *waiter) watch(ctx context.Context) (bool, error) {
-	f := w.f
-	headKV, err := f.bucket(ctx, bucketHead, false)
-	if err != nil {
-		return false, err
-	}
-	nodesKV, err := f.bucket(ctx, bucketNodes, false)
-	if err != nil {
-		return false, err
-	}
-	ttl := f.opts.RecordTTL
-	if st, err := nodesKV.Status(ctx); err == nil && st.TTL() > 0 {
-		ttl = st.TTL() // the bucket's, whatever this handle was opened with
-	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	hw, err := headKV.Watch(wctx, headKey)
-	if err != nil {
-		return false, fmt.Errorf("fleet %s: watch head: %w", f.name, err)
-	}
-	defer hw.Stop()
-	nw, err := nodesKV.WatchAll(wctx)
-	if err != nil {
-		return false, fmt.Errorf("fleet %s: watch node records: %w", f.name, err)
-	}
-	defer nw.Stop()
-
-	var head Head
+	res := &WaitResult{}
 	var past []Head // head's history, read once if the revision is not in sight
 	pastRead := false
-	records := map[string]watchedRecord{}
-	headReady, nodesReady := false, false
-	started := time.Now()
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(waitPoll)
 	defer tick.Stop()
 	for {
+		st, err := f.Status(ctx)
+		switch {
+		case err == nil:
+			if !pastRead && !mentions(st, opts.Revision) {
+				// Published before the current head: find it in head's
+				// history.
+				past, _ = f.history(ctx)
+				pastRead = true
+			}
+			r, err := evaluate(st, past, opts)
+			if err != nil {
+				return nil, err
+			}
+			res = r
+			if len(r.Done) >= r.Want && r.Want > 0 {
+				return r, nil
+			}
+		case ctx.Err() == nil:
+			f.log.Debug("fleet wait: cannot read the fleet; retrying", "fleet", f.name, "err", err)
+		}
 		select {
 		case <-ctx.Done():
-			return false, ctx.Err()
-		case e, ok := <-hw.Updates():
-			if !ok {
-				return false, fmt.Errorf("fleet %s: head watcher closed", f.name)
-			}
-			if e == nil {
-				headReady = true
-				break
-			}
-			if r, signer, err := peekHead(e.Value()); err == nil {
-				head = Head{Revision: r.Revision, Sequence: r.Sequence, Time: r.Time, Entities: r.Entities, Signer: signer}
-			}
-		case e, ok := <-nw.Updates():
-			if !ok {
-				return false, fmt.Errorf("fleet %s: node record watcher closed", f.name)
-			}
-			if e == nil {
-				nodesReady = true
-				break
-			}
-			if e.Operation() != jetstream.KeyValuePut {
-				delete(records, e.Key())
-				break
-			}
-			var r Record
-			if err := json.Unmarshal(e.Value(), &r); err != nil {
-				break // not a record we wrote
-			}
-			records[e.Key()] = watchedRecord{rec: r, written: e.Created()}
+			return res, ctx.Err()
 		case <-tick.C:
-		}
-		if !headReady || !nodesReady {
-			if time.Since(started) > watchReadyTimeout {
-				// A consumer created while a stream of the cluster
-				// elects a leader (a server just died) is lost and
-				// never delivers: watch again.
-				return false, fmt.Errorf("fleet %s: the watchers' initial values did not arrive within %v", f.name, watchReadyTimeout)
-			}
-			continue // the initial values are still coming
-		}
-		st := &Status{Fleet: f.name, Head: head, Nodes: []Record{}}
-		now := time.Now()
-		for k, wr := range records {
-			if now.Sub(wr.written) > ttl {
-				delete(records, k) // expired: the server drops it too
-				continue
-			}
-			st.Nodes = append(st.Nodes, wr.rec)
-		}
-		slices.SortFunc(st.Nodes, func(a, b Record) int { return strings.Compare(a.Node, b.Node) })
-		if !pastRead && !mentions(st, w.opts.Revision) {
-			// Published before the current head: find it in head's
-			// history.
-			past, _ = f.history(ctx)
-			pastRead = true
-		}
-		res, err := evaluate(st, past, w.opts)
-		if err != nil {
-			return false, err
-		}
-		w.res = res
-		if len(res.Done) >= res.Want && res.Want > 0 {
-			return true, nil
 		}
 	}
 }
+
+// waitPoll is how often Wait reads the fleet.
+const waitPoll = 500 * time.Millisecond
 
 // evaluate computes a WaitResult from one status.
 func evaluate(st *Status, past []Head, opts WaitOptions) (*WaitResult, error) {
