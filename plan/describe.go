@@ -48,13 +48,26 @@ type ChainInfo struct {
 	// Fingerprint is the SHA-256 of the leaf's DER, hex.
 	Fingerprint string `json:"fingerprint_sha256"`
 	// PublicKeyFingerprint is the SHA-256 of the public key (SPKI DER) of
-	// the chain's private key, hex: it changes when the key does; empty
-	// for a CA or an unresolved key.
+	// the chain's private key, hex: it changes when the key does. It is
+	// taken from the key when the key is literal or resolved, else from
+	// the leaf's SubjectPublicKeyInfo (validation checks that the key
+	// matches the leaf, so that is the key's public half): a key behind a
+	// secret reference is known by its certificate. It is empty for a CA,
+	// and for a reference key whose certificate is a reference too, both
+	// unresolved.
 	PublicKeyFingerprint string `json:"public_key_sha256"`
 	// CertRef and KeyRef are the secret references as written, if any;
 	// "" for literal PEM.
 	CertRef string `json:"cert_ref,omitempty"`
 	KeyRef  string `json:"key_ref,omitempty"`
+	// Issuer is the certificate's issuer name (RFC 2253 form, as Subject);
+	// empty when the certificate is an unresolved reference.
+	Issuer string `json:"issuer"`
+	// Trust is the verdict on the chain's roots (certcheck.Trust: public,
+	// private or untrusted) when the hygiene checks ran on the entity (the
+	// daemon; validate and diff describe without them): empty otherwise,
+	// and for a CA of a client CA bundle.
+	Trust string `json:"trust,omitempty"`
 }
 
 // Describe returns the description of e. With m (its resolved material)
@@ -81,6 +94,7 @@ func Describe(e *schema.Entity, m *schema.Material) EntityInfo {
 			ci.KeyRef = ch.Key
 		}
 		var leaf *x509.Certificate
+		var chain []*x509.Certificate // the whole chain, only for the trust verdict
 		var pub crypto.PublicKey
 		switch {
 		case m != nil && i < len(m.Chains):
@@ -88,15 +102,33 @@ func Describe(e *schema.Entity, m *schema.Material) EntityInfo {
 			if signer, ok := m.Chains[i].PrivateKey.(crypto.Signer); ok {
 				pub = signer.Public()
 			}
+			if leaf != nil && e.Checks() {
+				chain = chainOf(leaf, m.Chains[i].Certificate)
+			}
 		default:
 			if ci.CertRef == "" {
-				leaf = firstCert([]byte(ch.Cert))
+				if e.Checks() {
+					chain = allCerts([]byte(ch.Cert))
+					if len(chain) > 0 {
+						leaf = chain[0]
+					}
+				} else {
+					leaf = firstCert([]byte(ch.Cert))
+				}
 			}
 			if ci.KeyRef == "" {
 				pub = publicOfPEM([]byte(ch.Key))
 			}
 		}
 		describeCert(&ci, leaf)
+		if pub == nil && leaf != nil && ci.KeyRef != "" {
+			// The key is an unresolved reference: its public half is the
+			// leaf's, which validation matched to it.
+			pub = leaf.PublicKey
+		}
+		if len(chain) > 0 {
+			ci.Trust = string(e.Trust(chain))
+		}
 		if pub != nil {
 			if der, err := x509.MarshalPKIXPublicKey(pub); err == nil {
 				ci.PublicKeyFingerprint = sha256Hex(der)
@@ -139,6 +171,7 @@ func describeCert(ci *ChainInfo, c *x509.Certificate) {
 		return
 	}
 	ci.Subject = c.Subject.String()
+	ci.Issuer = c.Issuer.String()
 	ci.SANs = append(ci.SANs, c.DNSNames...)
 	for _, ip := range c.IPAddresses {
 		ci.SANs = append(ci.SANs, ip.String())
@@ -166,6 +199,19 @@ func leafOf(c tls.Certificate) *x509.Certificate {
 		return nil
 	}
 	return leaf
+}
+
+// chainOf returns leaf and the parsed certificates after it in ders.
+func chainOf(leaf *x509.Certificate, ders [][]byte) []*x509.Certificate {
+	out := []*x509.Certificate{leaf}
+	for _, d := range ders[min(1, len(ders)):] {
+		c, err := x509.ParseCertificate(d)
+		if err != nil {
+			break
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func firstCert(pemBytes []byte) *x509.Certificate {

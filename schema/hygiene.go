@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"slices"
 	"sync"
@@ -79,6 +80,19 @@ func newChecker(h *Hygiene, pinned []PolicyFile, checks map[string]string, opts 
 	return c, hex.EncodeToString(sum.Sum(nil)), errs
 }
 
+// Checks reports whether the hygiene checks ran on e (Options.Hygiene).
+func (e *Entity) Checks() bool { return e.hygiene != nil }
+
+// Trust is the hygiene checker's verdict on the roots of certs (a chain as
+// written, leaf first), under the roots e was validated with; "" when the
+// checks did not run on e.
+func (e *Entity) Trust(certs []*x509.Certificate) certcheck.Trust {
+	if e.hygiene == nil {
+		return ""
+	}
+	return e.hygiene.Trust(certs)
+}
+
 // hygieneFindings runs the checker on an entity's parsed chains.
 func (e *Entity) hygieneFindings(chains []certcheck.Chain) []finding {
 	if e.hygiene == nil || len(chains) == 0 {
@@ -92,28 +106,52 @@ func (e *Entity) hygieneFindings(chains []certcheck.Chain) []finding {
 }
 
 // checkKeyReuse reports a public key served by two entities (key_reuse),
-// at the cert field of each. Only entities whose material was parsed
-// during validation (no secret references) take part.
+// at the cert field of each. The key of a chain is known by its leaf's
+// public key, which validation matched to a literal key; a chain whose
+// key is a secret reference takes part too, by its literal certificate
+// (the key's public half). Only a chain whose certificate is a reference
+// is left out.
 func checkKeyReuse(files []*FileResult) ErrorList {
 	var checker *certcheck.Checker
 	byName := map[string]*Entity{}
-	var es []certcheck.Entity
+	var uses []certcheck.KeyUse
 	for _, f := range files {
 		for _, e := range f.Entities {
-			m := e.material.Load()
-			if e.hygiene == nil || m == nil {
+			if e.hygiene == nil {
+				continue
+			}
+			if _, dup := byName[e.Name]; dup {
 				continue
 			}
 			checker = e.hygiene
-			ce := certcheck.Entity{Name: e.Name, Client: e.Type == TypeClient}
-			for i, ch := range m.Chains {
-				if ch.Leaf != nil {
-					ce.Chains = append(ce.Chains, certcheck.Chain{Field: chainField(i), Certs: []*x509.Certificate{ch.Leaf}})
+			byName[e.Name] = e
+			// Leaves parsed during validation, by DER, so that most chains
+			// are not parsed again.
+			var parsed map[string]*x509.Certificate
+			if m := e.material.Load(); m != nil {
+				parsed = make(map[string]*x509.Certificate, len(m.Chains))
+				for _, ch := range m.Chains {
+					if ch.Leaf != nil {
+						parsed[string(ch.Leaf.Raw)] = ch.Leaf
+					}
 				}
 			}
-			if _, dup := byName[e.Name]; !dup {
-				byName[e.Name] = e
-				es = append(es, ce)
+			for i, ch := range e.Chains {
+				if IsReference(ch.Cert) {
+					continue
+				}
+				block, _ := pem.Decode([]byte(ch.Cert))
+				if block == nil || block.Type != "CERTIFICATE" {
+					continue
+				}
+				leaf := parsed[string(block.Bytes)]
+				if leaf == nil {
+					var err error
+					if leaf, err = x509.ParseCertificate(block.Bytes); err != nil {
+						continue // reported by the certificate checks
+					}
+				}
+				uses = append(uses, certcheck.KeyUse{Entity: e.Name, Field: chainField(i), Fingerprint: certcheck.PublicKeyFingerprint(leaf)})
 			}
 		}
 	}
@@ -121,7 +159,7 @@ func checkKeyReuse(files []*FileResult) ErrorList {
 		return nil
 	}
 	var errs ErrorList
-	for _, f := range checker.Set(es) {
+	for _, f := range checker.Reuse(uses) {
 		e := byName[f.Entity]
 		pos, shown := e.where(f.Field)
 		sev := SeverityError
