@@ -28,12 +28,18 @@ func TestInventoryLiveIssuerAndTrust(t *testing.T) {
 	api := other.Server(t, "api.example.com")
 	vaulted := pinned.Server(t, "vault.example.com")
 	t.Setenv("INVENTORY_VAULT_KEY", string(vaulted.KeyPEM))
-	keys := [][]byte{shop.KeyPEM, api.KeyPEM, vaulted.KeyPEM}
+	// refcert's certificate is a reference too: the daemon judges it on
+	// the resolved material.
+	refcert := pinned.Server(t, "ref.example.com")
+	t.Setenv("INVENTORY_REF_CERT", string(refcert.ChainPEM))
+	t.Setenv("INVENTORY_REF_KEY", string(refcert.KeyPEM))
+	keys := [][]byte{shop.KeyPEM, api.KeyPEM, vaulted.KeyPEM, refcert.KeyPEM}
 	dir := t.TempDir()
 	for name, body := range map[string]string{
 		"shop.yaml":    fixtures.EntityYAML(fixtures.Entity{Name: "shop", SNIs: []string{"shop.example.com"}, Chains: []*fixtures.Leaf{shop}}),
 		"api.yaml":     fixtures.EntityYAML(fixtures.Entity{Name: "api", SNIs: []string{"api.example.com"}, Chains: []*fixtures.Leaf{api}}),
 		"vaulted.yaml": refKeyYAML("vaulted", vaulted, "$env://INVENTORY_VAULT_KEY"),
+		"refcert.yaml": "name: refcert\nsnis: [ref.example.com]\ncert: $env://INVENTORY_REF_CERT\nkey: $env://INVENTORY_REF_KEY\n",
 		"ca.roots.pem": string(pinned.CertPEM),
 	} {
 		if err := os.WriteFile(dir+"/"+name, []byte(body), 0o644); err != nil {
@@ -86,6 +92,7 @@ func TestInventoryLiveIssuerAndTrust(t *testing.T) {
 		"shop":    {pinned.Cert.Subject.String(), "private"},
 		"api":     {other.Cert.Subject.String(), "untrusted"},
 		"vaulted": {pinned.Cert.Subject.String(), "private"},
+		"refcert": {pinned.Cert.Subject.String(), "private"},
 	}
 	for _, c := range doc.Certificates {
 		if w := want[c.Entity]; c.Issuer != w[0] || c.Trust != w[1] {

@@ -64,9 +64,9 @@ type ChainInfo struct {
 	// empty when the certificate is an unresolved reference.
 	Issuer string `json:"issuer"`
 	// Trust is the verdict on the chain's roots (certcheck.Trust: public,
-	// private or untrusted) when the hygiene checks ran on the entity (the
-	// daemon; validate and diff describe without them): empty otherwise,
-	// and for a CA of a client CA bundle.
+	// private or untrusted) that the hygiene checks gave when they ran on
+	// the entity (the daemon; diff describes without them): empty
+	// otherwise, and for a CA of a client CA bundle.
 	Trust string `json:"trust,omitempty"`
 }
 
@@ -94,7 +94,6 @@ func Describe(e *schema.Entity, m *schema.Material) EntityInfo {
 			ci.KeyRef = ch.Key
 		}
 		var leaf *x509.Certificate
-		var chain []*x509.Certificate // the whole chain, only for the trust verdict
 		var pub crypto.PublicKey
 		switch {
 		case m != nil && i < len(m.Chains):
@@ -102,19 +101,9 @@ func Describe(e *schema.Entity, m *schema.Material) EntityInfo {
 			if signer, ok := m.Chains[i].PrivateKey.(crypto.Signer); ok {
 				pub = signer.Public()
 			}
-			if leaf != nil && e.Checks() {
-				chain = chainOf(leaf, m.Chains[i].Certificate)
-			}
 		default:
 			if ci.CertRef == "" {
-				if e.Checks() {
-					chain = allCerts([]byte(ch.Cert))
-					if len(chain) > 0 {
-						leaf = chain[0]
-					}
-				} else {
-					leaf = firstCert([]byte(ch.Cert))
-				}
+				leaf = firstCert([]byte(ch.Cert))
 			}
 			if ci.KeyRef == "" {
 				pub = publicOfPEM([]byte(ch.Key))
@@ -126,8 +115,10 @@ func Describe(e *schema.Entity, m *schema.Material) EntityInfo {
 			// leaf's, which validation matched to it.
 			pub = leaf.PublicKey
 		}
-		if len(chain) > 0 {
-			ci.Trust = string(e.Trust(chain))
+		if leaf != nil {
+			// The hygiene checks' verdict from validating or resolving
+			// this entity: the chain is not verified again here.
+			ci.Trust = string(e.Trust(i))
 		}
 		if pub != nil {
 			if der, err := x509.MarshalPKIXPublicKey(pub); err == nil {
@@ -199,19 +190,6 @@ func leafOf(c tls.Certificate) *x509.Certificate {
 		return nil
 	}
 	return leaf
-}
-
-// chainOf returns leaf and the parsed certificates after it in ders.
-func chainOf(leaf *x509.Certificate, ders [][]byte) []*x509.Certificate {
-	out := []*x509.Certificate{leaf}
-	for _, d := range ders[min(1, len(ders)):] {
-		c, err := x509.ParseCertificate(d)
-		if err != nil {
-			break
-		}
-		out = append(out, c)
-	}
-	return out
 }
 
 func firstCert(pemBytes []byte) *x509.Certificate {

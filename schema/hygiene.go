@@ -80,26 +80,40 @@ func newChecker(h *Hygiene, pinned []PolicyFile, checks map[string]string, opts 
 	return c, hex.EncodeToString(sum.Sum(nil)), errs
 }
 
-// Checks reports whether the hygiene checks ran on e (Options.Hygiene).
-func (e *Entity) Checks() bool { return e.hygiene != nil }
+// trustCodes are the verdicts Entity.Trust stores, by their 2-bit code
+// (0: none).
+var trustCodes = []certcheck.Trust{"", certcheck.TrustPublic, certcheck.TrustPrivate, certcheck.TrustUntrusted}
 
-// Trust is the hygiene checker's verdict on the roots of certs (a chain as
-// written, leaf first), under the roots e was validated with; "" when the
-// checks did not run on e.
-func (e *Entity) Trust(certs []*x509.Certificate) certcheck.Trust {
-	if e.hygiene == nil {
+// Trust is the verdict of the hygiene checks on the roots of chain i
+// (0 for cert, then certs[i-1]), under the roots e was validated with, as
+// the last check of its material gave it (validation, or Material on the
+// resolved material): no chain is verified again. It is "" when the checks
+// did not run on the chain (off, or its certificate an unresolved
+// reference), and for chains past the 32nd.
+func (e *Entity) Trust(i int) certcheck.Trust {
+	if i < 0 || i >= 32 {
 		return ""
 	}
-	return e.hygiene.Trust(certs)
+	return trustCodes[e.trust.Load()>>(2*i)&3]
 }
 
-// hygieneFindings runs the checker on an entity's parsed chains.
+// hygieneFindings runs the checker on an entity's parsed chains, and keeps
+// their trust verdicts for Trust.
 func (e *Entity) hygieneFindings(chains []certcheck.Chain) []finding {
 	if e.hygiene == nil || len(chains) == 0 {
 		return nil
 	}
 	var out []finding
-	for _, f := range e.hygiene.Entity(certcheck.Entity{Name: e.Name, Client: e.Type == TypeClient, Chains: chains}) {
+	findings, verdicts := e.hygiene.EntityTrust(certcheck.Entity{Name: e.Name, Client: e.Type == TypeClient, Chains: chains})
+	var codes uint64
+	for j, v := range verdicts {
+		i := chainIndex(chains[j].Field)
+		if c := slices.Index(trustCodes, v); i >= 0 && i < 32 && c > 0 {
+			codes |= uint64(c) << (2 * i)
+		}
+	}
+	e.trust.Store(codes)
+	for _, f := range findings {
 		out = append(out, finding{field: f.Field, warn: f.Severity == certcheck.SeverityWarning, msg: f.Message + " [" + f.Check.String() + "]"})
 	}
 	return out
@@ -169,6 +183,19 @@ func checkKeyReuse(files []*FileResult) ErrorList {
 		errs = append(errs, &Error{Pos: pos, Field: scrubField(shown), Severity: sev, Msg: scrub(f.Message + " [" + f.Check.String() + "]")})
 	}
 	return errs
+}
+
+// chainIndex is the index of the chain of a cert field (chainField's
+// inverse), or -1.
+func chainIndex(field string) int {
+	if field == "cert" {
+		return 0
+	}
+	var i int
+	if _, err := fmt.Sscanf(field, "certs[%d]", &i); err != nil || i < 0 {
+		return -1
+	}
+	return i + 1
 }
 
 // chainField names the cert field of chain i: cert, then certs[i-1].
