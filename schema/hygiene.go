@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"slices"
 	"sync"
@@ -80,21 +79,25 @@ func newChecker(h *Hygiene, pinned []PolicyFile, checks map[string]string, opts 
 	return c, hex.EncodeToString(sum.Sum(nil)), errs
 }
 
-// trustCodes are the verdicts Entity.Trust stores, by their 2-bit code
-// (0: none).
-var trustCodes = []certcheck.Trust{"", certcheck.TrustPublic, certcheck.TrustPrivate, certcheck.TrustUntrusted}
+// chainFact is what the hygiene checks learnt of one chain.
+type chainFact struct {
+	trust certcheck.Trust // "" when the chain was not checked
+	// key is the SHA-256 of the leaf's SubjectPublicKeyInfo: the public
+	// half of the chain's key, literal or a reference.
+	key [sha256.Size]byte
+}
 
 // Trust is the verdict of the hygiene checks on the roots of chain i
 // (0 for cert, then certs[i-1]), under the roots e was validated with, as
 // the last check of its material gave it (validation, or Material on the
 // resolved material): no chain is verified again. It is "" when the checks
 // did not run on the chain (off, or its certificate an unresolved
-// reference), and for chains past the 32nd.
+// reference).
 func (e *Entity) Trust(i int) certcheck.Trust {
-	if i < 0 || i >= 32 {
-		return ""
+	if f := e.facts.Load(); f != nil && i >= 0 && i < len(*f) {
+		return (*f)[i].trust
 	}
-	return trustCodes[e.trust.Load()>>(2*i)&3]
+	return ""
 }
 
 // hygieneFindings runs the checker on an entity's parsed chains, and keeps
@@ -105,14 +108,13 @@ func (e *Entity) hygieneFindings(chains []certcheck.Chain) []finding {
 	}
 	var out []finding
 	findings, verdicts := e.hygiene.EntityTrust(certcheck.Entity{Name: e.Name, Client: e.Type == TypeClient, Chains: chains})
-	var codes uint64
-	for j, v := range verdicts {
-		i := chainIndex(chains[j].Field)
-		if c := slices.Index(trustCodes, v); i >= 0 && i < 32 && c > 0 {
-			codes |= uint64(c) << (2 * i)
+	facts := make([]chainFact, len(e.Chains))
+	for j, ch := range chains {
+		if i := chainIndex(ch.Field); i >= 0 && i < len(facts) && len(ch.Certs) > 0 {
+			facts[i] = chainFact{trust: verdicts[j], key: sha256.Sum256(ch.Certs[0].RawSubjectPublicKeyInfo)}
 		}
 	}
-	e.trust.Store(codes)
+	e.facts.Store(&facts)
 	for _, f := range findings {
 		out = append(out, finding{field: f.Field, warn: f.Severity == certcheck.SeverityWarning, msg: f.Message + " [" + f.Check.String() + "]"})
 	}
@@ -124,14 +126,18 @@ func (e *Entity) hygieneFindings(chains []certcheck.Chain) []finding {
 // public key, which validation matched to a literal key; a chain whose
 // key is a secret reference takes part too, by its literal certificate
 // (the key's public half). Only a chain whose certificate is a reference
-// is left out.
+// is left out until the daemon resolves it: the fingerprints are those of
+// the entity's last check (validation, or Material on resolved material),
+// so an unchanged entity costs no parsing here, and in the daemon a
+// resolved certificate takes part from the next load.
 func checkKeyReuse(files []*FileResult) ErrorList {
 	var checker *certcheck.Checker
 	byName := map[string]*Entity{}
 	var uses []certcheck.KeyUse
 	for _, f := range files {
 		for _, e := range f.Entities {
-			if e.hygiene == nil {
+			facts := e.facts.Load()
+			if e.hygiene == nil || facts == nil {
 				continue
 			}
 			if _, dup := byName[e.Name]; dup {
@@ -139,33 +145,10 @@ func checkKeyReuse(files []*FileResult) ErrorList {
 			}
 			checker = e.hygiene
 			byName[e.Name] = e
-			// Leaves parsed during validation, by DER, so that most chains
-			// are not parsed again.
-			var parsed map[string]*x509.Certificate
-			if m := e.material.Load(); m != nil {
-				parsed = make(map[string]*x509.Certificate, len(m.Chains))
-				for _, ch := range m.Chains {
-					if ch.Leaf != nil {
-						parsed[string(ch.Leaf.Raw)] = ch.Leaf
-					}
+			for i, c := range *facts {
+				if c.trust != "" {
+					uses = append(uses, certcheck.KeyUse{Entity: e.Name, Field: chainField(i), Fingerprint: hex.EncodeToString(c.key[:])})
 				}
-			}
-			for i, ch := range e.Chains {
-				if IsReference(ch.Cert) {
-					continue
-				}
-				block, _ := pem.Decode([]byte(ch.Cert))
-				if block == nil || block.Type != "CERTIFICATE" {
-					continue
-				}
-				leaf := parsed[string(block.Bytes)]
-				if leaf == nil {
-					var err error
-					if leaf, err = x509.ParseCertificate(block.Bytes); err != nil {
-						continue // reported by the certificate checks
-					}
-				}
-				uses = append(uses, certcheck.KeyUse{Entity: e.Name, Field: chainField(i), Fingerprint: certcheck.PublicKeyFingerprint(leaf)})
 			}
 		}
 	}
