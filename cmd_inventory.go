@@ -42,9 +42,10 @@ or a key; a certificate behind a secret reference is listed by its reference.
 win) without writing to it and without the data key: keys are never needed.
 With --trusted-key the manifest's signature must verify (repeat the flag
 during a key rotation); without, it is read unchecked, and said so. The
-commit column is the publisher revision that last changed the entity's blob,
-found in the manifests the fleet keeps (its last 64), empty when they do not
-reach back to it. Trust is judged under --roots only (*.roots.pem files do
+commit column is the publisher revision of the manifest that first carried
+the entity as it is now (the commit that changed it, or a later one when the
+publisher published several at once), found in the manifests the fleet keeps
+(its last 64); it is empty when the entity is the same in all of them. Trust is judged under --roots only (*.roots.pem files do
 not travel). The text and JSON forms also name the live nodes that serve the
 manifest, verified.
 
@@ -155,9 +156,9 @@ certificate's lifetime once its next issuance is capped.`,
 
 // fleetInventory lists what the head manifest of fleet name publishes,
 // read through the connection code of `certops fleet`. Each record's
-// commit is the publisher revision that last changed its entity's blob
-// (fleet.PublishedEntity.Changed), "" when the manifests kept cannot
-// tell. The nodes that serve the manifest come from the fleet's node
+// commit is the publisher revision of the manifest that first carried its
+// entity's current blob (fleet.PublishedEntity.Changed), "" when the
+// manifests kept cannot tell. The nodes that serve the manifest come from the fleet's node
 // records; when those cannot be read the inventory is printed without.
 func fleetInventory(ctx context.Context, stderr io.Writer, nf natsFlags, name string, trustedPaths []string,
 	timeout time.Duration, opts inventory.Options) ([]inventory.Record, *inventory.FleetInfo, error) {

@@ -39,14 +39,17 @@ type PublishedEntity struct {
 	Entity
 	// Sealed is true when a literal key was blanked.
 	Sealed bool
-	// Changed is the publisher revision (the Git commit it followed) that
-	// last changed the entity's blob: that of the oldest manifest in head's
-	// history (the last 64 manifests) from which the blob is the same as
-	// head's. A blob holds the entity as written and its file, so a change
-	// to either counts (and so does a new data key, which reseals literal
-	// keys). It is "" when the history cannot tell: the blob is
-	// the same in every kept manifest and the oldest kept one is not the
-	// fleet's first, or an older manifest does not verify.
+	// Changed is the publisher revision (the Git commit it followed) of
+	// the manifest that first carried the entity's current blob, found by
+	// following the blob back through head's history (the last 64
+	// manifests) to a manifest whose blob differs or lacks the entity: the
+	// Git commit that last changed the entity, or a later one when the
+	// publisher published several commits at once. A blob holds the entity
+	// as written and its file, so a change to either counts (and so does a
+	// new data key, which reseals literal keys). It is "" when the history
+	// cannot tell: the blob is the same in every kept manifest (the fleet's
+	// first manifest says nothing of when Git changed what it carries), or
+	// an older manifest does not verify or read.
 	Changed string
 }
 
@@ -236,7 +239,6 @@ func (rd *reader) changed(ctx context.Context, inv *Inventory, index map[string]
 		since[name] = head.Revision
 	}
 	done := map[string]string{}
-	complete := head.Sequence == 1
 	for _, env := range older {
 		if len(since) == 0 {
 			break
@@ -247,10 +249,7 @@ func (rd *reader) changed(ctx context.Context, inv *Inventory, index map[string]
 			idx, err = rd.index(ctx, r)
 		}
 		if err != nil {
-			// Nothing is told beyond a manifest that does not verify or
-			// read.
-			complete = false
-			break
+			break // nothing is told beyond a manifest that does not verify or read
 		}
 		for name, rev := range since {
 			if idx[name] == index[name] {
@@ -259,14 +258,6 @@ func (rd *reader) changed(ctx context.Context, inv *Inventory, index map[string]
 			}
 			done[name] = rev
 			delete(since, name)
-		}
-		complete = r.Sequence == 1
-	}
-	if complete {
-		// The walk reached the fleet's first manifest: the open entities
-		// have been the same since it.
-		for name, rev := range since {
-			done[name] = rev
 		}
 	}
 	for i := range inv.Entities {
