@@ -134,9 +134,7 @@ func (rd *reader) root(env []byte, trusted []TrustedKey) (*root, string, error) 
 	var signer string
 	var err error
 	if len(trusted) > 0 {
-		if r, err = verify(env, trusted); err == nil {
-			_, signer, _ = peekHead(env)
-		}
+		r, signer, err = verify(env, trusted)
 	} else {
 		r, signer, err = peekHead(env)
 	}
