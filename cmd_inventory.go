@@ -178,8 +178,10 @@ func fleetInventory(ctx context.Context, stderr io.Writer, nf natsFlags, name st
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	inv, err := f.ReadInventory(ctx, trusted)
-	if errors.Is(err, context.DeadlineExceeded) {
-		return nil, nil, fmt.Errorf("fleet %s: no answer from NATS within %s (--timeout)", name, timeout)
+	if err != nil && (errors.Is(err, context.DeadlineExceeded) || !conn.Connected()) {
+		// With no server up, the client fails on its own buffer before
+		// the deadline: say what happened rather than how it surfaced.
+		return nil, nil, fmt.Errorf("fleet %s: no answer from NATS within %s (--timeout): %w", name, timeout, err)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("fleet %s: %w", name, err)
