@@ -107,7 +107,7 @@ func TestDiffBetweenCommits(t *testing.T) {
 			"~ update labelled", "labels: + team=payments, - team=web",
 			"+ create new (certs/new.yaml)",
 			"~ update shop", "serial " + oldSerial, "serial " + newSerial,
-			"~ update vaulted", "key: $env://OLD_KEY → $env://NEW_KEY",
+			"~ update vaulted", "key: public key sha256 ", "($env://OLD_KEY) → public key sha256 ", "($env://NEW_KEY)",
 			"Summary: 1 to create, 4 to update, 1 to delete, 0 unchanged.",
 		} {
 			if !strings.Contains(out, want) {

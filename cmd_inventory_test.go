@@ -82,7 +82,7 @@ func TestInventoryCommand(t *testing.T) {
 	}{
 		{[]string{"--format", "xml"}, "--format"},
 		{[]string{"--forecast", "0w"}, "--forecast"},
-		{[]string{"--fleet", "prod"}, "not implemented"},
+		{[]string{"--fleet", "prod", "--nats", "nats://127.0.0.1:1", "--timeout", "100ms"}, "no answer from NATS"},
 		{[]string{"--live", srv.URL, repo.Work}, "not both"},
 		{[]string{"--roots", "/nonexistent.pem"}, "--roots"},
 	} {

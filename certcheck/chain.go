@@ -268,7 +268,12 @@ func (c *Checker) Trust(certs []*x509.Certificate) Trust {
 		return TrustUntrusted
 	}
 	r := &report{policy: Policy{}}
-	switch c.checkChain(r, certs, c.now()) {
+	return c.checkChain(r, certs, c.now()).verdict()
+}
+
+// verdict is the Trust of a chain check's result.
+func (t trust) verdict() Trust {
+	switch t {
 	case trustPublic:
 		return TrustPublic
 	case trustPrivate:

@@ -89,15 +89,25 @@ func (r *report) add(check Check, format string, args ...any) {
 // weak material, extended key usage, lifetime and zlint on each leaf.
 // Findings come in chain order, then in the order of Checks.
 func (c *Checker) Entity(e Entity) []Finding {
+	out, _ := c.EntityTrust(e)
+	return out
+}
+
+// EntityTrust is Entity, and also the trust verdict of each chain (as
+// Trust gives it), in the order of e.Chains: the one verification serves
+// both, so a description need not verify the chain again.
+func (c *Checker) EntityTrust(e Entity) ([]Finding, []Trust) {
 	var out []Finding
+	verdicts := make([]Trust, len(e.Chains))
 	now := c.now()
-	for _, ch := range e.Chains {
+	for i, ch := range e.Chains {
 		if len(ch.Certs) == 0 {
 			continue
 		}
 		r := &report{policy: c.policy, entity: e.Name, field: ch.Field}
 		leaf := ch.Certs[0]
 		t := c.checkChain(r, ch.Certs, now)
+		verdicts[i] = t.verdict()
 		c.checkWeak(r, ch.Certs)
 		checkEKU(r, leaf, e.Client)
 		if msg, over := lifetimeMessage(leaf.NotBefore, leaf.NotAfter); over && !e.Client {
@@ -110,5 +120,5 @@ func (c *Checker) Entity(e Entity) []Finding {
 		checkLints(r, leaf, t == trustPublic)
 		out = append(out, r.findings...)
 	}
-	return out
+	return out, verdicts
 }

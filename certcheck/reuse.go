@@ -12,22 +12,45 @@ import (
 // one entity, chains sharing a key are not reported. The result does not
 // depend on the order of es.
 func (c *Checker) Set(es []Entity) []Finding {
+	var uses []KeyUse
+	for _, e := range es {
+		for _, ch := range e.Chains {
+			if len(ch.Certs) > 0 {
+				uses = append(uses, KeyUse{Entity: e.Name, Field: ch.Field, Fingerprint: PublicKeyFingerprint(ch.Certs[0])})
+			}
+		}
+	}
+	return c.Reuse(uses)
+}
+
+// KeyUse is one chain's key, known by its public-key fingerprint (hex
+// SHA-256 of the SPKI). The fingerprint may come from the key or from the
+// chain's leaf: validation checks that the two match, so the leaf's
+// SubjectPublicKeyInfo is the public half of a key written as a secret
+// reference, and reuse is found without resolving it.
+type KeyUse struct {
+	Entity      string
+	Field       string // the chain's cert field: cert or certs[i]
+	Fingerprint string
+}
+
+// Reuse is Set for callers that hold fingerprints rather than parsed
+// chains. Uses with no fingerprint are left out.
+func (c *Checker) Reuse(all []KeyUse) []Finding {
 	type use struct {
 		entity string
 		field  string
 	}
 	uses := map[string][]use{}
-	for _, e := range es {
-		for _, ch := range e.Chains {
-			if len(ch.Certs) == 0 {
-				continue
-			}
-			fp := PublicKeyFingerprint(ch.Certs[0])
-			if l := uses[fp]; len(l) > 0 && l[len(l)-1].entity == e.Name {
-				continue
-			}
-			uses[fp] = append(uses[fp], use{e.Name, ch.Field})
+	for _, u := range all {
+		if u.Fingerprint == "" {
+			continue
 		}
+		fp := u.Fingerprint
+		if l := uses[fp]; len(l) > 0 && l[len(l)-1].entity == u.Entity {
+			continue
+		}
+		uses[fp] = append(uses[fp], use{u.Entity, u.Field})
 	}
 	var out []Finding
 	for fp, l := range uses {
@@ -50,7 +73,7 @@ func (c *Checker) Set(es []Entity) []Finding {
 		for _, u := range l {
 			r := &report{policy: c.policy, entity: u.entity, field: u.field}
 			r.add(KeyReuse, "the leaf's key (public key SHA-256 %s) is also the key of %s: give each entity its own key",
-				fp[:16], othersText(names, u.entity))
+				fp[:min(16, len(fp))], othersText(names, u.entity))
 			out = append(out, r.findings...)
 		}
 	}

@@ -1,5 +1,5 @@
-// Package inventory lists every certificate of a repository or of a
-// running daemon for auditors and planners: entity, SNIs, file, issuer,
+// Package inventory lists every certificate of a repository, of a
+// running daemon or of what a fleet publishes, for auditors and planners: entity, SNIs, file, issuer,
 // subject, serial, key type and size, validity, days left, trust, labels
 // and owner, and the Git commit that last changed the file (which the
 // caller finds with source.LastCommits). It renders the

@@ -88,16 +88,37 @@ func mdCells(cells []string) []string {
 
 // WriteOptions tune Write.
 type WriteOptions struct {
-	// Source names what was inventoried (a folder, a daemon URL).
+	// Source names what was inventoried (a folder, a daemon URL, a fleet).
 	Source string
 	Now    time.Time
+	// Fleet, for the inventory of a fleet, describes its head manifest.
+	Fleet *FleetInfo
+}
+
+// FleetInfo describes the fleet manifest an inventory was read from
+// (`certops inventory --fleet`), and the live nodes that serve it.
+type FleetInfo struct {
+	Name     string    `json:"name"`
+	Revision string    `json:"revision"` // the Git revision the publisher followed
+	Sequence uint64    `json:"sequence"`
+	Time     time.Time `json:"time"`
+	Signer   string    `json:"signer,omitempty"`
+	// Verified is true when the manifest's signature was checked against
+	// a trusted key (--trusted-key).
+	Verified bool `json:"verified"`
+	// Serving are the live nodes that applied and verified this manifest
+	// (or a later one) out of Live; nil when the node records were not
+	// read.
+	Serving []string `json:"serving"`
+	Live    int      `json:"live"`
 }
 
 // jsonInventory is the JSON form of an inventory.
 type jsonInventory struct {
-	Source       string    `json:"source"`
-	Generated    time.Time `json:"generated"`
-	Certificates []Record  `json:"certificates"`
+	Source       string     `json:"source"`
+	Generated    time.Time  `json:"generated"`
+	Fleet        *FleetInfo `json:"fleet,omitempty"`
+	Certificates []Record   `json:"certificates"`
 }
 
 // Write renders records in format f: a table of one row per certificate
@@ -109,7 +130,7 @@ func Write(w io.Writer, records []Record, f Format, opts WriteOptions) error {
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(jsonInventory{Source: opts.Source, Generated: opts.Now.UTC(), Certificates: records})
+		return enc.Encode(jsonInventory{Source: opts.Source, Generated: opts.Now.UTC(), Fleet: opts.Fleet, Certificates: records})
 	}
 	t := &table{headers: []string{"ENTITY", "CHAIN", "SNIS", "FILE", "ISSUER", "SUBJECT", "SERIAL", "KEY", "NOT BEFORE", "NOT AFTER", "DAYS LEFT", "TRUST", "OWNER", "LABELS", "COMMIT"}}
 	if f != FormatText {
@@ -131,10 +152,36 @@ func Write(w io.Writer, records []Record, f Format, opts WriteOptions) error {
 		return err
 	}
 	if f == FormatText {
-		_, err := fmt.Fprintf(w, "%d certificates in %s\n", len(records), opts.Source)
-		return err
+		if _, err := fmt.Fprintf(w, "%d certificates in %s\n", len(records), opts.Source); err != nil {
+			return err
+		}
+		if fl := opts.Fleet; fl != nil {
+			return fl.writeText(w)
+		}
 	}
 	return nil
+}
+
+// writeText says which manifest a fleet inventory describes and who
+// serves it.
+func (fl *FleetInfo) writeText(w io.Writer) error {
+	sig := "signature not checked (no --trusted-key)"
+	if fl.Verified {
+		sig = "signed by " + fl.Signer + ", verified"
+	}
+	if _, err := fmt.Fprintf(w, "fleet %s: revision %s, manifest %d, published %s, %s\n",
+		fl.Name, fl.Revision, fl.Sequence, fl.Time.UTC().Format(time.RFC3339), sig); err != nil {
+		return err
+	}
+	if fl.Serving == nil {
+		return nil
+	}
+	names := ""
+	if len(fl.Serving) > 0 {
+		names = ": " + strings.Join(fl.Serving, ", ")
+	}
+	_, err := fmt.Fprintf(w, "served and verified by %d of %d live nodes%s\n", len(fl.Serving), fl.Live, names)
+	return err
 }
 
 func fileLine(r Record) string {

@@ -124,8 +124,10 @@ func FromEntities(es []*schema.Entity, opts Options) []Record {
 }
 
 // FromSSLs describes the chains a running daemon serves, from its
-// GET /api/v1/ssls. The admin API does not give a chain's issuer or
-// trust, so those stay empty.
+// GET /api/v1/ssls: the issuer as the daemon read it, and the trust
+// verdict the daemon's hygiene checks gave under its roots (--roots and
+// the repository's *.roots.pem), empty when they did not run. A daemon
+// older than the issuer and trust fields leaves those columns empty.
 func FromSSLs(docs []plan.EntityInfo, opts Options) []Record {
 	var out []Record
 	for _, d := range docs {
@@ -136,8 +138,8 @@ func FromSSLs(docs []plan.EntityInfo, opts Options) []Record {
 			}
 			r := Record{Entity: d.Name, Type: d.Type, SNIs: slices.Clone(d.SNIs), File: d.File, Chain: field,
 				Labels: maps.Clone(d.Labels), Owner: owner(d.Labels, opts.OwnerLabel), Subject: d.Chains[i].Subject,
-				Serial: ch.Serial, NotBefore: ch.NotBefore, NotAfter: ch.NotAfter, CertRef: ch.CertRef,
-				PublicKeySHA256: ch.PublicKeyFingerprint}
+				Issuer: ch.Issuer, Serial: ch.Serial, NotBefore: ch.NotBefore, NotAfter: ch.NotAfter, CertRef: ch.CertRef,
+				PublicKeySHA256: ch.PublicKeyFingerprint, Trust: certcheck.Trust(ch.Trust)}
 			r.KeyType, r.KeyBits = parseKeyType(ch.KeyType)
 			if r.Known() {
 				r.DaysLeft = daysLeft(r.NotAfter, opts.Now)

@@ -48,13 +48,26 @@ type ChainInfo struct {
 	// Fingerprint is the SHA-256 of the leaf's DER, hex.
 	Fingerprint string `json:"fingerprint_sha256"`
 	// PublicKeyFingerprint is the SHA-256 of the public key (SPKI DER) of
-	// the chain's private key, hex: it changes when the key does; empty
-	// for a CA or an unresolved key.
+	// the chain's private key, hex: it changes when the key does. It is
+	// taken from the key when the key is literal or resolved, else from
+	// the leaf's SubjectPublicKeyInfo (validation checks that the key
+	// matches the leaf, so that is the key's public half): a key behind a
+	// secret reference is known by its certificate. It is empty for a CA,
+	// and for a reference key whose certificate is a reference too, both
+	// unresolved.
 	PublicKeyFingerprint string `json:"public_key_sha256"`
 	// CertRef and KeyRef are the secret references as written, if any;
 	// "" for literal PEM.
 	CertRef string `json:"cert_ref,omitempty"`
 	KeyRef  string `json:"key_ref,omitempty"`
+	// Issuer is the certificate's issuer name (RFC 2253 form, as Subject);
+	// empty when the certificate is an unresolved reference.
+	Issuer string `json:"issuer"`
+	// Trust is the verdict on the chain's roots (certcheck.Trust: public,
+	// private or untrusted) that the hygiene checks gave when they ran on
+	// the entity (the daemon; diff describes without them): empty
+	// otherwise, and for a CA of a client CA bundle.
+	Trust string `json:"trust,omitempty"`
 }
 
 // Describe returns the description of e. With m (its resolved material)
@@ -97,6 +110,16 @@ func Describe(e *schema.Entity, m *schema.Material) EntityInfo {
 			}
 		}
 		describeCert(&ci, leaf)
+		if pub == nil && leaf != nil && ci.KeyRef != "" {
+			// The key is an unresolved reference: its public half is the
+			// leaf's, which validation matched to it.
+			pub = leaf.PublicKey
+		}
+		if leaf != nil {
+			// The hygiene checks' verdict from validating or resolving
+			// this entity: the chain is not verified again here.
+			ci.Trust = string(e.Trust(i))
+		}
 		if pub != nil {
 			if der, err := x509.MarshalPKIXPublicKey(pub); err == nil {
 				ci.PublicKeyFingerprint = sha256Hex(der)
@@ -139,6 +162,7 @@ func describeCert(ci *ChainInfo, c *x509.Certificate) {
 		return
 	}
 	ci.Subject = c.Subject.String()
+	ci.Issuer = c.Issuer.String()
 	ci.SANs = append(ci.SANs, c.DNSNames...)
 	for _, ip := range c.IPAddresses {
 		ci.SANs = append(ci.SANs, ip.String())

@@ -3,8 +3,8 @@ package plan
 import "encoding/json"
 
 // The JSON form of a description is the admin API's SSL document, which
-// the README documents key by key: every key but desc, disabled, cert_ref
-// and key_ref is always present, and an absent list or map is [] or {}
+// the README documents key by key: every key but desc, disabled, cert_ref,
+// key_ref and trust is always present, and an absent list or map is [] or {}
 // rather than null, so that clients need no null checks. Decoding needs no
 // method: [] decodes as an empty slice, which compares like nil.
 

@@ -5,8 +5,10 @@ import "certops/certcheck"
 // RenewalFindings compares the running (or base) entities with the
 // desired ones and reports, under c's policy, every chain whose
 // certificate changed while its public key did not: a key reused across
-// renewal (cert-manager#2402). Chains of secret references whose key was
-// not resolved carry no fingerprint and are not judged.
+// renewal (cert-manager#2402). A key behind a secret reference is judged
+// by its certificate's public key (see ChainInfo.PublicKeyFingerprint);
+// only a chain whose certificate is an unresolved reference too carries
+// no fingerprint and is not judged.
 func RenewalFindings(c *certcheck.Checker, running, desired []EntityInfo) []certcheck.Finding {
 	old := make(map[string]*EntityInfo, len(running))
 	for i := range running {

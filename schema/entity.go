@@ -58,6 +58,10 @@ type Entity struct {
 	now    func() time.Time
 	// hygiene runs the certificate hygiene checks; nil when off.
 	hygiene *certcheck.Checker
+	// facts are what the last hygiene check of the entity's material
+	// learnt of each chain, by chain index (Entity.Trust, key reuse);
+	// nil when the checks are off.
+	facts atomic.Pointer[[]chainFact]
 	// material is parsed during validation when there are no references,
 	// until the first Material call hands it over.
 	material atomic.Pointer[Material]

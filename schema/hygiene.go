@@ -79,41 +79,76 @@ func newChecker(h *Hygiene, pinned []PolicyFile, checks map[string]string, opts 
 	return c, hex.EncodeToString(sum.Sum(nil)), errs
 }
 
-// hygieneFindings runs the checker on an entity's parsed chains.
+// chainFact is what the hygiene checks learnt of one chain.
+type chainFact struct {
+	trust certcheck.Trust // "" when the chain was not checked
+	// key is the SHA-256 of the leaf's SubjectPublicKeyInfo: the public
+	// half of the chain's key, literal or a reference.
+	key [sha256.Size]byte
+}
+
+// Trust is the verdict of the hygiene checks on the roots of chain i
+// (0 for cert, then certs[i-1]), under the roots e was validated with, as
+// the last check of its material gave it (validation, or Material on the
+// resolved material): no chain is verified again. It is "" when the checks
+// did not run on the chain (off, or its certificate an unresolved
+// reference).
+func (e *Entity) Trust(i int) certcheck.Trust {
+	if f := e.facts.Load(); f != nil && i >= 0 && i < len(*f) {
+		return (*f)[i].trust
+	}
+	return ""
+}
+
+// hygieneFindings runs the checker on an entity's parsed chains, and keeps
+// their trust verdicts for Trust.
 func (e *Entity) hygieneFindings(chains []certcheck.Chain) []finding {
 	if e.hygiene == nil || len(chains) == 0 {
 		return nil
 	}
 	var out []finding
-	for _, f := range e.hygiene.Entity(certcheck.Entity{Name: e.Name, Client: e.Type == TypeClient, Chains: chains}) {
+	findings, verdicts := e.hygiene.EntityTrust(certcheck.Entity{Name: e.Name, Client: e.Type == TypeClient, Chains: chains})
+	facts := make([]chainFact, len(e.Chains))
+	for j, ch := range chains {
+		if i := chainIndex(ch.Field); i >= 0 && i < len(facts) && len(ch.Certs) > 0 {
+			facts[i] = chainFact{trust: verdicts[j], key: sha256.Sum256(ch.Certs[0].RawSubjectPublicKeyInfo)}
+		}
+	}
+	e.facts.Store(&facts)
+	for _, f := range findings {
 		out = append(out, finding{field: f.Field, warn: f.Severity == certcheck.SeverityWarning, msg: f.Message + " [" + f.Check.String() + "]"})
 	}
 	return out
 }
 
 // checkKeyReuse reports a public key served by two entities (key_reuse),
-// at the cert field of each. Only entities whose material was parsed
-// during validation (no secret references) take part.
+// at the cert field of each. The key of a chain is known by its leaf's
+// public key, which validation matched to a literal key; a chain whose
+// key is a secret reference takes part too, by its literal certificate
+// (the key's public half). Only a chain whose certificate is a reference
+// is left out until the daemon resolves it: the fingerprints are those of
+// the entity's last check (validation, or Material on resolved material),
+// so an unchanged entity costs no parsing here, and in the daemon a
+// resolved certificate takes part from the next load.
 func checkKeyReuse(files []*FileResult) ErrorList {
 	var checker *certcheck.Checker
 	byName := map[string]*Entity{}
-	var es []certcheck.Entity
+	var uses []certcheck.KeyUse
 	for _, f := range files {
 		for _, e := range f.Entities {
-			m := e.material.Load()
-			if e.hygiene == nil || m == nil {
+			facts := e.facts.Load()
+			if e.hygiene == nil || facts == nil {
+				continue
+			}
+			if _, dup := byName[e.Name]; dup {
 				continue
 			}
 			checker = e.hygiene
-			ce := certcheck.Entity{Name: e.Name, Client: e.Type == TypeClient}
-			for i, ch := range m.Chains {
-				if ch.Leaf != nil {
-					ce.Chains = append(ce.Chains, certcheck.Chain{Field: chainField(i), Certs: []*x509.Certificate{ch.Leaf}})
+			byName[e.Name] = e
+			for i, c := range *facts {
+				if c.trust != "" {
+					uses = append(uses, certcheck.KeyUse{Entity: e.Name, Field: chainField(i), Fingerprint: hex.EncodeToString(c.key[:])})
 				}
-			}
-			if _, dup := byName[e.Name]; !dup {
-				byName[e.Name] = e
-				es = append(es, ce)
 			}
 		}
 	}
@@ -121,7 +156,7 @@ func checkKeyReuse(files []*FileResult) ErrorList {
 		return nil
 	}
 	var errs ErrorList
-	for _, f := range checker.Set(es) {
+	for _, f := range checker.Reuse(uses) {
 		e := byName[f.Entity]
 		pos, shown := e.where(f.Field)
 		sev := SeverityError
@@ -131,6 +166,19 @@ func checkKeyReuse(files []*FileResult) ErrorList {
 		errs = append(errs, &Error{Pos: pos, Field: scrubField(shown), Severity: sev, Msg: scrub(f.Message + " [" + f.Check.String() + "]")})
 	}
 	return errs
+}
+
+// chainIndex is the index of the chain of a cert field (chainField's
+// inverse), or -1.
+func chainIndex(field string) int {
+	if field == "cert" {
+		return 0
+	}
+	var i int
+	if _, err := fmt.Sscanf(field, "certs[%d]", &i); err != nil || i < 0 {
+		return -1
+	}
+	return i + 1
 }
 
 // chainField names the cert field of chain i: cert, then certs[i-1].

@@ -186,7 +186,7 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 				t.Errorf("entity %v keys (-want +got):\n%s", r["name"], diff)
 			}
 		}
-		chainKeys := []string{"fingerprint_sha256", "key_type", "not_after", "not_before", "public_key_sha256", "sans", "serial", "subject"}
+		chainKeys := []string{"fingerprint_sha256", "issuer", "key_type", "not_after", "not_before", "public_key_sha256", "sans", "serial", "subject"}
 		chain := raw[1]["chains"].([]any)[0].(map[string]any)
 		if diff := cmp.Diff(chainKeys, slices.Sorted(maps.Keys(chain))); diff != "" {
 			t.Errorf("chain keys (-want +got):\n%s", diff)
@@ -213,6 +213,7 @@ func TestAdminAPIEndToEnd(t *testing.T) {
 				Subject: d.shop.Cert.Subject.String(), SANs: []string{"shop.test", "www.shop.test"},
 				Serial: d.shop.Cert.SerialNumber.Text(16), NotBefore: d.shop.Cert.NotBefore.UTC(), NotAfter: d.shop.Cert.NotAfter.UTC(),
 				KeyType: "ECDSA P-256", Fingerprint: hex.EncodeToString(fp[:]), PublicKeyFingerprint: hex.EncodeToString(pk[:]),
+				Issuer: d.shop.Cert.Issuer.String(),
 			}},
 		}
 		if diff := cmp.Diff(want, doc); diff != "" {

@@ -12,7 +12,11 @@ import (
 // reconciler's types, so that the names clients see are fixed by this file
 // (and documented in the README) and so that nothing reaches a reply that
 // was not copied on purpose: there is no field for a key or a resolved
-// secret, only references and public-key fingerprints. The SSL document
+// secret, only references and public-key fingerprints. Each chain of an
+// SSL document also gives its issuer and, when the daemon runs the
+// hygiene checks, its trust verdict (public, private or untrusted under
+// --roots and the repository's *.roots.pem), which `certops inventory
+// --live` lists. The SSL document
 // of GET /api/v1/ssls is [plan.EntityInfo] itself, the one description of
 // an entity that diff and metrics read too; its JSON form is fixed in
 // package plan.

@@ -41,7 +41,7 @@ func TestSSLDocEmpty(t *testing.T) {
 	}
 	want := `{"name":"bare","type":"","snis":[],"labels":{},"file":"","ssl_protocols":[],"chains":[{"subject":"","sans":[],` +
 		`"serial":"","not_before":"0001-01-01T00:00:00Z","not_after":"0001-01-01T00:00:00Z","key_type":"",` +
-		`"fingerprint_sha256":"","public_key_sha256":"","cert_ref":"$env://CERT"}],"client_ca":[]}`
+		`"fingerprint_sha256":"","public_key_sha256":"","cert_ref":"$env://CERT","issuer":""}],"client_ca":[]}`
 	if diff := cmp.Diff(want, string(b)); diff != "" {
 		t.Errorf("json.Marshal(bare entity) (-want +got):\n%s", diff)
 	}
