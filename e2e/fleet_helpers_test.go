@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -209,33 +210,45 @@ func scanBus(tb testing.TB, urls string, scanner *fixtures.LeakScanner) int {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	names := js.StreamNames(ctx)
 	var streams []string
-	for n := range names.Name() {
-		streams = append(streams, n)
-	}
-	if err := names.Err(); err != nil {
-		tb.Fatalf("scan bus: list streams: %v", err)
-	}
+	retryJS(tb, ctx, "scan bus: list streams", func(ctx context.Context) error {
+		streams = streams[:0]
+		names := js.StreamNames(ctx)
+		for n := range names.Name() {
+			streams = append(streams, n)
+		}
+		return names.Err()
+	})
 	if len(streams) == 0 {
 		tb.Fatal("scan bus: no stream found")
 	}
 	total := 0
 	for _, name := range streams {
-		s, err := js.Stream(ctx, name)
-		if err != nil {
-			tb.Fatalf("scan bus: stream %s: %v", name, err)
-		}
-		info, err := s.Info(ctx)
-		if err != nil {
-			tb.Fatalf("scan bus: stream %s: %v", name, err)
-		}
+		var s jetstream.Stream
+		var info *jetstream.StreamInfo
+		retryJS(tb, ctx, "scan bus: stream "+name, func(ctx context.Context) (err error) {
+			if s, err = js.Stream(ctx, name); err != nil {
+				return err
+			}
+			info, err = s.Info(ctx)
+			return err
+		})
 		for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-			m, err := s.GetMsg(ctx, seq)
+			var m *jetstream.RawStreamMsg
+			err := retryJSErr(ctx, func(ctx context.Context) (err error) {
+				m, err = s.GetMsg(ctx, seq)
+				if errors.Is(err, jetstream.ErrMsgNotFound) {
+					return nil // deleted or expired since Info
+				}
+				return err
+			})
 			if err != nil {
-				continue // deleted or expired since Info
+				tb.Fatalf("scan bus: stream %s message %d: %v", name, seq, err)
+			}
+			if m == nil {
+				continue
 			}
 			total++
 			scanner.Check(tb, fmt.Sprintf("stream %s message %d (subject %s)", name, seq, m.Subject), string(m.Data)+fmt.Sprint(m.Header))
@@ -300,4 +313,32 @@ func startCertopsEnv(tb testing.TB, admin string, env []string, args ...string) 
 		tb.Fatalf("certops %s exited before ready (%v):\n%s", args[0], d.err, tail(d.logs.String(), 40))
 	}
 	return d
+}
+
+// retryJS runs call with a deadline of 3 s per attempt until it succeeds
+// or ctx ends, then fails tb with what: a cluster that just regained its
+// quorum drops the JetStream API requests it receives while it elects
+// leaders, and the client only sees its own deadline pass.
+func retryJS(tb testing.TB, ctx context.Context, what string, call func(context.Context) error) {
+	tb.Helper()
+	if err := retryJSErr(ctx, call); err != nil {
+		tb.Fatalf("%s: %v", what, err)
+	}
+}
+
+// retryJSErr is retryJS returning the last error.
+func retryJSErr(ctx context.Context, call func(context.Context) error) error {
+	for {
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := call(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
