@@ -446,22 +446,12 @@ func (r *Reconciler) serve(d *desired) error {
 func gatewayChanges(applied map[string]*built, d *delta) (changed []gateway.Entity, removed []string) {
 	served := func(b *built) bool { return b != nil && !b.entity.Disabled }
 	for _, b := range d.fresh {
-		// Planned by now: the description is in the desired state.
-		b.fresh = nil
-		if b.entity.Disabled {
-			b.leaves = nil // its chains keep the keys, not the leaves
+		gw, ok := b.handOver(nil) // a fresh build has its leaves
+		if !ok {
 			if served(applied[b.entity.Name]) {
 				removed = append(removed, b.entity.Name)
 			}
 			continue
-		}
-		gw := b.gatewayEntity()
-		switch {
-		case b.leaves != nil:
-			gw.Chains = b.leaves
-			b.leaves = nil
-		case b.chains != nil:
-			gw.Chains = b.chains
 		}
 		changed = append(changed, gw)
 	}

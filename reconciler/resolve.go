@@ -115,28 +115,37 @@ var _ chainServer = (*gateway.Server)(nil)
 func gatewayConfig(desired []*built, served chainServer) gateway.Config {
 	cfg := gateway.Config{Entities: make([]gateway.Entity, 0, len(desired))}
 	for _, b := range desired {
-		// Planned by now: the description is in the desired state.
-		b.fresh = nil
-		if b.entity.Disabled {
-			b.leaves = nil // its chains keep the keys, not the leaves
-			continue
+		if gw, ok := b.handOver(served); ok {
+			cfg.Entities = append(cfg.Entities, gw)
 		}
-		gw := b.gatewayEntity()
-		switch {
-		case b.leaves != nil:
-			gw.Chains = b.leaves
-			b.leaves = nil
-		case b.chains != nil:
-			gw.Chains = b.chains
-		case served != nil:
-			// Not served, it goes without chains and the gateway
-			// refuses the Config, which makes the next build parse
-			// every entity again.
-			gw.Chains, _ = served.ServedChains(gw.Name)
-		}
-		cfg.Entities = append(cfg.Entities, gw)
 	}
 	return cfg
+}
+
+// handOver returns the gateway input of b, planned by now, and false for a
+// disabled entity, which is not served. A build made anew hands over its
+// parsed leaves and keys, once; an applied one its chains, or the ones
+// served gives back (see gatewayConfig).
+func (b *built) handOver(served chainServer) (gateway.Entity, bool) {
+	b.fresh = nil // the description is in the desired state
+	if b.entity.Disabled {
+		b.leaves = nil // its chains keep the keys, not the leaves
+		return gateway.Entity{}, false
+	}
+	gw := b.gatewayEntity()
+	switch {
+	case b.leaves != nil:
+		gw.Chains = b.leaves
+		b.leaves = nil
+	case b.chains != nil:
+		gw.Chains = b.chains
+	case served != nil:
+		// Not served, it goes without chains and the gateway refuses
+		// the Config, which makes the next build parse every entity
+		// again.
+		gw.Chains, _ = served.ServedChains(gw.Name)
+	}
+	return gw, true
 }
 
 // build resolves each entity's secret references and turns it into gateway
