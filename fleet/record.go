@@ -87,10 +87,17 @@ type Status struct {
 	Total     int      `json:"total"`
 }
 
-// Converged reports whether rec serves head: its applied sequence is at
-// least head's and the last apply was verified.
+// Converged reports whether rec serves head: the last apply was verified,
+// and its applied sequence is at least head's or it applied head's
+// revision. A manifest signed again for the same revision (a publisher
+// that took the lead again republishes what it follows) changes nothing a
+// node serves, and a node may record it as unchanged under the older
+// sequence.
 func (h Head) Converged(rec Record) bool {
-	return h.Sequence != 0 && rec.Sequence >= h.Sequence && rec.Verified
+	if h.Sequence == 0 || !rec.Verified {
+		return false
+	}
+	return rec.Sequence >= h.Sequence || (h.Revision != "" && rec.Revision == h.Revision)
 }
 
 // Status reads head and every live node record. A fleet with nothing

@@ -272,3 +272,28 @@ func TestWaitCreatesNoConsumer(t *testing.T) {
 		}
 	})
 }
+
+func TestHeadConverged(t *testing.T) {
+	head := Head{Revision: "c59d8e0f", Sequence: 5}
+	tests := []struct {
+		name string
+		rec  Record
+		want bool
+	}{
+		{"at head's sequence", Record{Revision: "c59d8e0f", Sequence: 5, Verified: true}, true},
+		{"past head's sequence", Record{Revision: "d00d", Sequence: 6, Verified: true}, true},
+		{"head's revision under an older sequence (head signed again)", Record{Revision: "c59d8e0f", Sequence: 4, Verified: true}, true},
+		{"an older revision", Record{Revision: "a7791f58", Sequence: 3, Verified: true}, false},
+		{"head's revision, not verified", Record{Revision: "c59d8e0f", Sequence: 5}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := head.Converged(tt.rec); got != tt.want {
+				t.Errorf("Head%+v.Converged(%+v) = %v, want %v", head, tt.rec, got, tt.want)
+			}
+		})
+	}
+	if (Head{}).Converged(Record{Verified: true}) {
+		t.Error("nothing published: Converged = true, want false")
+	}
+}
