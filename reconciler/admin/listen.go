@@ -105,9 +105,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		if l.open.Add(1) > l.max {
 			l.open.Add(-1)
-			// An immediate close, with no answer: the cheapest refusal.
-			c.Close()
+			// Counted first, so that a client that sees the close
+			// sees it counted; then an immediate close, with no
+			// answer: the cheapest refusal.
 			l.refuse()
+			c.Close()
 			continue
 		}
 		return &limitedConn{Conn: c, release: func() { l.open.Add(-1) }}, nil
