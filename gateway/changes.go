@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"hash/maphash"
@@ -234,11 +233,7 @@ func (s *snapshot) config() Config {
 				e.Chains = append(e.Chains, s.pinned[c.pinned])
 				continue
 			}
-			tc := tls.Certificate{Certificate: make([][]byte, c.nCerts)}
-			for m := range tc.Certificate {
-				tc.Certificate[m] = s.cert(c, m)
-			}
-			e.Chains = append(e.Chains, tc)
+			e.Chains = append(e.Chains, s.certificate(c))
 		}
 		cfg.Entities = append(cfg.Entities, e)
 	}

@@ -203,11 +203,7 @@ func (s *Server) ServedChains(name string) ([]tls.Certificate, bool) {
 		if c.pinned >= 0 {
 			return nil, false
 		}
-		der := make([][]byte, c.nCerts)
-		for k := range der {
-			der[k] = snap.cert(c, k)
-		}
-		chains[n].Certificate = der
+		chains[n] = snap.certificate(c)
 	}
 	return chains, true
 }

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 )
 
 // snapshot is the immutable running state of the gateway. Apply builds it
@@ -98,13 +97,12 @@ type entityRec struct {
 
 // chainRec is one certificate chain in compact form.
 type chainRec struct {
-	cert     uint32 // first span in certs
-	nCerts   uint32
-	key      span    // the key in its stored form (see keyForm); n == 0 when pinned
-	keyForm  keyForm // how key is stored
-	pinned   int32   // index in pinned, or -1
-	alg      x509.PublicKeyAlgorithm
-	notAfter int64 // unix seconds
+	cert    uint32 // first span in certs
+	nCerts  uint32
+	key     span    // the key in its stored form (see keyForm); n == 0 when pinned
+	keyForm keyForm // how key is stored
+	pinned  int32   // index in pinned, or -1
+	alg     x509.PublicKeyAlgorithm
 }
 
 // emptySnapshot serves nothing: every handshake fails with
@@ -120,6 +118,16 @@ func (s *snapshot) chain(rec *entityRec, n int) *chainRec { return s.chains.at(r
 
 // cert returns certificate n of chain c.
 func (s *snapshot) cert(c *chainRec, n int) []byte { return s.bytes(*s.certs.at(c.cert + uint32(n))) }
+
+// certificate returns chain c as stored, leaf first, without its key: its
+// DER slices refer to s's immutable storage.
+func (s *snapshot) certificate(c *chainRec) tls.Certificate {
+	der := make([][]byte, c.nCerts)
+	for k := range der {
+		der[k] = s.cert(c, k)
+	}
+	return tls.Certificate{Certificate: der}
+}
 
 // lookup selects the entity for a server name: exact name, then the
 // wildcard of the parent, then the default entity; -1 when none. The name
@@ -568,7 +576,7 @@ func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot
 			}
 		}
 		rec := chainRec{cert: b.s.certs.len(), nCerts: uint32(len(c.Certificate)), pinned: -1,
-			alg: pc.alg, notAfter: pc.notAfter}
+			alg: pc.alg}
 		for _, der := range c.Certificate {
 			b.s.certs.push(b.add(der))
 		}
@@ -599,11 +607,10 @@ func (b *builder) chain(entity string, i int, c *tls.Certificate, prev *snapshot
 		return chainRec{}, false
 	}
 	rec := chainRec{
-		cert:     b.s.certs.len(),
-		nCerts:   uint32(len(c.Certificate)),
-		pinned:   -1,
-		alg:      leaf.PublicKeyAlgorithm,
-		notAfter: leaf.NotAfter.Unix(),
+		cert:   b.s.certs.len(),
+		nCerts: uint32(len(c.Certificate)),
+		pinned: -1,
+		alg:    leaf.PublicKeyAlgorithm,
 	}
 	for _, der := range c.Certificate {
 		b.s.certs.push(b.add(der))
@@ -656,6 +663,3 @@ func (s *snapshot) fill() bool {
 	}
 	return true
 }
-
-// expiry returns the expiry of the chain's leaf.
-func (c chainRec) expiry() time.Time { return time.Unix(c.notAfter, 0) }
