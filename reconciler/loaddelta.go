@@ -101,11 +101,8 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 // validateFile validates the entity file p of t (content id), as the full
 // load does: a file over the size limit is refused without being read.
 func (l *loader) validateFile(t *source.Tree, p, id, policyHash string) (r *fileResult, validated bool, err error) {
-	if fi, err := t.Stat(p); err == nil && fi.Size() > schema.MaxFileSize {
-		return &fileResult{id: id, policy: policyHash, res: &schema.FileResult{Path: p, Problems: schema.ErrorList{{
-			Severity: schema.SeverityError, Pos: schema.Pos{File: p},
-			Msg: fmt.Sprintf("file is %d bytes; files are limited to %d (it is not read)", fi.Size(), schema.MaxFileSize),
-		}}}}, false, nil
+	if r := oversize(t, p, id, policyHash); r != nil {
+		return r, false, nil
 	}
 	src, err := t.ReadFile(p)
 	if err != nil {

@@ -117,11 +117,8 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 		}
 		// The size first, from the listing or the object store: a huge
 		// file is refused without being read (issue 16 items 5 and 9).
-		if fi, err := t.Stat(p); err == nil && fi.Size() > schema.MaxFileSize {
-			next[p] = &fileResult{id: id, policy: policyHash, res: &schema.FileResult{Path: p, Problems: schema.ErrorList{{
-				Severity: schema.SeverityError, Pos: schema.Pos{File: p},
-				Msg: fmt.Sprintf("file is %d bytes; files are limited to %d (it is not read)", fi.Size(), schema.MaxFileSize),
-			}}}}
+		if r := oversize(t, p, id, policyHash); r != nil {
+			next[p] = r
 			continue
 		}
 		// Blobs are read one at a time: go-git's object storage is not
@@ -253,4 +250,18 @@ func (l *loader) list(ctx context.Context, t *source.Tree) (*schema.Listing, err
 		return nil, fmt.Errorf("list %s: %w", root, err)
 	}
 	return listed, nil
+}
+
+// oversize returns the result of the entity file p of t (content id) when
+// it is over the size limit, known from the listing or the object store
+// without reading it (issue 16 items 5 and 9), else nil.
+func oversize(t *source.Tree, p, id, policyHash string) *fileResult {
+	fi, err := t.Stat(p)
+	if err != nil || fi.Size() <= schema.MaxFileSize {
+		return nil
+	}
+	return &fileResult{id: id, policy: policyHash, res: &schema.FileResult{Path: p, Problems: schema.ErrorList{{
+		Severity: schema.SeverityError, Pos: schema.Pos{File: p},
+		Msg: fmt.Sprintf("file is %d bytes; files are limited to %d (it is not read)", fi.Size(), schema.MaxFileSize),
+	}}}}
 }
