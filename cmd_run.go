@@ -84,7 +84,8 @@ in-process TLS gateway, applying every valid revision without a restart.
 --source is a Git URL (https://, ssh://, git@host:path, git://, file://), a
 local Git working copy (its committed state is served), or a plain directory
 (watched for changes). Without --source it serves the example repository
-embedded in the binary.
+embedded in the binary, its leaves issued in memory at start (90 days, from
+the demo CA in examples/basic/ca.pem).
 
 An invalid revision is not applied at all: the errors are logged and shown by
 the status API, and the last applied state keeps serving until a new revision
