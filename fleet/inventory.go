@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/sync/errgroup"
 )
 
 // This file reads what a fleet publishes for `certops inventory --fleet`:
@@ -123,7 +121,6 @@ func (f *Fleet) ReadInventory(ctx context.Context, trusted []TrustedKey) (*Inven
 type reader struct {
 	f   *Fleet
 	kv  jetstream.KeyValue
-	mu  sync.Mutex
 	got map[string][]byte // checked content, by digest
 }
 
@@ -172,35 +169,19 @@ func (rd *reader) index(ctx context.Context, r *root) (map[string]string, error)
 
 // fetch reads the digests not read yet, checking each.
 func (rd *reader) fetch(ctx context.Context, digests []string) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(downloadWorkers)
+	var missing []string
 	seen := map[string]bool{}
 	for _, d := range digests {
-		rd.mu.Lock()
-		_, have := rd.got[d]
-		rd.mu.Unlock()
-		if have || seen[d] {
-			continue
+		if _, have := rd.got[d]; !have && !seen[d] {
+			missing = append(missing, d)
+			seen[d] = true
 		}
-		seen[d] = true
-		g.Go(func() error {
-			e, err := rd.kv.Get(gctx, d)
-			if isNotFound(err) {
-				return refuse(ReasonDigest, "blob %s is missing from the bus", d[:12])
-			}
-			if err != nil {
-				return fmt.Errorf("fleet %s: read blob %s: %w", rd.f.name, d[:12], err)
-			}
-			if digestOf(e.Value()) != d {
-				return refuse(ReasonDigest, "blob %s does not match its digest", d[:12])
-			}
-			rd.mu.Lock()
-			rd.got[d] = e.Value()
-			rd.mu.Unlock()
-			return nil
-		})
 	}
-	return g.Wait()
+	got, _, err := rd.f.download(ctx, rd.kv, missing)
+	for d, b := range got {
+		rd.got[d] = b
+	}
+	return err
 }
 
 // publishedEntity decodes a blob of entity name and blanks its literal

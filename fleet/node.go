@@ -373,6 +373,13 @@ func (n *Node) download(ctx context.Context, kv jetstream.KeyValue, digests []st
 	if kv == nil {
 		return nil, 0, fmt.Errorf("fleet: %d pages or blobs are not cached", len(digests))
 	}
+	return n.f.download(ctx, kv, digests)
+}
+
+// download reads the pages or blobs digests from kv, downloadWorkers at
+// a time, and checks each against its digest: one missing or altered is a
+// refusal. It returns them by digest, and their size.
+func (f *Fleet) download(ctx context.Context, kv jetstream.KeyValue, digests []string) (map[string][]byte, int, error) {
 	out := make(map[string][]byte, len(digests))
 	var mu sync.Mutex
 	size := 0
@@ -385,7 +392,7 @@ func (n *Node) download(ctx context.Context, kv jetstream.KeyValue, digests []st
 				return refuse(ReasonDigest, "blob %s is missing from the bus", d[:12])
 			}
 			if err != nil {
-				return fmt.Errorf("fleet %s: read blob %s: %w", n.f.name, d[:12], err)
+				return fmt.Errorf("fleet %s: read blob %s: %w", f.name, d[:12], err)
 			}
 			b := e.Value()
 			if digestOf(b) != d {
