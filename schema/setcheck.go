@@ -2,7 +2,6 @@ package schema
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strings"
 )
@@ -155,17 +154,13 @@ func (c *SetChecker) recheck(k setKey) {
 	for _, u := range uses[min(1, len(uses)):] {
 		first := uses[0]
 		if !k.sni {
-			pos, shown := u.e.where("name")
-			found = append(found, setError{u, &Error{Pos: pos, Field: shown,
-				Msg: fmt.Sprintf("entity name %s is also used at %s", u.e.Name, first.e.Position("name"))}})
+			found = append(found, setError{u, nameTwice(u.e, first.e)})
 			continue
 		}
 		if u.e == first.e {
 			continue
 		}
-		pos, shown := u.e.where(fmt.Sprintf("snis[%d]", u.e.sniIndex(u.sni)))
-		found = append(found, setError{u, &Error{Pos: pos, Field: shown, Msg: fmt.Sprintf("%s is also served by entity %s at %s",
-			k.s, first.e.Name, first.e.Position(fmt.Sprintf("snis[%d]", first.e.sniIndex(first.sni))))}})
+		found = append(found, setError{u, sniTwice(k.s, u.e, u.sni, first.e, first.sni)})
 	}
 	if len(found) == 0 {
 		delete(c.errs, k)

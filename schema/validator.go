@@ -393,8 +393,7 @@ func CheckSet(files []*FileResult) ErrorList {
 	for _, f := range files {
 		for _, e := range f.Entities {
 			if first, dup := names[e.Name]; dup {
-				pos, shown := e.where("name")
-				errs = append(errs, &Error{Pos: pos, Field: shown, Msg: fmt.Sprintf("entity name %s is also used at %s", e.Name, first.Position("name"))})
+				errs = append(errs, nameTwice(e, first))
 			} else {
 				names[e.Name] = e
 			}
@@ -403,11 +402,7 @@ func CheckSet(files []*FileResult) ErrorList {
 			}
 			for i, s := range e.SNIs {
 				if first, dup := snis[s]; dup && first.e != e {
-					// The field is spelled out only for a duplicate: this
-					// loop runs over every SNI of the repository.
-					pos, shown := e.where(fmt.Sprintf("snis[%d]", e.sniIndex(i)))
-					errs = append(errs, &Error{Pos: pos, Field: shown, Msg: fmt.Sprintf("%s is also served by entity %s at %s",
-						s, first.e.Name, first.e.Position(fmt.Sprintf("snis[%d]", first.e.sniIndex(first.i))))})
+					errs = append(errs, sniTwice(s, e, i, first.e, first.i))
 				} else if !dup {
 					snis[s] = sniUse{e, i}
 				}
@@ -417,6 +412,22 @@ func CheckSet(files []*FileResult) ErrorList {
 	errs = append(errs, checkKeyReuse(files)...)
 	sortProblems(errs)
 	return errs
+}
+
+// nameTwice is the problem of e using the name of first, met before it.
+func nameTwice(e, first *Entity) *Error {
+	pos, shown := e.where("name")
+	return &Error{Pos: pos, Field: shown, Msg: fmt.Sprintf("entity name %s is also used at %s", e.Name, first.Position("name"))}
+}
+
+// sniTwice is the problem of e serving sni (its SNI i), which first (its
+// SNI fi), met before it, serves.
+func sniTwice(sni string, e *Entity, i int, first *Entity, fi int) *Error {
+	// The field is spelled out only for a duplicate: the checks run over
+	// every SNI of the repository.
+	pos, shown := e.where(fmt.Sprintf("snis[%d]", e.sniIndex(i)))
+	return &Error{Pos: pos, Field: shown, Msg: fmt.Sprintf("%s is also served by entity %s at %s",
+		sni, first.Name, first.Position(fmt.Sprintf("snis[%d]", first.sniIndex(fi))))}
 }
 
 // sniIndex maps the index of a normalised SNI to its index in the file
