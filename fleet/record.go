@@ -138,22 +138,23 @@ func (f *Fleet) Status(ctx context.Context) (*Status, error) {
 
 // records reads every live node record, sorted by node, with JetStream
 // API requests only: the bucket's keys from its stream's subjects, then
-// each key. It creates no consumer: right after a server of a cluster
-// died, consumers created on a stream can go undelivered for a minute
-// (seen with nats-server 2.9), while requests are answered (and retried
-// by retryAPI). Expired records are gone from the stream (its MaxAge).
+// each key's last message from the stream's leader. It creates no
+// consumer: right after a server of a cluster died, consumers created on
+// a stream can go undelivered for a minute (seen with nats-server 2.9),
+// while requests are answered (and retried by retryAPI). Nor does it read
+// keys with KV gets, which a bucket answers from any replica (direct get):
+// a replica catching up after a restart answered old records for a
+// minute. Expired records are gone from the stream (its MaxAge).
 func (f *Fleet) records(ctx context.Context) ([]Record, error) {
-	kv, err := f.bucket(ctx, bucketNodes, false)
-	if errors.Is(err, ErrNoHead) {
+	if _, err := f.bucket(ctx, bucketNodes, false); errors.Is(err, ErrNoHead) {
 		return []Record{}, nil
-	}
-	if err != nil {
+	} else if err != nil {
 		return nil, err
 	}
 	name := f.bucketName(bucketNodes)
 	prefix := "$KV." + name + "."
 	var subjects map[string]uint64
-	err = retryAPI(ctx, func(ctx context.Context) error {
+	err := retryAPI(ctx, func(ctx context.Context) error {
 		s, err := f.js.Stream(ctx, "KV_"+name)
 		if err != nil {
 			return err
@@ -170,17 +171,17 @@ func (f *Fleet) records(ctx context.Context) ([]Record, error) {
 	}
 	out := []Record{}
 	for subject := range subjects {
-		key := strings.TrimPrefix(subject, prefix)
-		e, err := kv.Get(ctx, key)
-		if isNotFound(err) {
-			continue // deleted, or expired since the listing
-		}
+		var data []byte
+		err := retryAPI(ctx, func(ctx context.Context) (err error) {
+			data, err = f.lastMessage(ctx, "KV_"+name, subject)
+			return err
+		})
 		if err != nil {
-			return nil, fmt.Errorf("fleet %s: read node record %s: %w", f.name, key, err)
+			return nil, fmt.Errorf("fleet %s: read node record %s: %w", f.name, strings.TrimPrefix(subject, prefix), err)
 		}
 		var r Record
-		if err := json.Unmarshal(e.Value(), &r); err != nil {
-			continue // not a record we wrote
+		if data == nil || json.Unmarshal(data, &r) != nil {
+			continue // deleted or expired since the listing, or not a record we wrote
 		}
 		out = append(out, r)
 	}
@@ -332,4 +333,39 @@ func (f *Fleet) history(ctx context.Context) ([]Head, error) {
 		}
 	}
 	return out, nil
+}
+
+// lastMessage returns the data of the last message of subject in stream,
+// read from the stream's leader with the JetStream API's STREAM.MSG.GET
+// (not a direct get, which any replica answers, however far behind), or
+// nil when there is none (deleted or expired).
+func (f *Fleet) lastMessage(ctx context.Context, stream, subject string) ([]byte, error) {
+	req, _ := json.Marshal(struct {
+		LastBySubject string `json:"last_by_subj"`
+	}{subject})
+	msg, err := f.conn.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+stream, req)
+	if err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Message *struct {
+			Data []byte `json:"data"`
+		} `json:"message"`
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return nil, fmt.Errorf("stream %s: message get: %w", stream, err)
+	}
+	switch {
+	case resp.Error != nil && resp.Error.Code == 404:
+		return nil, nil
+	case resp.Error != nil:
+		return nil, resp.Error
+	case resp.Message == nil:
+		return nil, fmt.Errorf("stream %s: message get: empty answer", stream)
+	}
+	if resp.Message.Data == nil {
+		return nil, nil // a delete or purge marker
+	}
+	return resp.Message.Data, nil
 }
