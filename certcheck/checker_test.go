@@ -287,8 +287,10 @@ func TestPublicCandidate(t *testing.T) {
 	}
 }
 
-// TestLintCache: a cached result is the result zlint gives, per lint set,
-// and a new UTC day starts the cache again.
+// TestLintCache: a cached result is the result zlint gives, per lint set;
+// a public leaf's results hold for the UTC day they were made on, a
+// private leaf's (the RFC lints read no clock) for as long as the cache
+// keeps them.
 func TestLintCache(t *testing.T) {
 	p := newPKI(t)
 	leaf := p.inter.Server(t, "shop.example.com")
@@ -316,6 +318,10 @@ func TestLintCache(t *testing.T) {
 	}
 	if _, ok := c.get(lintKey{}, day); ok {
 		t.Errorf("get() of the other lint set hit")
+	}
+	c.put(lintKey{}, nil, day)
+	if _, ok := c.get(lintKey{}, day.Add(48*time.Hour)); !ok {
+		t.Errorf("get() of a private leaf two days later missed")
 	}
 }
 

@@ -63,9 +63,13 @@ var lintSets = sync.OnceValues(func() (lintSet, lintSet) {
 type lintResult struct {
 	name        string
 	description string
-	status      lint.LintStatus
+	status      lintStatus
 	details     string
 }
+
+// lintStatus is zlint's verdict of a lint, for the files beside this one
+// (which do not import zlint).
+type lintStatus = lint.LintStatus
 
 // runLints runs zlint on leaf: every lint for a publicly trusted leaf, the
 // RFC lints for a private one. It returns the lints that reported a
@@ -111,50 +115,82 @@ func lintLeaf(leaf *x509.Certificate, public bool) ([]lintResult, error) {
 // edit that kept its certificate, or every entity again under a new
 // policy (results do not depend on the policy, which only weighs them in
 // checkLints) is linted once. zlint's lints are functions of the
-// certificate, except two that read the clock for the list of top-level
-// domains, so the cache is emptied when the UTC day changes. Its entries
-// hold no certificate, only the results (most leaves have none or one).
+// certificate, except two of the public set that read the clock for the
+// list of top-level domains
+// (e_sub_cert_aia_contains_internal_names and its S/MIME twin), so a
+// public leaf's results hold for the UTC day they were made on only. Its
+// entries hold no certificate, only the results (most leaves have none
+// or one). A [LintStore] keeps them in a file across restarts.
 var lints = &lintCache{}
 
-// lintCacheMax bounds the cache; when it is full it starts again empty.
-const lintCacheMax = 1 << 16
+// lintCacheMax bounds the cache, above the 100,000 leaves a daemon is
+// measured with; when it is full it starts again empty.
+const lintCacheMax = 1 << 17
 
 type lintKey struct {
 	sum    [sha256.Size]byte // of the leaf's DER
 	public bool              // the lint set: publicly or privately trusted
 }
 
+// lintEntry is the results of one leaf and, for the public set, the UTC
+// day they hold for (0 for the private set, whose lints read no clock).
+type lintEntry struct {
+	day int64
+	res []lintResult // read-only once stored
+}
+
 // lintCache is safe for concurrent use.
 type lintCache struct {
-	mu  sync.Mutex               // guards the fields below
-	day int64                    // the UTC day the entries were made on
-	m   map[lintKey][]lintResult // read-only once stored
+	mu sync.Mutex // guards the fields below
+	m  map[lintKey]lintEntry
+	// order lists the keys of m as they were stored (a key again when its
+	// entry was replaced), for a LintStore to append what it has not
+	// written yet.
+	order []lintKey
+	// epoch counts the times m started again empty, which makes a
+	// LintStore rewrite its file rather than append to it.
+	epoch int
 }
 
 func (c *lintCache) get(k lintKey, now time.Time) ([]lintResult, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.day != utcDay(now) {
+	e, ok := c.m[k]
+	if !ok || (k.public && e.day != utcDay(now)) {
 		return nil, false
 	}
-	res, ok := c.m[k]
-	return res, ok
+	return e.res, true
 }
 
 func (c *lintCache) put(k lintKey, res []lintResult, now time.Time) {
+	var day int64
+	if k.public {
+		day = utcDay(now)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if d := utcDay(now); c.m == nil || c.day != d || len(c.m) >= lintCacheMax {
-		c.m, c.day = make(map[lintKey][]lintResult), d
+	c.store(k, lintEntry{day: day, res: res})
+}
+
+// store adds an entry; c.mu is held.
+func (c *lintCache) store(k lintKey, e lintEntry) {
+	switch {
+	case c.m == nil:
+		c.m = make(map[lintKey]lintEntry)
+	case len(c.m) >= lintCacheMax:
+		c.m, c.order = make(map[lintKey]lintEntry), nil
+		c.epoch++
 	}
-	c.m[k] = res
+	c.m[k] = e
+	c.order = append(c.order, k)
 }
 
 // reset empties the cache.
 func (c *lintCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m = nil
+	c.m, c.order = nil, nil
+	c.epoch++
 }
 
 func utcDay(t time.Time) int64 { return t.Unix() / 86400 }
