@@ -203,6 +203,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			}
 		})
 	}
+	lintStore := r.openLintStore()
+	defer r.saveLintStore(lintStore) // what the last reconcile linted
 	r.restore(ctx)
 	released := false
 	release := func() {
@@ -230,6 +232,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			return nil // shutting down
 		}
 		release()
+		r.saveLintStore(lintStore)
 		next.Stop()
 		switch {
 		case att.Result == ResultFailed:
