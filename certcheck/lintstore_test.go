@@ -172,3 +172,45 @@ func TestParseLintLines(t *testing.T) {
 		t.Errorf("parseLintLines() = %+v, want results %+v", got, want)
 	}
 }
+
+// TestLintStoreFindings: after a restart that reads the kept results, the
+// findings are those of a first start, zlint's errors included (a kept
+// error still refuses the revision).
+func TestLintStoreFindings(t *testing.T) {
+	t.Cleanup(lints.reset)
+	p := newPKI(t)
+	leaf := p.inter.Server(t, "kept.example.com")
+	chain := []Chain{{Field: "cert", Certs: certs(leaf.Cert, p.inter.Cert)}}
+	checkers := map[string]*Checker{
+		"public":  New(Options{Public: fixtures.Pool(p.root)}),
+		"private": New(Options{Public: x509.NewCertPool(), Private: []*x509.Certificate{p.root.Cert}, Policy: Policy{LintPrivateWarning: SeverityWarning}}),
+	}
+	path := filepath.Join(t.TempDir(), "zlint-results")
+	lints.reset()
+	s, err := OpenLintStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := map[string][]Finding{}
+	for name, c := range checkers {
+		first[name] = c.Entity(Entity{Name: "shop", Chains: chain})
+	}
+	if !slices.ContainsFunc(first["public"], func(f Finding) bool { return f.Check == LintError }) {
+		t.Fatalf("the public leaf has no zlint error to keep: %v", first["public"])
+	}
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	lints.reset()
+	if _, err := OpenLintStore(path); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range checkers {
+		if !cached(t, leaf.Cert, name == "public") {
+			t.Errorf("%s: the kept results were not read", name)
+		}
+		if got := c.Entity(Entity{Name: "shop", Chains: chain}); !slices.Equal(got, first[name]) {
+			t.Errorf("%s: Entity() after a restart = %v\nwant %v", name, got, first[name])
+		}
+	}
+}
