@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -48,38 +50,45 @@ type LintStore struct {
 	// epoch and saved say what of lints.order the file holds: the first
 	// saved keys of that epoch.
 	epoch, saved int
-	// lines is the number of result lines in the file, and rewrite is
-	// true when it must be written anew (absent, of another build, or
-	// holding many replaced lines).
-	lines   int
+	// rewrite is true when the file must be written anew: absent, of
+	// another build, or holding many lines that were replaced or dropped.
 	rewrite bool
 }
 
 // OpenLintStore reads the results kept at path into the process's cache
 // and returns the store that Save writes to. A missing file, or one of
-// another build, is no error: the store starts it again. An error (an
-// unreadable file, or a build without module information) comes with a
-// store that keeps nothing.
+// another build, is no error: the store starts it again. A file that
+// cannot be read is an error, and the store writes it anew; a build
+// without module information is an error with a store that keeps nothing.
 func OpenLintStore(path string) (*LintStore, error) {
 	s := &LintStore{path: path, rewrite: true}
 	head, ok := lintStoreHeader()
 	if !ok {
 		return &LintStore{}, errors.New("zlint results are not kept: the binary has no module information")
 	}
-	b, err := os.ReadFile(path)
+	// Until a file of this build is read, rewrite stays true: the first
+	// Save writes the whole cache.
+	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		s.epoch, s.saved = lints.position()
 		return s, nil
 	}
 	if err != nil {
-		return &LintStore{}, fmt.Errorf("zlint results: %w", err)
+		return s, fmt.Errorf("zlint results: %w", err)
 	}
-	first, rest, _ := bytes.Cut(b, []byte("\n"))
-	if string(first) != head {
-		s.epoch, s.saved = lints.position()
-		return s, nil // another build's: rewritten at the first Save
+	defer f.Close()
+	// Read as a stream: the file of 100,000 leaves is some 20 MB.
+	br := bufio.NewReaderSize(f, 64<<10)
+	first, err := br.ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return s, fmt.Errorf("zlint results: %w", err)
 	}
-	entries, lines := parseLintLines(rest, utcDay(time.Now()))
+	if strings.TrimSuffix(first, "\n") != head {
+		return s, nil // another build's, or empty: rewritten at the first Save
+	}
+	entries, lines, err := parseLintLines(br, utcDay(time.Now()))
+	if err != nil {
+		return s, fmt.Errorf("zlint results: %w", err)
+	}
 	lints.mu.Lock()
 	defer lints.mu.Unlock()
 	before, epoch := len(lints.m), lints.epoch
@@ -88,7 +97,7 @@ func OpenLintStore(path string) (*LintStore, error) {
 			lints.store(e.key, e.entry)
 		}
 	}
-	s.epoch, s.saved, s.lines = lints.epoch, len(lints.order), lines
+	s.epoch, s.saved = lints.epoch, len(lints.order)
 	// What the process held before is not in the file, and a file that
 	// filled the cache is not all in it: both make a new file, as do many
 	// lines that were replaced or dropped.
@@ -138,7 +147,6 @@ func (s *LintStore) Save() error {
 	for _, l := range todo {
 		b = appendLintLine(b, l.key, l.entry)
 	}
-	n := len(todo)
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return fmt.Errorf("zlint results: %w", err)
 	}
@@ -146,7 +154,7 @@ func (s *LintStore) Save() error {
 		if err := writeFileAtomic(s.path, b); err != nil {
 			return fmt.Errorf("zlint results: %w", err)
 		}
-		s.lines, s.rewrite = n, false
+		s.rewrite = false
 	} else {
 		f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
@@ -158,7 +166,6 @@ func (s *LintStore) Save() error {
 			s.rewrite = true // a partial line is skipped when read; write it anew next time
 			return fmt.Errorf("zlint results: %w", err)
 		}
-		s.lines += n
 	}
 	s.epoch, s.saved = epoch, total
 	return nil
@@ -181,13 +188,6 @@ func writeFileAtomic(path string, b []byte) error {
 		return err
 	}
 	return nil
-}
-
-// position is where the cache's order ends.
-func (c *lintCache) position() (epoch, n int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.epoch, len(c.order)
 }
 
 // storedResult is a lintResult as a file line holds it.
@@ -230,12 +230,12 @@ type parsedLine struct {
 // parseLintLines reads the result lines of a file; a line that does not
 // parse (the last one of an interrupted append) is skipped, as is a
 // public leaf's line of a day other than today. It returns the entries
-// and the number of lines.
-func parseLintLines(b []byte, today int64) ([]parsedLine, int) {
+// and the number of lines, or the error of reading r.
+func parseLintLines(r io.Reader, today int64) ([]parsedLine, int, error) {
 	var out []parsedLine
 	seen := map[string][]lintResult{}
 	lines := 0
-	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		lines++
@@ -274,7 +274,7 @@ func parseLintLines(b []byte, today int64) ([]parsedLine, int) {
 		}
 		out = append(out, parsedLine{k, lintEntry{day: day, res: res}})
 	}
-	return out, lines
+	return out, lines, sc.Err()
 }
 
 // lintStoreHeader is the header line of this build's files: the format,

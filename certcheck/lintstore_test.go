@@ -156,13 +156,13 @@ func TestParseLintLines(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, lines := parseLintLines([]byte(tt.line+"\n"), today)
-			if len(got) != tt.want || lines != 1 {
+			got, lines, err := parseLintLines(strings.NewReader(tt.line+"\n"), today)
+			if len(got) != tt.want || lines != 1 || err != nil {
 				t.Errorf("parseLintLines(%q) = %d entries, %d lines; want %d, 1", tt.line, len(got), lines, tt.want)
 			}
 		})
 	}
-	got, _ := parseLintLines([]byte(sum+` r 0 [{"n":"w_x","d":"D","s":"warn","x":"why"}]`+"\n"), today)
+	got, _, _ := parseLintLines(strings.NewReader(sum+` r 0 [{"n":"w_x","d":"D","s":"warn","x":"why"}]`+"\n"), today)
 	var warn lintStatus
 	if err := warn.UnmarshalJSON([]byte(`"warn"`)); err != nil {
 		t.Fatal(err)
