@@ -15,10 +15,11 @@ const lintResultsFile = "zlint-results"
 
 // openLintStore reads the zlint results kept in the data dir into the
 // process's cache, before the first load. It returns nil (nothing kept)
-// without a data dir or hygiene checks; a file it cannot read is logged
-// and started again.
+// without a data dir, hygiene checks or a source: an embedded file system
+// (the example, issued anew at each start) leaves the data dir untouched.
+// A file it cannot read is logged and written anew.
 func (r *Reconciler) openLintStore() *certcheck.LintStore {
-	if r.opts.DataDir == "" || r.opts.Hygiene == nil {
+	if r.opts.DataDir == "" || r.opts.Hygiene == nil || r.opts.Source == nil {
 		return nil
 	}
 	s, err := certcheck.OpenLintStore(filepath.Join(r.opts.DataDir, lintResultsFile))
