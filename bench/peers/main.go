@@ -90,6 +90,7 @@ type target struct {
 	next    int // position in names, carried across rounds
 	hs      int
 	failed  int
+	gcs     int64 // GC cycles during the rounds; -1 when not known
 	cpu     time.Duration
 	wall    time.Duration
 	rss     int64
@@ -204,7 +205,11 @@ func (b *bench) run(ctx context.Context) (err error) {
 		if err := s.start(ctx); err != nil {
 			return err
 		}
-		fmt.Printf("started %-26s in %v\n", s.label, s.startup.Round(time.Millisecond))
+		settled, err := s.settle(ctx, 3*time.Minute)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.label, err)
+		}
+		fmt.Printf("started %-26s in %v, idle %v later\n", s.label, s.startup.Round(time.Millisecond), settled.Round(time.Second))
 		if s.set.n == 1 {
 			targets = append(targets, &target{srv: s, label: s.label, names: []string{name(0)}, pattern: "1 name"})
 			continue
@@ -224,6 +229,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	for r := range b.rounds {
 		for j := range targets {
 			t := targets[(r+j)%len(targets)]
+			g0 := t.srv.gcCycles()
 			c0, err := t.srv.cpu()
 			if err != nil {
 				return err
@@ -233,6 +239,11 @@ func (b *bench) run(ctx context.Context) (err error) {
 				return fmt.Errorf("%s: %w", t.label, err)
 			}
 			c1, _ := t.srv.cpu()
+			if g1 := t.srv.gcCycles(); g0 < 0 || g1 < 0 || t.gcs < 0 {
+				t.gcs = -1
+			} else {
+				t.gcs += g1 - g0
+			}
 			t.hs += b.perRound - failed
 			t.failed += failed
 			t.cpu += c1 - c0
@@ -366,8 +377,8 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 	fmt.Printf("\n%d rounds x %d full TLS 1.3 handshakes (X25519, ECDSA P-256) per target, %d connections at once\n\n",
 		b.rounds, b.perRound, b.conc)
 	w := os.Stdout
-	fmt.Fprintln(w, "| server | traffic | CPU µs/hs | × go-static | × 1 cert | hs/s | failed | RSS MiB | start-up | rotation p50 |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| server | traffic | CPU µs/hs | × go-static | × 1 cert | hs/s | failed | GC/1k hs | RSS MiB | start-up | rotation p50 |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, t := range targets {
 		ratio := "-"
 		if one := onePer[t.srv.kind]; one != nil && one != t && t.srv.set.n > 1 && us(one) > 0 {
@@ -378,8 +389,12 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 			slices.Sort(d)
 			rotation = fmt.Sprintf("%.1f ms", float64(d[len(d)/2].Microseconds())/1000)
 		}
-		fmt.Fprintf(w, "| %-24s | %-9s | %4.0f | %.3f | %5s | %4.0f | %d | %3.0f | %.2f s | %s |\n",
-			t.srv.label, t.pattern, us(t), us(t)/us(base), ratio, float64(t.hs)/t.wall.Seconds(), t.failed,
+		gcs := "-"
+		if t.gcs >= 0 && t.hs > 0 {
+			gcs = fmt.Sprintf("%.1f", float64(t.gcs)*1000/float64(t.hs))
+		}
+		fmt.Fprintf(w, "| %-24s | %-9s | %4.0f | %.3f | %5s | %4.0f | %d | %4s | %3.0f | %.2f s | %s |\n",
+			t.srv.label, t.pattern, us(t), us(t)/us(base), ratio, float64(t.hs)/t.wall.Seconds(), t.failed, gcs,
 			float64(t.rss)/(1<<20), t.srv.startup.Seconds(), rotation)
 	}
 	fmt.Println("\nrotation: certops = rewrite one entity file, HAProxy = runtime API set/commit ssl cert,")
