@@ -1,10 +1,15 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net"
+	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHandshakeResultsOther covers the outcomes no TLS client produces on
@@ -39,5 +44,68 @@ func TestHandshakeResultsOther(t *testing.T) {
 	got = res.wait(t, 2)
 	if got[HandshakeOther] != 1 {
 		t.Errorf("a connection closed before its ClientHello counted as %v, want other", got)
+	}
+}
+
+// serveTimeout is serve with a shorter handshake timeout.
+func serveTimeout(tb testing.TB, opts Options, cfg Config, timeout time.Duration) string {
+	tb.Helper()
+	s := New(opts)
+	s.handshakeTimeout = timeout
+	if err := s.Apply(cfg); err != nil {
+		tb.Fatalf("Apply: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestHandshakeTimeout checks both sides of the handshake deadline: a
+// client that connects and says nothing is dropped once it passes, and a
+// connection whose handshake finished keeps no deadline from it. Real
+// sockets and their deadlines run on the real clock, so the test waits
+// past a short timeout instead of using testing/synctest.
+func TestHandshakeTimeout(t *testing.T) {
+	const timeout = 150 * time.Millisecond
+	p := newPKI(t)
+	var res results
+	addr := serveTimeout(t, Options{OnHandshake: res.record}, Config{Entities: []Entity{p.entity(t, "a", "a.example.com")}}, timeout)
+
+	silent, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	_ = silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	begin := time.Now()
+	if n, err := silent.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("silent client: Read = %d, %v; want the server to close the connection", n, err)
+	}
+	if waited := time.Since(begin); waited < timeout/2 {
+		t.Errorf("silent client dropped after %v, want about %v", waited, timeout)
+	}
+	if got := res.wait(t, 1); got[HandshakeOther] != 1 {
+		t.Errorf("a client silent past the timeout counted as %v, want other", got)
+	}
+
+	conn, err := handshake(addr, p.clientConfig("a.example.com"))
+	if err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	defer conn.Close()
+	time.Sleep(3 * timeout)
+	if status, info := get(t, conn, "a.example.com"); status != http.StatusOK || info.Entity != "a" {
+		t.Errorf("request %v after the handshake = %d, entity %q; want 200 from a", 3*timeout, status, info.Entity)
 	}
 }

@@ -87,6 +87,8 @@ type Server struct {
 	ticketsShared bool       // the keys come from SetTicketKeys: no rotation of our own
 
 	rotating atomic.Bool // a Serve call runs the ticket key rotation
+
+	handshakeTimeout time.Duration // handshakeTimeout; tests shorten it before Serve
 }
 
 var _ interface{ Apply(Config) error } = (*Server)(nil)
@@ -104,6 +106,8 @@ func New(opts Options) *Server {
 		upstreamClient: opts.UpstreamClientCert,
 		cacheSize:      opts.CacheSize,
 		ticketPeriod:   opts.TicketKeyRotation,
+
+		handshakeTimeout: handshakeTimeout,
 	}
 	if s.cacheSize <= 0 {
 		s.cacheSize = DefaultCacheSize

@@ -90,6 +90,8 @@ type target struct {
 	next    int // position in names, carried across rounds
 	hs      int
 	failed  int
+	gcs     int64     // GC cycles during the rounds; -1 when not known
+	perHS   []float64 // CPU µs per handshake in each round
 	cpu     time.Duration
 	wall    time.Duration
 	rss     int64
@@ -204,7 +206,11 @@ func (b *bench) run(ctx context.Context) (err error) {
 		if err := s.start(ctx); err != nil {
 			return err
 		}
-		fmt.Printf("started %-26s in %v\n", s.label, s.startup.Round(time.Millisecond))
+		settled, err := s.settle(ctx, 3*time.Minute)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.label, err)
+		}
+		fmt.Printf("started %-26s in %v, idle %v later\n", s.label, s.startup.Round(time.Millisecond), settled.Round(time.Second))
 		if s.set.n == 1 {
 			targets = append(targets, &target{srv: s, label: s.label, names: []string{name(0)}, pattern: "1 name"})
 			continue
@@ -224,6 +230,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	for r := range b.rounds {
 		for j := range targets {
 			t := targets[(r+j)%len(targets)]
+			g0 := t.srv.gcCycles()
 			c0, err := t.srv.cpu()
 			if err != nil {
 				return err
@@ -233,9 +240,17 @@ func (b *bench) run(ctx context.Context) (err error) {
 				return fmt.Errorf("%s: %w", t.label, err)
 			}
 			c1, _ := t.srv.cpu()
+			if g1 := t.srv.gcCycles(); g0 < 0 || g1 < 0 || t.gcs < 0 {
+				t.gcs = -1
+			} else {
+				t.gcs += g1 - g0
+			}
 			t.hs += b.perRound - failed
 			t.failed += failed
 			t.cpu += c1 - c0
+			if ok := b.perRound - failed; ok > 0 {
+				t.perHS = append(t.perHS, float64((c1-c0).Microseconds())/float64(ok))
+			}
 			t.wall += wall
 		}
 		fmt.Printf("round %d/%d done\n", r+1, b.rounds)
@@ -365,23 +380,59 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 	}
 	fmt.Printf("\n%d rounds x %d full TLS 1.3 handshakes (X25519, ECDSA P-256) per target, %d connections at once\n\n",
 		b.rounds, b.perRound, b.conc)
+	// hotOf is the hot-64 target of the server of an all-names target.
+	hotOf := map[*server]*target{}
+	for _, t := range targets {
+		if t.pattern == "hot 64" {
+			hotOf[t.srv] = t
+		}
+	}
 	w := os.Stdout
-	fmt.Fprintln(w, "| server | traffic | CPU µs/hs | × go-static | × 1 cert | hs/s | failed | RSS MiB | start-up | rotation p50 |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| server | traffic | CPU µs/hs | × go-static | median × go-static | × 1 cert | × hot 64 | hs/s | failed | GC/1k hs | RSS MiB | start-up | rotation p50 |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, t := range targets {
 		ratio := "-"
 		if one := onePer[t.srv.kind]; one != nil && one != t && t.srv.set.n > 1 && us(one) > 0 {
 			ratio = fmt.Sprintf("%.3f", us(t)/us(one))
+		}
+		hot := "-"
+		if h := hotOf[t.srv]; h != nil && h != t && us(h) > 0 {
+			hot = fmt.Sprintf("%.3f", us(t)/us(h))
 		}
 		rotation := "-"
 		if d := rot[t.srv]; len(d) > 0 {
 			slices.Sort(d)
 			rotation = fmt.Sprintf("%.1f ms", float64(d[len(d)/2].Microseconds())/1000)
 		}
-		fmt.Fprintf(w, "| %-24s | %-9s | %4.0f | %.3f | %5s | %4.0f | %d | %3.0f | %.2f s | %s |\n",
-			t.srv.label, t.pattern, us(t), us(t)/us(base), ratio, float64(t.hs)/t.wall.Seconds(), t.failed,
-			float64(t.rss)/(1<<20), t.srv.startup.Seconds(), rotation)
+		gcs := "-"
+		if t.gcs >= 0 && t.hs > 0 {
+			gcs = fmt.Sprintf("%.1f", float64(t.gcs)*1000/float64(t.hs))
+		}
+		fmt.Fprintf(w, "| %-24s | %-9s | %4.0f | %.3f | %.3f | %5s | %5s | %4.0f | %d | %4s | %3.0f | %.2f s | %s |\n",
+			t.srv.label, t.pattern, us(t), us(t)/us(base), medianRatio(t.perHS, base.perHS), ratio, hot,
+			float64(t.hs)/t.wall.Seconds(), t.failed, gcs, float64(t.rss)/(1<<20), t.srv.startup.Seconds(), rotation)
 	}
+	fmt.Println("\nmedian × go-static: the median over rounds of the ratio to go-static's figure in the same round,")
+	fmt.Println("which one round disturbed by other work on the machine moves less than the totals.")
 	fmt.Println("\nrotation: certops = rewrite one entity file, HAProxy = runtime API set/commit ssl cert,")
 	fmt.Println("nginx = write the files and reload; each timed until a handshake serves the new leaf.")
+}
+
+// medianRatio returns the median over rounds of a[r]/b[r], 0 when there
+// is none.
+func medianRatio(a, b []float64) float64 {
+	var r []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] > 0 {
+			r = append(r, a[i]/b[i])
+		}
+	}
+	if len(r) == 0 {
+		return 0
+	}
+	slices.Sort(r)
+	if len(r)%2 == 1 {
+		return r[len(r)/2]
+	}
+	return (r[len(r)/2-1] + r[len(r)/2]) / 2
 }

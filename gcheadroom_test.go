@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"testing"
+	"time"
+)
+
+func TestGCPercentFor(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name     string
+		roots    uint64
+		base     int
+		headroom uint64
+		want     int
+	}{
+		{"one entity: 4.8 MiB of roots", 48 * mib / 10, 100, 32 * mib, 667},
+		{"live heap larger than the headroom", 64 * mib, 100, 32 * mib, 100},
+		{"exactly the headroom", 32 * mib, 100, 32 * mib, 101},
+		{"a higher base is kept", 4 * mib, 1000, 32 * mib, 1000},
+		{"nearly empty heap is bounded", 1024, 100, 32 * mib, maxGCPercent},
+		{"nothing read", 0, 100, 32 * mib, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := gcPercentFor(tt.roots, tt.base, tt.headroom); got != tt.want {
+				t.Errorf("gcPercentFor(%d, %d, %d) = %d, want %d", tt.roots, tt.base, tt.headroom, got, tt.want)
+			}
+		})
+	}
+}
+
+func readGOGC(t testing.TB) uint64 {
+	t.Helper()
+	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// TestKeepGCHeadroom runs the real collector: the percent is raised for
+// a heap far smaller than the headroom, goes back to the base after a
+// collection that finds a live heap larger than the headroom, rises again
+// when that heap is gone, and the base is restored when the context ends.
+func TestKeepGCHeadroom(t *testing.T) {
+	t.Setenv("GOGC", "")
+	base := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(base) })
+	const headroom = 64 << 20
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		keepGCHeadroom(ctx, headroom)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitGOGC := func(what string, ok func(uint64) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok(readGOGC(t)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("GOGC = %d after collections, want it %s", readGOGC(t), what)
+			}
+			runtime.GC()
+			runtime.Gosched()
+		}
+	}
+	waitGOGC("raised for a small heap", func(v uint64) bool { return v > 100 })
+	live := make([]byte, 2*headroom)
+	waitGOGC("back to 100 for a live heap twice the headroom", func(v uint64) bool { return v == 100 })
+	runtime.KeepAlive(live)
+	waitGOGC("raised again once that heap is gone", func(v uint64) bool { return v > 100 })
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("keepGCHeadroom did not return after its context ended")
+	}
+	if got := readGOGC(t); got != 100 {
+		t.Errorf("GOGC = %d after keepGCHeadroom returned, want 100 restored", got)
+	}
+}
+
+// TestKeepGCHeadroomLeavesGOGC checks that an operator's GOGC wins.
+func TestKeepGCHeadroomLeavesGOGC(t *testing.T) {
+	t.Setenv("GOGC", "100")
+	base := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(base) })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		keepGCHeadroom(t.Context(), 4<<30)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("keepGCHeadroom runs although GOGC is set")
+	}
+	runtime.GC()
+	if got := readGOGC(t); got != 100 {
+		t.Errorf("GOGC = %d with GOGC=100 in the environment, want 100", got)
+	}
+}
