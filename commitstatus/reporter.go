@@ -28,7 +28,7 @@ type Reporter struct {
 }
 
 type revision struct {
-	posted   *Status // last posted; nil before the first post
+	posted   *Status // last posted, or being posted; nil before the first post
 	postedAt time.Time
 	pending  *Status // newest report not yet posted
 }
@@ -101,33 +101,36 @@ func (r *Reporter) Run(ctx context.Context) {
 // the next one is due (zero when none waits).
 func (r *Reporter) flush(ctx context.Context) time.Time {
 	for {
-		st, due := r.take()
+		st, prev, due := r.take()
 		if st == nil {
 			return due
 		}
 		err := r.poster.Post(ctx, *st)
 		if err != nil {
+			// The next report of the revision is compared with what was
+			// posted before, so that an equal one posts again.
+			r.mu.Lock()
+			if rev, ok := r.revs[st.SHA]; ok && rev.posted == st {
+				rev.posted = prev
+			}
+			r.mu.Unlock()
 			// Not retried beyond the poster's own retries: the next
 			// report of the revision posts again.
 			r.log.Warn("commit status not posted", "poster", r.poster.String(), "revision", st.SHA, "state", string(st.State), "err", err)
 		} else {
 			r.log.Debug("commit status posted", "poster", r.poster.String(), "revision", st.SHA, "state", string(st.State), "description", st.Description)
 		}
-		r.mu.Lock()
-		if rev, ok := r.revs[st.SHA]; ok && err == nil {
-			rev.posted = st
-		}
-		r.mu.Unlock()
 	}
 }
 
-// take removes one status that may be posted now, or returns when the
-// earliest waiting one may.
-func (r *Reporter) take() (*Status, time.Time) {
+// take removes one status that may be posted now and records it as
+// posted, so that an equal report made while it is being posted is
+// dropped; prev is what was posted before it. Else it returns when the
+// earliest waiting one may be posted.
+func (r *Reporter) take() (st, prev *Status, due time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := time.Now()
-	var due time.Time
 	for _, sha := range r.order {
 		rev := r.revs[sha]
 		if rev.pending == nil {
@@ -135,13 +138,13 @@ func (r *Reporter) take() (*Status, time.Time) {
 		}
 		at := rev.postedAt.Add(r.every)
 		if rev.postedAt.IsZero() || !now.Before(at) {
-			st := rev.pending
-			rev.pending, rev.postedAt = nil, now
-			return st, time.Time{}
+			st, prev = rev.pending, rev.posted
+			rev.pending, rev.posted, rev.postedAt = nil, st, now
+			return st, prev, time.Time{}
 		}
 		if due.IsZero() || at.Before(due) {
 			due = at
 		}
 	}
-	return nil, due
+	return nil, nil, due
 }

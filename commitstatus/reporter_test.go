@@ -3,6 +3,7 @@ package commitstatus_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -81,3 +82,57 @@ func TestReporterThrottlesAFleet(t *testing.T) {
 }
 
 func convergence(applied int) string { return commitstatus.Convergence(applied, 200) }
+
+// gate is a Poster whose posts wait until hold is closed, and that fails
+// the next fail posts.
+type gate struct {
+	recorder
+	started chan struct{}
+	hold    chan struct{}
+	fail    atomic.Int32
+}
+
+func (g *gate) Post(ctx context.Context, st commitstatus.Status) error {
+	g.started <- struct{}{}
+	<-g.hold
+	if g.fail.Add(-1) >= 0 {
+		return context.DeadlineExceeded
+	}
+	return g.recorder.Post(ctx, st)
+}
+
+// TestReporterInFlight: a report equal to the status being posted is not
+// posted again (the daemon reports the applied revision at every
+// unchanged run); after a failed post, an equal report posts again.
+func TestReporterInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := &gate{started: make(chan struct{}, 16), hold: make(chan struct{})}
+		r := commitstatus.NewReporter(g, time.Millisecond, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go r.Run(ctx)
+
+		ok := commitstatus.Status{SHA: sha, State: commitstatus.StateSuccess, Description: "1 to create"}
+		r.Report(ok)
+		<-g.started
+		r.Report(ok) // while the first is being posted
+		close(g.hold)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := g.descriptions(); len(got) != 1 {
+			t.Fatalf("posts %q, want one: the equal report made during the post is dropped", got)
+		}
+
+		other := commitstatus.Status{SHA: "ffff", State: commitstatus.StateFailure, Description: "shop.yaml:3: bad"}
+		g.fail.Store(1)
+		r.Report(other)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		r.Report(other)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := g.descriptions(); len(got) != 2 || got[1] != "shop.yaml:3: bad" {
+			t.Errorf("posts %q, want the failed status posted again by its next report", got)
+		}
+	})
+}
