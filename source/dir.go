@@ -188,6 +188,7 @@ func (o *Dir) fetchChanged(ctx context.Context, dirty map[string]bool) (t *Tree,
 		delta = make(map[string]dirFile, len(dirty))
 	}
 	sum := o.sum
+	var changed []string // of files, for ChangedSince
 	for _, p := range slices.Sorted(maps.Keys(dirty)) {
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
@@ -200,6 +201,7 @@ func (o *Dir) fetchChanged(ctx context.Context, dirty map[string]bool) (t *Tree,
 				sum.sub(p, id)
 				delete(files, p)
 				delta[p] = dirFile{}
+				changed = append(changed, p)
 				continue
 			}
 			for q, id := range files {
@@ -207,6 +209,7 @@ func (o *Dir) fetchChanged(ctx context.Context, dirty map[string]bool) (t *Tree,
 					sum.sub(q, id)
 					delete(files, q)
 					delta[q] = dirFile{}
+					changed = append(changed, q)
 				}
 			}
 			continue
@@ -220,11 +223,16 @@ func (o *Dir) fetchChanged(ctx context.Context, dirty map[string]bool) (t *Tree,
 			return nil, false, err
 		}
 		delta[p] = f
-		if id, ok := files[p]; ok {
+		id, ok := files[p]
+		if ok && id == f.hash {
+			continue // touched, not changed
+		}
+		if ok {
 			sum.sub(p, id)
 		}
 		files[p] = f.hash
 		sum.add(p, f.hash)
+		changed = append(changed, p)
 	}
 	// Reading is the loader's decision (it checks the size first, with
 	// Stat): a link may lead to a file the selector would not list.
@@ -236,6 +244,7 @@ func (o *Dir) fetchChanged(ctx context.Context, dirty map[string]bool) (t *Tree,
 		}
 		return base[name].size, nil
 	}
+	t.setDelta(o.last, changed)
 	o.last, o.sum, o.delta = t, sum, delta
 	return t, true, nil
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,6 +140,10 @@ func TestDirFetchIncremental(t *testing.T) {
 					}
 					if !tt.walk && !o.lastFull.Equal(walked) {
 						t.Errorf("Fetch after %s walked the tree, want only the named paths read", tt.name)
+					}
+					// The change hint is the comparison of the listings.
+					if paths, ok := got.ChangedSince(before); !tt.walk && (!ok || !slices.Equal(paths, changedFiles(before.Files, got.Files))) {
+						t.Errorf("ChangedSince after %s = %q, %v, want %q, true", tt.name, paths, ok, changedFiles(before.Files, got.Files))
 					}
 					return
 				}
@@ -298,4 +303,22 @@ func TestDirRemovalsWaitForQuiet(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Errorf("no trigger within 1s of a write (want one at once)")
 	}
+}
+
+// changedFiles is the comparison ChangedSince spares its callers: the
+// paths whose entry differs between two listings, sorted.
+func changedFiles(a, b map[string]string) []string {
+	var out []string
+	for p, id := range b {
+		if old, ok := a[p]; !ok || old != id {
+			out = append(out, p)
+		}
+	}
+	for p := range a {
+		if _, ok := b[p]; !ok {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

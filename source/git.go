@@ -92,9 +92,10 @@ type Git struct {
 	pinned   string // opts.Ref when it is a full commit id
 	fetchURL string
 
-	mu    sync.Mutex // guards repo and store; held during Fetch and Open
+	mu    sync.Mutex // guards repo, store and last; held during Fetch and Open
 	repo  *git.Repository
 	store storage.Storer
+	last  *gitListing // the tree returned last
 	// objects is the store's cache of decoded objects; nil in memory.
 	objects *cache.ObjectLRU
 }
@@ -489,7 +490,7 @@ func (o *Git) fetchLocal() (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("git: resolve %s in %s: %w", rev, o.display, err)
 	}
-	return treeOfRepo(repo, h)
+	return o.treeIn(repo, h)
 }
 
 // openLocal opens a local repository: a bare one, a working copy, or a
@@ -502,11 +503,45 @@ func openLocal(dir string) (*git.Repository, error) {
 	return repo, err
 }
 
-func (o *Git) treeOf(h plumbing.Hash) (*Tree, error) { return treeOfRepo(o.repo, h) }
+// treeOf returns the tree of the commit h (or of the commit an annotated
+// tag h points to) in the clone. The tree returned last is kept: the same
+// commit gives it back as it is (a poll without a change lists nothing),
+// and another is listed from it by subtree hashes (see listFrom).
+func (o *Git) treeOf(h plumbing.Hash) (*Tree, error) {
+	if last := o.last; last != nil && last.repo == o.repo && last.id == h {
+		return last.tree, nil
+	}
+	return o.treeIn(o.repo, h)
+}
+
+// treeIn lists the tree of h in repo from the tree returned last, when it
+// was read from the same repository: the clone, or the local repository
+// (opened again at each Fetch, the same objects on disk).
+func (o *Git) treeIn(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
+	last := o.last
+	if last != nil && last.repo != repo && !o.local {
+		last = nil // another clone: its objects are gone
+	}
+	t, root, err := listTree(repo, h, last)
+	if err != nil {
+		return nil, err
+	}
+	o.last = &gitListing{repo: repo, id: h, root: root, tree: t}
+	return t, nil
+}
 
 // treeOfRepo lists the tree of the commit h (or of the commit an annotated
 // tag h points to) without reading any blob.
 func treeOfRepo(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
+	t, _, err := listTree(repo, h, nil)
+	return t, err
+}
+
+// listTree lists the tree of the commit h (or of the commit an annotated
+// tag h points to) without reading any blob, and returns it with its root
+// tree's hash. With a base listed before from the same repository, only
+// the subtrees whose hash differs from base's are read (listFrom).
+func listTree(repo *git.Repository, h plumbing.Hash, base *gitListing) (*Tree, plumbing.Hash, error) {
 	commit, err := repo.CommitObject(h)
 	var tag *object.Tag
 	if errors.Is(err, plumbing.ErrObjectNotFound) {
@@ -516,49 +551,33 @@ func treeOfRepo(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("commit %s: %w", h, err)
+		return nil, plumbing.ZeroHash, fmt.Errorf("commit %s: %w", h, err)
 	}
 	signed, err := signedRevision(repo, commit.Hash, tag)
 	if err != nil {
-		return nil, err
+		return nil, plumbing.ZeroHash, err
 	}
 	tree, err := commit.Tree()
 	if err != nil {
-		return nil, fmt.Errorf("tree of %s: %w", commit.Hash, err)
+		return nil, plumbing.ZeroHash, fmt.Errorf("tree of %s: %w", commit.Hash, err)
 	}
-	files := make(map[string]string)
-	blobs := make(map[string]plumbing.Hash)
-	var links map[string]string
-	w := object.NewTreeWalker(tree, true, nil)
-	defer w.Close()
-	for {
-		name, entry, err := w.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	var files, links map[string]string
+	var changed []string
+	incremental := false
+	if base != nil {
+		files, changed, incremental, err = listFrom(repo, base, tree)
 		if err != nil {
-			return nil, fmt.Errorf("tree of %s: %w", commit.Hash, err)
+			return nil, plumbing.ZeroHash, fmt.Errorf("tree of %s: %w", commit.Hash, err)
 		}
-		switch entry.Mode {
-		case filemode.Regular, filemode.Executable:
-			files[name] = entry.Hash.String()
-			blobs[name] = entry.Hash
-		case filemode.Symlink:
-			// The blob holds the link's target; the loader reads the link
-			// as that file when it is inside the tree (schema's rule).
-			target, err := readLinkBlob(repo, entry.Hash)
-			if err != nil {
-				return nil, fmt.Errorf("tree of %s: symbolic link %s: %w", commit.Hash, name, err)
-			}
-			if links == nil {
-				links = map[string]string{}
-			}
-			links[name] = target
-		}
-		// Folders and submodules are neither files nor links.
 	}
+	if !incremental {
+		if files, links, err = listAll(repo, tree); err != nil {
+			return nil, plumbing.ZeroHash, fmt.Errorf("tree of %s: %w", commit.Hash, err)
+		}
+	}
+	// A file's blob is named by its content id: no second map of hashes.
 	t := NewTree(commit.Hash.String(), files, func(name string) ([]byte, error) {
-		blob, err := repo.BlobObject(blobs[name])
+		blob, err := repo.BlobObject(plumbing.NewHash(files[name]))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
@@ -571,8 +590,45 @@ func treeOfRepo(repo *git.Repository, h plumbing.Hash) (*Tree, error) {
 	})
 	t.Links = links
 	t.Signed = signed
-	t.sizeOf = func(name string) (int64, error) { return blobSize(repo, blobs[name]) }
-	return t, nil
+	t.sizeOf = func(name string) (int64, error) { return blobSize(repo, plumbing.NewHash(files[name])) }
+	if incremental {
+		t.setDelta(base.tree, changed)
+	}
+	return t, tree.Hash, nil
+}
+
+// listAll lists every file and symbolic link of tree: path -> blob id, and
+// path -> target.
+func listAll(repo *git.Repository, tree *object.Tree) (files, links map[string]string, err error) {
+	files = make(map[string]string)
+	w := object.NewTreeWalker(tree, true, nil)
+	defer w.Close()
+	for {
+		name, entry, err := w.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		switch entry.Mode {
+		case filemode.Regular, filemode.Executable:
+			files[name] = entry.Hash.String()
+		case filemode.Symlink:
+			// The blob holds the link's target; the loader reads the link
+			// as that file when it is inside the tree (schema's rule).
+			target, err := readLinkBlob(repo, entry.Hash)
+			if err != nil {
+				return nil, nil, fmt.Errorf("symbolic link %s: %w", name, err)
+			}
+			if links == nil {
+				links = map[string]string{}
+			}
+			links[name] = target
+		}
+		// Folders and submodules are neither files nor links.
+	}
+	return files, links, nil
 }
 
 // OpenRevision returns the tree of a local repository (or working copy) at

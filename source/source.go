@@ -82,6 +82,9 @@ type Tree struct {
 	// sizeOf, when set, tells a file's size without reading it (a Git
 	// blob's from the object store, a folder's file from its listing).
 	sizeOf func(name string) (int64, error)
+	// delta, when set, is what the source knows changed since the tree
+	// it returned before (tree_delta.go).
+	delta *treeDelta
 }
 
 // Selector says whether a source reads a file of a tree, from its path and
