@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"weak"
 
 	"certops/schema"
 	"certops/source"
@@ -15,6 +16,20 @@ type loaded struct {
 	paths      []string      // entity files, sorted
 	results    []*fileResult // of paths, in order
 	policyHash string
+	// delta is what changed since the load before, when loadChanged made
+	// this one from it; nil after a full load.
+	delta *loadDelta
+}
+
+// loadDelta is what a load changed in the entities of the load before it
+// (base): the entities of the files it validated or found removed, the
+// others being the same pointers as base's. The resolve phase builds from
+// it alone when base is the load the applied state was built from
+// (resolveDelta), instead of walking every entity.
+type loadDelta struct {
+	base     weak.Pointer[loaded] // held weakly: a chain of loads would keep every revision
+	entities []*schema.Entity     // of the changed files, as loaded now, in path order
+	gone     []string             // names of the changed files' entities before, not among entities
 }
 
 // maxChanged is the number of changed files (at least, or an eighth of
@@ -33,43 +48,30 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 		len(last.tree.Links)+len(last.tree.Special) > 0 {
 		return nil, false, nil
 	}
-	prev := last.tree.Files
 	limit := max(maxChanged, len(last.paths)/8)
-	var changed []string
-	added := 0
-	for p, id := range t.Files {
-		old, had := prev[p]
-		if !had {
-			added++
-		}
-		if (!had || old != id) && classify(l.root, p) != kindIgnored {
-			if changed = append(changed, p); len(changed) > limit {
-				return nil, false, nil
-			}
-		}
-	}
-	if len(prev)+added > len(t.Files) { // some were removed
-		for p := range prev {
-			if _, has := t.Files[p]; !has && classify(l.root, p) != kindIgnored {
-				if changed = append(changed, p); len(changed) > limit {
-					return nil, false, nil
-				}
-			}
-		}
+	changed, ok := l.changedFiles(last.tree, t, limit)
+	if !ok {
+		return nil, false, nil
 	}
 	for _, p := range changed {
 		if classify(l.root, p) == kindPolicy {
 			return nil, false, nil // the validator may change
 		}
 	}
-	slices.Sort(changed)
 	paths, results := slices.Clone(last.paths), slices.Clone(last.results)
 	res = &loadResult{}
+	delta := &loadDelta{base: weak.Make(last)}
+	var goneBefore []string // names of the changed files' entities before
 	for _, p := range changed {
 		if err := ctx.Err(); err != nil {
 			return nil, true, err
 		}
 		i, found := slices.BinarySearch(paths, p)
+		if found {
+			for _, e := range results[i].res.Entities {
+				goneBefore = append(goneBefore, e.Name)
+			}
+		}
 		id, present := t.Files[p]
 		if !present {
 			if found {
@@ -92,10 +94,62 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 		} else {
 			paths, results = slices.Insert(paths, i, p), slices.Insert(results, i, r)
 		}
+		delta.entities = append(delta.entities, r.res.Entities...)
 	}
-	l.last = &loaded{tree: t, paths: paths, results: results, policyHash: last.policyHash}
+	now := make(map[string]bool, len(delta.entities))
+	for _, e := range delta.entities {
+		now[e.Name] = true
+	}
+	for _, name := range goneBefore {
+		if !now[name] {
+			delta.gone = append(delta.gone, name)
+		}
+	}
+	l.last = &loaded{tree: t, paths: paths, results: results, policyHash: last.policyHash, delta: delta}
 	res.assemble(l, results)
 	return res, true, nil
+}
+
+// changedFiles returns the files of the loader's kinds (entity and policy
+// files) that differ between the trees last and t, sorted, and false when
+// they are more than limit. The trees' own record of what changed
+// ([source.Tree.ChangedSince]: a watched folder's events, a Git diff by
+// subtree) spares the comparison of the listings, file by file.
+func (l *loader) changedFiles(last, t *source.Tree, limit int) (changed []string, ok bool) {
+	if hint, ok := t.ChangedSince(last); ok {
+		for _, p := range hint {
+			if classify(l.root, p) != kindIgnored {
+				if changed = append(changed, p); len(changed) > limit {
+					return nil, false
+				}
+			}
+		}
+		return changed, true // sorted, as the hint is
+	}
+	prev := last.Files
+	added := 0
+	for p, id := range t.Files {
+		old, had := prev[p]
+		if !had {
+			added++
+		}
+		if (!had || old != id) && classify(l.root, p) != kindIgnored {
+			if changed = append(changed, p); len(changed) > limit {
+				return nil, false
+			}
+		}
+	}
+	if len(prev)+added > len(t.Files) { // some were removed
+		for p := range prev {
+			if _, has := t.Files[p]; !has && classify(l.root, p) != kindIgnored {
+				if changed = append(changed, p); len(changed) > limit {
+					return nil, false
+				}
+			}
+		}
+	}
+	slices.Sort(changed)
+	return changed, true
 }
 
 // validateFile validates the entity file p of t (content id), as the full

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+	"weak"
 
 	"certops/fixtures"
 	"certops/schema"
@@ -41,7 +43,7 @@ func TestLoadChangedMatchesFullLoad(t *testing.T) {
 	opts := schema.Options{WarnWithin: schema.DefaultWarnWithin}
 	inc, full := newLoader("certs", opts), newLoader("certs", opts)
 	rng := rand.New(rand.NewPCG(13, 4))
-	fast := 0
+	fast, deltas := 0, 0
 	for step := range 150 {
 		for range 1 + rng.IntN(3) {
 			p := fmt.Sprintf("certs/d%d/f%d.yaml", rng.IntN(2), rng.IntN(10))
@@ -69,6 +71,15 @@ func TestLoadChangedMatchesFullLoad(t *testing.T) {
 		if before != nil && inc.last != nil && inc.last.tree == tr && a.validated < len(a.entities) {
 			fast++
 		}
+		if d := inc.last.delta; d != nil {
+			if d.base != weak.Make(before) {
+				t.Fatalf("step %d: the delta is not from the load before", step)
+			}
+			if err := checkDelta(before, inc.last); err != nil {
+				t.Fatalf("step %d: %v", step, err)
+			}
+			deltas++
+		}
 		full.last = nil // the full listing each time
 		b, err := full.load(t.Context(), tr)
 		if err != nil {
@@ -78,9 +89,46 @@ func TestLoadChangedMatchesFullLoad(t *testing.T) {
 			t.Fatalf("step %d: incremental load\n%s\nwant (full load)\n%s", step, got, want)
 		}
 	}
-	if fast == 0 {
-		t.Error("the incremental path never ran")
+	if fast == 0 || deltas == 0 {
+		t.Errorf("the incremental path ran %d times, with a delta %d times; want both", fast, deltas)
 	}
+}
+
+// checkDelta checks that the entities of the load before, without the
+// delta's gone names and with its entities in place of those of the same
+// name, are the entities of the load (the same pointers), when neither
+// load claims a name twice (a refused revision, which is not resolved).
+func checkDelta(before, cur *loaded) error {
+	names := func(l *loaded) (map[string]*schema.Entity, bool) {
+		m := map[string]*schema.Entity{}
+		for _, r := range l.results {
+			for _, e := range r.res.Entities {
+				if m[e.Name] != nil {
+					return nil, false
+				}
+				m[e.Name] = e
+			}
+		}
+		return m, true
+	}
+	want, ok1 := names(cur)
+	got, ok2 := names(before)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	for _, name := range cur.delta.gone {
+		if got[name] == nil {
+			return fmt.Errorf("delta: %s gone, but the load before has no such entity", name)
+		}
+		delete(got, name)
+	}
+	for _, e := range cur.delta.entities {
+		got[e.Name] = e
+	}
+	if !maps.Equal(got, want) {
+		return fmt.Errorf("the load before with its delta has entities %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+	return nil
 }
 
 func describeLoad(r *loadResult) string {
