@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -103,7 +102,13 @@ func (r *Reconciler) pipeline(ctx context.Context, rn *run, t *source.Tree) (Res
 	}
 	// A rotation of the served revision, or a start with nothing served,
 	// applies per entity (partial.go); a new revision is all or nothing.
-	d, err := r.resolve(ctx, rn, loaded.entities, r.applied == nil || r.applied.revision == t.Revision)
+	partial := r.applied == nil || r.applied.revision == t.Revision
+	var d *desired
+	if ld := r.loader.last.delta; r.incremental(ld) {
+		d, err = r.resolveDelta(ctx, rn, ld, partial)
+	} else {
+		d, err = r.resolve(ctx, rn, loaded.entities, partial)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -111,7 +116,10 @@ func (r *Reconciler) pipeline(ctx context.Context, rn *run, t *source.Tree) (Res
 	if err != nil {
 		return "", err
 	}
-	if a := r.applied; a != nil && a.revision == t.Revision && p.Empty() && sameBuild(a.built, d.built) {
+	if a := r.applied; a != nil && a.revision == t.Revision && p.Empty() && r.unchanged(d) {
+		// The applied state is what this load builds: the next load's
+		// delta is taken from it.
+		a.load = loadOf(r.loader.last)
 		r.publishDegraded(d.degraded)
 		return r.deliver(ctx, ResultUnchanged)
 	}
@@ -191,7 +199,8 @@ func warnings(list schema.ErrorList) schema.ErrorList {
 
 // desired is the resolved desired state: gateway input per entity.
 type desired struct {
-	built    []*built
+	built    []*built          // every build; nil after resolveDelta, which gives the delta alone (see builds)
+	n        int               // entities
 	infos    []plan.EntityInfo // sorted by name
 	degraded []Degraded
 	partial  bool   // some entity was left out or kept at its last good build (partial.go)
@@ -294,7 +303,7 @@ func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.En
 	if left && len(unresolved) > 0 {
 		return nil, retryable(PhaseResolve, unresolved)
 	}
-	d := &desired{built: out, degraded: degraded, partial: len(invalid)+len(unresolved) > 0, delta: r.delta(out)}
+	d := &desired{built: out, n: len(out), degraded: degraded, partial: len(invalid)+len(unresolved) > 0, delta: r.delta(out)}
 	if d.delta.small(len(out)) {
 		d.infos = d.delta.infos(r.applied.infos)
 		return d, nil
@@ -332,7 +341,7 @@ func (r *Reconciler) plan(rn *run, d *desired) (*plan.Plan, error) {
 		changed = append(changed, r.infoOf(b))
 	}
 	p := plan.Diff(running, changed)
-	p.Summary.Unchanged += len(d.built) - len(fresh)
+	p.Summary.Unchanged += d.n - len(fresh)
 	n := 0
 	if r.applied != nil {
 		n = len(r.applied.infos)
@@ -374,24 +383,43 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 		r.rebuild = true
 		return stalled(PhaseApply, fmt.Errorf("gateway: %w", err))
 	}
-	next := &appliedState{revision: c.tree.Revision, tree: c.tree, infos: c.desired.infos, plan: c.plan}
-	if dl := c.desired.delta; dl.small(len(c.desired.built)) {
-		next.built = maps.Clone(r.applied.built)
+	next := &appliedState{revision: c.tree.Revision, tree: c.tree, infos: c.desired.infos, plan: c.plan, partial: c.desired.partial}
+	if c.loaded != nil {
+		next.load = loadOf(r.loader.last)
+	} else {
+		next.load = r.applied.load // a rotation: the same entities
+	}
+	if dl := c.desired.delta; dl != nil && (c.desired.built == nil || dl.small(c.desired.n)) {
+		// The applied map is updated in place: nothing reads the applied
+		// state but this run, and nothing fails past the gateway.
+		next.built = r.applied.built
 		for _, name := range dl.deleted {
 			delete(next.built, name)
 		}
 		for _, b := range dl.fresh {
 			next.built[b.entity.Name] = b
 		}
+		next.refd = slices.DeleteFunc(slices.Clone(r.applied.refd), func(name string) bool {
+			b, ok := next.built[name]
+			return !ok || len(b.refs) == 0 || dl.replaced[name] // a replaced build is among the fresh
+		})
+		for _, b := range dl.fresh {
+			if len(b.refs) > 0 {
+				next.refd = append(next.refd, b.entity.Name)
+			}
+		}
 	} else {
 		next.built = make(map[string]*built, len(c.desired.built))
 		for _, b := range c.desired.built {
 			next.built[b.entity.Name] = b
+			if len(b.refs) > 0 {
+				next.refd = append(next.refd, b.entity.Name)
+			}
 		}
 	}
 	var refs []string
-	for _, b := range c.desired.built {
-		refs = append(refs, b.refs...)
+	for _, name := range next.refd {
+		refs = append(refs, next.built[name].refs...)
 	}
 	next.refs = len(refs) > 0 || c.desired.partial // a partial state is resolved again at every run
 	r.applied = next
@@ -408,7 +436,7 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 		r.log.Info("rotated secrets applied to the running revision", "revision", next.revision)
 		return nil
 	}
-	r.log.Info("revision applied", "revision", next.revision, "entities", len(c.desired.built),
+	r.log.Info("revision applied", "revision", next.revision, "entities", c.desired.n,
 		"created", c.plan.Summary.Create, "updated", c.plan.Summary.Update, "deleted", c.plan.Summary.Delete,
 		"validated_files", c.loaded.validated, "removed_files", c.loaded.removed, "duration", time.Since(rn.start).Round(time.Microsecond))
 	if _, ok := r.origin.(source.Opener); ok && r.opts.DataDir != "" {
@@ -429,9 +457,9 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 // first apply, it is given the whole Config.
 func (r *Reconciler) serve(d *desired) error {
 	ca, ok := r.opts.Gateway.(ChangeApplier)
-	if !ok || r.applied == nil || d.delta == nil || 2*(len(d.delta.fresh)+len(d.delta.deleted)) > len(d.built) {
+	if !ok || r.applied == nil || d.delta == nil || 2*(len(d.delta.fresh)+len(d.delta.deleted)) > d.n {
 		served, _ := r.opts.Gateway.(chainServer)
-		return r.opts.Gateway.Apply(gatewayConfig(d.built, served)) // a full build is cheaper
+		return r.opts.Gateway.Apply(gatewayConfig(r.builds(d), served)) // a full build is cheaper
 	}
 	changed, removed := gatewayChanges(r.applied.built, d.delta)
 	if len(changed)+len(removed) == 0 {
@@ -472,12 +500,19 @@ func (r *Reconciler) rotate(ctx context.Context, rn *run) {
 	if a == nil || !a.refs {
 		return
 	}
-	entities := make([]*schema.Entity, 0, len(a.built))
-	for _, info := range a.infos {
-		entities = append(entities, a.built[info.Name].entity)
+	var d *desired
+	var err error
+	if nothing := (&loadDelta{base: a.load}); r.incremental(nothing) {
+		d, err = r.resolveDelta(ctx, rn, nothing, true) // the entities with references
+	} else {
+		entities := make([]*schema.Entity, 0, len(a.built))
+		for _, info := range a.infos {
+			entities = append(entities, a.built[info.Name].entity)
+		}
+		slices.SortStableFunc(entities, byPosition) // problems in the load's order, as resolveDelta lists them
+		d, err = r.resolve(ctx, rn, entities, true)
 	}
-	d, err := r.resolve(ctx, rn, entities, true)
-	if err == nil && sameBuild(a.built, d.built) {
+	if err == nil && r.unchanged(d) {
 		r.publishDegraded(d.degraded) // a stale value's latest reason
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"golang.org/x/sync/singleflight"
 
@@ -107,10 +108,13 @@ type Reconciler struct {
 type appliedState struct {
 	revision string
 	tree     *source.Tree
-	built    map[string]*built // by entity name
-	infos    []plan.EntityInfo // sorted by name
-	refs     bool              // some entity uses a secret reference
-	plan     *plan.Plan        // of the revision's last apply, until every sink has it
+	built    map[string]*built    // by entity name
+	infos    []plan.EntityInfo    // sorted by name
+	refs     bool                 // some entity uses a secret reference, or partial
+	refd     []string             // names of the builds with secret references, built again at every run
+	partial  bool                 // some entity was left out or kept at its last good build (partial.go)
+	load     weak.Pointer[loaded] // the load the entities are from, for the next load's delta (resolveDelta)
+	plan     *plan.Plan           // of the revision's last apply, until every sink has it
 }
 
 // Retry and polling timing: one backoff policy (internal/backoff) for
