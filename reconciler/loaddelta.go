@@ -19,6 +19,76 @@ type loaded struct {
 	// delta is what changed since the load before, when loadChanged made
 	// this one from it; nil after a full load.
 	delta *loadDelta
+	lists *loadLists // of results; nil until assembled
+}
+
+// loadLists are the results of a revision's entity files as flat lists in
+// path order: the results, their entities and their problems, with where
+// each file's entities and problems start. They are kept from load to
+// load, so that a load that changes a few files splices those files'
+// parts (sequential copies) instead of reading each of 10,000 results
+// again, scattered over the heap. A load's lists are not modified once
+// assembled: the next load changes a copy.
+type loadLists struct {
+	files    []*schema.FileResult
+	entities []*schema.Entity
+	problems schema.ErrorList
+	entAt    []int // len(files)+1: file i's entities are entities[entAt[i]:entAt[i+1]]
+	probAt   []int // the same for problems
+}
+
+// listsOf lists results.
+func listsOf(results []*fileResult) *loadLists {
+	ls := &loadLists{files: make([]*schema.FileResult, 0, len(results)), entAt: make([]int, 1, len(results)+1), probAt: make([]int, 1, len(results)+1)}
+	for _, r := range results {
+		ls.files = append(ls.files, r.res)
+		ls.entities = append(ls.entities, r.res.Entities...)
+		ls.problems = append(ls.problems, r.res.Problems...)
+		ls.entAt = append(ls.entAt, len(ls.entities))
+		ls.probAt = append(ls.probAt, len(ls.problems))
+	}
+	return ls
+}
+
+func (ls *loadLists) clone() *loadLists {
+	return &loadLists{files: slices.Clone(ls.files), entities: slices.Clone(ls.entities), problems: slices.Clone(ls.problems),
+		entAt: slices.Clone(ls.entAt), probAt: slices.Clone(ls.probAt)}
+}
+
+// set makes f the result of file i.
+func (ls *loadLists) set(i int, f *schema.FileResult) {
+	ls.files[i] = f
+	ls.entities = spliceAt(ls.entities, ls.entAt, i, f.Entities)
+	ls.problems = spliceAt(ls.problems, ls.probAt, i, f.Problems)
+}
+
+// insert adds f as file i.
+func (ls *loadLists) insert(i int, f *schema.FileResult) {
+	ls.files = slices.Insert(ls.files, i, f)
+	ls.entAt = slices.Insert(ls.entAt, i, ls.entAt[i])
+	ls.probAt = slices.Insert(ls.probAt, i, ls.probAt[i])
+	ls.set(i, f)
+}
+
+// remove drops file i.
+func (ls *loadLists) remove(i int) {
+	ls.entities = spliceAt(ls.entities, ls.entAt, i, nil)
+	ls.problems = spliceAt(ls.problems, ls.probAt, i, nil)
+	ls.files = slices.Delete(ls.files, i, i+1)
+	ls.entAt = slices.Delete(ls.entAt, i, i+1)
+	ls.probAt = slices.Delete(ls.probAt, i, i+1)
+}
+
+// spliceAt replaces part i of items, items[at[i]:at[i+1]], with part, and
+// moves the starts of the parts after it.
+func spliceAt[T any](items []T, at []int, i int, part []T) []T {
+	items = slices.Replace(items, at[i], at[i+1], part...)
+	if diff := len(part) - (at[i+1] - at[i]); diff != 0 {
+		for j := i + 1; j < len(at); j++ {
+			at[j] += diff
+		}
+	}
+	return items
 }
 
 // loadDelta is what a load changed in the entities of the load before it
@@ -59,6 +129,10 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 		}
 	}
 	paths, results := slices.Clone(last.paths), slices.Clone(last.results)
+	if last.lists == nil {
+		last.lists = listsOf(last.results)
+	}
+	lists := last.lists.clone()
 	res = &loadResult{}
 	delta := &loadDelta{base: weak.Make(last)}
 	var goneBefore []string // names of the changed files' entities before
@@ -76,6 +150,7 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 		if !present {
 			if found {
 				paths, results = slices.Delete(paths, i, i+1), slices.Delete(results, i, i+1)
+				lists.remove(i)
 				delete(l.cache, p)
 				res.removed++
 			}
@@ -91,8 +166,10 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 		l.cache[p] = r
 		if found {
 			results[i] = r
+			lists.set(i, r.res)
 		} else {
 			paths, results = slices.Insert(paths, i, p), slices.Insert(results, i, r)
+			lists.insert(i, r.res)
 		}
 		delta.entities = append(delta.entities, r.res.Entities...)
 	}
@@ -105,8 +182,8 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 			delta.gone = append(delta.gone, name)
 		}
 	}
-	l.last = &loaded{tree: t, paths: paths, results: results, policyHash: last.policyHash, delta: delta}
-	res.assemble(l, results)
+	l.last = &loaded{tree: t, paths: paths, results: results, policyHash: last.policyHash, delta: delta, lists: lists}
+	res.fill(l, lists)
 	return res, true, nil
 }
 
@@ -171,13 +248,18 @@ func (l *loader) validateFile(t *source.Tree, p, id, policyHash string) (r *file
 // path order: entities, problems (the policy's, each file's, the checks
 // across files) and the file count.
 func (res *loadResult) assemble(l *loader, results []*fileResult) {
-	res.files = len(results)
-	res.problems = append(res.problems, l.policyErrs...)
-	files := make([]*schema.FileResult, 0, len(results))
-	for _, r := range results {
-		files = append(files, r.res)
-		res.entities = append(res.entities, r.res.Entities...)
-		res.problems = append(res.problems, r.res.Problems...)
+	ls := listsOf(results)
+	if l.last != nil && len(l.last.results) == len(results) && (len(results) == 0 || &l.last.results[0] == &results[0]) {
+		l.last.lists = ls // results are l.last's: the next incremental load starts from these
 	}
-	res.problems = append(res.problems, l.set.Check(files)...)
+	res.fill(l, ls)
+}
+
+// fill fills res from the lists of the revision's entity files. The
+// entities are ls's own (which nobody modifies).
+func (res *loadResult) fill(l *loader, ls *loadLists) {
+	res.files = len(ls.files)
+	res.entities = ls.entities
+	set := l.set.CheckSorted(ls.files) // the files are in path order
+	res.problems = slices.Concat(res.problems, l.policyErrs, ls.problems, set)
 }

@@ -22,6 +22,9 @@ type SetChecker struct {
 	names map[string][]setUse
 	snis  map[string][]setUse
 	errs  map[setKey][]setError // the problems of each duplicated key
+	// hygienic counts the entities of files that run the hygiene checks,
+	// which the key reuse check looks at.
+	hygienic int
 }
 
 // setUse is one entity name, or one SNI of an enabled entity, in the order
@@ -54,6 +57,14 @@ func (c *SetChecker) Check(files []*FileResult) ErrorList {
 		files = slices.Clone(files)
 		slices.SortFunc(files, byPath)
 	}
+	return c.CheckSorted(files)
+}
+
+// CheckSorted is Check for files sorted by path, as a loader that keeps
+// them in order has them: then the cost of a revision that changes a few
+// files does not depend on how many it has beyond comparing pointers
+// (a check that they are sorted would read every file's path).
+func (c *SetChecker) CheckSorted(files []*FileResult) ErrorList {
 	if c.names == nil {
 		c.names, c.snis, c.errs = map[string][]setUse{}, map[string][]setUse{}, map[setKey][]setError{}
 	}
@@ -95,13 +106,18 @@ func (c *SetChecker) Check(files []*FileResult) ErrorList {
 	for _, f := range found {
 		errs = append(errs, f.err)
 	}
-	errs = append(errs, checkKeyReuse(files)...)
+	if c.hygienic > 0 { // else it has nothing to look at: spare it the walk
+		errs = append(errs, checkKeyReuse(files)...)
+	}
 	sortProblems(errs)
 	return errs
 }
 
 func (c *SetChecker) add(f *FileResult, dirty map[setKey]bool) {
 	for n, e := range f.Entities {
+		if e.hygiene != nil {
+			c.hygienic++
+		}
 		insertUse(c.names, e.Name, setUse{e: e, path: f.Path, ent: n, sni: -1})
 		dirty[setKey{false, e.Name}] = true
 		if e.Disabled {
@@ -116,6 +132,9 @@ func (c *SetChecker) add(f *FileResult, dirty map[setKey]bool) {
 
 func (c *SetChecker) remove(f *FileResult, dirty map[setKey]bool) {
 	for _, e := range f.Entities {
+		if e.hygiene != nil {
+			c.hygienic--
+		}
 		removeUses(c.names, e.Name, e)
 		dirty[setKey{false, e.Name}] = true
 		if e.Disabled {
