@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -258,30 +259,55 @@ func (d *delta) small(n int) bool {
 }
 
 // infos returns the infos of desired sorted by name: the applied ones,
-// without the replaced and deleted, merged with the fresh ones.
+// without the replaced and deleted, merged with the fresh ones. The
+// applied infos between two changes are copied as runs, without a look at
+// each: a one-entity change is one copy of the slice.
 func (d *delta) infos(applied []plan.EntityInfo) []plan.EntityInfo {
-	fresh := make([]plan.EntityInfo, 0, len(d.fresh))
+	byName := func(info plan.EntityInfo, name string) int { return strings.Compare(info.Name, name) }
+	type cut struct {
+		at   int              // index in applied
+		info *plan.EntityInfo // inserted before applied[at]; nil for none
+		drop bool             // applied[at] is left out
+	}
+	cuts := make([]cut, 0, len(d.fresh)+len(d.deleted))
 	for _, b := range d.fresh {
-		fresh = append(fresh, *b.fresh) // not planned yet: its own description
+		at, found := slices.BinarySearchFunc(applied, b.entity.Name, byName)
+		cuts = append(cuts, cut{at: at, info: b.fresh, drop: found}) // not planned yet: its own description
 	}
-	slices.SortFunc(fresh, func(a, b plan.EntityInfo) int { return strings.Compare(a.Name, b.Name) })
-	out := make([]plan.EntityInfo, 0, len(applied)+len(fresh)-len(d.replaced)-len(d.deleted))
-	del := 0
-	for _, info := range applied {
-		if del < len(d.deleted) && d.deleted[del] == info.Name {
-			del++
-			continue
+	for _, name := range d.deleted {
+		if at, found := slices.BinarySearchFunc(applied, name, byName); found {
+			cuts = append(cuts, cut{at: at, drop: true})
 		}
-		if d.replaced[info.Name] {
-			continue
-		}
-		for len(fresh) > 0 && fresh[0].Name < info.Name {
-			out = append(out, fresh[0])
-			fresh = fresh[1:]
-		}
-		out = append(out, info)
 	}
-	return append(out, fresh...)
+	// At one index, the new names (before applied[at], by name) come
+	// before the one that replaces or deletes applied[at].
+	slices.SortFunc(cuts, func(x, y cut) int {
+		if c := cmp.Compare(x.at, y.at); c != 0 {
+			return c
+		}
+		switch {
+		case x.drop && y.drop:
+			return 0 // the same cut: one applied entity is dropped once
+		case x.drop:
+			return 1
+		case y.drop:
+			return -1
+		}
+		return strings.Compare(x.info.Name, y.info.Name)
+	})
+	out := make([]plan.EntityInfo, 0, len(applied)+len(d.fresh)-len(d.replaced)-len(d.deleted))
+	cur := 0
+	for _, c := range cuts {
+		out = append(out, applied[cur:c.at]...)
+		cur = c.at
+		if c.info != nil {
+			out = append(out, *c.info)
+		}
+		if c.drop {
+			cur = c.at + 1
+		}
+	}
+	return append(out, applied[cur:]...)
 }
 
 // resolve resolves the secret references of the entities and builds the
