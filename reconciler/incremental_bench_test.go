@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"certops/fixtures"
+	"certops/schema"
 	"certops/source"
 )
 
@@ -20,7 +21,13 @@ import (
 // the gateway serve it; each write is then checked with a real handshake
 // (untimed). It reports p50 and p99 of that latency (issue 13: p50 ≤
 // 10 ms), and the phases of the reconcile.
-func BenchmarkFolderWriteServed10k(b *testing.B) {
+func BenchmarkFolderWriteServed10k(b *testing.B) { folderWriteServed(b, nil) }
+
+// BenchmarkFolderWriteServed10kHygiene is BenchmarkFolderWriteServed10k
+// with the certificate hygiene checks on, as `certops run` has them.
+func BenchmarkFolderWriteServed10kHygiene(b *testing.B) { folderWriteServed(b, &schema.Hygiene{}) }
+
+func folderWriteServed(b *testing.B, hygiene *schema.Hygiene) {
 	dir := b.TempDir()
 	ca := fixtures.NewRootCA(b, "bench CA")
 	for i := range benchEntities {
@@ -42,7 +49,7 @@ func BenchmarkFolderWriteServed10k(b *testing.B) {
 	var mu sync.Mutex
 	var last RunReport
 	applied := make(chan time.Time, 100)
-	rec := New(Options{Source: origin, Gateway: gw.Server, Observe: func(r RunReport) {
+	rec := New(Options{Source: origin, Gateway: gw.Server, Hygiene: hygiene, Observe: func(r RunReport) {
 		mu.Lock()
 		last = r
 		mu.Unlock()

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"slices"
 	"strings"
 )
@@ -22,9 +23,129 @@ type SetChecker struct {
 	names map[string][]setUse
 	snis  map[string][]setUse
 	errs  map[setKey][]setError // the problems of each duplicated key
-	// hygienic counts the entities of files that run the hygiene checks,
-	// which the key reuse check looks at.
-	hygienic int
+	keys  keyIndex              // whether the key reuse check may find anything
+}
+
+// keyIndex tells whether two entities may serve one key, so that the key
+// reuse check (checkKeyReuse, which reads every entity) runs only then: a
+// repository without a shared key, the common case, costs nothing more
+// per revision than its changed files. It counts the entity names using
+// each key fingerprint the hygiene checks recorded (Entity.facts). An
+// entity whose facts may change after it was added, because its
+// certificate is resolved by the daemon (Material records the resolved
+// chain's key) or none is recorded yet, is volatile: its fingerprints are
+// looked at again at every Check.
+type keyIndex struct {
+	names    map[[sha256.Size]byte]keyUses // by fingerprint
+	shared   int                           // fingerprints used by two names or more
+	volatile map[*Entity][][sha256.Size]byte
+}
+
+// keyUses counts the uses of one key by entity name: one name in place,
+// the common case, without a map of its own.
+type keyUses struct {
+	name string
+	n    int
+	more map[string]int // other names, when the key is shared
+}
+
+func (u keyUses) distinct() int { return min(max(u.n, 0), 1) + len(u.more) }
+
+// fingerprints returns the key fingerprints the key reuse check takes
+// from e: those of its chains the hygiene checks ran on.
+func fingerprints(e *Entity) [][sha256.Size]byte {
+	facts := e.facts.Load()
+	if e.hygiene == nil || facts == nil {
+		return nil
+	}
+	var out [][sha256.Size]byte
+	for _, c := range *facts {
+		if c.trust != "" {
+			out = append(out, c.key)
+		}
+	}
+	return out
+}
+
+// count adds n (1 or -1) uses of each of fps by name.
+func (k *keyIndex) count(name string, fps [][sha256.Size]byte, n int) {
+	if k.names == nil {
+		k.names = map[[sha256.Size]byte]keyUses{}
+	}
+	for _, fp := range fps {
+		u := k.names[fp]
+		before := u.distinct()
+		switch {
+		case u.n == 0 || u.name == name:
+			u.name, u.n = name, u.n+n
+		default:
+			if u.more == nil {
+				u.more = map[string]int{}
+			}
+			if u.more[name] += n; u.more[name] <= 0 {
+				delete(u.more, name)
+			}
+		}
+		if u.n <= 0 && len(u.more) > 0 { // another name takes the place
+			for other, m := range u.more {
+				u.name, u.n = other, m
+				delete(u.more, other)
+				break
+			}
+		}
+		switch after := u.distinct(); {
+		case after == 0:
+			delete(k.names, fp)
+		default:
+			k.names[fp] = u
+		}
+		if after := u.distinct(); before < 2 && after >= 2 {
+			k.shared++
+		} else if before >= 2 && after < 2 {
+			k.shared--
+		}
+	}
+}
+
+func (k *keyIndex) add(e *Entity) {
+	if e.hygiene == nil {
+		return
+	}
+	fps := fingerprints(e)
+	k.count(e.Name, fps, 1)
+	volatile := e.facts.Load() == nil
+	for _, c := range e.Chains {
+		volatile = volatile || IsReference(c.Cert)
+	}
+	if volatile {
+		if k.volatile == nil {
+			k.volatile = map[*Entity][][sha256.Size]byte{}
+		}
+		k.volatile[e] = fps
+	}
+}
+
+func (k *keyIndex) remove(e *Entity) {
+	if e.hygiene == nil {
+		return
+	}
+	fps, volatile := k.volatile[e]
+	if !volatile {
+		fps = fingerprints(e) // as when added: its facts do not change
+	}
+	delete(k.volatile, e)
+	k.count(e.Name, fps, -1)
+}
+
+// refresh indexes the volatile entities' fingerprints anew.
+func (k *keyIndex) refresh() {
+	for e, old := range k.volatile {
+		if now := fingerprints(e); !slices.Equal(now, old) {
+			k.count(e.Name, old, -1)
+			k.count(e.Name, now, 1)
+			k.volatile[e] = now
+		}
+	}
 }
 
 // setUse is one entity name, or one SNI of an enabled entity, in the order
@@ -106,7 +227,7 @@ func (c *SetChecker) CheckSorted(files []*FileResult) ErrorList {
 	for _, f := range found {
 		errs = append(errs, f.err)
 	}
-	if c.hygienic > 0 { // else it has nothing to look at: spare it the walk
+	if c.keys.refresh(); c.keys.shared > 0 { // else it finds nothing: spare it the walk
 		errs = append(errs, checkKeyReuse(files)...)
 	}
 	sortProblems(errs)
@@ -115,9 +236,7 @@ func (c *SetChecker) CheckSorted(files []*FileResult) ErrorList {
 
 func (c *SetChecker) add(f *FileResult, dirty map[setKey]bool) {
 	for n, e := range f.Entities {
-		if e.hygiene != nil {
-			c.hygienic++
-		}
+		c.keys.add(e)
 		insertUse(c.names, e.Name, setUse{e: e, path: f.Path, ent: n, sni: -1})
 		dirty[setKey{false, e.Name}] = true
 		if e.Disabled {
@@ -132,9 +251,7 @@ func (c *SetChecker) add(f *FileResult, dirty map[setKey]bool) {
 
 func (c *SetChecker) remove(f *FileResult, dirty map[setKey]bool) {
 	for _, e := range f.Entities {
-		if e.hygiene != nil {
-			c.hygienic--
-		}
+		c.keys.remove(e)
 		removeUses(c.names, e.Name, e)
 		dirty[setKey{false, e.Name}] = true
 		if e.Disabled {

@@ -1,10 +1,14 @@
 package schema
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+
+	"certops/certcheck"
 )
 
 // TestSetCheckerMatchesCheckSet checks random sequences of revisions
@@ -69,4 +73,99 @@ func cmpString(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// TestSetCheckerKeyReuse checks random sequences of revisions whose
+// entities run the hygiene checks and serve keys from a small pool (so
+// that some are shared, by one name or by several), some of them by a
+// certificate reference whose recorded key changes between checks (as
+// Material records a resolved certificate's): SetChecker.Check reports
+// the key reuse CheckSet reports, and runs the whole-set check only when
+// a key may be shared.
+func TestSetCheckerKeyReuse(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 5))
+	checker := certcheck.New(certcheck.Options{})
+	names := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	var pool [6][sha256.Size]byte
+	for i := range pool {
+		pool[i] = sha256.Sum256([]byte{byte(i)})
+	}
+	facts := func(n int, shared bool) *[]chainFact {
+		f := make([]chainFact, n)
+		for i := range f {
+			k := rng.IntN(len(pool))
+			if !shared {
+				k = rng.IntN(1 << 30) // a key of its own
+			}
+			f[i] = chainFact{trust: certcheck.TrustPrivate, key: sha256.Sum256([]byte(fmt.Sprint(k)))}
+			if shared {
+				f[i].key = pool[k]
+			}
+			if rng.IntN(8) == 0 {
+				f[i].trust = "" // not checked: no key use
+			}
+		}
+		return &f
+	}
+	var refs []*Entity // entities whose certificate is a reference
+	newFile := func(path string) *FileResult {
+		f := &FileResult{Path: path}
+		for n := range 1 + rng.IntN(2) {
+			e := &Entity{Name: names[rng.IntN(len(names))], Pos: Pos{File: path, Line: 1 + 10*n, Col: 1}, hygiene: checker}
+			e.Chains = make([]Chain, 1+rng.IntN(2))
+			for i := range e.Chains {
+				e.Chains[i] = Chain{Cert: "-----BEGIN CERTIFICATE-----", Key: "-----BEGIN PRIVATE KEY-----"}
+			}
+			switch rng.IntN(4) {
+			case 0:
+				e.Chains[0].Cert = "$env://CERT"
+				refs = append(refs, e)
+				if rng.IntN(2) == 0 {
+					e.facts.Store(facts(len(e.Chains), rng.IntN(3) == 0))
+				}
+			default:
+				e.facts.Store(facts(len(e.Chains), rng.IntN(3) == 0))
+			}
+			f.Entities = append(f.Entities, e)
+		}
+		return f
+	}
+	files := map[string]*FileResult{}
+	var c SetChecker
+	found, skipped := 0, 0
+	for step := range 400 {
+		for range 1 + rng.IntN(3) {
+			path := fmt.Sprintf("d%d/f%d.yaml", rng.IntN(2), rng.IntN(10))
+			if rng.IntN(4) == 0 {
+				delete(files, path)
+			} else {
+				files[path] = newFile(path)
+			}
+		}
+		for _, e := range refs { // resolved anew, now and then
+			if rng.IntN(5) == 0 {
+				e.facts.Store(facts(len(e.Chains), rng.IntN(2) == 0))
+			}
+		}
+		var list []*FileResult
+		for _, f := range files {
+			list = append(list, f)
+		}
+		slices.SortFunc(list, func(a, b *FileResult) int { return cmpString(a.Path, b.Path) })
+		got, want := c.CheckSorted(list), CheckSet(list)
+		for _, p := range want {
+			if strings.Contains(p.Msg, "key_reuse") {
+				found++
+			}
+		}
+		if c.keys.shared == 0 {
+			skipped++
+		}
+		if g, w := got.Error(), want.Error(); g != w || len(got) != len(want) {
+			t.Fatalf("step %d: SetChecker.CheckSorted =\n%s\nwant (CheckSet)\n%s", step, g, w)
+		}
+	}
+	if found == 0 || skipped == 0 {
+		t.Errorf("key reuse found %d times, the whole-set check skipped %d times: want both", found, skipped)
+	}
 }
