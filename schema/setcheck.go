@@ -39,6 +39,7 @@ type keyIndex struct {
 	names    map[[sha256.Size]byte]keyUses // by fingerprint
 	shared   int                           // fingerprints used by two names or more
 	volatile map[*Entity][][sha256.Size]byte
+	lost     bool // the index lost count: rebuilt at the next check
 }
 
 // keyUses counts the uses of one key by entity name: one name in place,
@@ -74,6 +75,12 @@ func (k *keyIndex) count(name string, fps [][sha256.Size]byte, n int) {
 	}
 	for _, fp := range fps {
 		u := k.names[fp]
+		if n < 0 && (u.n <= 0 || u.name != name) && u.more[name] <= 0 {
+			// Not indexed: an entity's recorded keys changed when they
+			// were not to. Checks run in full until the index is rebuilt.
+			k.lost = true
+			continue
+		}
 		before := u.distinct()
 		switch {
 		case u.n == 0 || u.name == name:
@@ -226,6 +233,14 @@ func (c *SetChecker) CheckSorted(files []*FileResult) ErrorList {
 	var errs ErrorList
 	for _, f := range found {
 		errs = append(errs, f.err)
+	}
+	if c.keys.lost {
+		c.keys = keyIndex{}
+		for _, f := range files {
+			for _, e := range f.Entities {
+				c.keys.add(e)
+			}
+		}
 	}
 	if c.keys.refresh(); c.keys.shared > 0 { // else it finds nothing: spare it the walk
 		errs = append(errs, checkKeyReuse(files)...)
