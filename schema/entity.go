@@ -24,7 +24,9 @@ func (t Type) String() string { return string(t) }
 
 // Entity is one SSL entity as written in the repository, after schema
 // validation. Cert, key and client CA values are either PEM text or secret
-// references; [Entity.Material] turns them into usable certificates.
+// references; [Entity.Material] turns them into usable certificates. An
+// entity validated with [Options].Reread may be lean: its literal certs
+// and keys are "" (see [Entity.Lean]).
 // Its exported fields hold no parsed private key, so it is safe to log and
 // compare. An Entity is immutable once returned (only the material parsed
 // during validation is handed over, once, by Material) and safe for
@@ -65,6 +67,9 @@ type Entity struct {
 	// material is parsed during validation when there are no references,
 	// until the first Material call hands it over.
 	material atomic.Pointer[Material]
+	// lean is the validator that dropped the entity's PEM text, which
+	// reads it again (lean.go); nil when the entity keeps it.
+	lean *Validator
 }
 
 // Enabled reports whether the entity is to be served (not APISIX

@@ -65,6 +65,17 @@ type Options struct {
 	// Hygiene, when set, runs the certificate hygiene checks (certcheck)
 	// on every chain, tuned by the policy's #Checks.
 	Hygiene *Hygiene
+	// Reread, when set, keeps the entities a Validator returns lean: an
+	// entity whose chains are all literal PEM (no secret reference) and
+	// valid does not keep their text once it is parsed. Its Chains hold
+	// "" for each literal cert and key, its parsed material is kept until
+	// the first [Entity.Material] call hands it over, and a later call
+	// reads the entity's file again with Reread (path as the entity's
+	// Pos.File) and validates it to parse it again. It is for a daemon
+	// that keeps thousands of entities (issue 13): their PEM text, kept
+	// as written, was a fifth of its heap. Reread is called by Material's
+	// caller.
+	Reread func(path string) ([]byte, error)
 }
 
 // Load reads every entity file and policy file below opts.Root in fsys and

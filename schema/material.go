@@ -32,11 +32,20 @@ func Literal(value string) ([]byte, error) {
 // forgets it: the certificates and keys are parsed once on their way to
 // the gateway, and the entity, which a cache may keep for long, never
 // holds parsed (pointer-dense) material on its own. Later calls parse
+// again; for a lean entity (see [Options].Reread), from its file read
 // again. Material is safe for concurrent use; the returned Material is the
 // caller's.
 func (e *Entity) Material(values Values) (*Material, error) {
 	if m := e.material.Swap(nil); m != nil {
 		return m, nil
+	}
+	if e.lean != nil {
+		// A lean entity has no text to parse: its file, read again, has.
+		written, err := e.reread()
+		if err != nil {
+			return nil, err
+		}
+		return written.Material(values)
 	}
 	now := time.Now
 	if e.now != nil {

@@ -94,7 +94,8 @@ type Validator struct {
 	policyHash string
 	now        func() time.Time
 	warnWithin time.Duration
-	hygiene    *certcheck.Checker // nil unless Options.Hygiene
+	hygiene    *certcheck.Checker                // nil unless Options.Hygiene
+	reread     func(path string) ([]byte, error) // Options.Reread
 }
 
 // NewValidator compiles the built-in schema (once per process) with the
@@ -104,7 +105,7 @@ type Validator struct {
 func NewValidator(policy []PolicyFile, opts Options) (*Validator, ErrorList) {
 	policy, pinned := splitPinned(policy)
 	schemas, hash, errs := compilePolicy(policy)
-	v := &Validator{schemas: schemas, now: opts.Now, warnWithin: opts.WarnWithin}
+	v := &Validator{schemas: schemas, now: opts.Now, warnWithin: opts.WarnWithin, reread: opts.Reread}
 	if v.now == nil {
 		v.now = time.Now
 	}
@@ -130,6 +131,11 @@ func (v *Validator) PolicyHash() string { return v.policyHash }
 // checks of each entity (PEM, keys, SNI syntax and coverage, validity,
 // references). Checks across files are CheckSet's.
 func (v *Validator) File(path string, src []byte) *FileResult {
+	return v.file(path, src, v.reread != nil)
+}
+
+// file is File; lean makes its entities lean (see Options.Reread).
+func (v *Validator) file(path string, src []byte, lean bool) *FileResult {
 	fr := &FileResult{Path: path}
 	if len(src) > MaxFileSize {
 		fr.Problems.add(Pos{File: path}, "", "file is %s; entity files are limited to 1 MiB", sizeString(len(src)))
@@ -165,7 +171,11 @@ func (v *Validator) File(path string, src []byte) *FileResult {
 		// field index only, compacted.
 		c.d.release()
 		if c.valid {
-			fr.Entities = append(fr.Entities, v.entity(c.d, c.raw, now, &fr.Problems))
+			e := v.entity(c.d, c.raw, now, &fr.Problems)
+			if lean {
+				e.dropPEM(v)
+			}
+			fr.Entities = append(fr.Entities, e)
 			continue
 		}
 		if c.d.loose != nil {

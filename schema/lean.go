@@ -1,0 +1,43 @@
+package schema
+
+import (
+	"fmt"
+)
+
+// dropPEM makes e lean when its chains are all literal and were parsed
+// during validation (its material is ready): the PEM text of its certs
+// and keys is dropped, v reads it again when Material needs it. Its
+// content hash, positions, checks and description do not depend on the
+// text any more; a client CA bundle is kept (it is described from its
+// text, and few entities have one).
+func (e *Entity) dropPEM(v *Validator) {
+	if e.material.Load() == nil {
+		return // invalid, or it has references: Material reads its values
+	}
+	chains := make([]Chain, len(e.Chains))
+	e.Chains, e.lean = chains, v
+}
+
+// Lean reports whether e keeps no PEM text of its certs and keys (see
+// [Options].Reread): its Chains then hold "" for each of them, and
+// [Entity.Material] reads its file again. A sink that forwards entities
+// as written needs a validator without Reread.
+func (e *Entity) Lean() bool { return e.lean != nil }
+
+// reread returns the entity of its file, read again and validated with
+// its text kept, that is e: the same position, name and content hash.
+// An error names the entity and the file, never a value.
+func (e *Entity) reread() (*Entity, error) {
+	v := e.lean
+	src, err := v.reread(e.Pos.File)
+	if err != nil {
+		return nil, fmt.Errorf("entity %s: read %s again: %w", e.Name, e.Pos.File, err)
+	}
+	fr := v.file(e.Pos.File, src, false)
+	for _, f := range fr.Entities {
+		if f.Name == e.Name && f.Hash == e.Hash && f.Pos == e.Pos {
+			return f, nil
+		}
+	}
+	return nil, fmt.Errorf("entity %s: %s changed since it was validated; the next revision applies it", e.Name, e.Pos.File)
+}
