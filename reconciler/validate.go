@@ -47,6 +47,58 @@ func newLoader(root string, opts schema.Options) *loader {
 	return &loader{root: root, opts: opts, cache: make(map[string]*fileResult)}
 }
 
+// leanWhen makes the entities l validates lean when lean is true: they
+// keep no literal PEM text once parsed (see schema.Options.Reread), and l
+// reads their files again from the revision it loaded last when they are
+// parsed again (after the gateway refused a revision). It returns l and
+// is called before the first load.
+func (l *loader) leanWhen(lean bool) *loader {
+	if lean {
+		l.opts.Reread = l.reread
+	}
+	return l
+}
+
+// reread reads the entity file p of the revision loaded last: what a lean
+// entity's Material parses again. An entity is in that revision: entities
+// come from the last load, and a file's entities are replaced when it
+// changes. It is called by the reconcile that holds the loader.
+func (l *loader) reread(p string) ([]byte, error) {
+	if l.last == nil {
+		return nil, fmt.Errorf("read %s: no revision loaded", p)
+	}
+	t := l.last.tree
+	if len(t.Links)+len(t.Special) > 0 {
+		// p may be a link: read the file it leads to, as load does.
+		listed, err := l.list(context.Background(), t)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range listed.Files {
+			if f.Path == p {
+				p = f.Target
+				break
+			}
+		}
+	}
+	return t.ReadFile(p)
+}
+
+// needsPEM reports whether a sink may read the PEM text of the entities it
+// is given (AppliedRevision.Entities): any sink but the ones known to read
+// their descriptions only (the proof of the served state, the fleet node's
+// record). The loader keeps entities lean only when none does.
+func needsPEM(sinks []Sink) bool {
+	for _, s := range sinks {
+		switch s.(type) {
+		case *Prover, *FleetSource:
+		default:
+			return true
+		}
+	}
+	return false
+}
+
 // loadResult is a validated revision.
 type loadResult struct {
 	entities  []*schema.Entity // in path order, then document order
