@@ -151,7 +151,7 @@ func New(opts Options) *Reconciler {
 		log:       log,
 		trigger:   make(chan struct{}, 1),
 		sem:       make(chan struct{}, 1),
-		loader:    newLoader(opts.Path, schema.Options{WarnWithin: opts.WarnWithin, Now: opts.Now, Hygiene: opts.Hygiene}),
+		loader:    newLoader(opts.Path, schema.Options{WarnWithin: opts.WarnWithin, Now: opts.Now, Hygiene: opts.Hygiene}).leanWhen(!needsPEM(opts.Sinks)),
 		delivered: make([]string, len(opts.Sinks)),
 	}
 	if s, ok := origin.(interface{ Select(source.Selector) }); ok {
