@@ -72,21 +72,37 @@ func benchSNI(i int) string { return fmt.Sprintf("e%06d.bench.test", i) }
 // rssKiB reads VmRSS of process pid from /proc.
 func rssKiB(tb testing.TB, pid int) int {
 	tb.Helper()
+	return procStatus(tb, pid)["VmRSS"]
+}
+
+// procStatus reads the memory lines of /proc/PID/status, in KiB: VmRSS,
+// its parts RssAnon (the Go heap, stacks, runtime) and RssFile (the
+// binary's pages), and VmHWM (the peak of VmRSS).
+func procStatus(tb testing.TB, pid int) map[string]int {
+	tb.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		tb.Fatalf("read RSS: %v", err)
 	}
+	out := map[string]int{}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch k := strings.TrimSuffix(f[0], ":"); k {
+		case "VmRSS", "RssAnon", "RssFile", "VmHWM":
 			kib, err := strconv.Atoi(f[1])
 			if err != nil {
-				tb.Fatalf("VmRSS %q: %v", line, err)
+				tb.Fatalf("%s %q: %v", k, line, err)
 			}
-			return kib
+			out[k] = kib
 		}
 	}
-	tb.Fatalf("no VmRSS in /proc/%d/status", pid)
-	return 0
+	if _, ok := out["VmRSS"]; !ok {
+		tb.Fatalf("no VmRSS in /proc/%d/status", pid)
+	}
+	return out
 }
 
 // BenchmarkColdStart measures `certops run --source DIR` from process
@@ -99,7 +115,7 @@ func BenchmarkColdStart(b *testing.B) {
 				b.Skip("e2e: skipped under -short")
 			}
 			r := getBenchRepo(b, n)
-			var rss int
+			var mem map[string]int
 			b.ResetTimer()
 			for range b.N {
 				start := time.Now()
@@ -109,13 +125,17 @@ func BenchmarkColdStart(b *testing.B) {
 				if c, err := servedLeaf(d.listen, benchSNI(n-1), r.roots); err != nil || c.Subject.CommonName != benchSNI(n-1) {
 					b.Fatalf("after cold start: %s served %v, err %v", benchSNI(n-1), c, err)
 				}
-				rss = rssKiB(b, d.cmd.Process.Pid)
+				mem = procStatus(b, d.cmd.Process.Pid)
 				d.stop()
 				b.ReportMetric(elapsed.Seconds(), "s-to-ready")
 				b.StartTimer()
 			}
+			rss := mem["VmRSS"]
 			b.ReportMetric(float64(rss)/1024, "RSS-MiB")
 			b.ReportMetric(float64(rss)/float64(n)*10_000/1024, "RSS-MiB/10k-entities")
+			b.ReportMetric(float64(mem["RssAnon"])/1024, "anon-MiB")
+			b.ReportMetric(float64(mem["RssFile"])/1024, "file-MiB")
+			b.ReportMetric(float64(mem["VmHWM"])/1024, "peak-MiB")
 		})
 	}
 }
