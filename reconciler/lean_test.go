@@ -53,6 +53,9 @@ func TestLeanEntitiesRebuild(t *testing.T) {
 
 	wantResult(t, reconcileNow(t, rec), ResultApplied)
 	gw.wantServed(t, "shop.example.com", shopLeaf)
+	if len(reread) != 0 {
+		t.Errorf("files read again by the first apply = %q, want none", reread)
+	}
 	for p, r := range rec.loader.cache {
 		for _, e := range r.res.Entities {
 			if !e.Lean() {
