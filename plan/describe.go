@@ -73,7 +73,9 @@ type ChainInfo struct {
 // Describe returns the description of e. With m (its resolved material)
 // every certificate is described; with m nil, literal PEM values are parsed
 // and secret references are described by the reference alone, so that two
-// revisions can be compared where no secret store is reachable.
+// revisions can be compared where no secret store is reachable. A lean
+// entity (schema.Entity.Lean) holds no PEM text: describe it with its
+// material.
 func Describe(e *schema.Entity, m *schema.Material) EntityInfo {
 	info := EntityInfo{
 		Name:      e.Name,
