@@ -360,6 +360,7 @@ func (e *Entity) checkMaterial(values Values, resolve bool, bad map[string]bool,
 				ders[j] = c.Raw
 			}
 			m.Chains = append(m.Chains, tls.Certificate{Certificate: ders, PrivateKey: key, Leaf: certs[0]})
+			m.keys = append(m.keys, keyPEM)
 		}
 	}
 	out = append(out, e.hygieneFindings(parsed)...)

@@ -65,8 +65,9 @@ type Entity struct {
 	// nil when the checks are off.
 	facts atomic.Pointer[[]chainFact]
 	// material is parsed during validation when there are no references,
-	// until the first Material call hands it over.
-	material atomic.Pointer[Material]
+	// held in pointer-free form (held.go) until the first Material call
+	// hands it over.
+	material atomic.Pointer[heldMaterial]
 	// lean is the validator that dropped the entity's PEM text, which
 	// reads it again (lean.go); nil when the entity keeps it.
 	lean *Validator
@@ -125,6 +126,8 @@ func (e *Entity) References() []Reference {
 type Material struct {
 	Chains    []tls.Certificate // Leaf set
 	ClientCAs *x509.CertPool    // nil when the entity has no client CA
+
+	keys [][]byte // the key of each chain as parsed (PEM), for hold
 }
 
 // LogValue redacts the material in logs.

@@ -36,8 +36,12 @@ func Literal(value string) ([]byte, error) {
 // again. Material is safe for concurrent use; the returned Material is the
 // caller's.
 func (e *Entity) Material(values Values) (*Material, error) {
-	if m := e.material.Swap(nil); m != nil {
-		return m, nil
+	if h := e.material.Swap(nil); h != nil {
+		if m, err := h.material(); err == nil {
+			return m, nil
+		}
+		// Not reached: the bytes parsed during validation. Parse from
+		// the values as for a later call.
 	}
 	if e.lean != nil {
 		// A lean entity has no text to parse: its file, read again, has.

@@ -290,7 +290,7 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 	for _, f := range findings {
 		report(f.field, f.warn, "%s", f.msg)
 	}
-	e.material.Store(m)
+	e.material.Store(hold(m))
 	return e
 }
 
