@@ -180,8 +180,11 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 	}
 
 	var wg sync.WaitGroup
-	work := make(chan *job)
-	for range min(runtime.GOMAXPROCS(0), max(len(jobs), 1)) {
+	workers := min(runtime.GOMAXPROCS(0), max(len(jobs), 1))
+	// A few files read ahead, so that a worker done with one finds the
+	// next one read.
+	work := make(chan *job, 2*workers)
+	for range workers {
 		wg.Go(func() {
 			for j := range work {
 				j.res = l.validator.File(j.path, j.src)
