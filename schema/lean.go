@@ -1,8 +1,16 @@
 package schema
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 )
+
+// ErrFileChanged is the error of Material on a lean entity whose file
+// changed since it was validated: its text cannot be read again. The
+// entity of the file as it is now replaces it at the next load; meanwhile
+// what was built from it stays good.
+var ErrFileChanged = errors.New("changed since it was validated")
 
 // dropPEM makes e lean when its chains are all literal and were parsed
 // during validation (its material is ready): the PEM text of its certs
@@ -30,6 +38,9 @@ func (e *Entity) Lean() bool { return e.lean != nil }
 func (e *Entity) reread() (*Entity, error) {
 	v := e.lean
 	src, err := v.reread(e.Pos.File)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("entity %s: %s %w (it was removed)", e.Name, e.Pos.File, ErrFileChanged)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("entity %s: read %s again: %w", e.Name, e.Pos.File, err)
 	}
@@ -39,5 +50,5 @@ func (e *Entity) reread() (*Entity, error) {
 			return f, nil
 		}
 	}
-	return nil, fmt.Errorf("entity %s: %s changed since it was validated; the next revision applies it", e.Name, e.Pos.File)
+	return nil, fmt.Errorf("entity %s: %s %w", e.Name, e.Pos.File, ErrFileChanged)
 }

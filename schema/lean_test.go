@@ -3,6 +3,7 @@ package schema_test
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 
@@ -23,6 +24,9 @@ func TestLeanEntity(t *testing.T) {
 	v, errs := schema.NewValidator(nil, schema.Options{Reread: func(p string) ([]byte, error) {
 		reads = append(reads, p)
 		b, ok := files[p]
+		if !ok && p == "removed.yaml" {
+			return nil, &fs.PathError{Op: "read", Path: p, Err: fs.ErrNotExist}
+		}
 		if !ok {
 			return nil, errors.New("no such file")
 		}
@@ -57,7 +61,7 @@ func TestLeanEntity(t *testing.T) {
 		other := ca.Server(t, "shop.example.com")
 		files["shop.yaml"] = []byte(fixtures.EntityYAML(fixtures.Entity{Name: "shop", SNIs: []string{"shop.example.com"}, Chains: []*fixtures.Leaf{other}}))
 		_, err := e.Material(schema.Literal)
-		if err == nil || !strings.Contains(err.Error(), "shop.yaml changed") {
+		if !errors.Is(err, schema.ErrFileChanged) || !strings.Contains(err.Error(), "entity shop: shop.yaml changed") {
 			t.Errorf("Material = %v, want the file named as changed", err)
 		}
 		noKey(t, err, leaf, other)
@@ -67,6 +71,14 @@ func TestLeanEntity(t *testing.T) {
 		_, err := e.Material(schema.Literal)
 		if err == nil || !strings.Contains(err.Error(), "entity shop: read shop.yaml again") {
 			t.Errorf("Material = %v, want the read error with entity and file", err)
+		}
+	})
+	t.Run("file removed", func(t *testing.T) {
+		fr := v.File("removed.yaml", src)
+		_, _ = fr.Entities[0].Material(schema.Literal) // hands over what validation parsed
+		_, err := fr.Entities[0].Material(schema.Literal)
+		if !errors.Is(err, schema.ErrFileChanged) || !strings.Contains(err.Error(), "removed.yaml changed since it was validated (it was removed)") {
+			t.Errorf("Material = %v, want ErrFileChanged naming the removed file", err)
 		}
 	})
 	t.Run("reference kept", func(t *testing.T) {
