@@ -229,6 +229,13 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 			return []byte(v), nil
 		}
 		m, err := e.Material(values)
+		if b, ok := r.appliedBuild(e.Name); ok && b.entity == e && errors.Is(err, schema.ErrFileChanged) {
+			// A lean entity of the applied revision rebuilt after its
+			// file changed (a refused revision meanwhile): the gateway
+			// serves its applied build, which stays good.
+			out = append(out, b)
+			continue
+		}
 		if err != nil {
 			invalid = append(invalid, &schema.Error{Pos: e.Pos, Msg: err.Error()})
 			continue
