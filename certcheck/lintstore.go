@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"certops/internal/atomicfile"
 )
 
 // lintStoreFormat is the version of a LintStore file's layout and of what
@@ -151,7 +153,7 @@ func (s *LintStore) Save() error {
 		return fmt.Errorf("zlint results: %w", err)
 	}
 	if rewrite {
-		if err := writeFileAtomic(s.path, b); err != nil {
+		if err := atomicfile.Write(s.path, b); err != nil {
 			return fmt.Errorf("zlint results: %w", err)
 		}
 		s.rewrite = false
@@ -168,25 +170,6 @@ func (s *LintStore) Save() error {
 		}
 	}
 	s.epoch, s.saved = epoch, total
-	return nil
-}
-
-// writeFileAtomic writes b to a temporary file beside path, then renames
-// it over path.
-func writeFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(b)
-	if err := errors.Join(werr, f.Close()); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
 	return nil
 }
 

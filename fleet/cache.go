@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"certops/internal/atomicfile"
 )
 
 // blobCache keeps pages and blobs by digest, as they travel (keys
@@ -172,7 +174,7 @@ func (c *blobCache) remove(digests []string) error {
 		buf.Write(b)
 	}
 	path := filepath.Join(c.dir, packFile)
-	if err := writeAtomic(path, buf.Bytes()); err != nil {
+	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
@@ -194,23 +196,4 @@ func (c *blobCache) close() error {
 	err := c.pack.Close()
 	c.pack = nil
 	return err
-}
-
-// writeAtomic writes b to path through a temporary file and a rename.
-func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(b)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
 }

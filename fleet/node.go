@@ -15,6 +15,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
+
+	"certops/internal/atomicfile"
 )
 
 // NodeOptions configure a Node.
@@ -424,7 +426,7 @@ func (n *Node) Applied(rev *Revision) error {
 	if n.opts.Dir == "" {
 		return n.pruneLocked()
 	}
-	if err := writeAtomic(filepath.Join(n.opts.Dir, appliedFile), rev.env); err != nil {
+	if err := atomicfile.Write(filepath.Join(n.opts.Dir, appliedFile), rev.env); err != nil {
 		return fmt.Errorf("fleet: record the applied manifest: %w", err)
 	}
 	return n.pruneLocked()

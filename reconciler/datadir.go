@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"certops/internal/atomicfile"
 )
 
 // DefaultDataDir returns the default --data-dir: $XDG_STATE_HOME/certops,
@@ -62,23 +64,7 @@ func saveState(dir string, s savedState) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, stateFile+".*")
-	if err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("data dir: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("data dir: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, stateFile)); err != nil {
+	if err := atomicfile.WriteSynced(filepath.Join(dir, stateFile), append(b, '\n')); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
 	return nil
