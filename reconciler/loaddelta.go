@@ -19,7 +19,7 @@ type loaded struct {
 	// delta is what changed since the load before, when loadChanged made
 	// this one from it; nil after a full load.
 	delta *loadDelta
-	lists *loadLists // of results; nil until assembled
+	lists *loadLists // of results
 }
 
 // loadLists are the results of a revision's entity files as flat lists in
@@ -28,7 +28,7 @@ type loaded struct {
 // load, so that a load that changes a few files splices those files'
 // parts (sequential copies) instead of reading each of 10,000 results
 // again, scattered over the heap. A load's lists are not modified once
-// assembled: the next load changes a copy.
+// made: the next load changes a copy.
 type loadLists struct {
 	files    []*schema.FileResult
 	entities []*schema.Entity
@@ -129,9 +129,6 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 		}
 	}
 	paths, results := slices.Clone(last.paths), slices.Clone(last.results)
-	if last.lists == nil {
-		last.lists = listsOf(last.results)
-	}
 	lists := last.lists.clone()
 	res = &loadResult{}
 	delta := &loadDelta{base: weak.Make(last)}
@@ -242,17 +239,6 @@ func (l *loader) validateFile(t *source.Tree, p, id, policyHash string) (r *file
 	res := l.validator.File(p, src)
 	intern(res.Problems)
 	return &fileResult{id: id, policy: policyHash, res: res}, true, nil
-}
-
-// assemble fills res from the results of the revision's entity files, in
-// path order: entities, problems (the policy's, each file's, the checks
-// across files) and the file count.
-func (res *loadResult) assemble(l *loader, results []*fileResult) {
-	ls := listsOf(results)
-	if l.last != nil && len(l.last.results) == len(results) && (len(results) == 0 || &l.last.results[0] == &results[0]) {
-		l.last.lists = ls // results are l.last's: the next incremental load starts from these
-	}
-	res.fill(l, ls)
 }
 
 // fill fills res from the lists of the revision's entity files. The

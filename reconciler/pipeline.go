@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"weak"
 
 	"certops/gateway"
 	"certops/plan"
@@ -120,7 +121,7 @@ func (r *Reconciler) pipeline(ctx context.Context, rn *run, t *source.Tree) (Res
 	if a := r.applied; a != nil && a.revision == t.Revision && p.Empty() && r.unchanged(d) {
 		// The applied state is what this load builds: the next load's
 		// delta is taken from it.
-		a.load = loadOf(r.loader.last)
+		a.load = weak.Make(r.loader.last)
 		r.publishDegraded(d.degraded)
 		return r.deliver(ctx, ResultUnchanged)
 	}
@@ -219,16 +220,12 @@ type delta struct {
 	deleted  []string        // applied names that desired does not have, sorted
 }
 
-// delta compares out with the applied state.
-func (r *Reconciler) delta(out []*built) *delta {
-	a := r.applied
-	if a == nil {
-		return nil
-	}
-	d := &delta{replaced: make(map[string]bool)}
-	reused := 0
+// add adds the builds of out that applied does not have (fresh; replaced
+// when applied has another build of the name) and returns how many of out
+// it has.
+func (d *delta) add(applied map[string]*built, out []*built) (reused int) {
 	for _, b := range out {
-		switch old, ok := a.built[b.entity.Name]; {
+		switch old, ok := applied[b.entity.Name]; {
 		case old == b:
 			reused++
 		case ok:
@@ -238,6 +235,17 @@ func (r *Reconciler) delta(out []*built) *delta {
 			d.fresh = append(d.fresh, b)
 		}
 	}
+	return reused
+}
+
+// delta compares out with the applied state.
+func (r *Reconciler) delta(out []*built) *delta {
+	a := r.applied
+	if a == nil {
+		return nil
+	}
+	d := &delta{replaced: make(map[string]bool)}
+	reused := d.add(a.built, out)
 	if len(a.built)-reused-len(d.replaced) > 0 {
 		names := make(map[string]bool, len(out))
 		for _, b := range out {
@@ -411,7 +419,7 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 	}
 	next := &appliedState{revision: c.tree.Revision, tree: c.tree, infos: c.desired.infos, plan: c.plan, partial: c.desired.partial}
 	if c.loaded != nil {
-		next.load = loadOf(r.loader.last)
+		next.load = weak.Make(r.loader.last)
 	} else {
 		next.load = r.applied.load // a rotation: the same entities
 	}

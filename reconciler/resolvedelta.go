@@ -5,7 +5,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"weak"
 
 	"certops/schema"
 )
@@ -73,16 +72,7 @@ func (r *Reconciler) incremental(ld *loadDelta) bool {
 func (r *Reconciler) deltaOf(out []*built, gone []string) (d *delta, n int) {
 	a := r.applied
 	d = &delta{replaced: make(map[string]bool)}
-	for _, b := range out {
-		switch old, ok := a.built[b.entity.Name]; {
-		case old == b:
-		case ok:
-			d.fresh = append(d.fresh, b)
-			d.replaced[b.entity.Name] = true
-		default:
-			d.fresh = append(d.fresh, b)
-		}
-	}
+	d.add(a.built, out)
 	for _, name := range gone {
 		if _, ok := a.built[name]; ok {
 			d.deleted = append(d.deleted, name)
@@ -121,6 +111,3 @@ func (r *Reconciler) unchanged(d *desired) bool {
 	}
 	return sameBuild(r.applied.built, d.built)
 }
-
-// loadOf is what the applied state records of the load it is built from.
-func loadOf(l *loaded) weak.Pointer[loaded] { return weak.Make(l) }

@@ -228,8 +228,8 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 	for i, p := range entityFiles {
 		results[i] = next[p]
 	}
-	l.last = &loaded{tree: t, paths: entityFiles, results: results, policyHash: policyHash}
-	res.assemble(l, results)
+	l.last = &loaded{tree: t, paths: entityFiles, results: results, policyHash: policyHash, lists: listsOf(results)}
+	res.fill(l, l.last.lists)
 	return res, nil
 }
 
