@@ -3,11 +3,15 @@ package reconciler
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"testing/fstest"
 
 	"certops/fixtures"
 	"certops/gateway"
+	"certops/schema"
+	"certops/source"
 )
 
 // refusingOnce is a real gateway that refuses the next refuse
@@ -108,5 +112,38 @@ func TestNeedsPEM(t *testing.T) {
 				t.Errorf("needsPEM(%s) = %v, want %v", tt.name, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestLeanRereadFollowsLinks checks that a lean entity whose file is a
+// symbolic link in a Git tree (a blob holding the target's path) is read
+// again from the file the link leads to, as the load read it.
+func TestLeanRereadFollowsLinks(t *testing.T) {
+	ca := fixtures.NewRootCA(t, "lean link CA")
+	shop, _ := entity(t, ca, "shop", "shop.example.com")
+	r := fixtures.NewGitRepo(t)
+	fixtures.WriteFilesTo(t, r.Work, map[string]string{".store/shop.yaml": shop})
+	if err := os.MkdirAll(filepath.Join(r.Work, "certs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../.store/shop.yaml", filepath.Join(r.Work, "certs", "shop.yaml")); err != nil {
+		t.Skipf("symbolic links not supported: %v", err)
+	}
+	head := r.Commit(t, "a link", nil)
+	fsys, err := source.OpenRevision(t.Context(), r.Work, head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLoader("", schema.Options{}).leanWhen(true)
+	loaded, err := l.load(t.Context(), fsys.(*source.Tree))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded.entities) != 1 || !loaded.entities[0].Lean() {
+		t.Fatalf("loaded %d entities (lean: %v), want shop, lean", len(loaded.entities), len(loaded.entities) == 1 && loaded.entities[0].Lean())
+	}
+	got, err := l.reread("certs/shop.yaml")
+	if err != nil || string(got) != shop {
+		t.Errorf("reread(certs/shop.yaml) = %d bytes, %v; want the %d bytes of .store/shop.yaml", len(got), err, len(shop))
 	}
 }

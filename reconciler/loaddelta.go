@@ -20,6 +20,9 @@ type loaded struct {
 	// this one from it; nil after a full load.
 	delta *loadDelta
 	lists *loadLists // of results
+	// linked maps the entity and policy files that are symbolic links to
+	// the files they lead to (a tree with links is always loaded in full).
+	linked map[string]string
 }
 
 // loadLists are the results of a revision's entity files as flat lists in

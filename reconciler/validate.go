@@ -67,21 +67,10 @@ func (l *loader) reread(p string) ([]byte, error) {
 	if l.last == nil {
 		return nil, fmt.Errorf("read %s: no revision loaded", p)
 	}
-	t := l.last.tree
-	if len(t.Links)+len(t.Special) > 0 {
-		// p may be a link: read the file it leads to, as load does.
-		listed, err := l.list(context.Background(), t)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range listed.Files {
-			if f.Path == p {
-				p = f.Target
-				break
-			}
-		}
+	if to, ok := l.last.linked[p]; ok {
+		p = to // a link: the file it leads to, as load read it
 	}
-	return t.ReadFile(p)
+	return l.last.tree.ReadFile(p)
 }
 
 // needsPEM reports whether a sink may read the PEM text of the entities it
@@ -123,8 +112,15 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 	if err != nil {
 		return nil, err
 	}
+	var linked map[string]string // the listed paths that are links, for reread
 	for _, f := range listed.Files {
 		target[f.Path] = f.Target
+		if f.Target != f.Path {
+			if linked == nil {
+				linked = make(map[string]string)
+			}
+			linked[f.Path] = f.Target
+		}
 		switch f.Kind {
 		case schema.FileEntity:
 			entityFiles = append(entityFiles, f.Path)
@@ -228,7 +224,7 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 	for i, p := range entityFiles {
 		results[i] = next[p]
 	}
-	l.last = &loaded{tree: t, paths: entityFiles, results: results, policyHash: policyHash, lists: listsOf(results)}
+	l.last = &loaded{tree: t, paths: entityFiles, results: results, policyHash: policyHash, lists: listsOf(results), linked: linked}
 	res.fill(l, l.last.lists)
 	return res, nil
 }

@@ -35,11 +35,12 @@ func (t *Tree) setDelta(base *Tree, changed []string) {
 // and t (added, rewritten or removed), sorted, when t's source recorded
 // them as it built t (a watched folder's events, a Git tree diffed by
 // subtree hashes): then the caller need not compare the two listings file
-// by file. paths may be shared with the tree: do not modify it. ok is false when the source did not record the change from base
-// (another source, a full walk, too many trees apart); the caller then
-// compares t.Files with base.Files. Links and special entries are not
-// covered: a caller that reads them compares them itself. A tree is
-// unchanged since itself.
+// by file. paths may be shared with the tree: do not modify it. ok is
+// false when the source did not record the change from base (another
+// source, a full walk, too many trees apart); the caller then compares
+// t.Files with base.Files. Links and special entries are not covered: a
+// caller that reads them compares them itself. A tree is unchanged since
+// itself.
 func (t *Tree) ChangedSince(base *Tree) (paths []string, ok bool) {
 	if base == nil {
 		return nil, false
