@@ -23,7 +23,6 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/cache"
-	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
@@ -611,10 +610,10 @@ func listAll(repo *git.Repository, tree *object.Tree) (files, links map[string]s
 		if err != nil {
 			return nil, nil, err
 		}
-		switch entry.Mode {
-		case filemode.Regular, filemode.Executable:
+		switch kindOf(&entry) {
+		case kindFile:
 			files[name] = entry.Hash.String()
-		case filemode.Symlink:
+		case kindLink:
 			// The blob holds the link's target; the loader reads the link
 			// as that file when it is inside the tree (schema's rule).
 			target, err := readLinkBlob(repo, entry.Hash)
