@@ -437,7 +437,15 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 			return nil
 		})
 	}
-	g.Go(func() error { keepGCHeadroom(ctx, gcHeadroom); return nil })
+	g.Go(func() error {
+		keepGCHeadroom(ctx, func() uint64 {
+			if rec.Ready() {
+				return gcHeadroom
+			}
+			return startHeadroom
+		})
+		return nil
+	})
 	g.Go(func() error { return cache.Run(ctx) })
 	g.Go(func() error { return rec.Run(ctx) })
 	if fb != nil {

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -54,7 +55,7 @@ func TestKeepGCHeadroom(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		keepGCHeadroom(ctx, headroom)
+		keepGCHeadroom(ctx, func() uint64 { return headroom })
 	}()
 	defer func() {
 		cancel()
@@ -95,7 +96,7 @@ func TestKeepGCHeadroomLeavesGOGC(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		keepGCHeadroom(t.Context(), 4<<30)
+		keepGCHeadroom(t.Context(), func() uint64 { return 4 << 30 })
 	}()
 	select {
 	case <-done:
@@ -106,4 +107,43 @@ func TestKeepGCHeadroomLeavesGOGC(t *testing.T) {
 	if got := readGOGC(t); got != 100 {
 		t.Errorf("GOGC = %d with GOGC=100 in the environment, want 100", got)
 	}
+}
+
+// TestKeepGCHeadroomFollowsHeadroom checks that the headroom is read again
+// after each collection: what the daemon asks for during its start drops
+// to the steady headroom at the next collection once the first revision
+// is served.
+func TestKeepGCHeadroomFollowsHeadroom(t *testing.T) {
+	t.Setenv("GOGC", "")
+	base := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(base) })
+	var headroom atomic.Uint64
+	headroom.Store(1 << 30)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		keepGCHeadroom(ctx, headroom.Load)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	waitGOGC := func(what string, ok func(uint64) bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok(readGOGC(t)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("GOGC = %d after collections, want it %s", readGOGC(t), what)
+			}
+			runtime.GC()
+			runtime.Gosched()
+		}
+	}
+	var high uint64
+	waitGOGC("raised for 1 GiB of headroom", func(v uint64) bool { high = v; return v > 1000 })
+	headroom.Store(1 << 20) // less than the test binary's live heap
+	waitGOGC("back to 100 for 1 MiB of headroom", func(v uint64) bool { return v == 100 })
+	headroom.Store(64 << 20)
+	waitGOGC("raised again, below the first", func(v uint64) bool { return v > 100 && v < high })
 }
