@@ -56,9 +56,10 @@
 // # Observability
 //
 // Options.OnHandshake is called with the [HandshakeResult] of every
-// handshake, failures included (the server completes handshakes itself,
-// before net/http sees the connection), cheaply enough for a metrics
-// counter. What is served is described by the caller, which built the
+// handshake, failures included, exactly once, cheaply enough for a metrics
+// counter: net/http does the handshake in its connection goroutine, and
+// the gateway observes its end on the connection under it (see
+// handshakeListener). What is served is described by the caller, which built the
 // Config. Per-handshake decisions are logged at Debug level only.
 //
 // The package knows nothing of Git, CUE or files: its input is [Config].

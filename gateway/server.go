@@ -132,7 +132,7 @@ func New(opts Options) *Server {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ConnContext:       connContext,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:          httpErrorLog(log),
 	}
 	return s
 }
@@ -201,7 +201,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.rotating.Store(false)
 		}()
 	}
-	hl := newHandshakeListener(ctx, ln, s)
+	hl := newHandshakeListener(ln, s)
 	stop := context.AfterFunc(ctx, func() {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -210,7 +210,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	err := s.http.Serve(hl)
 	_ = hl.Close()
-	hl.wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
