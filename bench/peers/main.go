@@ -45,7 +45,7 @@ func main() {
 		rotations = flag.Int("rotations", 3, "rotations timed per server")
 		bin       = flag.String("certops", "", "certops binary (built from the repository when empty)")
 		keep      = flag.Bool("keep", false, "keep the work directory")
-		only      = flag.String("only", "", "run only the servers whose label matches this regular expression")
+		only      = flag.String("only", "", "run only the servers whose label matches this regular expression (go-static always; certops-base/X with certops/X)")
 		extra     = flag.String("certops-env", "", "also run certops with 1 and 10,000 certificates with this environment (e.g. GOGC=400)")
 		baseline  = flag.String("baseline", "", "also run this certops binary (e.g. built from main) with 1 and 10,000 certificates, as certops-base")
 	)
@@ -190,8 +190,11 @@ func (b *bench) run(ctx context.Context) (err error) {
 		hot[i] = name(i)
 	}
 	for k, sp := range specs {
-		if sp.label != "go-static" && !b.only.MatchString(sp.label) {
-			continue // the baseline always runs
+		// go-static always runs, and the -baseline binary wherever
+		// certops does: -only '^certops/1$' compares the two.
+		if sp.label != "go-static" && !b.only.MatchString(sp.label) &&
+			!b.only.MatchString(strings.Replace(sp.label, "certops-base/", "certops/", 1)) {
+			continue
 		}
 		dir := filepath.Join(b.work, fmt.Sprintf("srv-%d", k))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
