@@ -390,9 +390,22 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 			hotOf[t.srv] = t
 		}
 	}
+	// baseOf is the certops-base target of a certops target: the same
+	// set and traffic, the -baseline binary.
+	baseOf := map[*target]*target{}
+	for _, t := range targets {
+		if t.srv.kind != "certops" || strings.Contains(t.srv.label, "GOMAXPROCS") || b.extra != "" && strings.HasSuffix(t.srv.label, b.extra) {
+			continue
+		}
+		for _, o := range targets {
+			if o.srv.kind == "certops-base" && o.srv.set.n == t.srv.set.n && o.pattern == t.pattern {
+				baseOf[t] = o
+			}
+		}
+	}
 	w := os.Stdout
-	fmt.Fprintln(w, "| server | traffic | CPU µs/hs | × go-static | median × go-static | × 1 cert | × hot 64 | hs/s | failed | GC/1k hs | RSS MiB | start-up | rotation p50 |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| server | traffic | CPU µs/hs | × go-static | median × go-static | × 1 cert | × hot 64 | median × base | hs/s | failed | GC/1k hs | RSS MiB | start-up | rotation p50 |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, t := range targets {
 		ratio := "-"
 		if one := onePer[t.srv.kind]; one != nil && one != t && t.srv.set.n > 1 && us(one) > 0 {
@@ -407,16 +420,23 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 			slices.Sort(d)
 			rotation = fmt.Sprintf("%.1f ms", float64(d[len(d)/2].Microseconds())/1000)
 		}
+		vsBase := "-"
+		if o := baseOf[t]; o != nil {
+			vsBase = fmt.Sprintf("%.3f", medianRatio(t.perHS, o.perHS))
+		}
 		gcs := "-"
 		if t.gcs >= 0 && t.hs > 0 {
 			gcs = fmt.Sprintf("%.1f", float64(t.gcs)*1000/float64(t.hs))
 		}
-		fmt.Fprintf(w, "| %-24s | %-9s | %4.0f | %.3f | %.3f | %5s | %5s | %4.0f | %d | %4s | %3.0f | %.2f s | %s |\n",
-			t.srv.label, t.pattern, us(t), us(t)/us(base), medianRatio(t.perHS, base.perHS), ratio, hot,
+		fmt.Fprintf(w, "| %-24s | %-9s | %4.0f | %.3f | %.3f | %5s | %5s | %5s | %4.0f | %d | %4s | %3.0f | %.2f s | %s |\n",
+			t.srv.label, t.pattern, us(t), us(t)/us(base), medianRatio(t.perHS, base.perHS), ratio, hot, vsBase,
 			float64(t.hs)/t.wall.Seconds(), t.failed, gcs, float64(t.rss)/(1<<20), t.srv.startup.Seconds(), rotation)
 	}
 	fmt.Println("\nmedian × go-static: the median over rounds of the ratio to go-static's figure in the same round,")
 	fmt.Println("which one round disturbed by other work on the machine moves less than the totals.")
+	if b.baseline != "" {
+		fmt.Println("median × base: the same for certops against the -baseline binary, same set and traffic.")
+	}
 	fmt.Println("\nrotation: certops = rewrite one entity file, HAProxy = runtime API set/commit ssl cert,")
 	fmt.Println("nginx = write the files and reload; each timed until a handshake serves the new leaf.")
 }
