@@ -25,7 +25,7 @@ const changeChunk = 256 << 10
 // unreachable, until they are as many as the live ones: then the result
 // is compacted, a full build of the same configuration (once per about as
 // many changed entities as are served, so O(1) per change amortised).
-func changeSnapshot(srv *Server, prev *snapshot, changed []Entity, removed []string, cacheSize int) (*snapshot, error) {
+func changeSnapshot(srv *Server, prev *snapshot, changed []Entity, removed []string) (*snapshot, error) {
 	next := &snapshot{
 		srv: srv, seed: prev.seed,
 		exact: prev.exact, wildcard: prev.wildcard, byName: prev.byName, fallback: prev.fallback,
@@ -156,19 +156,19 @@ func changeSnapshot(srv *Server, prev *snapshot, changed []Entity, removed []str
 	if collision {
 		// Two different names with one 64-bit hash: a full build of the
 		// same configuration picks another seed.
-		return next.compact(cacheSize)
+		return next.compact()
 	}
 
 	// Entities that did not change keep their parsed form: the entries
 	// refer to storage the new snapshot shares, under the same index.
-	next.cache = newCache(cacheSize, next.entities.len())
+	next.cache = next.newCache()
 	for k := range prev.cache {
 		if e := prev.cache[k].Load(); e != nil && !touchedSlots[e.index] {
-			next.cache[int(e.index)&(len(next.cache)-1)].Store(e)
+			next.slot(e.index).Store(e)
 		}
 	}
 	if next.stale > next.arena.size/2 {
-		return next.compact(cacheSize)
+		return next.compact()
 	}
 	return next, nil
 }
@@ -176,8 +176,8 @@ func changeSnapshot(srv *Server, prev *snapshot, changed []Entity, removed []str
 // compact rebuilds s without the storage of removed and replaced entities:
 // a full build of the configuration s serves, its keys taken from s (see
 // Entity.Chains), its parsed keys carried over.
-func (s *snapshot) compact(cacheSize int) (*snapshot, error) {
-	return buildSnapshot(s.srv, s.config(), s, cacheSize)
+func (s *snapshot) compact() (*snapshot, error) {
+	return buildSnapshot(s.srv, s.config(), s)
 }
 
 // entityBytes is the arena size of an entity's name, SNIs, certificates

@@ -43,11 +43,15 @@ import (
 // The parsed form a handshake needs (tls.Certificate with key and Leaf, a
 // per-entity tls.Config) is an [entry], built on first use from the arena
 // and kept in a bounded, direct-mapped cache of atomic pointers: lookups
-// never lock, a snapshot with at most cacheSize entities never evicts, and
-// a larger one keeps its hot entities parsed while cold ones are built
-// again on a cache miss: for an ECDSA or Ed25519 entity with one chain
-// that is copying bytes (no certificate or key is parsed), for RSA a key
-// parse (~350 µs RSA-2048). Private keys that have no stored form (e.g.
+// never lock, a snapshot whose entities all fit in the cache's memory
+// budget (Options.CacheBytes, by the estimate of entryBytes) never evicts,
+// and a larger one keeps its hot entities parsed while cold ones are
+// built again on a cache miss: for an ECDSA or Ed25519 entity with one
+// chain that is copying bytes (no certificate or key is parsed, ~2-4 µs
+// with crypto/ecdsa's conversion of the key at its first signature), for
+// RSA a key parse (~350 µs RSA-2048). The budget is small (1 MiB) because
+// every GC cycle marks the cache, and a miss costs an ECDSA handshake
+// well under 1%. Private keys that have no stored form (e.g.
 // opaque crypto.Signers) are kept as they were given, in the pinned slice.
 type snapshot struct {
 	srv  *Server
@@ -70,7 +74,7 @@ type snapshot struct {
 	live  int    // entities served
 	stale uint64 // arena bytes of removed or replaced entities (see compact)
 
-	cache []atomic.Pointer[entry] // len is a power of two
+	cache []atomic.Pointer[entry] // direct-mapped: entity i in slot i mod len
 }
 
 // sniRec is one configured server name.
@@ -185,7 +189,7 @@ func (s *snapshot) entityName(i int32) string {
 // a miss. Concurrent misses may build the same entry twice; the last one
 // stored wins, and both are equivalent.
 func (s *snapshot) entry(i int32) (*entry, error) {
-	slot := &s.cache[int(i)&(len(s.cache)-1)]
+	slot := s.slot(i)
 	if e := slot.Load(); e != nil && e.index == i {
 		return e, nil
 	}
@@ -258,19 +262,76 @@ func (b *builder) pool(p *x509.CertPool) int32 {
 	return i
 }
 
-// newCache returns the entry cache of a snapshot of n entity records.
-func newCache(size int, n uint32) []atomic.Pointer[entry] {
-	slots := 1
-	for slots < size && slots < int(n) {
-		slots <<= 1
+// slot returns the cache slot of entity i.
+func (s *snapshot) slot(i int32) *atomic.Pointer[entry] {
+	return &s.cache[uint32(i)%uint32(len(s.cache))]
+}
+
+// Estimated heap of an entry (measured on Go 1.26 for an ECDSA P-256 and
+// an RSA-2048 entity: TestEntryBytes), for the cache's memory budget.
+const (
+	entryBaseBytes = 850  // entry, tls.Config and its closures, name, ticket tag
+	chainBytes     = 150  // a tls.Certificate and its DER slices
+	ecKeyBytes     = 450  // *ecdsa.PrivateKey with its big.Ints, and crypto/ecdsa's FIPS form of it
+	edKeyBytes     = 80   // ed25519.PrivateKey
+	rsaKeyBytes    = 4300 // *rsa.PrivateKey, precomputed, and crypto/rsa's FIPS form of it
+	leafBytes      = 3000 // a parsed x509.Certificate, for entities with several chains and client entities
+)
+
+// newCache returns the entry cache of s, as large as srv's cache budget
+// allows for entries of the size s's entities have on average (sampled),
+// and never larger than the number of entity records.
+func (s *snapshot) newCache() []atomic.Pointer[entry] {
+	n := int(s.entities.len())
+	slots := s.srv.cacheSize
+	if slots == 0 {
+		slots = s.srv.cacheBytes / s.entryBytes()
 	}
-	return make([]atomic.Pointer[entry], slots)
+	return make([]atomic.Pointer[entry], max(1, min(slots, n)))
+}
+
+// entryBytes estimates the heap of a parsed entry of s from up to 64
+// entities spread over it.
+func (s *snapshot) entryBytes() int {
+	n := s.entities.len()
+	step := max(1, n/64)
+	total, count := 0, 0
+	for i := uint32(0); i < n; i += step {
+		rec := s.entities.at(i)
+		if rec.name.n == 0 {
+			continue // removed
+		}
+		total += entryBaseBytes
+		for k := range int(rec.nChains) {
+			c := s.chain(rec, k)
+			total += chainBytes
+			if rec.nChains > 1 || rec.client {
+				total += leafBytes
+			}
+			if c.pinned >= 0 {
+				continue // kept as given, not per entry
+			}
+			switch c.alg {
+			case x509.RSA:
+				total += rsaKeyBytes
+			case x509.Ed25519:
+				total += edKeyBytes
+			default:
+				total += ecKeyBytes
+			}
+		}
+		count++
+	}
+	if count == 0 {
+		return entryBaseBytes + chainBytes + ecKeyBytes
+	}
+	return total / count
 }
 
 // buildSnapshot checks cfg as a whole and builds the snapshot it describes.
 // prev is the running snapshot; an entity whose client CA pool and depth
 // are unchanged keeps its ticket policy, so its sessions keep resuming.
-func buildSnapshot(srv *Server, cfg Config, prev *snapshot, cacheSize int) (*snapshot, error) {
+func buildSnapshot(srv *Server, cfg Config, prev *snapshot) (*snapshot, error) {
 	s := &snapshot{
 		srv:      srv,
 		seed:     maphash.MakeSeed(),
@@ -332,7 +393,7 @@ func buildSnapshot(srv *Server, cfg Config, prev *snapshot, cacheSize int) (*sna
 	s.arena.trim()
 	s.live = int(s.entities.len())
 	s.index()
-	s.cache = newCache(cacheSize, s.entities.len())
+	s.cache = s.newCache()
 	s.carryOver(prev)
 	return s, nil
 }
@@ -363,7 +424,7 @@ func (s *snapshot) carryOver(prev *snapshot) {
 			keys[n] = old.chains[n].PrivateKey
 		}
 		if e, err := s.build(j, keys); err == nil {
-			s.cache[int(j)&(len(s.cache)-1)].Store(e)
+			s.slot(j).Store(e)
 		}
 	}
 }

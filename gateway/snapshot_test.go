@@ -209,7 +209,7 @@ func TestApplyCarriesParsedKeys(t *testing.T) {
 	first := s.snap.Load()
 	cached := func(snap *snapshot, name string) *entry {
 		i := snap.indexOf(name)
-		e := snap.cache[int(i)&(len(snap.cache)-1)].Load()
+		e := snap.slot(i).Load()
 		if e == nil || e.index != i {
 			return nil
 		}

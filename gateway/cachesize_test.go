@@ -1,0 +1,130 @@
+package gateway
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"fmt"
+	"runtime"
+	"testing"
+
+	"certops/fixtures"
+)
+
+// TestEntryBytes keeps the entry size estimates of the cache's memory
+// budget honest: the heap that parsed entries keep, their keys used once
+// (crypto/ecdsa and crypto/rsa keep a FIPS form of a key they signed
+// with), is within a third of snapshot.entryBytes for each kind of entity.
+func TestEntryBytes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures the heap of parsed entries")
+	}
+	p := newPKI(t)
+	ecdsaLeaf := p.root.Leaf(t, fixtures.LeafOptions{DNSNames: []string{"x.example.com"}}).TLS(t)
+	rsaLeaf := p.root.Leaf(t, fixtures.LeafOptions{DNSNames: []string{"x.example.com"}, Key: fixtures.RSA}).TLS(t)
+	edLeaf := p.root.Leaf(t, fixtures.LeafOptions{DNSNames: []string{"x.example.com"}, Key: fixtures.Ed25519}).TLS(t)
+	for _, tc := range []struct {
+		name   string
+		chains []tls.Certificate
+	}{
+		{"ecdsa", []tls.Certificate{ecdsaLeaf}},
+		{"rsa", []tls.Certificate{rsaLeaf}},
+		{"ed25519", []tls.Certificate{edLeaf}},
+		{"ecdsa+rsa", []tls.Certificate{ecdsaLeaf, rsaLeaf}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 256
+			var cfg Config
+			for i := range n {
+				name := fmt.Sprintf("e%d", i)
+				cfg.Entities = append(cfg.Entities, Entity{Name: name, SNIs: []string{name + ".example.com"}, Chains: tc.chains})
+			}
+			s := New(Options{CacheSize: n})
+			if err := s.Apply(cfg); err != nil {
+				t.Fatal(err)
+			}
+			snap := s.snap.Load()
+			digest := sha256.Sum256([]byte("entry"))
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			for i := range int32(n) {
+				e, err := snap.entry(i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range e.chains {
+					opts := crypto.SignerOpts(crypto.SHA256)
+					if _, ok := c.PrivateKey.(interface{ Seed() []byte }); ok {
+						opts = crypto.Hash(0) // Ed25519 signs the message itself
+					}
+					if _, err := c.PrivateKey.(crypto.Signer).Sign(rand.Reader, digest[:], opts); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			got := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+			want := float64(snap.entryBytes())
+			t.Logf("%s: %.0f bytes per entry, estimated %.0f", tc.name, got, want)
+			if got < want*2/3 || got > want*4/3 {
+				t.Errorf("an entry of %s keeps %.0f bytes of heap, estimated %.0f: update the estimates in snapshot.go", tc.name, got, want)
+			}
+			runtime.KeepAlive(snap)
+		})
+	}
+}
+
+// BenchmarkEntryMiss measures what a cache miss adds to a handshake: an
+// entry built from the arena and its key's first signature ("miss")
+// against a signature with a cached entry's key ("hit").
+//
+//	go test ./gateway/ -run '^$' -bench EntryMiss
+func BenchmarkEntryMiss(b *testing.B) {
+	for _, kt := range []fixtures.KeyType{fixtures.ECDSA, fixtures.Ed25519, fixtures.RSA} {
+		p := newPKI(b)
+		leaf := p.root.Leaf(b, fixtures.LeafOptions{DNSNames: []string{"x.example.com"}, Key: kt}).TLS(b)
+		var cfg Config
+		for i := range 1024 {
+			name := fmt.Sprintf("e%d", i)
+			cfg.Entities = append(cfg.Entities, Entity{Name: name, SNIs: []string{name + ".example.com"}, Chains: []tls.Certificate{leaf}})
+		}
+		s := New(Options{CacheSize: 1})
+		if err := s.Apply(cfg); err != nil {
+			b.Fatal(err)
+		}
+		snap := s.snap.Load()
+		digest := sha256.Sum256([]byte("entry"))
+		opts := crypto.SignerOpts(crypto.SHA256)
+		if kt == fixtures.Ed25519 {
+			opts = crypto.Hash(0)
+		}
+		sign := func(e *entry) {
+			if _, err := e.chains[0].PrivateKey.(crypto.Signer).Sign(rand.Reader, digest[:], opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, mode := range []string{"hit", "miss"} {
+			b.Run(string(kt)+"/"+mode, func(b *testing.B) {
+				b.ReportAllocs()
+				hot, err := snap.build(0, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				i := int32(0)
+				for b.Loop() {
+					e := hot
+					if mode == "miss" {
+						i = (i + 1) % 1024
+						if e, err = snap.build(i, nil); err != nil {
+							b.Fatal(err)
+						}
+					}
+					sign(e)
+				}
+			})
+		}
+	}
+}
