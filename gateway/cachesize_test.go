@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"testing"
 
 	"certops/fixtures"
@@ -49,6 +50,7 @@ func TestEntryBytes(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&before)
+			scanBefore := scanBytes()
 			for i := range int32(n) {
 				e, err := snap.entry(i)
 				if err != nil {
@@ -67,8 +69,9 @@ func TestEntryBytes(t *testing.T) {
 			runtime.GC()
 			runtime.ReadMemStats(&after)
 			got := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+			scanned := float64(int64(scanBytes())-int64(scanBefore)) / n
 			want := float64(snap.entryBytes())
-			t.Logf("%s: %.0f bytes per entry, estimated %.0f", tc.name, got, want)
+			t.Logf("%s: %.0f bytes per entry (%.0f scanned), estimated %.0f", tc.name, got, scanned, want)
 			if got < want*2/3 || got > want*4/3 {
 				t.Errorf("an entry of %s keeps %.0f bytes of heap, estimated %.0f: update the estimates in snapshot.go", tc.name, got, want)
 			}
@@ -127,4 +130,11 @@ func BenchmarkEntryMiss(b *testing.B) {
 			})
 		}
 	}
+}
+
+// scanBytes is the heap the garbage collector scans for pointers.
+func scanBytes() uint64 {
+	m := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+	metrics.Read(m)
+	return m[0].Value.Uint64()
 }
