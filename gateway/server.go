@@ -53,11 +53,13 @@ type Options struct {
 }
 
 // DefaultCacheBytes is the default memory budget of the parsed cache. An
-// entity missing from the cache is parsed again on its next handshake,
-// which costs an ECDSA or Ed25519 entity with one chain ~2-4 µs (its
-// bytes are copied, nothing is parsed) against ~600 µs for the handshake,
-// so a large cache buys little CPU and costs heap that every GC cycle
-// marks.
+// entity missing from the cache is built again on its next handshake,
+// which costs an ECDSA or Ed25519 entity with one chain a few µs (its
+// bytes are copied, nothing is parsed; BenchmarkEntryMiss) against ~600
+// µs for the handshake, so a large cache buys little CPU and costs heap
+// that every GC cycle marks. An RSA entity's miss parses its key
+// (~100-200 µs): configurations of many RSA entities with traffic spread
+// over most of them may want a larger budget.
 const DefaultCacheBytes = 1 << 20
 
 // DefaultCacheSize is the number of entities the default budget keeps

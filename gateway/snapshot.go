@@ -47,9 +47,9 @@ import (
 // budget (Options.CacheBytes, by the estimate of entryBytes) never evicts,
 // and a larger one keeps its hot entities parsed while cold ones are
 // built again on a cache miss: for an ECDSA or Ed25519 entity with one
-// chain that is copying bytes (no certificate or key is parsed, ~2-4 µs
+// chain that is copying bytes (no certificate or key is parsed; a few µs
 // with crypto/ecdsa's conversion of the key at its first signature), for
-// RSA a key parse (~350 µs RSA-2048). The budget is small (1 MiB) because
+// RSA a key parse (~100-350 µs RSA-2048). The budget is small (1 MiB) because
 // every GC cycle marks the cache, and a miss costs an ECDSA handshake
 // well under 1%. Private keys that have no stored form (e.g.
 // opaque crypto.Signers) are kept as they were given, in the pinned slice.
