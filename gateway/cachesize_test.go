@@ -138,3 +138,55 @@ func scanBytes() uint64 {
 	metrics.Read(m)
 	return m[0].Value.Uint64()
 }
+
+// TestCacheBudget checks the number of cache slots a snapshot gets: as
+// many entries as its budget holds by their estimated size, fewer for
+// larger entities, a fixed number with CacheSize, and never more than
+// there are entities.
+func TestCacheBudget(t *testing.T) {
+	p := newPKI(t)
+	ecdsaLeaf := p.root.Leaf(t, fixtures.LeafOptions{DNSNames: []string{"x.example.com"}}).TLS(t)
+	rsaLeaf := p.root.Leaf(t, fixtures.LeafOptions{DNSNames: []string{"x.example.com"}, Key: fixtures.RSA}).TLS(t)
+	config := func(n int, chains ...tls.Certificate) Config {
+		var cfg Config
+		for i := range n {
+			name := fmt.Sprintf("e%d", i)
+			cfg.Entities = append(cfg.Entities, Entity{Name: name, SNIs: []string{name + ".example.com"}, Chains: chains})
+		}
+		return cfg
+	}
+	ecdsaEntry := entryBaseBytes + chainBytes + ecKeyBytes
+	rsaEntry := entryBaseBytes + chainBytes + rsaKeyBytes
+	for _, tc := range []struct {
+		name string
+		opts Options
+		cfg  Config
+		want int
+	}{
+		{"default budget, few entities", Options{}, config(10, ecdsaLeaf), 10},
+		{"default budget, ecdsa", Options{}, config(DefaultCacheSize+100, ecdsaLeaf), DefaultCacheSize},
+		{"budget of 50 ecdsa entries", Options{CacheBytes: 50 * ecdsaEntry}, config(200, ecdsaLeaf), 50},
+		{"the same budget, rsa", Options{CacheBytes: 50 * ecdsaEntry}, config(200, rsaLeaf), 50 * ecdsaEntry / rsaEntry},
+		{"fixed size", Options{CacheSize: 7, CacheBytes: 1}, config(200, rsaLeaf), 7},
+		{"budget below one entry", Options{CacheBytes: 1}, config(200, ecdsaLeaf), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(tc.opts)
+			if err := s.Apply(tc.cfg); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(s.snap.Load().cache); got != tc.want {
+				t.Errorf("cache slots = %d, want %d", got, tc.want)
+			}
+			// A change keeps the budget; a removed entity's record stays
+			// until a compaction (at once for the few entities).
+			if err := s.ApplyChanges(nil, []string{"e0"}); err != nil {
+				t.Fatal(err)
+			}
+			snap := s.snap.Load()
+			if got, want := len(snap.cache), min(tc.want, int(snap.entities.len())); got != want {
+				t.Errorf("cache slots after a removal = %d, want %d", got, want)
+			}
+		})
+	}
+}
