@@ -55,7 +55,9 @@ func (s *snapshot) build(i int32, keys []crypto.PrivateKey) (*entry, error) {
 		}
 		e.chains[n] = c
 	}
-	e.ticketTag = append([]byte(ticketTagPrefix), e.name...)
+	// One allocation of the exact size: a cache miss builds this.
+	e.ticketTag = make([]byte, 0, len(ticketTagPrefix)+len(e.name)+1+10)
+	e.ticketTag = append(append(e.ticketTag, ticketTagPrefix...), e.name...)
 	e.ticketTag = append(e.ticketTag, 0)
 	e.ticketTag = strconv.AppendUint(e.ticketTag, uint64(rec.policy), 10)
 
