@@ -184,8 +184,7 @@ func heapReport(b *testing.B, kind string) {
 	}
 	parts = append(parts, heapComponent{"gateway parsed cache", served.minus(loaded)})
 	drop("descriptions", func() {
-		empty := []plan.EntityInfo{}
-		rec.entities.Store(&empty)
+		rec.entities.Store(&plan.Set{})
 		rec.applied.infos = nil
 		rec.applied.plan = nil
 		st := *rec.status.Load()

@@ -1,14 +1,12 @@
 package reconciler
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"slices"
-	"strings"
 	"time"
 	"weak"
 
@@ -203,7 +201,7 @@ func warnings(list schema.ErrorList) schema.ErrorList {
 type desired struct {
 	built    []*built          // every build; nil after resolveDelta, which gives the delta alone (see builds)
 	n        int               // entities
-	infos    []plan.EntityInfo // sorted by name
+	infos    *plan.Set         // the descriptions
 	degraded []Degraded
 	partial  bool   // some entity was left out or kept at its last good build (partial.go)
 	delta    *delta // against the applied state; nil when none is applied
@@ -251,9 +249,9 @@ func (r *Reconciler) delta(out []*built) *delta {
 		for _, b := range out {
 			names[b.entity.Name] = true
 		}
-		for _, info := range a.infos {
-			if !names[info.Name] {
-				d.deleted = append(d.deleted, info.Name)
+		for i := range a.infos.Len() {
+			if name := a.infos.Name(i); !names[name] {
+				d.deleted = append(d.deleted, name)
 			}
 		}
 	}
@@ -266,56 +264,15 @@ func (d *delta) small(n int) bool {
 	return d != nil && 4*(len(d.fresh)+len(d.deleted)) < n
 }
 
-// infos returns the infos of desired sorted by name: the applied ones,
-// without the replaced and deleted, merged with the fresh ones. The
-// applied infos between two changes are copied as runs, without a look at
-// each: a one-entity change is one copy of the slice.
-func (d *delta) infos(applied []plan.EntityInfo) []plan.EntityInfo {
-	byName := func(info plan.EntityInfo, name string) int { return strings.Compare(info.Name, name) }
-	type cut struct {
-		at   int              // index in applied
-		info *plan.EntityInfo // inserted before applied[at]; nil for none
-		drop bool             // applied[at] is left out
+// infos returns the descriptions of desired: the applied ones, without
+// the replaced and deleted, with the fresh ones (see plan.Set.With, which
+// copies the applied descriptions between two changes as runs, unread).
+func (d *delta) infos(applied *plan.Set) *plan.Set {
+	fresh := make([]plan.EntityInfo, len(d.fresh))
+	for i, b := range d.fresh {
+		fresh[i] = *b.fresh() // not planned yet: its own description
 	}
-	cuts := make([]cut, 0, len(d.fresh)+len(d.deleted))
-	for _, b := range d.fresh {
-		at, found := slices.BinarySearchFunc(applied, b.entity.Name, byName)
-		cuts = append(cuts, cut{at: at, info: b.fresh, drop: found}) // not planned yet: its own description
-	}
-	for _, name := range d.deleted {
-		if at, found := slices.BinarySearchFunc(applied, name, byName); found {
-			cuts = append(cuts, cut{at: at, drop: true})
-		}
-	}
-	// At one index, the new names (before applied[at], by name) come
-	// before the one that replaces or deletes applied[at].
-	slices.SortFunc(cuts, func(x, y cut) int {
-		if c := cmp.Compare(x.at, y.at); c != 0 {
-			return c
-		}
-		switch {
-		case x.drop && y.drop:
-			return 0 // the same cut: one applied entity is dropped once
-		case x.drop:
-			return 1
-		case y.drop:
-			return -1
-		}
-		return strings.Compare(x.info.Name, y.info.Name)
-	})
-	out := make([]plan.EntityInfo, 0, len(applied)+len(d.fresh)-len(d.replaced)-len(d.deleted))
-	cur := 0
-	for _, c := range cuts {
-		out = append(out, applied[cur:c.at]...)
-		cur = c.at
-		if c.info != nil {
-			out = append(out, *c.info)
-		}
-		if c.drop {
-			cur = c.at + 1
-		}
-	}
-	return append(out, applied[cur:]...)
+	return applied.With(fresh, d.deleted)
 }
 
 // resolve resolves the secret references of the entities and builds the
@@ -338,15 +295,15 @@ func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.En
 		return nil, retryable(PhaseResolve, unresolved)
 	}
 	d := &desired{built: out, n: len(out), degraded: degraded, partial: len(invalid)+len(unresolved) > 0, delta: r.delta(out)}
-	if d.delta.small(len(out)) {
+	if d.delta != nil {
 		d.infos = d.delta.infos(r.applied.infos)
 		return d, nil
 	}
-	d.infos = make([]plan.EntityInfo, len(out))
+	fresh := make([]plan.EntityInfo, len(out))
 	for i, b := range out {
-		d.infos[i] = r.infoOf(b)
+		fresh[i] = r.infoOf(b)
 	}
-	slices.SortFunc(d.infos, func(a, b plan.EntityInfo) int { return strings.Compare(a.Name, b.Name) })
+	d.infos = plan.NewSet(fresh)
 	return d, nil
 }
 
@@ -378,7 +335,7 @@ func (r *Reconciler) plan(rn *run, d *desired) (*plan.Plan, error) {
 	p.Summary.Unchanged += d.n - len(fresh)
 	n := 0
 	if r.applied != nil {
-		n = len(r.applied.infos)
+		n = r.applied.infos.Len()
 	}
 	if err := r.massDelete(p, n); err != nil {
 		return nil, stalled(PhasePlan, err)
@@ -435,10 +392,10 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 		}
 		next.refd = slices.DeleteFunc(slices.Clone(r.applied.refd), func(name string) bool {
 			b, ok := next.built[name]
-			return !ok || len(b.refs) == 0 || dl.replaced[name] // a replaced build is among the fresh
+			return !ok || len(b.refs()) == 0 || dl.replaced[name] // a replaced build is among the fresh
 		})
 		for _, b := range dl.fresh {
-			if len(b.refs) > 0 {
+			if len(b.refs()) > 0 {
 				next.refd = append(next.refd, b.entity.Name)
 			}
 		}
@@ -446,14 +403,14 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 		next.built = make(map[string]*built, len(c.desired.built))
 		for _, b := range c.desired.built {
 			next.built[b.entity.Name] = b
-			if len(b.refs) > 0 {
+			if len(b.refs()) > 0 {
 				next.refd = append(next.refd, b.entity.Name)
 			}
 		}
 	}
 	var refs []string
 	for _, name := range next.refd {
-		refs = append(refs, next.built[name].refs...)
+		refs = append(refs, next.built[name].refs()...)
 	}
 	next.refs = len(refs) > 0 || c.desired.partial // a partial state is resolved again at every run
 	r.applied = next
@@ -463,7 +420,7 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 	if rt, ok := r.opts.Secrets.(Retainer); ok {
 		rt.Retain(refs)
 	}
-	r.entities.Store(&next.infos)
+	r.entities.Store(next.infos)
 	r.ready.Store(true)
 	r.publishApplied(rn.att.Time, c.plan, c.desired.degraded)
 	if c.loaded == nil {
@@ -540,8 +497,8 @@ func (r *Reconciler) rotate(ctx context.Context, rn *run) {
 		d, err = r.resolveDelta(ctx, rn, nothing, true) // the entities with references
 	} else {
 		entities := make([]*schema.Entity, 0, len(a.built))
-		for _, info := range a.infos {
-			entities = append(entities, a.built[info.Name].entity)
+		for i := range a.infos.Len() {
+			entities = append(entities, a.built[a.infos.Name(i)].entity)
 		}
 		slices.SortStableFunc(entities, byPosition) // problems in the load's order, as resolveDelta lists them
 		d, err = r.resolve(ctx, rn, entities, true)

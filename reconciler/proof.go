@@ -148,17 +148,16 @@ func (p *Prover) prove(ctx context.Context, rev *AppliedRevision) {
 // chains, and, where TLS 1.2 is allowed, one per SNI and chain type asking
 // for that chain.
 func Probes(rev *AppliedRevision) []gateway.Probe {
-	changed := map[string]bool{}
-	if rev.Plan != nil {
-		for _, c := range rev.Plan.Changes {
-			if c.Action == plan.ActionCreate || c.Action == plan.ActionUpdate {
-				changed[c.Name] = true
-			}
-		}
+	if rev.Plan == nil {
+		return nil
 	}
 	var out []gateway.Probe
-	for _, info := range rev.Infos {
-		if !changed[info.Name] || info.Type == "client" || len(info.Chains) == 0 {
+	for _, c := range rev.Plan.Changes { // by name
+		if c.Action != plan.ActionCreate && c.Action != plan.ActionUpdate {
+			continue
+		}
+		info, ok := rev.Infos.Lookup(c.Name)
+		if !ok || info.Type == "client" || len(info.Chains) == 0 {
 			continue
 		}
 		var all []string

@@ -40,8 +40,9 @@ func TestProverVerifiesServedState(t *testing.T) {
 	}
 
 	// The same probes against an expectation the gateway does not serve.
-	rev := &AppliedRevision{Revision: "x", Infos: r.Entities(), Plan: plan.Diff(nil, r.Entities())} // every entity created
-	rev.Infos[1].Chains[1].Fingerprint = "00"
+	infos := r.Entities()
+	infos[1].Chains[1].Fingerprint = "00"
+	rev := &AppliedRevision{Revision: "x", Infos: plan.NewSet(infos), Plan: plan.Diff(nil, infos)} // every entity created
 	prover.Apply(context.Background(), rev)
 	prover.Wait(context.Background())
 	p = prover.Result()

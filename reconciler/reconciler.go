@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,7 +89,7 @@ type Reconciler struct {
 
 	ready    atomic.Bool
 	status   atomic.Pointer[Status]
-	entities atomic.Pointer[[]plan.EntityInfo]
+	entities atomic.Pointer[plan.Set] // the applied state's infos
 
 	// Guarded by sem (used by the running reconcile only).
 	loader  *loader
@@ -109,7 +108,7 @@ type appliedState struct {
 	revision string
 	tree     *source.Tree
 	built    map[string]*built    // by entity name
-	infos    []plan.EntityInfo    // sorted by name
+	infos    *plan.Set            // the descriptions, packed
 	refs     bool                 // some entity uses a secret reference, or partial
 	refd     []string             // names of the builds with secret references, built again at every run
 	partial  bool                 // some entity was left out or kept at its last good build (partial.go)
@@ -158,7 +157,7 @@ func New(opts Options) *Reconciler {
 		s.Select(loads(opts.Path)) // read only what the loader reads
 	}
 	r.status.Store(&Status{Source: origin.String()})
-	r.entities.Store(&[]plan.EntityInfo{})
+	r.entities.Store(&plan.Set{})
 	return r
 }
 
@@ -170,7 +169,7 @@ func (r *Reconciler) Ready() bool { return r.ready.Load() }
 func (r *Reconciler) Status() *Status { return r.status.Load() }
 
 // Entities returns the running entities sorted by name.
-func (r *Reconciler) Entities() []plan.EntityInfo { return slices.Clone(*r.entities.Load()) }
+func (r *Reconciler) Entities() []plan.EntityInfo { return r.entities.Load().Infos() }
 
 // Trigger asks for a reconcile soon, whatever the backoff: webhooks and
 // POST /api/v1/reconcile call it. It never blocks; triggers that arrive

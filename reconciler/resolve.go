@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"certops/gateway"
 	"certops/plan"
@@ -43,13 +42,20 @@ type Retainer interface {
 }
 
 // built is an entity turned into gateway input. It is kept for as long
-// as the entity is applied unchanged, so it holds little: the entity, the
-// client CA pool, and its chains only when the gateway does not give them
-// back (see chainServer) or does not serve it (a disabled entity). Its
-// description is in the applied state (see infoOf).
+// as the entity is applied unchanged, so it holds little: the entity and
+// the digest it was built from, and the rest (see builtMore) only where
+// there is any. Its description is in the applied state (see infoOf).
 type built struct {
-	key       [sha256.Size]byte // digest of the source position, content and secret values it was built from
-	entity    *schema.Entity
+	entity *schema.Entity
+	more   *builtMore        // nil for an applied entity with no client CA, reference or kept chains
+	key    [sha256.Size]byte // digest of the source position, content and secret values it was built from; last, not scanned
+}
+
+// builtMore is what few builds have: a client CA pool, secret references,
+// a copy of the chains (when the gateway does not give them back, see
+// chainServer, or does not serve the entity, a disabled one), and, until
+// its first Apply, what a new build hands over.
+type builtMore struct {
 	clientCAs *x509.CertPool
 	chains    []tls.Certificate // without leaves; nil when the gateway gives them back
 	refs      []string
@@ -61,18 +67,43 @@ type built struct {
 	fresh *plan.EntityInfo
 }
 
+// newBuilt returns the build of e with what it needs beyond its entity.
+func newBuilt(e *schema.Entity, key [sha256.Size]byte, m builtMore) *built {
+	b := &built{entity: e, key: key}
+	if !m.empty() {
+		b.more = &m
+	}
+	return b
+}
+
+func (m *builtMore) empty() bool {
+	return m.clientCAs == nil && m.chains == nil && m.refs == nil && m.leaves == nil && m.fresh == nil
+}
+
+func (b *built) refs() []string {
+	if b.more == nil {
+		return nil
+	}
+	return b.more.refs
+}
+
+// fresh returns the description of a new build, until it is handed over.
+func (b *built) fresh() *plan.EntityInfo {
+	if b.more == nil {
+		return nil
+	}
+	return b.more.fresh
+}
+
 // infoOf returns the description of b: its own while it is new, else the
 // applied state's, which has every entity of r.applied.built.
 func (r *Reconciler) infoOf(b *built) plan.EntityInfo {
-	if b.fresh != nil {
-		return *b.fresh
+	if f := b.fresh(); f != nil {
+		return *f
 	}
 	if a := r.applied; a != nil {
-		name := b.entity.Name
-		if i, ok := slices.BinarySearchFunc(a.infos, name, func(info plan.EntityInfo, n string) int {
-			return strings.Compare(info.Name, n)
-		}); ok {
-			return a.infos[i]
+		if info, ok := a.infos.Lookup(b.entity.Name); ok {
+			return info
 		}
 	}
 	return plan.Describe(b.entity, nil) // not reached: a build is new or applied
@@ -82,11 +113,15 @@ func (r *Reconciler) infoOf(b *built) plan.EntityInfo {
 func (b *built) gatewayEntity() gateway.Entity {
 	e := b.entity
 	minV, maxV := tlsVersions(e.Protocols)
+	var pool *x509.CertPool
+	if b.more != nil {
+		pool = b.more.clientCAs
+	}
 	return gateway.Entity{
 		Name:        e.Name,
 		Client:      e.Type == schema.TypeClient,
 		SNIs:        e.SNIs,
-		ClientCAs:   b.clientCAs,
+		ClientCAs:   pool,
 		ClientDepth: e.ClientDepth,
 		MinVersion:  minV,
 		MaxVersion:  maxV,
@@ -127,18 +162,28 @@ func gatewayConfig(desired []*built, served chainServer) gateway.Config {
 // parsed leaves and keys, once; an applied one its chains, or the ones
 // served gives back (see gatewayConfig).
 func (b *built) handOver(served chainServer) (gateway.Entity, bool) {
-	b.fresh = nil // the description is in the desired state
+	m := b.more
+	if m == nil {
+		m = &builtMore{}
+	}
+	defer func() {
+		// Handed over: what is left is kept, if anything.
+		if m.empty() {
+			b.more = nil
+		}
+	}()
+	m.fresh = nil // the description is in the desired state
 	if b.entity.Disabled {
-		b.leaves = nil // its chains keep the keys, not the leaves
+		m.leaves = nil // its chains keep the keys, not the leaves
 		return gateway.Entity{}, false
 	}
 	gw := b.gatewayEntity()
 	switch {
-	case b.leaves != nil:
-		gw.Chains = b.leaves
-		b.leaves = nil
-	case b.chains != nil:
-		gw.Chains = b.chains
+	case m.leaves != nil:
+		gw.Chains = m.leaves
+		m.leaves = nil
+	case m.chains != nil:
+		gw.Chains = m.chains
 	case served != nil:
 		// Not served, it goes without chains and the gateway refuses
 		// the Config, which makes the next build parse every entity
@@ -188,7 +233,7 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 	for _, e := range entities {
 		// An entity from a cached file result is the same pointer as the
 		// one applied: without references, nothing about it can differ.
-		if b, ok := old[e.Name]; ok && b.entity == e && len(b.refs) == 0 {
+		if b, ok := old[e.Name]; ok && b.entity == e && len(b.refs()) == 0 {
 			out = append(out, b)
 			continue
 		}
@@ -269,15 +314,13 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 				}
 			}
 		}
-		out = append(out, &built{
-			key:       key,
-			entity:    e,
+		out = append(out, newBuilt(e, key, builtMore{
 			clientCAs: m.ClientCAs,
 			chains:    chains,
 			refs:      refs,
 			leaves:    m.Chains,
 			fresh:     &info,
-		})
+		}))
 	}
 	return out, degraded, unresolved, invalid
 }

@@ -91,13 +91,14 @@ func (r *Reconciler) builds(d *desired) []*built {
 	a, dl := r.applied, d.delta
 	out := make([]*built, 0, d.n)
 	del := 0
-	for _, info := range a.infos {
-		if del < len(dl.deleted) && dl.deleted[del] == info.Name {
+	for i := range a.infos.Len() {
+		name := a.infos.Name(i)
+		if del < len(dl.deleted) && dl.deleted[del] == name {
 			del++
 			continue
 		}
-		if !dl.replaced[info.Name] {
-			out = append(out, a.built[info.Name])
+		if !dl.replaced[name] {
+			out = append(out, a.built[name])
 		}
 	}
 	return append(out, dl.fresh...)

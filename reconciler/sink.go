@@ -49,9 +49,9 @@ type AppliedRevision struct {
 	// are in them as written: a sink that sends them anywhere must
 	// encrypt them (DESIGN.md 9).
 	Entities []*schema.Entity
-	// Infos describe the entities (sorted by name); Plan is what the
-	// revision changed in the gateway.
-	Infos []plan.EntityInfo
+	// Infos describe the entities; Plan is what the revision changed in
+	// the gateway.
+	Infos *plan.Set
 	Plan  *plan.Plan
 }
 
@@ -70,8 +70,9 @@ func (r *Reconciler) deliver(ctx context.Context, result Result) (Result, error)
 		}
 		if rev == nil {
 			rev = &AppliedRevision{Revision: a.revision, Tree: a.tree, Infos: a.infos, Plan: a.plan}
-			for _, info := range a.infos {
-				rev.Entities = append(rev.Entities, a.built[info.Name].entity)
+			rev.Entities = make([]*schema.Entity, 0, a.infos.Len())
+			for i := range a.infos.Len() {
+				rev.Entities = append(rev.Entities, a.built[a.infos.Name(i)].entity)
 			}
 		}
 		if err := s.Apply(ctx, rev); err != nil {

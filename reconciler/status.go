@@ -123,13 +123,9 @@ func (r *Reconciler) publish(att *Attempt) {
 	s.Expiring = nil
 	if r.applied != nil {
 		limit := r.now().Add(r.opts.WarnWithin)
-		for _, info := range r.applied.infos {
-			for i, c := range info.Chains {
-				if !c.NotAfter.IsZero() && c.NotAfter.Before(limit) {
-					s.Expiring = append(s.Expiring, ExpiringCert{Entity: info.Name, Chain: i, Subject: c.Subject, NotAfter: c.NotAfter})
-				}
-			}
-		}
+		r.applied.infos.Expiring(limit, func(name string, chain int, subject string, notAfter time.Time) {
+			s.Expiring = append(s.Expiring, ExpiringCert{Entity: name, Chain: chain, Subject: subject, NotAfter: notAfter})
+		})
 	}
 	r.status.Store(&s)
 }
@@ -151,7 +147,7 @@ func (r *Reconciler) publishDegraded(degraded []Degraded) {
 func (r *Reconciler) publishApplied(at time.Time, p *plan.Plan, degraded []Degraded) {
 	s := *r.status.Load()
 	s.Applied = &Revision{ID: r.applied.revision, Time: at}
-	s.Entities = len(r.applied.infos)
+	s.Entities = r.applied.infos.Len()
 	s.Degraded = degraded
 	summary := p.Summary
 	s.Plan = &summary
