@@ -2,7 +2,6 @@ package plan
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"maps"
 	"slices"
 	"time"
@@ -13,29 +12,39 @@ import (
 // of strings, slices and maps of an EntityInfo, which it would mark on
 // every cycle. A reconciler holding 10,000 descriptions keeps them packed
 // and unpacks the few it reads. [Pack] and [Packed.Unpack] round-trip
-// every EntityInfo exactly (nil and empty lists told apart); a SHA-256
-// fingerprint in lowercase hex takes its 32 bytes. A Packed is immutable
+// every EntityInfo exactly (nil and empty lists told apart); a serial or
+// fingerprint in lowercase hex takes half its length, a string that many
+// descriptions share (an issuer) an index. A Packed is immutable
 // and safe for concurrent use.
 type Packed string
 
 // The layout, in order: the name first (so that Name reads it alone),
 // then type, file, desc, disabled, SNIs, protocols, labels (by key),
-// chains and client CAs. A string is a uvarint length and its bytes; a
+// chains and client CAs. A string is a uvarint whose low two bits say how
+// it is packed (see appendString) and the rest its length or index; a
 // list (or map) is uvarint 0 for nil, else its length plus one, then its
 // elements. A chain starts with a flags byte saying which times are set
-// and which fingerprints are packed as 32 raw bytes.
+// and whether its SANs are the entity's SNIs.
 const (
 	flagNotBefore = 1 << iota
 	flagNotAfter
-	flagFingerprint // 32 bytes instead of a string
-	flagPublicKey   // 32 bytes instead of a string
+	flagSANsAreSNIs // the SANs are not packed: they equal the SNIs
+)
+
+// How a string is packed: its bytes as written, an index in the interned
+// table, or lowercase hex digits two to a byte.
+const (
+	strPlain = iota
+	strInterned
+	strHex
+	strKinds = 4 // the low two bits
 )
 
 // Pack returns the packed form of e.
 func Pack(e *EntityInfo) Packed {
 	b := make([]byte, 0, 512)
 	b = appendString(b, e.Name)
-	b = appendString(b, e.Type)
+	b = appendShared(b, e.Type)
 	b = appendString(b, e.File)
 	b = appendString(b, e.Desc)
 	if e.Disabled {
@@ -43,8 +52,8 @@ func Pack(e *EntityInfo) Packed {
 	} else {
 		b = append(b, 0)
 	}
-	b = appendStrings(b, e.SNIs)
-	b = appendStrings(b, e.Protocols)
+	b = appendStrings(b, e.SNIs, appendString)
+	b = appendStrings(b, e.Protocols, appendShared)
 	if e.Labels == nil {
 		b = append(b, 0)
 	} else {
@@ -54,39 +63,85 @@ func Pack(e *EntityInfo) Packed {
 			b = appendString(b, e.Labels[k])
 		}
 	}
-	b = appendChains(b, e.Chains)
-	b = appendChains(b, e.ClientCA)
+	b = appendChains(b, e.Chains, e.SNIs)
+	b = appendChains(b, e.ClientCA, e.SNIs)
 	return Packed(b)
 }
 
+// appendString packs s as written.
 func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
+	b = binary.AppendUvarint(b, uint64(len(s))*strKinds+strPlain)
 	return append(b, s...)
 }
 
-func appendStrings(b []byte, list []string) []byte {
+// appendShared packs s by its index in the interned table, where it fits:
+// a string that many descriptions have.
+func appendShared(b []byte, s string) []byte {
+	if s == "" {
+		return appendString(b, s)
+	}
+	if i, ok := intern(s); ok {
+		return binary.AppendUvarint(b, uint64(i)*strKinds+strInterned)
+	}
+	return appendString(b, s)
+}
+
+// appendHex packs s two digits to a byte when it is lowercase hex (a
+// serial, a fingerprint), else as written.
+func appendHex(b []byte, s string) []byte {
+	if s == "" || !isLowerHex(s) {
+		return appendString(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s))*strKinds+strHex)
+	for i := 0; i < len(s); i += 2 {
+		c := unhex(s[i]) << 4
+		if i+1 < len(s) {
+			c |= unhex(s[i+1])
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+func isLowerHex(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'a' + 10
+}
+
+func appendStrings(b []byte, list []string, add func([]byte, string) []byte) []byte {
 	if list == nil {
 		return append(b, 0)
 	}
 	b = binary.AppendUvarint(b, uint64(len(list))+1)
 	for _, s := range list {
-		b = appendString(b, s)
+		b = add(b, s)
 	}
 	return b
 }
 
-func appendChains(b []byte, chains []ChainInfo) []byte {
+func appendChains(b []byte, chains []ChainInfo, snis []string) []byte {
 	if chains == nil {
 		return append(b, 0)
 	}
 	b = binary.AppendUvarint(b, uint64(len(chains))+1)
 	for i := range chains {
-		b = appendChain(b, &chains[i])
+		b = appendChain(b, &chains[i], snis)
 	}
 	return b
 }
 
-func appendChain(b []byte, c *ChainInfo) []byte {
+func appendChain(b []byte, c *ChainInfo, snis []string) []byte {
 	var flags byte
 	if !c.NotBefore.IsZero() {
 		flags |= flagNotBefore
@@ -94,39 +149,28 @@ func appendChain(b []byte, c *ChainInfo) []byte {
 	if !c.NotAfter.IsZero() {
 		flags |= flagNotAfter
 	}
-	fp, fpRaw := rawSHA256(c.Fingerprint)
-	if fpRaw {
-		flags |= flagFingerprint
-	}
-	pk, pkRaw := rawSHA256(c.PublicKeyFingerprint)
-	if pkRaw {
-		flags |= flagPublicKey
+	if c.SANs != nil && snis != nil && slices.Equal(c.SANs, snis) {
+		flags |= flagSANsAreSNIs // a leaf names the entity's SNIs, as a rule
 	}
 	b = append(b, flags)
 	b = appendString(b, c.Subject)
-	b = appendStrings(b, c.SANs)
-	b = appendString(b, c.Serial)
+	if flags&flagSANsAreSNIs == 0 {
+		b = appendStrings(b, c.SANs, appendString)
+	}
+	b = appendHex(b, c.Serial)
 	if flags&flagNotBefore != 0 {
 		b = appendTime(b, c.NotBefore)
 	}
 	if flags&flagNotAfter != 0 {
 		b = appendTime(b, c.NotAfter)
 	}
-	b = appendString(b, c.KeyType)
-	if fpRaw {
-		b = append(b, fp[:]...)
-	} else {
-		b = appendString(b, c.Fingerprint)
-	}
-	if pkRaw {
-		b = append(b, pk[:]...)
-	} else {
-		b = appendString(b, c.PublicKeyFingerprint)
-	}
+	b = appendShared(b, c.KeyType)
+	b = appendHex(b, c.Fingerprint)
+	b = appendHex(b, c.PublicKeyFingerprint)
 	b = appendString(b, c.CertRef)
 	b = appendString(b, c.KeyRef)
-	b = appendString(b, c.Issuer)
-	return appendString(b, c.Trust)
+	b = appendShared(b, c.Issuer)
+	return appendShared(b, c.Trust)
 }
 
 // appendTime packs t as Unix seconds and nanoseconds; it unpacks in UTC,
@@ -134,22 +178,6 @@ func appendChain(b []byte, c *ChainInfo) []byte {
 func appendTime(b []byte, t time.Time) []byte {
 	b = binary.AppendVarint(b, t.Unix())
 	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
-}
-
-// rawSHA256 returns the 32 bytes of a SHA-256 in lowercase hex (the form
-// sha256Hex gives), and false for any other string, which is packed as
-// written.
-func rawSHA256(h string) (sum [32]byte, ok bool) {
-	if len(h) != 2*len(sum) {
-		return sum, false
-	}
-	for i := range len(h) {
-		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return sum, false
-		}
-	}
-	_, err := hex.Decode(sum[:], []byte(h))
-	return sum, err == nil
 }
 
 // Name returns the entity's name without unpacking the rest.
@@ -172,8 +200,8 @@ func (p Packed) Unpack() EntityInfo {
 			e.Labels[k] = r.str()
 		}
 	}
-	e.Chains = r.chains()
-	e.ClientCA = r.chains()
+	e.Chains = r.chains(e.SNIs)
+	e.ClientCA = r.chains(e.SNIs)
 	return e
 }
 
@@ -183,31 +211,33 @@ func (p Packed) Unpack() EntityInfo {
 func (p Packed) expiry(f func(chain int, subject string, notAfter time.Time)) {
 	r := reader{p: p}
 	for range 4 {
-		r.str() // name, type, file, desc
+		r.skip() // name, type, file, desc
 	}
 	r.byte() // disabled
 	r.skipStrs()
 	r.skipStrs()
 	if n, ok := r.count(); ok {
 		for range 2 * n {
-			r.str()
+			r.skip()
 		}
 	}
 	n, _ := r.count()
 	for i := range n {
 		flags := r.byte()
 		subject := r.str()
-		r.skipStrs()
-		r.str() // serial
+		if flags&flagSANsAreSNIs == 0 {
+			r.skipStrs()
+		}
+		r.skip() // serial
 		if flags&flagNotBefore != 0 {
 			r.time()
 		}
 		if flags&flagNotAfter == 0 {
-			r.skipChainTail(flags)
+			r.skipChainTail()
 			continue
 		}
 		f(i, subject, r.time())
-		r.skipChainTail(flags)
+		r.skipChainTail()
 	}
 }
 
@@ -246,11 +276,41 @@ func (r *reader) varint() int64 {
 	return x
 }
 
+// str reads a string; one packed as written shares p's memory.
 func (r *reader) str() string {
-	n := int(r.uvarint())
+	x := r.uvarint()
+	n := int(x / strKinds)
+	switch x % strKinds {
+	case strInterned:
+		return internedAt(uint32(n))
+	case strHex:
+		const digits = "0123456789abcdef"
+		out := make([]byte, n)
+		for i := range out {
+			c := r.p[r.off+i/2]
+			if i%2 == 0 {
+				c >>= 4
+			}
+			out[i] = digits[c&0xf]
+		}
+		r.off += (n + 1) / 2
+		return string(out)
+	}
 	s := string(r.p[r.off : r.off+n])
 	r.off += n
 	return s
+}
+
+// skip skips a string.
+func (r *reader) skip() {
+	x := r.uvarint()
+	n := int(x / strKinds)
+	switch x % strKinds {
+	case strPlain:
+		r.off += n
+	case strHex:
+		r.off += (n + 1) / 2
+	}
 }
 
 // count reads a list's length; false for nil.
@@ -277,7 +337,7 @@ func (r *reader) strs() []string {
 func (r *reader) skipStrs() {
 	n, _ := r.count()
 	for range n {
-		r.str()
+		r.skip()
 	}
 }
 
@@ -286,34 +346,14 @@ func (r *reader) time() time.Time {
 	return time.Unix(sec, int64(r.uvarint())).UTC()
 }
 
-func (r *reader) sha256(raw bool) string {
-	if !raw {
-		return r.str()
-	}
-	s := hex.EncodeToString([]byte(r.p[r.off : r.off+32]))
-	r.off += 32
-	return s
-}
-
-func (r *reader) skipSHA256(raw bool) {
-	if raw {
-		r.off += 32
-		return
-	}
-	r.str()
-}
-
 // skipChainTail skips what follows a chain's times.
-func (r *reader) skipChainTail(flags byte) {
-	r.str() // key type
-	r.skipSHA256(flags&flagFingerprint != 0)
-	r.skipSHA256(flags&flagPublicKey != 0)
-	for range 4 {
-		r.str() // cert_ref, key_ref, issuer, trust
+func (r *reader) skipChainTail() {
+	for range 7 {
+		r.skip() // key type, fingerprints, cert_ref, key_ref, issuer, trust
 	}
 }
 
-func (r *reader) chains() []ChainInfo {
+func (r *reader) chains(snis []string) []ChainInfo {
 	n, ok := r.count()
 	if !ok {
 		return nil
@@ -323,7 +363,11 @@ func (r *reader) chains() []ChainInfo {
 		c := &out[i]
 		flags := r.byte()
 		c.Subject = r.str()
-		c.SANs = r.strs()
+		if flags&flagSANsAreSNIs != 0 {
+			c.SANs = slices.Clone(snis)
+		} else {
+			c.SANs = r.strs()
+		}
 		c.Serial = r.str()
 		if flags&flagNotBefore != 0 {
 			c.NotBefore = r.time()
@@ -332,8 +376,8 @@ func (r *reader) chains() []ChainInfo {
 			c.NotAfter = r.time()
 		}
 		c.KeyType = r.str()
-		c.Fingerprint = r.sha256(flags&flagFingerprint != 0)
-		c.PublicKeyFingerprint = r.sha256(flags&flagPublicKey != 0)
+		c.Fingerprint = r.str()
+		c.PublicKeyFingerprint = r.str()
 		c.CertRef = r.str()
 		c.KeyRef = r.str()
 		c.Issuer = r.str()

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"testing"
@@ -29,6 +30,8 @@ func packCases() map[string]EntityInfo {
 		"empty lists and map": {Name: "x", SNIs: []string{}, Labels: map[string]string{}, Protocols: []string{},
 			Chains: []ChainInfo{{SANs: []string{}}}, ClientCA: []ChainInfo{}},
 		"uppercase hex kept as written": {Name: "y", Chains: []ChainInfo{{Fingerprint: "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"}}},
+		"SANs are the SNIs, odd serial": {Name: "w", Type: "client", SNIs: []string{"a.example", "b.example"},
+			Chains: []ChainInfo{{SANs: []string{"a.example", "b.example"}, Serial: "abc", KeyType: "RSA 2048"}, {SANs: []string{"a.example"}, Serial: "0"}}},
 		"before 1970":                   {Name: "z", Chains: []ChainInfo{{NotBefore: time.Date(1950, 1, 1, 0, 0, 0, 1, time.UTC)}}},
 	}
 }
@@ -132,5 +135,25 @@ func TestSetExpiring(t *testing.T) {
 	var empty *Set
 	if empty.Len() != 0 || len(empty.Infos()) != 0 || empty.Infos() == nil {
 		t.Errorf("nil Set: Len %d, Infos %v; want 0 and []", empty.Len(), empty.Infos())
+	}
+}
+
+// TestPackInternedFull packs more distinct issuers than the interned
+// table holds: the ones past it are packed as written.
+func TestPackInternedFull(t *testing.T) {
+	var packed []Packed
+	var infos []EntityInfo
+	for i := range maxInterned + 100 {
+		info := EntityInfo{Name: "e", Chains: []ChainInfo{{Issuer: fmt.Sprintf("CN=self-signed %d", i)}}}
+		infos = append(infos, info)
+		packed = append(packed, Pack(&info))
+	}
+	if n := len(*interned.list.Load()); n > maxInterned {
+		t.Errorf("interned table holds %d strings, want at most %d", n, maxInterned)
+	}
+	for i, p := range packed {
+		if got := p.Unpack(); !reflect.DeepEqual(got, infos[i]) {
+			t.Fatalf("Unpack() = %+v, want %+v", got, infos[i])
+		}
 	}
 }
