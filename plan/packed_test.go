@@ -32,7 +32,7 @@ func packCases() map[string]EntityInfo {
 		"uppercase hex kept as written": {Name: "y", Chains: []ChainInfo{{Fingerprint: "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"}}},
 		"SANs are the SNIs, odd serial": {Name: "w", Type: "client", SNIs: []string{"a.example", "b.example"},
 			Chains: []ChainInfo{{SANs: []string{"a.example", "b.example"}, Serial: "abc", KeyType: "RSA 2048"}, {SANs: []string{"a.example"}, Serial: "0"}}},
-		"before 1970":                   {Name: "z", Chains: []ChainInfo{{NotBefore: time.Date(1950, 1, 1, 0, 0, 0, 1, time.UTC)}}},
+		"before 1970": {Name: "z", Chains: []ChainInfo{{NotBefore: time.Date(1950, 1, 1, 0, 0, 0, 1, time.UTC)}}},
 	}
 }
 

@@ -199,9 +199,9 @@ func warnings(list schema.ErrorList) schema.ErrorList {
 
 // desired is the resolved desired state: gateway input per entity.
 type desired struct {
-	built    []*built          // every build; nil after resolveDelta, which gives the delta alone (see builds)
-	n        int               // entities
-	infos    *plan.Set         // the descriptions
+	built    []*built  // every build; nil after resolveDelta, which gives the delta alone (see builds)
+	n        int       // entities
+	infos    *plan.Set // the descriptions
 	degraded []Degraded
 	partial  bool   // some entity was left out or kept at its last good build (partial.go)
 	delta    *delta // against the applied state; nil when none is applied
