@@ -186,6 +186,13 @@ func (p Packed) Name() string {
 	return r.str()
 }
 
+// typ returns the entity's type without unpacking the rest.
+func (p Packed) typ() string {
+	r := reader{p: p}
+	r.skip()
+	return r.str()
+}
+
 // Unpack returns the description p packs. Its strings share p's memory.
 func (p Packed) Unpack() EntityInfo {
 	r := reader{p: p}

@@ -87,6 +87,16 @@ func (s *Set) Infos() []EntityInfo {
 	return out
 }
 
+// Type returns the type of the i-th description.
+func (s *Set) Type(i int) string { return s.recs[i].typ() }
+
+// Expiries calls f, in chain order, with the index, subject and expiry of
+// each chain of the i-th description whose expiry is known, unpacking
+// nothing else.
+func (s *Set) Expiries(i int, f func(chain int, subject string, notAfter time.Time)) {
+	s.recs[i].expiry(f)
+}
+
 // Expiring calls f, in name then chain order, for every chain whose
 // certificate expires before limit, with its entity's name, the chain's
 // index, subject and expiry. Only the descriptions that have such a chain

@@ -171,6 +171,11 @@ func (r *Reconciler) Status() *Status { return r.status.Load() }
 // Entities returns the running entities sorted by name.
 func (r *Reconciler) Entities() []plan.EntityInfo { return r.entities.Load().Infos() }
 
+// Descriptions returns the running entities' descriptions, packed: what
+// Entities unpacks. The Set is immutable; a reader that looks at a few
+// entities, or at a few fields of each (metrics), unpacks only those.
+func (r *Reconciler) Descriptions() *plan.Set { return r.entities.Load() }
+
 // Trigger asks for a reconcile soon, whatever the backoff: webhooks and
 // POST /api/v1/reconcile call it. It never blocks; triggers that arrive
 // while one is pending coalesce. Run must be running for it to take

@@ -66,6 +66,14 @@ func (s *Server) ssls(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Server) ssl(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	if d, ok := s.rec.(Describer); ok {
+		if e, ok := d.Descriptions().Lookup(name); ok {
+			writeJSON(w, http.StatusOK, e)
+			return
+		}
+		writeError(w, http.StatusNotFound, "no entity named "+quote(name))
+		return
+	}
 	for _, e := range s.rec.Entities() {
 		if e.Name == name {
 			writeJSON(w, http.StatusOK, e)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -211,14 +212,25 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(lastAppliedDesc, prometheus.GaugeValue, float64(st.Applied.Time.UnixNano())/1e9)
 	}
 	byType := map[string]int{"server": 0, "client": 0}
-	for _, e := range rec.Entities() {
-		byType[e.Type]++
-		for i, chain := range e.Chains {
-			if chain.NotAfter.IsZero() {
-				continue
+	notAfter := func(name string, chain int, t time.Time) {
+		ch <- prometheus.MustNewConstMetric(notAfterDesc, prometheus.GaugeValue, float64(t.Unix()), name, strconv.Itoa(chain))
+	}
+	if d, ok := rec.(Describer); ok {
+		// Packed: a scrape reads the types and expiries alone.
+		set := d.Descriptions()
+		for i := range set.Len() {
+			byType[set.Type(i)]++
+			name := set.Name(i)
+			set.Expiries(i, func(chain int, _ string, t time.Time) { notAfter(name, chain, t) })
+		}
+	} else {
+		for _, e := range rec.Entities() {
+			byType[e.Type]++
+			for i, chain := range e.Chains {
+				if !chain.NotAfter.IsZero() {
+					notAfter(e.Name, i, chain.NotAfter)
+				}
 			}
-			ch <- prometheus.MustNewConstMetric(notAfterDesc, prometheus.GaugeValue,
-				float64(chain.NotAfter.Unix()), e.Name, strconv.Itoa(i))
 		}
 	}
 	for t, n := range byType {

@@ -41,3 +41,27 @@ func BenchmarkScrape10k(b *testing.B) {
 	}
 	b.ReportMetric(float64(size), "bytes/scrape")
 }
+
+// BenchmarkScrape10kPacked is BenchmarkScrape10k with the descriptions
+// packed, as the daemon's reconciler gives them (Describer).
+func BenchmarkScrape10kPacked(b *testing.B) {
+	rec := &fakeRec{status: &reconciler.Status{Applied: &reconciler.Revision{ID: "abc", Time: time.Now()}}}
+	for i := range 10000 {
+		rec.entities = append(rec.entities, plan.EntityInfo{Name: fmt.Sprintf("entity-%05d", i), Type: "server",
+			Chains: []plan.ChainInfo{{NotAfter: time.Now().Add(time.Hour)}}})
+	}
+	set := plan.NewSet(rec.entities)
+	s := New(Options{Reconciler: fixedSet{rec, set}})
+	h := s.Handler()
+	for b.Loop() {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	}
+}
+
+// fixedSet is a Describer with a set packed once, as the reconciler's.
+type fixedSet struct {
+	*fakeRec
+	set *plan.Set
+}
+
+func (f fixedSet) Descriptions() *plan.Set { return f.set }

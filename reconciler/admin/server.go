@@ -28,6 +28,15 @@ type Reconciler interface {
 
 var _ Reconciler = (*reconciler.Reconciler)(nil)
 
+// Describer is a Reconciler that also gives its descriptions packed
+// ([reconciler.Reconciler.Descriptions]): a metrics scrape or the lookup
+// of one entity then unpacks only what it reads, instead of every entity.
+type Describer interface {
+	Descriptions() *plan.Set
+}
+
+var _ Describer = (*reconciler.Reconciler)(nil)
+
 // Options configure a Server.
 type Options struct {
 	// Reconciler is the daemon whose state is served. Required.
