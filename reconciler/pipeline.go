@@ -264,15 +264,16 @@ func (d *delta) small(n int) bool {
 	return d != nil && 4*(len(d.fresh)+len(d.deleted)) < n
 }
 
-// infos returns the descriptions of desired: the applied ones, without
-// the replaced and deleted, with the fresh ones (see plan.Set.With, which
-// copies the applied descriptions between two changes as runs, unread).
-func (d *delta) infos(applied *plan.Set) *plan.Set {
+// infos returns the descriptions of desired with the delta d: the
+// applied ones, without the replaced and deleted, with the fresh ones (see
+// plan.Set.With, which copies the applied descriptions between two
+// changes as runs, unread).
+func (r *Reconciler) infos(d *delta) *plan.Set {
 	fresh := make([]plan.EntityInfo, len(d.fresh))
 	for i, b := range d.fresh {
-		fresh[i] = *b.fresh() // not planned yet: its own description
+		fresh[i] = r.infoOf(b) // not planned yet: its own description
 	}
-	return applied.With(fresh, d.deleted)
+	return r.applied.infos.With(fresh, d.deleted)
 }
 
 // resolve resolves the secret references of the entities and builds the
@@ -296,7 +297,7 @@ func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.En
 	}
 	d := &desired{built: out, n: len(out), degraded: degraded, partial: len(invalid)+len(unresolved) > 0, delta: r.delta(out)}
 	if d.delta != nil {
-		d.infos = d.delta.infos(r.applied.infos)
+		d.infos = r.infos(d.delta)
 		return d, nil
 	}
 	fresh := make([]plan.EntityInfo, len(out))

@@ -48,7 +48,7 @@ func (r *Reconciler) resolveDelta(ctx context.Context, rn *run, ld *loadDelta, p
 	} else if left {
 		return nil, retryable(PhaseResolve, unresolved)
 	}
-	return &desired{n: n, degraded: degraded, partial: failed, delta: dl, infos: dl.infos(a.infos)}, nil
+	return &desired{n: n, degraded: degraded, partial: failed, delta: dl, infos: r.infos(dl)}, nil
 }
 
 // byPosition orders entities as a load lists them: by file, then line.
