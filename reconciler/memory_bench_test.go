@@ -53,7 +53,9 @@ type heapComponent struct {
 // in this order:
 //
 //	gateway parsed cache  entries built by handshakes (gateway/entry.go)
-//	descriptions          plan.EntityInfo of status, metrics and the API
+//	descriptions          the plan.Set (packed descriptions) of the applied
+//	                      state, status, metrics and the API; the status's
+//	                      expiring list
 //	built records         reconciler/resolve.go, beyond the descriptions
 //	validation cache      reconciler/validate.go: file results, schema
 //	                      entities (schema/entity.go) and what they hold

@@ -1,6 +1,7 @@
 package reconciler
 
 import (
+	"slices"
 	"time"
 
 	"certops/plan"
@@ -120,14 +121,44 @@ func (r *Reconciler) publish(att *Attempt) {
 	s := *r.status.Load()
 	s.LastAttempt = att
 	s.Running = nil
+	prev := s.Expiring
 	s.Expiring = nil
 	if r.applied != nil {
-		limit := r.now().Add(r.opts.WarnWithin)
-		r.applied.infos.Expiring(limit, func(name string, chain int, subject string, notAfter time.Time) {
-			s.Expiring = append(s.Expiring, ExpiringCert{Entity: name, Chain: chain, Subject: subject, NotAfter: notAfter})
-		})
+		s.Expiring = expiring(r.applied.infos, r.now().Add(r.opts.WarnWithin), prev)
 	}
 	r.status.Store(&s)
+}
+
+// expiring lists the certificates of infos that expire before limit. It
+// returns prev, the list of the last status, when the list is the same
+// (as it is after most reconciles), or a prefix of it, so that a status
+// published after each reconcile does not copy 10,000 expiring
+// certificates each time. prev is never modified.
+func expiring(infos *plan.Set, limit time.Time, prev []ExpiringCert) []ExpiringCert {
+	var out []ExpiringCert // nil while the list is prev[:n]
+	n := 0
+	infos.Expiring(limit, func(name string, chain int, subject string, notAfter time.Time) {
+		e := ExpiringCert{Entity: name, Chain: chain, Subject: subject, NotAfter: notAfter}
+		if out == nil && n < len(prev) && prev[n] == e {
+			n++
+			return
+		}
+		if out == nil {
+			out = make([]ExpiringCert, n, max(len(prev), n+1))
+			copy(out, prev[:n])
+		}
+		out = append(out, e)
+	})
+	if out != nil {
+		if cap(out)-len(out) > len(out)/8 {
+			out = slices.Clone(out) // it may stay for long: without the room append left
+		}
+		return out
+	}
+	if n == 0 {
+		return nil
+	}
+	return prev[:n:n]
 }
 
 // publishRunning records the phase of the attempt in progress.
