@@ -143,10 +143,11 @@ func (p *Prover) prove(ctx context.Context, rev *AppliedRevision) {
 	}
 }
 
-// Probes lists the handshakes that prove rev served: for each server
-// entity the revision created or updated, one per SNI accepting any of its
-// chains, and, where TLS 1.2 is allowed, one per SNI and chain type asking
-// for that chain.
+// Probes lists the handshakes that prove rev served: for each enabled
+// server entity the revision created or updated, one per SNI accepting
+// any of its chains, and, where TLS 1.2 is allowed, one per SNI and chain
+// type asking for that chain. A disabled entity (APISIX status: 0) is not
+// served, and its SNIs may be an enabled one's: it is not probed.
 func Probes(rev *AppliedRevision) []gateway.Probe {
 	if rev.Plan == nil {
 		return nil
@@ -157,7 +158,7 @@ func Probes(rev *AppliedRevision) []gateway.Probe {
 			continue
 		}
 		info, ok := rev.Infos.Lookup(c.Name)
-		if !ok || info.Type == "client" || len(info.Chains) == 0 {
+		if !ok || info.Type == "client" || info.Disabled || len(info.Chains) == 0 {
 			continue
 		}
 		var all []string

@@ -264,7 +264,8 @@ func TestGitSymlinksFollowTheReadingRule(t *testing.T) {
 
 // TestDisabledIsNotServed is issue 18 item 3 in the daemon: an APISIX SSL
 // with status: 0 is described as disabled and not served, and does not
-// keep the enabled SSL on the same SNI from being served.
+// keep the enabled SSL on the same SNI from being served, nor the proof of
+// the served state from verifying it.
 func TestDisabledIsNotServed(t *testing.T) {
 	ca := fixtures.NewRootCA(t, "status CA")
 	old := ca.Server(t, "shop.example.com")
@@ -275,9 +276,16 @@ func TestDisabledIsNotServed(t *testing.T) {
 	}
 	fsys := fstest.MapFS{"apisix.yaml": {Data: []byte("ssls:\n" + item("shop-old", "0", old) + item("shop", "1", cur))}}
 	gw := startGateway(t, ca)
-	rec := New(Options{FS: fsys, Gateway: gw})
+	prover := NewProver(gw.addr, nil, nil)
+	rec := New(Options{FS: fsys, Gateway: gw, Sinks: []Sink{prover}})
 	wantResult(t, reconcileNow(t, rec), ResultApplied)
 	gw.wantServed(t, "shop.example.com", cur)
+	// The proof of the served state probes what is served: the disabled
+	// SSL's SNI answers with the enabled one's leaf, which is no mismatch.
+	prover.Wait(t.Context())
+	if p := prover.Result(); !p.Verified || p.Probes != 2 || len(p.Mismatches) != 0 {
+		t.Errorf("proof = %+v, want verified with 2 probes (the enabled SSL's, any and ECDSA)", p)
+	}
 	disabled := map[string]bool{}
 	for _, info := range rec.Entities() {
 		disabled[info.Name] = info.Disabled
