@@ -1,11 +1,12 @@
 package schema
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"log/slog"
 	"sync/atomic"
-	"time"
 
 	"certops/certcheck"
 )
@@ -53,13 +54,16 @@ type Entity struct {
 	// Hash is the SHA-256 of the entity's content (every field above but
 	// Pos), so an unchanged entity keeps its hash when its file changes
 	// around it.
-	Hash string
+	Hash Hash
 
-	doc    *placed // field positions, for diagnostics
-	sniSrc []int   // index in the file's snis of each of SNIs
-	now    func() time.Time
-	// hygiene runs the certificate hygiene checks; nil when off.
-	hygiene *certcheck.Checker
+	// fields is where the document's fields are written, in compact form
+	// (document.go); odd holds what few entities need besides.
+	fields fieldIndex
+	odd    *oddPlacement
+	// v is the validator that made the entity: its clock, its hygiene
+	// checker (nil when the checks are off), and, for a lean entity, the
+	// reader of its file (lean.go).
+	v *Validator
 	// facts are what the last hygiene check of the entity's material
 	// learnt of each chain, by chain index (Entity.Trust, key reuse);
 	// nil when the checks are off.
@@ -68,9 +72,34 @@ type Entity struct {
 	// held in pointer-free form (held.go) until the first Material call
 	// hands it over.
 	material atomic.Pointer[heldMaterial]
-	// lean is the validator that dropped the entity's PEM text, which
-	// reads it again (lean.go); nil when the entity keeps it.
-	lean *Validator
+	// lean is true when the entity dropped its PEM text, which v reads
+	// again (lean.go).
+	lean bool
+}
+
+// Hash is a SHA-256 content hash. It prints as lowercase hex.
+type Hash [sha256.Size]byte
+
+// String returns h in lowercase hex.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// oddPlacement is the placement of an entity that the compact field
+// index does not say: the field index itself when it did not compact, the
+// renaming of an ADC or APISIX item's fields, the indexes of SNIs after a
+// refused one. Most entities have none.
+type oddPlacement struct {
+	index  map[string]Pos      // native field path -> position; nil when fields holds it
+	rename func(string) string // native field path -> as written; nil is the identity
+	sniSrc []int               // index in the file's snis of each of SNIs; nil is the identity
+}
+
+// hygiene is the checker of the entity's validator; nil when the checks
+// are off.
+func (e *Entity) hygiene() *certcheck.Checker {
+	if e.v == nil {
+		return nil
+	}
+	return e.v.hygiene
 }
 
 // Enabled reports whether the entity is to be served (not APISIX
@@ -87,10 +116,7 @@ type Chain struct {
 // Position returns where field (a path such as "snis[1]" or "client.ca",
 // in the native form) is written, or where its nearest written parent is.
 func (e *Entity) Position(field string) Pos {
-	if e.doc == nil {
-		return e.Pos
-	}
-	pos, _ := e.doc.where(field)
+	pos, _ := e.where(field)
 	return pos
 }
 

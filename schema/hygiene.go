@@ -103,11 +103,11 @@ func (e *Entity) Trust(i int) certcheck.Trust {
 // hygieneFindings runs the checker on an entity's parsed chains, and keeps
 // their trust verdicts for Trust.
 func (e *Entity) hygieneFindings(chains []certcheck.Chain) []finding {
-	if e.hygiene == nil || len(chains) == 0 {
+	if e.hygiene() == nil || len(chains) == 0 {
 		return nil
 	}
 	var out []finding
-	findings, verdicts := e.hygiene.EntityTrust(certcheck.Entity{Name: e.Name, Client: e.Type == TypeClient, Chains: chains})
+	findings, verdicts := e.hygiene().EntityTrust(certcheck.Entity{Name: e.Name, Client: e.Type == TypeClient, Chains: chains})
 	facts := make([]chainFact, len(e.Chains))
 	for j, ch := range chains {
 		if i := chainIndex(ch.Field); i >= 0 && i < len(facts) && len(ch.Certs) > 0 {
@@ -137,13 +137,13 @@ func checkKeyReuse(files []*FileResult) ErrorList {
 	for _, f := range files {
 		for _, e := range f.Entities {
 			facts := e.facts.Load()
-			if e.hygiene == nil || facts == nil {
+			if e.hygiene() == nil || facts == nil {
 				continue
 			}
 			if _, dup := byName[e.Name]; dup {
 				continue
 			}
-			checker = e.hygiene
+			checker = e.hygiene()
 			byName[e.Name] = e
 			for i, c := range *facts {
 				if c.trust != "" {

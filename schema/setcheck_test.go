@@ -111,7 +111,7 @@ func TestSetCheckerKeyReuse(t *testing.T) {
 	newFile := func(path string) *FileResult {
 		f := &FileResult{Path: path}
 		for n := range 1 + rng.IntN(2) {
-			e := &Entity{Name: names[rng.IntN(len(names))], Pos: Pos{File: path, Line: 1 + 10*n, Col: 1}, hygiene: checker}
+			e := &Entity{Name: names[rng.IntN(len(names))], Pos: Pos{File: path, Line: 1 + 10*n, Col: 1}, v: &Validator{hygiene: checker}}
 			e.Chains = make([]Chain, 1+rng.IntN(2))
 			for i := range e.Chains {
 				e.Chains[i] = Chain{Cert: "-----BEGIN CERTIFICATE-----", Key: "-----BEGIN PRIVATE KEY-----"}

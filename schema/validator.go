@@ -173,7 +173,7 @@ func (v *Validator) file(path string, src []byte, lean bool) *FileResult {
 		if c.valid {
 			e := v.entity(c.d, c.raw, now, &fr.Problems)
 			if lean {
-				e.dropPEM(v)
+				e.dropPEM()
 			}
 			fr.Entities = append(fr.Entities, e)
 			continue
@@ -201,9 +201,11 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 		Disabled:    d.disabled,
 		Pos:         d.pos,
 		ClientDepth: 1,
-		doc:         d.placement(),
-		now:         v.now,
-		hygiene:     v.hygiene,
+		fields:      d.fields,
+		v:           v,
+	}
+	if d.index != nil || d.rename != nil {
+		e.odd = &oddPlacement{index: d.index, rename: d.rename}
 	}
 	if e.Type == "" {
 		e.Type = TypeServer
@@ -232,8 +234,19 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 			continue
 		}
 		seen[n] = i
+		if len(e.SNIs) != i || e.odd != nil && e.odd.sniSrc != nil {
+			// An earlier SNI was refused: the indexes differ from here.
+			if e.odd == nil {
+				e.odd = &oddPlacement{}
+			}
+			if e.odd.sniSrc == nil {
+				for j := range len(e.SNIs) {
+					e.odd.sniSrc = append(e.odd.sniSrc, j) // the identity so far
+				}
+			}
+			e.odd.sniSrc = append(e.odd.sniSrc, i)
+		}
 		e.SNIs = append(e.SNIs, n)
-		e.sniSrc = append(e.sniSrc, i)
 	}
 	if len(r.Certs) != len(r.Keys) {
 		field := "certs"
@@ -370,7 +383,7 @@ func skipBadReferences(value string) ([]byte, error) { return []byte(value), nil
 
 // contentHash hashes what an entity serves, so the reconciler can reuse
 // work for unchanged entities.
-func contentHash(e *Entity) string {
+func contentHash(e *Entity) Hash {
 	b, _ := json.Marshal(struct {
 		Name        string
 		Type        Type
@@ -383,8 +396,7 @@ func contentHash(e *Entity) string {
 		Desc        string
 		Disabled    bool
 	}{e.Name, e.Type, e.SNIs, e.Chains, e.ClientCA, e.ClientDepth, e.Protocols, e.Labels, e.Desc, e.Disabled})
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return sha256.Sum256(b)
 }
 
 // CheckSet runs the checks across files: no entity name and no SNI of an
@@ -443,8 +455,8 @@ func sniTwice(sni string, e *Entity, i int, first *Entity, fi int) *Error {
 // sniIndex maps the index of a normalised SNI to its index in the file
 // (they differ when an earlier SNI was refused).
 func (e *Entity) sniIndex(i int) int {
-	if i < len(e.sniSrc) {
-		return e.sniSrc[i]
+	if e.odd != nil && i < len(e.odd.sniSrc) {
+		return e.odd.sniSrc[i]
 	}
 	return i
 }
@@ -460,10 +472,11 @@ func (e *Entity) written(field string) string {
 }
 
 func (e *Entity) where(field string) (Pos, string) {
-	if e.doc == nil {
-		return e.Pos, field
+	p := placed{pos: e.Pos, fields: e.fields}
+	if e.odd != nil {
+		p.index, p.rename = e.odd.index, e.odd.rename
 	}
-	return e.doc.where(field)
+	return p.where(field)
 }
 
 func sortProblems(l ErrorList) {
