@@ -76,7 +76,7 @@ func fingerprints(e *Entity) []uint64 {
 	}
 	var out []uint64
 	for _, c := range *facts {
-		if fp := binary.BigEndian.Uint64(c.key[:8]); c.trust != "" && !slices.Contains(out, fp) {
+		if fp := binary.BigEndian.Uint64(c.key[:8]); c.trust != 0 && !slices.Contains(out, fp) {
 			out = append(out, fp)
 		}
 	}

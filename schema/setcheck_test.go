@@ -97,12 +97,12 @@ func TestSetCheckerKeyReuse(t *testing.T) {
 			if !shared {
 				k = rng.IntN(1 << 30) // a key of its own
 			}
-			f[i] = chainFact{trust: certcheck.TrustPrivate, key: sha256.Sum256([]byte(fmt.Sprint(k)))}
+			f[i] = chainFact{trust: codeOf(certcheck.TrustPrivate), key: sha256.Sum256([]byte(fmt.Sprint(k)))}
 			if shared {
 				f[i].key = pool[k]
 			}
 			if rng.IntN(8) == 0 {
-				f[i].trust = "" // not checked: no key use
+				f[i].trust = 0 // not checked: no key use
 			}
 		}
 		return &f
