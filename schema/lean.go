@@ -24,9 +24,12 @@ func (e *Entity) dropPEM() {
 		return // invalid, or it has references: Material reads its values
 	}
 	e.Chains, e.lean = leanChains(len(e.Chains)), true
-	e.fields = fieldIndex{} // where reads them again too
-	if e.odd != nil {
-		e.odd.index = nil
+	// Where reads the positions again too; the renaming of an item's
+	// fields and the indexes of SNIs after a refused one are kept.
+	if p := e.place; p.rename == nil && p.sniSrc == nil {
+		e.place = nil
+	} else {
+		e.place = &placement{rename: p.rename, sniSrc: p.sniSrc}
 	}
 }
 

@@ -201,11 +201,8 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 		Disabled:    d.disabled,
 		Pos:         d.pos,
 		ClientDepth: 1,
-		fields:      d.fields,
+		place:       &placement{fields: d.fields, index: d.index, rename: d.rename},
 		v:           v,
-	}
-	if d.index != nil || d.rename != nil {
-		e.odd = &oddPlacement{index: d.index, rename: d.rename}
 	}
 	if e.Type == "" {
 		e.Type = TypeServer
@@ -234,17 +231,14 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 			continue
 		}
 		seen[n] = i
-		if len(e.SNIs) != i || e.odd != nil && e.odd.sniSrc != nil {
+		if p := e.place; len(e.SNIs) != i || p.sniSrc != nil {
 			// An earlier SNI was refused: the indexes differ from here.
-			if e.odd == nil {
-				e.odd = &oddPlacement{}
-			}
-			if e.odd.sniSrc == nil {
+			if p.sniSrc == nil {
 				for j := range len(e.SNIs) {
-					e.odd.sniSrc = append(e.odd.sniSrc, j) // the identity so far
+					p.sniSrc = append(p.sniSrc, j) // the identity so far
 				}
 			}
-			e.odd.sniSrc = append(e.odd.sniSrc, i)
+			p.sniSrc = append(p.sniSrc, i)
 		}
 		e.SNIs = append(e.SNIs, n)
 	}
@@ -455,8 +449,8 @@ func sniTwice(sni string, e *Entity, i int, first *Entity, fi int) *Error {
 // sniIndex maps the index of a normalised SNI to its index in the file
 // (they differ when an earlier SNI was refused).
 func (e *Entity) sniIndex(i int) int {
-	if e.odd != nil && i < len(e.odd.sniSrc) {
-		return e.odd.sniSrc[i]
+	if e.place != nil && i < len(e.place.sniSrc) {
+		return e.place.sniSrc[i]
 	}
 	return i
 }
@@ -481,9 +475,9 @@ func (e *Entity) where(field string) (Pos, string) {
 			return w.where(field)
 		}
 	}
-	p := placed{pos: e.Pos, fields: e.fields}
-	if e.odd != nil {
-		p.index, p.rename = e.odd.index, e.odd.rename
+	p := placed{pos: e.Pos}
+	if e.place != nil {
+		p.fields, p.index, p.rename = e.place.fields, e.place.index, e.place.rename
 	}
 	return p.where(field)
 }
