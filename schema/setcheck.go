@@ -25,8 +25,7 @@ import (
 // collector does not scan them on every cycle, as it did the ~250 bytes
 // per entity of maps of names to entity pointers.
 type SetChecker struct {
-	files []*FileResult // of the last Check, sorted by path
-	slots []uint32      // the slot of each of files
+	slots []uint32      // the slot of each file of the last Check, sorted by path
 	slot  []*FileResult // by slot; nil when free
 	free  []uint32      // free slots
 	names useIndex
@@ -199,33 +198,30 @@ func (c *SetChecker) CheckSorted(files []*FileResult) ErrorList {
 		c.errs = map[setKey][]setError{}
 	}
 	dirty := map[setKey]bool{}
-	old, oldSlots := c.files, c.slots
+	oldSlots := c.slots
+	old := func(i int) *FileResult { return c.slot[oldSlots[i]] }
 	slots := make([]uint32, 0, len(files))
 	i, j := 0, 0
-	for i < len(old) || j < len(files) {
+	for i < len(oldSlots) || j < len(files) {
 		switch {
-		case i < len(old) && j < len(files) && old[i] == files[j]:
+		case i < len(oldSlots) && j < len(files) && old(i) == files[j]:
 			slots = append(slots, oldSlots[i]) // unchanged: most files, compared by pointer only
 			i++
 			j++
-		case j == len(files) || i < len(old) && old[i].Path < files[j].Path:
+		case j == len(files) || i < len(oldSlots) && old(i).Path < files[j].Path:
 			c.remove(oldSlots[i], dirty)
 			i++
-		case i == len(old) || files[j].Path < old[i].Path:
+		case i == len(oldSlots) || files[j].Path < old(i).Path:
 			slots = append(slots, c.add(files[j], dirty))
 			j++
-		default:
-			if old[i] != files[j] {
-				c.remove(oldSlots[i], dirty)
-				slots = append(slots, c.add(files[j], dirty))
-			} else {
-				slots = append(slots, oldSlots[i])
-			}
+		default: // the same path, another result
+			c.remove(oldSlots[i], dirty)
+			slots = append(slots, c.add(files[j], dirty))
 			i++
 			j++
 		}
 	}
-	c.files, c.slots = slices.Clone(files), slots
+	c.slots = slots
 	for k := range dirty {
 		c.recheck(k)
 	}
