@@ -445,7 +445,7 @@ func fleetEntity(e *schema.Entity) fleet.Entity {
 		depth := e.ClientDepth
 		d.Client = &fleet.Client{CA: e.ClientCA, Depth: &depth}
 	}
-	return fleet.Entity{File: e.Pos.File, Doc: d, Hash: e.Hash + "\x00" + e.Pos.File}
+	return fleet.Entity{File: e.Pos.File, Doc: d, Hash: e.Hash.String() + "\x00" + e.Pos.File}
 }
 
 // convergenceStatus posts, while this publisher leads, the fleet's

@@ -127,14 +127,15 @@ func (s *LintStore) Save() error {
 	rewrite := s.rewrite || epoch != s.epoch
 	if rewrite {
 		todo = make([]parsedLine, 0, len(lints.m))
-		for k, e := range lints.m {
-			if !k.public || e.day == today {
+		for k := range lints.m {
+			if e, _ := lints.entry(k); !k.public || e.day == today {
 				todo = append(todo, parsedLine{k, e})
 			}
 		}
 	} else {
 		for _, k := range lints.order[s.saved:] {
-			todo = append(todo, parsedLine{k, lints.m[k]})
+			e, _ := lints.entry(k)
+			todo = append(todo, parsedLine{k, e})
 		}
 	}
 	lints.mu.Unlock()

@@ -139,10 +139,23 @@ type lintEntry struct {
 	res []lintResult // read-only once stored
 }
 
+// heldEntry is a lintEntry as the cache holds it, without pointers (the
+// collector does not scan the map): its results are an index of the
+// cache's distinct result lists, which most leaves of a repository share
+// (none, or the same warning).
+type heldEntry struct {
+	day int32  // UTC days fit until the year 5 million
+	res uint32 // index of lintCache.results
+}
+
 // lintCache is safe for concurrent use.
 type lintCache struct {
 	mu sync.Mutex // guards the fields below
-	m  map[lintKey]lintEntry
+	m  map[lintKey]heldEntry
+	// results are the distinct result lists of m's entries, found by
+	// their encoding in ids; results[0] is no result.
+	results [][]lintResult
+	ids     map[string]uint32
 	// order lists the keys of m as they were stored (a key again when its
 	// entry was replaced), for a LintStore to append what it has not
 	// written yet.
@@ -155,11 +168,20 @@ type lintCache struct {
 func (c *lintCache) get(k lintKey, now time.Time) ([]lintResult, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[k]
+	e, ok := c.entry(k)
 	if !ok || (k.public && e.day != utcDay(now)) {
 		return nil, false
 	}
 	return e.res, true
+}
+
+// entry returns the entry of k; c.mu is held.
+func (c *lintCache) entry(k lintKey) (lintEntry, bool) {
+	h, ok := c.m[k]
+	if !ok {
+		return lintEntry{}, false
+	}
+	return lintEntry{day: int64(h.day), res: c.results[h.res]}, true
 }
 
 func (c *lintCache) put(k lintKey, res []lintResult, now time.Time) {
@@ -176,20 +198,43 @@ func (c *lintCache) put(k lintKey, res []lintResult, now time.Time) {
 func (c *lintCache) store(k lintKey, e lintEntry) {
 	switch {
 	case c.m == nil:
-		c.m = make(map[lintKey]lintEntry)
-	case len(c.m) >= lintCacheMax:
-		c.m, c.order = make(map[lintKey]lintEntry), nil
+		c.m = make(map[lintKey]heldEntry)
+	case len(c.m) >= lintCacheMax || len(c.results) >= lintCacheMax:
+		// (results keeps the lists of replaced entries too)
+		c.m, c.order, c.results, c.ids = make(map[lintKey]heldEntry), nil, nil, nil
 		c.epoch++
 	}
-	c.m[k] = e
+	c.m[k] = heldEntry{day: int32(e.day), res: c.resultsID(e.res)}
 	c.order = append(c.order, k)
+}
+
+// resultsID returns the index of res in c.results, adding it when it is
+// new; c.mu is held.
+func (c *lintCache) resultsID(res []lintResult) uint32 {
+	if len(res) == 0 {
+		return 0
+	}
+	if c.results == nil {
+		c.results, c.ids = [][]lintResult{nil}, map[string]uint32{}
+	}
+	var b []byte
+	for _, r := range res {
+		b = fmt.Appendf(b, "%s\x00%s\x00%d\x00%s\x00", r.name, r.description, r.status, r.details)
+	}
+	if id, ok := c.ids[string(b)]; ok {
+		return id
+	}
+	id := uint32(len(c.results))
+	c.results = append(c.results, res)
+	c.ids[string(b)] = id
+	return id
 }
 
 // reset empties the cache.
 func (c *lintCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m, c.order = nil, nil
+	c.m, c.order, c.results, c.ids = nil, nil, nil, nil
 	c.epoch++
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"weak"
 
 	"certops/schema"
@@ -12,14 +13,11 @@ import (
 
 // loaded is what the loader loaded last, for loadChanged.
 type loaded struct {
-	tree       *source.Tree
-	paths      []string      // entity files, sorted
-	results    []*fileResult // of paths, in order
-	policyHash string
+	tree *source.Tree
 	// delta is what changed since the load before, when loadChanged made
 	// this one from it; nil after a full load.
 	delta *loadDelta
-	lists *loadLists // of results
+	lists *loadLists // the results of the entity files, in path order
 	// linked maps the entity and policy files that are symbolic links to
 	// the files they lead to (a tree with links is always loaded in full).
 	linked map[string]string
@@ -40,13 +38,17 @@ type loadLists struct {
 	probAt   []int // the same for problems
 }
 
-// listsOf lists results.
-func listsOf(results []*fileResult) *loadLists {
-	ls := &loadLists{files: make([]*schema.FileResult, 0, len(results)), entAt: make([]int, 1, len(results)+1), probAt: make([]int, 1, len(results)+1)}
+// listsOf lists results, which are in path order.
+func listsOf(results []*schema.FileResult) *loadLists {
+	ls := &loadLists{files: results, entAt: make([]int, 1, len(results)+1), probAt: make([]int, 1, len(results)+1)}
+	ne, np := 0, 0
 	for _, r := range results {
-		ls.files = append(ls.files, r.res)
-		ls.entities = append(ls.entities, r.res.Entities...)
-		ls.problems = append(ls.problems, r.res.Problems...)
+		ne, np = ne+len(r.Entities), np+len(r.Problems)
+	}
+	ls.entities, ls.problems = make([]*schema.Entity, 0, ne), make(schema.ErrorList, 0, np)
+	for _, r := range results {
+		ls.entities = append(ls.entities, r.Entities...)
+		ls.problems = append(ls.problems, r.Problems...)
 		ls.entAt = append(ls.entAt, len(ls.entities))
 		ls.probAt = append(ls.probAt, len(ls.problems))
 	}
@@ -56,6 +58,11 @@ func listsOf(results []*fileResult) *loadLists {
 func (ls *loadLists) clone() *loadLists {
 	return &loadLists{files: slices.Clone(ls.files), entities: slices.Clone(ls.entities), problems: slices.Clone(ls.problems),
 		entAt: slices.Clone(ls.entAt), probAt: slices.Clone(ls.probAt)}
+}
+
+// find returns the index of file p in ls, or where it would be.
+func (ls *loadLists) find(p string) (int, bool) {
+	return slices.BinarySearchFunc(ls.files, p, func(f *schema.FileResult, p string) int { return strings.Compare(f.Path, p) })
 }
 
 // set makes f the result of file i.
@@ -121,7 +128,7 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 		len(last.tree.Links)+len(last.tree.Special) > 0 {
 		return nil, false, nil
 	}
-	limit := max(maxChanged, len(last.paths)/8)
+	limit := max(maxChanged, len(last.lists.files)/8)
 	changed, ok := l.changedFiles(last.tree, t, limit)
 	if !ok {
 		return nil, false, nil
@@ -131,7 +138,6 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 			return nil, false, nil // the validator may change
 		}
 	}
-	paths, results := slices.Clone(last.paths), slices.Clone(last.results)
 	lists := last.lists.clone()
 	res = &loadResult{}
 	delta := &loadDelta{base: weak.Make(last)}
@@ -140,23 +146,22 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 		if err := ctx.Err(); err != nil {
 			return nil, true, err
 		}
-		i, found := slices.BinarySearch(paths, p)
+		i, found := lists.find(p)
 		if found {
-			for _, e := range results[i].res.Entities {
+			for _, e := range lists.files[i].Entities {
 				goneBefore = append(goneBefore, e.Name)
 			}
 		}
 		id, present := t.Files[p]
 		if !present {
 			if found {
-				paths, results = slices.Delete(paths, i, i+1), slices.Delete(results, i, i+1)
 				lists.remove(i)
 				delete(l.cache, p)
 				res.removed++
 			}
 			continue
 		}
-		r, validated, err := l.validateFile(t, p, id, last.policyHash)
+		r, validated, err := l.validateFile(t, p, id)
 		if err != nil {
 			return nil, true, err
 		}
@@ -165,10 +170,8 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 		}
 		l.cache[p] = r
 		if found {
-			results[i] = r
 			lists.set(i, r.res)
 		} else {
-			paths, results = slices.Insert(paths, i, p), slices.Insert(results, i, r)
 			lists.insert(i, r.res)
 		}
 		delta.entities = append(delta.entities, r.res.Entities...)
@@ -182,7 +185,7 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 			delta.gone = append(delta.gone, name)
 		}
 	}
-	l.last = &loaded{tree: t, paths: paths, results: results, policyHash: last.policyHash, delta: delta, lists: lists}
+	l.last = &loaded{tree: t, delta: delta, lists: lists}
 	res.fill(l, lists)
 	return res, true, nil
 }
@@ -231,8 +234,8 @@ func (l *loader) changedFiles(last, t *source.Tree, limit int) (changed []string
 
 // validateFile validates the entity file p of t (content id), as the full
 // load does: a file over the size limit is refused without being read.
-func (l *loader) validateFile(t *source.Tree, p, id, policyHash string) (r *fileResult, validated bool, err error) {
-	if r := oversize(t, p, id, policyHash); r != nil {
+func (l *loader) validateFile(t *source.Tree, p, id string) (r *fileResult, validated bool, err error) {
+	if r := oversize(t, p, id); r != nil {
 		return r, false, nil
 	}
 	src, err := t.ReadFile(p)
@@ -241,7 +244,7 @@ func (l *loader) validateFile(t *source.Tree, p, id, policyHash string) (r *file
 	}
 	res := l.validator.File(p, src)
 	intern(res.Problems)
-	return &fileResult{id: id, policy: policyHash, res: res}, true, nil
+	return &fileResult{id: id, res: res}, true, nil
 }
 
 // fill fills res from the lists of the revision's entity files. The

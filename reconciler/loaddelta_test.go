@@ -101,8 +101,8 @@ func TestLoadChangedMatchesFullLoad(t *testing.T) {
 func checkDelta(before, cur *loaded) error {
 	names := func(l *loaded) (map[string]*schema.Entity, bool) {
 		m := map[string]*schema.Entity{}
-		for _, r := range l.results {
-			for _, e := range r.res.Entities {
+		for _, f := range l.lists.files {
+			for _, e := range f.Entities {
 				if m[e.Name] != nil {
 					return nil, false
 				}

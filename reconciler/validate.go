@@ -15,13 +15,12 @@ import (
 	"certops/source"
 )
 
-// fileResult is a cached schema result with the content id and policy it
-// was computed for. They are kept apart, not joined into one key: a
-// revision of 10,000 files then compares strings instead of building
-// 10,000 keys to look them up.
+// fileResult is a cached schema result with the content id it was
+// computed for (under the loader's cachePolicy: the cache holds results
+// of one policy only).
 type fileResult struct {
-	id, policy string
-	res        *schema.FileResult
+	id  string
+	res *schema.FileResult
 }
 
 // loader validates the trees of successive revisions incrementally with
@@ -32,6 +31,9 @@ type loader struct {
 	root  string
 	opts  schema.Options
 	cache map[string]*fileResult // path -> result of its last content
+	// cachePolicy is the policy hash the cache's results were computed
+	// under: once per loader rather than once per file.
+	cachePolicy string
 
 	set  schema.SetChecker // the checks across files, incremental
 	last *loaded           // the revision loaded last (loaddelta.go)
@@ -162,13 +164,13 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 	next := make(map[string]*fileResult, len(entityFiles))
 	for _, p := range entityFiles {
 		id := t.Files[target[p]]
-		if r, ok := l.cache[p]; ok && r.id == id && r.policy == policyHash {
+		if r, ok := l.cache[p]; ok && r.id == id && l.cachePolicy == policyHash {
 			next[p] = r
 			continue
 		}
 		// The size first, from the listing or the object store: a huge
 		// file is refused without being read (issue 16 items 5 and 9).
-		if r := oversize(t, p, id, policyHash); r != nil {
+		if r := oversize(t, p, id); r != nil {
 			next[p] = r
 			continue
 		}
@@ -208,7 +210,7 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 	}
 	for _, j := range jobs {
 		intern(j.res.Problems)
-		next[j.path] = &fileResult{id: j.id, policy: policyHash, res: j.res}
+		next[j.path] = &fileResult{id: j.id, res: j.res}
 	}
 	removed := 0
 	for p := range l.cache {
@@ -216,15 +218,15 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 			removed++ // a rename counts here and as a validated file
 		}
 	}
-	l.cache = next
+	l.cache, l.cachePolicy = next, policyHash
 
 	res := &loadResult{validated: len(jobs), removed: removed}
 	res.problems = append(res.problems, listed.Problems...)
-	results := make([]*fileResult, len(entityFiles))
+	results := make([]*schema.FileResult, len(entityFiles))
 	for i, p := range entityFiles {
-		results[i] = next[p]
+		results[i] = next[p].res
 	}
-	l.last = &loaded{tree: t, paths: entityFiles, results: results, policyHash: policyHash, lists: listsOf(results), linked: linked}
+	l.last = &loaded{tree: t, lists: listsOf(results), linked: linked}
 	res.fill(l, l.last.lists)
 	return res, nil
 }
@@ -317,12 +319,12 @@ func (l *loader) list(ctx context.Context, t *source.Tree) (*schema.Listing, err
 // oversize returns the result of the entity file p of t (content id) when
 // it is over the size limit, known from the listing or the object store
 // without reading it (issue 16 items 5 and 9), else nil.
-func oversize(t *source.Tree, p, id, policyHash string) *fileResult {
+func oversize(t *source.Tree, p, id string) *fileResult {
 	fi, err := t.Stat(p)
 	if err != nil || fi.Size() <= schema.MaxFileSize {
 		return nil
 	}
-	return &fileResult{id: id, policy: policyHash, res: &schema.FileResult{Path: p, Problems: schema.ErrorList{{
+	return &fileResult{id: id, res: &schema.FileResult{Path: p, Problems: schema.ErrorList{{
 		Severity: schema.SeverityError, Pos: schema.Pos{File: p},
 		Msg: fmt.Sprintf("file is %d bytes; files are limited to %d (it is not read)", fi.Size(), schema.MaxFileSize),
 	}}}}

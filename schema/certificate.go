@@ -339,7 +339,7 @@ func (e *Entity) checkMaterial(values Values, resolve bool, bad map[string]bool,
 		out = append(out, validity(certField, certs, now, warnWithin)...)
 		// With the hygiene checks on, chain_order and chain_unrelated say
 		// this precisely (and as errors by default).
-		for j := 1; j < len(certs) && e.hygiene == nil; j++ {
+		for j := 1; j < len(certs) && e.hygiene() == nil; j++ {
 			if certs[j-1].CheckSignatureFrom(certs[j]) != nil {
 				out = append(out, finding{field: certField, warn: true, msg: fmt.Sprintf(
 					"chain certificate %d (%s) did not issue certificate %d (%s): list the chain leaf first, each certificate followed by its issuer",

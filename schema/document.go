@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/binary"
 	"math"
 	"strconv"
 	"strings"
@@ -93,26 +94,23 @@ func (d *doc) release() {
 	}
 }
 
-// placement returns a copy of the document's placement, for an entity to
-// keep without the rest of the document.
-func (d *doc) placement() *placed {
-	p := d.placed
-	return &p
-}
-
-// fieldIndex is a document's field positions in two allocations: the
-// paths, each ended by a NUL, and their lines and columns, pairwise. Every
-// position is in the document's file (or unknown: line -1).
+// fieldIndex is a document's field positions in one allocation: each
+// path, ended by a NUL, followed by its line and column (4 bytes each,
+// little-endian). Every position is in the document's file (or unknown:
+// line -1). It holds no pointer but the string's: an entity keeps it for
+// as long as its file is unchanged.
 type fieldIndex struct {
-	paths string
-	at    []int32
+	s string
 }
 
 // compactIndex returns the compact form of index, or false when a position
 // is in another file than file or does not fit.
 func compactIndex(index map[string]Pos, file string) (fieldIndex, bool) {
-	var b strings.Builder
-	at := make([]int32, 0, 2*len(index))
+	n := 0
+	for p := range index {
+		n += len(p) + 9
+	}
+	b := make([]byte, 0, n)
 	for p, pos := range index {
 		if strings.IndexByte(p, 0) >= 0 || pos.File != "" && pos.File != file ||
 			pos.Line < 0 || pos.Col < 0 || pos.Line > math.MaxInt32 || pos.Col > math.MaxInt32 {
@@ -122,26 +120,37 @@ func compactIndex(index map[string]Pos, file string) (fieldIndex, bool) {
 		if pos.File == "" {
 			line = -1 // written, position unknown
 		}
-		b.WriteString(p)
-		b.WriteByte(0)
-		at = append(at, line, int32(pos.Col))
+		b = append(b, p...)
+		b = append(b, 0)
+		b = binary.LittleEndian.AppendUint32(b, uint32(line))
+		b = binary.LittleEndian.AppendUint32(b, uint32(pos.Col))
 	}
-	return fieldIndex{paths: b.String(), at: at}, true
+	return fieldIndex{s: string(b)}, true
 }
 
 func (f fieldIndex) lookup(path, file string) (Pos, bool) {
-	rest := f.paths
-	for i := 0; rest != ""; i++ {
-		p, after, _ := strings.Cut(rest, "\x00")
-		if p == path {
-			if f.at[2*i] < 0 {
-				return Pos{}, true
-			}
-			return Pos{File: file, Line: int(f.at[2*i]), Col: int(f.at[2*i+1])}, true
+	for rest := f.s; len(rest) > 0; {
+		i := strings.IndexByte(rest, 0)
+		if i < 0 || len(rest) < i+9 {
+			return Pos{}, false // not reached: compactIndex wrote it
 		}
-		rest = after
+		p, at := rest[:i], rest[i+1:i+9]
+		rest = rest[i+9:]
+		if p != path {
+			continue
+		}
+		line := int32(le32(at[:4]))
+		if line < 0 {
+			return Pos{}, true
+		}
+		return Pos{File: file, Line: int(line), Col: int(int32(le32(at[4:])))}, true
 	}
 	return Pos{}, false
+}
+
+// le32 decodes 4 little-endian bytes.
+func le32(s string) uint32 {
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 func newDoc(file string, x *ast.StructLit, rename func(string) string) *doc {

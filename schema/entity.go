@@ -1,11 +1,12 @@
 package schema
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"log/slog"
 	"sync/atomic"
-	"time"
 
 	"certops/certcheck"
 )
@@ -38,28 +39,19 @@ type Entity struct {
 	Chains []Chain  // cert/key first, then certs[i]/keys[i]
 	// ClientCA is the PEM bundle (or secret reference) of the CAs that
 	// client certificates must chain to; empty means no mTLS.
-	ClientCA    string
-	ClientDepth int // intermediates allowed below ClientCA (default 1)
-	Protocols   []string
-	Labels      map[string]string
+	ClientCA  string
+	Protocols []string
+	Labels    map[string]string
 	// Desc describes the entity for people (APISIX's and ADC's desc).
 	Desc string
-	// Disabled is APISIX's `status: 0`: the entity is validated and kept,
-	// shown as disabled, but not served, and its SNIs do not conflict with
-	// an enabled entity's. Use Enabled to filter what a gateway serves.
-	Disabled bool
-	// Pos is where the entity's document (or ADC item) starts.
-	Pos Pos
-	// Hash is the SHA-256 of the entity's content (every field above but
-	// Pos), so an unchanged entity keeps its hash when its file changes
-	// around it.
-	Hash string
 
-	doc    *placed // field positions, for diagnostics
-	sniSrc []int   // index in the file's snis of each of SNIs
-	now    func() time.Time
-	// hygiene runs the certificate hygiene checks; nil when off.
-	hygiene *certcheck.Checker
+	// place is where the document's fields are written (document.go);
+	// nil for a lean entity that needs nothing beyond its file read again.
+	place *placement
+	// v is the validator that made the entity: its clock, its hygiene
+	// checker (nil when the checks are off), and, for a lean entity, the
+	// reader of its file (lean.go).
+	v *Validator
 	// facts are what the last hygiene check of the entity's material
 	// learnt of each chain, by chain index (Entity.Trust, key reuse);
 	// nil when the checks are off.
@@ -68,9 +60,48 @@ type Entity struct {
 	// held in pointer-free form (held.go) until the first Material call
 	// hands it over.
 	material atomic.Pointer[heldMaterial]
-	// lean is the validator that dropped the entity's PEM text, which
-	// reads it again (lean.go); nil when the entity keeps it.
-	lean *Validator
+
+	// Pos is where the entity's document (or ADC item) starts. It is the
+	// last field with a pointer (Pos.File): the collector scans an entity
+	// up to there, not the fields below, which hold none (issue 13).
+	Pos         Pos
+	ClientDepth int // intermediates allowed below ClientCA (default 1)
+	// Disabled is APISIX's `status: 0`: the entity is validated and kept,
+	// shown as disabled, but not served, and its SNIs do not conflict with
+	// an enabled entity's. Use Enabled to filter what a gateway serves.
+	Disabled bool
+	// lean is true when the entity dropped its PEM text and its field
+	// positions, which v reads again (lean.go).
+	lean bool
+	// Hash is the SHA-256 of the entity's content (every exported field
+	// but Pos), so an unchanged entity keeps its hash when its file
+	// changes around it.
+	Hash Hash
+}
+
+// Hash is a SHA-256 content hash. It prints as lowercase hex.
+type Hash [sha256.Size]byte
+
+// String returns h in lowercase hex.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// placement is where an entity's fields are written: the compact field
+// index (or the index itself when it did not compact), the renaming of an
+// ADC or APISIX item's fields, the indexes of SNIs after a refused one.
+type placement struct {
+	fields fieldIndex
+	index  map[string]Pos      // native field path -> position; nil when fields holds it
+	rename func(string) string // native field path -> as written; nil is the identity
+	sniSrc []int               // index in the file's snis of each of SNIs; nil is the identity
+}
+
+// hygiene is the checker of the entity's validator; nil when the checks
+// are off.
+func (e *Entity) hygiene() *certcheck.Checker {
+	if e.v == nil {
+		return nil
+	}
+	return e.v.hygiene
 }
 
 // Enabled reports whether the entity is to be served (not APISIX
@@ -87,10 +118,7 @@ type Chain struct {
 // Position returns where field (a path such as "snis[1]" or "client.ca",
 // in the native form) is written, or where its nearest written parent is.
 func (e *Entity) Position(field string) Pos {
-	if e.doc == nil {
-		return e.Pos
-	}
-	pos, _ := e.doc.where(field)
+	pos, _ := e.where(field)
 	return pos
 }
 

@@ -79,13 +79,31 @@ func newChecker(h *Hygiene, pinned []PolicyFile, checks map[string]string, opts 
 	return c, hex.EncodeToString(sum.Sum(nil)), errs
 }
 
-// chainFact is what the hygiene checks learnt of one chain.
+// chainFact is what the hygiene checks learnt of one chain. It holds no
+// pointer: an entity keeps it for as long as its file is unchanged.
 type chainFact struct {
-	trust certcheck.Trust // "" when the chain was not checked
 	// key is the SHA-256 of the leaf's SubjectPublicKeyInfo: the public
 	// half of the chain's key, literal or a reference.
-	key [sha256.Size]byte
+	key   [sha256.Size]byte
+	trust trustCode // 0 when the chain was not checked
 }
+
+// trustCode is a certcheck.Trust as an index of trusts.
+type trustCode uint8
+
+// trusts are the verdicts a trustCode stands for; 0 is none.
+var trusts = [...]certcheck.Trust{"", certcheck.TrustPublic, certcheck.TrustPrivate, certcheck.TrustUntrusted}
+
+func codeOf(t certcheck.Trust) trustCode {
+	for i, u := range trusts {
+		if u == t {
+			return trustCode(i)
+		}
+	}
+	return codeOf(certcheck.TrustUntrusted) // not reached: certcheck has no other verdict
+}
+
+func (c trustCode) Trust() certcheck.Trust { return trusts[c] }
 
 // Trust is the verdict of the hygiene checks on the roots of chain i
 // (0 for cert, then certs[i-1]), under the roots e was validated with, as
@@ -95,7 +113,7 @@ type chainFact struct {
 // reference).
 func (e *Entity) Trust(i int) certcheck.Trust {
 	if f := e.facts.Load(); f != nil && i >= 0 && i < len(*f) {
-		return (*f)[i].trust
+		return (*f)[i].trust.Trust()
 	}
 	return ""
 }
@@ -103,15 +121,15 @@ func (e *Entity) Trust(i int) certcheck.Trust {
 // hygieneFindings runs the checker on an entity's parsed chains, and keeps
 // their trust verdicts for Trust.
 func (e *Entity) hygieneFindings(chains []certcheck.Chain) []finding {
-	if e.hygiene == nil || len(chains) == 0 {
+	if e.hygiene() == nil || len(chains) == 0 {
 		return nil
 	}
 	var out []finding
-	findings, verdicts := e.hygiene.EntityTrust(certcheck.Entity{Name: e.Name, Client: e.Type == TypeClient, Chains: chains})
+	findings, verdicts := e.hygiene().EntityTrust(certcheck.Entity{Name: e.Name, Client: e.Type == TypeClient, Chains: chains})
 	facts := make([]chainFact, len(e.Chains))
 	for j, ch := range chains {
 		if i := chainIndex(ch.Field); i >= 0 && i < len(facts) && len(ch.Certs) > 0 {
-			facts[i] = chainFact{trust: verdicts[j], key: sha256.Sum256(ch.Certs[0].RawSubjectPublicKeyInfo)}
+			facts[i] = chainFact{trust: codeOf(verdicts[j]), key: sha256.Sum256(ch.Certs[0].RawSubjectPublicKeyInfo)}
 		}
 	}
 	e.facts.Store(&facts)
@@ -137,16 +155,16 @@ func checkKeyReuse(files []*FileResult) ErrorList {
 	for _, f := range files {
 		for _, e := range f.Entities {
 			facts := e.facts.Load()
-			if e.hygiene == nil || facts == nil {
+			if e.hygiene() == nil || facts == nil {
 				continue
 			}
 			if _, dup := byName[e.Name]; dup {
 				continue
 			}
-			checker = e.hygiene
+			checker = e.hygiene()
 			byName[e.Name] = e
 			for i, c := range *facts {
-				if c.trust != "" {
+				if c.trust != 0 {
 					uses = append(uses, certcheck.KeyUse{Entity: e.Name, Field: chainField(i), Fingerprint: hex.EncodeToString(c.key[:])})
 				}
 			}

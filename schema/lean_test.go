@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 
@@ -101,5 +102,58 @@ func noKey(tb testing.TB, err error, leaves ...*fixtures.Leaf) {
 	}
 	if found := fixtures.LeafScanner(leaves...).Find(err.Error()); found != "" {
 		tb.Errorf("error holds %s", found)
+	}
+}
+
+// TestLeanPositions checks that a lean entity, which keeps no field
+// positions, names the same file, line and field in the checks across
+// files as an entity that keeps them: the positions are read again from
+// its file.
+func TestLeanPositions(t *testing.T) {
+	ca := fixtures.NewRootCA(t, "lean CA")
+	entity := func(name string, snis ...string) string {
+		return fixtures.EntityYAML(fixtures.Entity{Name: name, SNIs: snis, Chains: []*fixtures.Leaf{ca.Server(t, snis...)}})
+	}
+	files := map[string][]byte{
+		"a.yaml": []byte(entity("shop", "shop.example.com", "www.example.com")),
+		"b.yaml": []byte("# moved down\n\n" + entity("shop", "www.example.com")),
+		"c.yaml": []byte(entity("blog", "blog.example.com") + "---\n" + entity("wiki", "wiki.example.com", "shop.example.com")),
+	}
+	check := func(opts schema.Options) (schema.ErrorList, []string) {
+		v, errs := schema.NewValidator(nil, opts)
+		if errs.Err() != nil {
+			t.Fatal(errs)
+		}
+		var results []*schema.FileResult
+		var positions []string
+		for _, p := range []string{"a.yaml", "b.yaml", "c.yaml"} {
+			fr := v.File(p, files[p])
+			if err := fr.Problems.Err(); err != nil {
+				t.Fatalf("File(%s): %v", p, err)
+			}
+			for _, e := range fr.Entities {
+				if e.Lean() != (opts.Reread != nil) {
+					t.Fatalf("%s: Lean() = %v with Reread %v", e.Name, e.Lean(), opts.Reread != nil)
+				}
+				positions = append(positions, e.Position("snis[0]").String(), e.Position("key").String())
+			}
+			results = append(results, fr)
+		}
+		return schema.CheckSet(results), positions
+	}
+	reads := 0
+	lean, leanPos := check(schema.Options{Reread: func(p string) ([]byte, error) { reads++; return files[p], nil }})
+	kept, keptPos := check(schema.Options{})
+	if len(kept) < 3 {
+		t.Fatalf("CheckSet found %d problems, want the duplicated name and SNIs:\n%v", len(kept), kept)
+	}
+	if got, want := lean.Error(), kept.Error(); got != want {
+		t.Errorf("lean CheckSet =\n%s\nwant (entities that keep their positions)\n%s", got, want)
+	}
+	if !slices.Equal(leanPos, keptPos) {
+		t.Errorf("lean Position = %v, want %v", leanPos, keptPos)
+	}
+	if reads == 0 {
+		t.Error("the lean entities' files were not read again: the test checked nothing")
 	}
 }

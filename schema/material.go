@@ -43,7 +43,7 @@ func (e *Entity) Material(values Values) (*Material, error) {
 		// Not reached: the bytes parsed during validation. Parse from
 		// the values as for a later call.
 	}
-	if e.lean != nil {
+	if e.lean {
 		// A lean entity has no text to parse: its file, read again, has.
 		written, err := e.reread()
 		if err != nil {
@@ -52,8 +52,8 @@ func (e *Entity) Material(values Values) (*Material, error) {
 		return written.Material(values)
 	}
 	now := time.Now
-	if e.now != nil {
-		now = e.now
+	if e.v != nil {
+		now = e.v.now
 	}
 	m, findings, err := e.checkMaterial(values, true, nil, now(), 0)
 	if err != nil {

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -75,10 +76,27 @@ func ParseSeverity(s string) (Severity, error) {
 // with file, line, column and field left out when unknown. Msg never holds
 // a certificate, key or secret value.
 type Error struct {
+	Field string `json:"field,omitempty"` // the field path, e.g. "snis[1]"; empty for the whole document
+	Msg   string `json:"message"`
+	// Pos is where; File is empty for a problem of no file. Its line and
+	// column and the severity come last: the collector scans a problem up
+	// to its last pointer (Pos.File), and a cached file keeps its
+	// warnings for as long as it is unchanged (issue 13).
+	Pos
 	Severity Severity `json:"severity"`
-	Pos               // where; File is empty for a problem of no file
-	Field    string   `json:"field,omitempty"` // the field path, e.g. "snis[1]"; empty for the whole document
-	Msg      string   `json:"message"`
+}
+
+// errorJSON is the JSON form of an Error, in the order it has always had.
+type errorJSON struct {
+	Severity Severity `json:"severity"`
+	Pos
+	Field string `json:"field,omitempty"`
+	Msg   string `json:"message"`
+}
+
+// MarshalJSON encodes the problem flat, severity first (see Error).
+func (e Error) MarshalJSON() ([]byte, error) {
+	return json.Marshal(errorJSON{Severity: e.Severity, Pos: e.Pos, Field: e.Field, Msg: e.Msg})
 }
 
 // Error formats the problem as file:line:col: field: message, with

@@ -2,7 +2,8 @@ package schema
 
 import (
 	"cmp"
-	"crypto/sha256"
+	"encoding/binary"
+	"hash/maphash"
 	"slices"
 	"strings"
 )
@@ -18,95 +19,89 @@ import (
 // be given as the same pointer as before (the reconciler reuses results by
 // content id), a changed one as a new one. A SetChecker is not safe for
 // concurrent use; the zero value is ready.
+//
+// Its indexes hold no pointers (issue 13): a use is a file slot, an
+// entity and an SNI index, found by the hash of its name or SNI; the
+// collector does not scan them on every cycle, as it did the ~250 bytes
+// per entity of maps of names to entity pointers.
 type SetChecker struct {
-	files []*FileResult // of the last Check, sorted by path
-	names map[string][]setUse
-	snis  map[string][]setUse
+	slots []uint32      // the slot of each file of the last Check, sorted by path
+	slot  []*FileResult // by slot; nil when free
+	free  []uint32      // free slots
+	names useIndex
+	snis  useIndex
 	errs  map[setKey][]setError // the problems of each duplicated key
 	keys  keyIndex              // whether the key reuse check may find anything
+}
+
+// useIndex finds the uses of a name or SNI by its hash: the hash leads
+// to a chain of uses, in no order, of every key with that hash.
+type useIndex struct {
+	head  map[uint64]uint32 // hash -> first node + 1
+	nodes []useNode
+	free  uint32 // first free node + 1; a free node's next is the next free one
+}
+
+type useNode struct {
+	use  setUse
+	next uint32 // next node of the chain + 1; 0 ends it
 }
 
 // keyIndex tells whether two entities may serve one key, so that the key
 // reuse check (checkKeyReuse, which reads every entity) runs only then: a
 // repository without a shared key, the common case, costs nothing more
-// per revision than its changed files. It counts the entity names using
-// each key fingerprint the hygiene checks recorded (Entity.facts). An
-// entity whose facts may change after it was added, because its
-// certificate is resolved by the daemon (Material records the resolved
-// chain's key) or none is recorded yet, is volatile: its fingerprints are
-// looked at again at every Check.
+// per revision than its changed files. It counts the entities using each
+// key, by the first 8 bytes of the fingerprint the hygiene checks
+// recorded (Entity.facts): two keys alike there, or two entities of one
+// name serving one key, only make the exact check run. An entity whose
+// facts may change after it was added, because its certificate is
+// resolved by the daemon (Material records the resolved chain's key) or
+// none is recorded yet, is volatile: its fingerprints are looked at again
+// at every Check.
 type keyIndex struct {
-	names    map[[sha256.Size]byte]keyUses // by fingerprint
-	shared   int                           // fingerprints used by two names or more
-	volatile map[*Entity][][sha256.Size]byte
+	uses     map[uint64]int32 // entities by fingerprint prefix
+	shared   int              // fingerprint prefixes used by two entities or more
+	volatile map[*Entity][]uint64
 	lost     bool // the index lost count: rebuilt at the next check
 }
 
-// keyUses counts the uses of one key by entity name: one name in place,
-// the common case, without a map of its own.
-type keyUses struct {
-	name string
-	n    int
-	more map[string]int // other names, when the key is shared
-}
-
-func (u keyUses) distinct() int { return min(max(u.n, 0), 1) + len(u.more) }
-
-// fingerprints returns the key fingerprints the key reuse check takes
-// from e: those of its chains the hygiene checks ran on.
-func fingerprints(e *Entity) [][sha256.Size]byte {
+// fingerprints returns the prefixes of the key fingerprints the key
+// reuse check takes from e: those of its chains the hygiene checks ran
+// on, each once.
+func fingerprints(e *Entity) []uint64 {
 	facts := e.facts.Load()
-	if e.hygiene == nil || facts == nil {
+	if e.hygiene() == nil || facts == nil {
 		return nil
 	}
-	var out [][sha256.Size]byte
+	var out []uint64
 	for _, c := range *facts {
-		if c.trust != "" {
-			out = append(out, c.key)
+		if fp := binary.BigEndian.Uint64(c.key[:8]); c.trust != 0 && !slices.Contains(out, fp) {
+			out = append(out, fp)
 		}
 	}
 	return out
 }
 
-// count adds n (1 or -1) uses of each of fps by name.
-func (k *keyIndex) count(name string, fps [][sha256.Size]byte, n int) {
-	if k.names == nil {
-		k.names = map[[sha256.Size]byte]keyUses{}
+// count adds n (1 or -1) uses of each of fps.
+func (k *keyIndex) count(fps []uint64, n int32) {
+	if k.uses == nil {
+		k.uses = map[uint64]int32{}
 	}
 	for _, fp := range fps {
-		u := k.names[fp]
-		if n < 0 && (u.n <= 0 || u.name != name) && u.more[name] <= 0 {
+		before := k.uses[fp]
+		if n < 0 && before <= 0 {
 			// Not indexed: an entity's recorded keys changed when they
 			// were not to. Checks run in full until the index is rebuilt.
 			k.lost = true
 			continue
 		}
-		before := u.distinct()
-		switch {
-		case u.n == 0 || u.name == name:
-			u.name, u.n = name, u.n+n
-		default:
-			if u.more == nil {
-				u.more = map[string]int{}
-			}
-			if u.more[name] += n; u.more[name] <= 0 {
-				delete(u.more, name)
-			}
+		after := before + n
+		if after == 0 {
+			delete(k.uses, fp)
+		} else {
+			k.uses[fp] = after
 		}
-		if u.n <= 0 && len(u.more) > 0 { // another name takes the place
-			for other, m := range u.more {
-				u.name, u.n = other, m
-				delete(u.more, other)
-				break
-			}
-		}
-		switch after := u.distinct(); {
-		case after == 0:
-			delete(k.names, fp)
-		default:
-			k.names[fp] = u
-		}
-		if after := u.distinct(); before < 2 && after >= 2 {
+		if before < 2 && after >= 2 {
 			k.shared++
 		} else if before >= 2 && after < 2 {
 			k.shared--
@@ -115,25 +110,25 @@ func (k *keyIndex) count(name string, fps [][sha256.Size]byte, n int) {
 }
 
 func (k *keyIndex) add(e *Entity) {
-	if e.hygiene == nil {
+	if e.hygiene() == nil {
 		return
 	}
 	fps := fingerprints(e)
-	k.count(e.Name, fps, 1)
+	k.count(fps, 1)
 	volatile := e.facts.Load() == nil
 	for _, c := range e.Chains {
 		volatile = volatile || IsReference(c.Cert)
 	}
 	if volatile {
 		if k.volatile == nil {
-			k.volatile = map[*Entity][][sha256.Size]byte{}
+			k.volatile = map[*Entity][]uint64{}
 		}
 		k.volatile[e] = fps
 	}
 }
 
 func (k *keyIndex) remove(e *Entity) {
-	if e.hygiene == nil {
+	if e.hygiene() == nil {
 		return
 	}
 	fps, volatile := k.volatile[e]
@@ -141,30 +136,36 @@ func (k *keyIndex) remove(e *Entity) {
 		fps = fingerprints(e) // as when added: its facts do not change
 	}
 	delete(k.volatile, e)
-	k.count(e.Name, fps, -1)
+	k.count(fps, -1)
 }
 
 // refresh indexes the volatile entities' fingerprints anew.
 func (k *keyIndex) refresh() {
 	for e, old := range k.volatile {
 		if now := fingerprints(e); !slices.Equal(now, old) {
-			k.count(e.Name, old, -1)
-			k.count(e.Name, now, 1)
+			k.count(old, -1)
+			k.count(now, 1)
 			k.volatile[e] = now
 		}
 	}
 }
 
 // setUse is one entity name, or one SNI of an enabled entity, in the order
-// CheckSet meets them: by file path, entity, then SNI.
+// CheckSet meets them: by file path, entity, then SNI. Its file is a slot
+// of the SetChecker.
 type setUse struct {
-	e    *Entity
-	path string
-	ent  int // index of e in its file
-	sni  int // index in e.SNIs; -1 for the name
+	file uint32 // slot of the file
+	ent  int32  // index of the entity in its file
+	sni  int32  // index in the entity's SNIs; -1 for the name
 }
 
-func (a setUse) compare(b setUse) int {
+// setAt is where a use is, for the order of problems.
+type setAt struct {
+	path     string
+	ent, sni int32
+}
+
+func (a setAt) compare(b setAt) int {
 	return cmp.Or(strings.Compare(a.path, b.path), cmp.Compare(a.ent, b.ent), cmp.Compare(a.sni, b.sni))
 }
 
@@ -174,7 +175,7 @@ type setKey struct {
 }
 
 type setError struct {
-	at  setUse
+	at  setAt
 	err *Error
 }
 
@@ -193,33 +194,34 @@ func (c *SetChecker) Check(files []*FileResult) ErrorList {
 // files does not depend on how many it has beyond comparing pointers
 // (a check that they are sorted would read every file's path).
 func (c *SetChecker) CheckSorted(files []*FileResult) ErrorList {
-	if c.names == nil {
-		c.names, c.snis, c.errs = map[string][]setUse{}, map[string][]setUse{}, map[setKey][]setError{}
+	if c.errs == nil {
+		c.errs = map[setKey][]setError{}
 	}
 	dirty := map[setKey]bool{}
-	old := c.files
+	oldSlots := c.slots
+	old := func(i int) *FileResult { return c.slot[oldSlots[i]] }
+	slots := make([]uint32, 0, len(files))
 	i, j := 0, 0
-	for i < len(old) || j < len(files) {
+	for i < len(oldSlots) || j < len(files) {
 		switch {
-		case i < len(old) && j < len(files) && old[i] == files[j]:
-			i++ // unchanged: most files, compared by pointer only
-			j++
-		case j == len(files) || i < len(old) && old[i].Path < files[j].Path:
-			c.remove(old[i], dirty)
+		case i < len(oldSlots) && j < len(files) && old(i) == files[j]:
+			slots = append(slots, oldSlots[i]) // unchanged: most files, compared by pointer only
 			i++
-		case i == len(old) || files[j].Path < old[i].Path:
-			c.add(files[j], dirty)
 			j++
-		default:
-			if old[i] != files[j] {
-				c.remove(old[i], dirty)
-				c.add(files[j], dirty)
-			}
+		case j == len(files) || i < len(oldSlots) && old(i).Path < files[j].Path:
+			c.remove(oldSlots[i], dirty)
+			i++
+		case i == len(oldSlots) || files[j].Path < old(i).Path:
+			slots = append(slots, c.add(files[j], dirty))
+			j++
+		default: // the same path, another result
+			c.remove(oldSlots[i], dirty)
+			slots = append(slots, c.add(files[j], dirty))
 			i++
 			j++
 		}
 	}
-	c.files = slices.Clone(files)
+	c.slots = slots
 	for k := range dirty {
 		c.recheck(k)
 	}
@@ -249,69 +251,144 @@ func (c *SetChecker) CheckSorted(files []*FileResult) ErrorList {
 	return errs
 }
 
-func (c *SetChecker) add(f *FileResult, dirty map[setKey]bool) {
+// add indexes the uses of f in a free slot, which it returns.
+func (c *SetChecker) add(f *FileResult, dirty map[setKey]bool) uint32 {
+	var s uint32
+	if n := len(c.free); n > 0 {
+		s, c.free = c.free[n-1], c.free[:n-1]
+		c.slot[s] = f
+	} else {
+		s = uint32(len(c.slot))
+		c.slot = append(c.slot, f)
+	}
 	for n, e := range f.Entities {
 		c.keys.add(e)
-		insertUse(c.names, e.Name, setUse{e: e, path: f.Path, ent: n, sni: -1})
+		c.names.insert(e.Name, setUse{file: s, ent: int32(n), sni: -1})
 		dirty[setKey{false, e.Name}] = true
 		if e.Disabled {
 			continue // not served, so its SNIs take none from others
 		}
-		for i, s := range e.SNIs {
-			insertUse(c.snis, s, setUse{e: e, path: f.Path, ent: n, sni: i})
-			dirty[setKey{true, s}] = true
+		for i, sni := range e.SNIs {
+			c.snis.insert(sni, setUse{file: s, ent: int32(n), sni: int32(i)})
+			dirty[setKey{true, sni}] = true
 		}
 	}
+	return s
 }
 
-func (c *SetChecker) remove(f *FileResult, dirty map[setKey]bool) {
+// remove drops the uses of the file in slot s and frees the slot.
+func (c *SetChecker) remove(s uint32, dirty map[setKey]bool) {
+	f := c.slot[s]
 	for _, e := range f.Entities {
 		c.keys.remove(e)
-		removeUses(c.names, e.Name, e)
+		c.names.remove(e.Name, s)
 		dirty[setKey{false, e.Name}] = true
 		if e.Disabled {
 			continue
 		}
-		for _, s := range e.SNIs {
-			removeUses(c.snis, s, e)
-			dirty[setKey{true, s}] = true
+		for _, sni := range e.SNIs {
+			c.snis.remove(sni, s)
+			dirty[setKey{true, sni}] = true
 		}
 	}
+	c.slot[s] = nil
+	c.free = append(c.free, s)
 }
 
-func insertUse(m map[string][]setUse, key string, u setUse) {
-	l := m[key]
-	i, _ := slices.BinarySearchFunc(l, u, setUse.compare)
-	m[key] = slices.Insert(l, i, u)
+// entity is the entity of a use.
+func (c *SetChecker) entity(u setUse) *Entity { return c.slot[u.file].Entities[u.ent] }
+
+// at is where a use is.
+func (c *SetChecker) at(u setUse) setAt {
+	return setAt{path: c.slot[u.file].Path, ent: u.ent, sni: u.sni}
 }
 
-func removeUses(m map[string][]setUse, key string, e *Entity) {
-	l := slices.DeleteFunc(m[key], func(u setUse) bool { return u.e == e })
-	if len(l) == 0 {
-		delete(m, key)
-		return
+// key is the name or SNI a use is of.
+func (c *SetChecker) key(u setUse) string {
+	e := c.entity(u)
+	if u.sni < 0 {
+		return e.Name
 	}
-	m[key] = l
+	return e.SNIs[u.sni]
+}
+
+var useSeed = maphash.MakeSeed()
+
+func (x *useIndex) insert(key string, u setUse) {
+	if x.head == nil {
+		x.head = map[uint64]uint32{}
+	}
+	h := maphash.String(useSeed, key)
+	var n uint32
+	if x.free != 0 {
+		n = x.free - 1
+		x.free = x.nodes[n].next
+		x.nodes[n] = useNode{use: u, next: x.head[h]}
+	} else {
+		n = uint32(len(x.nodes))
+		x.nodes = append(x.nodes, useNode{use: u, next: x.head[h]})
+	}
+	x.head[h] = n + 1
+}
+
+// remove drops the uses of key by the file in slot s; other keys of the
+// same hash stay (a file's uses of them are removed by their own call).
+func (x *useIndex) remove(key string, s uint32) {
+	h := maphash.String(useSeed, key)
+	prev := uint32(0) // node + 1 before the current one; 0 is the head
+	for cur := x.head[h]; cur != 0; {
+		n := &x.nodes[cur-1]
+		next := n.next
+		if n.use.file == s {
+			if prev == 0 {
+				x.head[h] = next
+			} else {
+				x.nodes[prev-1].next = next
+			}
+			n.next, x.free = x.free, cur
+		} else {
+			prev = cur
+		}
+		cur = next
+	}
+	if x.head[h] == 0 {
+		delete(x.head, h)
+	}
+}
+
+// uses returns the uses of key in CheckSet's order.
+func (c *SetChecker) uses(x *useIndex, key string) []setUse {
+	var out []setUse
+	for cur := x.head[maphash.String(useSeed, key)]; cur != 0; cur = x.nodes[cur-1].next {
+		if u := x.nodes[cur-1].use; c.key(u) == key {
+			out = append(out, u)
+		}
+	}
+	if len(out) > 1 {
+		slices.SortFunc(out, func(a, b setUse) int { return c.at(a).compare(c.at(b)) })
+	}
+	return out
 }
 
 // recheck computes the problems of one key as CheckSet does: every use
 // after the first is a duplicate, except another SNI of the first entity.
 func (c *SetChecker) recheck(k setKey) {
-	uses := c.names[k.s]
+	x := &c.names
 	if k.sni {
-		uses = c.snis[k.s]
+		x = &c.snis
 	}
+	uses := c.uses(x, k.s)
 	var found []setError
 	for _, u := range uses[min(1, len(uses)):] {
 		first := uses[0]
 		if !k.sni {
-			found = append(found, setError{u, nameTwice(u.e, first.e)})
+			found = append(found, setError{c.at(u), nameTwice(c.entity(u), c.entity(first))})
 			continue
 		}
-		if u.e == first.e {
+		if u.file == first.file && u.ent == first.ent {
 			continue
 		}
-		found = append(found, setError{u, sniTwice(k.s, u.e, u.sni, first.e, first.sni)})
+		found = append(found, setError{c.at(u), sniTwice(k.s, c.entity(u), int(u.sni), c.entity(first), int(first.sni))})
 	}
 	if len(found) == 0 {
 		delete(c.errs, k)

@@ -97,12 +97,12 @@ func TestSetCheckerKeyReuse(t *testing.T) {
 			if !shared {
 				k = rng.IntN(1 << 30) // a key of its own
 			}
-			f[i] = chainFact{trust: certcheck.TrustPrivate, key: sha256.Sum256([]byte(fmt.Sprint(k)))}
+			f[i] = chainFact{trust: codeOf(certcheck.TrustPrivate), key: sha256.Sum256([]byte(fmt.Sprint(k)))}
 			if shared {
 				f[i].key = pool[k]
 			}
 			if rng.IntN(8) == 0 {
-				f[i].trust = "" // not checked: no key use
+				f[i].trust = 0 // not checked: no key use
 			}
 		}
 		return &f
@@ -111,7 +111,7 @@ func TestSetCheckerKeyReuse(t *testing.T) {
 	newFile := func(path string) *FileResult {
 		f := &FileResult{Path: path}
 		for n := range 1 + rng.IntN(2) {
-			e := &Entity{Name: names[rng.IntN(len(names))], Pos: Pos{File: path, Line: 1 + 10*n, Col: 1}, hygiene: checker}
+			e := &Entity{Name: names[rng.IntN(len(names))], Pos: Pos{File: path, Line: 1 + 10*n, Col: 1}, v: &Validator{hygiene: checker}}
 			e.Chains = make([]Chain, 1+rng.IntN(2))
 			for i := range e.Chains {
 				e.Chains[i] = Chain{Cert: "-----BEGIN CERTIFICATE-----", Key: "-----BEGIN PRIVATE KEY-----"}

@@ -173,7 +173,7 @@ func (v *Validator) file(path string, src []byte, lean bool) *FileResult {
 		if c.valid {
 			e := v.entity(c.d, c.raw, now, &fr.Problems)
 			if lean {
-				e.dropPEM(v)
+				e.dropPEM()
 			}
 			fr.Entities = append(fr.Entities, e)
 			continue
@@ -201,9 +201,8 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 		Disabled:    d.disabled,
 		Pos:         d.pos,
 		ClientDepth: 1,
-		doc:         d.placement(),
-		now:         v.now,
-		hygiene:     v.hygiene,
+		place:       &placement{fields: d.fields, index: d.index, rename: d.rename},
+		v:           v,
 	}
 	if e.Type == "" {
 		e.Type = TypeServer
@@ -232,8 +231,16 @@ func (v *Validator) entity(d *doc, r rawSSL, now time.Time, errs *ErrorList) *En
 			continue
 		}
 		seen[n] = i
+		if p := e.place; len(e.SNIs) != i || p.sniSrc != nil {
+			// An earlier SNI was refused: the indexes differ from here.
+			if p.sniSrc == nil {
+				for j := range len(e.SNIs) {
+					p.sniSrc = append(p.sniSrc, j) // the identity so far
+				}
+			}
+			p.sniSrc = append(p.sniSrc, i)
+		}
 		e.SNIs = append(e.SNIs, n)
-		e.sniSrc = append(e.sniSrc, i)
 	}
 	if len(r.Certs) != len(r.Keys) {
 		field := "certs"
@@ -370,7 +377,7 @@ func skipBadReferences(value string) ([]byte, error) { return []byte(value), nil
 
 // contentHash hashes what an entity serves, so the reconciler can reuse
 // work for unchanged entities.
-func contentHash(e *Entity) string {
+func contentHash(e *Entity) Hash {
 	b, _ := json.Marshal(struct {
 		Name        string
 		Type        Type
@@ -383,8 +390,7 @@ func contentHash(e *Entity) string {
 		Desc        string
 		Disabled    bool
 	}{e.Name, e.Type, e.SNIs, e.Chains, e.ClientCA, e.ClientDepth, e.Protocols, e.Labels, e.Desc, e.Disabled})
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return sha256.Sum256(b)
 }
 
 // CheckSet runs the checks across files: no entity name and no SNI of an
@@ -443,8 +449,8 @@ func sniTwice(sni string, e *Entity, i int, first *Entity, fi int) *Error {
 // sniIndex maps the index of a normalised SNI to its index in the file
 // (they differ when an earlier SNI was refused).
 func (e *Entity) sniIndex(i int) int {
-	if i < len(e.sniSrc) {
-		return e.sniSrc[i]
+	if e.place != nil && i < len(e.place.sniSrc) {
+		return e.place.sniSrc[i]
 	}
 	return i
 }
@@ -460,10 +466,20 @@ func (e *Entity) written(field string) string {
 }
 
 func (e *Entity) where(field string) (Pos, string) {
-	if e.doc == nil {
-		return e.Pos, field
+	if e.lean {
+		// A lean entity keeps no positions: its file, read again, has
+		// them (a diagnostic is rare; the positions were half of what a
+		// cached entity kept). A file changed since leaves the entity's
+		// own position.
+		if w, err := e.reread(); err == nil {
+			return w.where(field)
+		}
 	}
-	return e.doc.where(field)
+	p := placed{pos: e.Pos}
+	if e.place != nil {
+		p.fields, p.index, p.rename = e.place.fields, e.place.index, e.place.rename
+	}
+	return p.where(field)
 }
 
 func sortProblems(l ErrorList) {

@@ -238,7 +238,7 @@ func TestEntityFields(t *testing.T) {
 	e := loadOne(t, src)
 	keysLine := 1 + bytes.Count(expand(t, []byte(src))[:bytes.Index(expand(t, []byte(src)), []byte("keys:"))], []byte("\n"))
 	if e.Type != schema.TypeServer || len(e.Chains) != 2 || e.SNIs[0] != "dual.example.com" || e.ClientDepth != 1 ||
-		e.ClientCA != "$env://CA" || e.Protocols[0] != "TLSv1.3" || e.Labels["team"] != "a" || e.Hash == "" {
+		e.ClientCA != "$env://CA" || e.Protocols[0] != "TLSv1.3" || e.Labels["team"] != "a" || e.Hash == (schema.Hash{}) {
 		t.Errorf("entity = %+v", e)
 	}
 	if got := e.Position("keys[0]"); got.Line != keysLine+1 || got.Col != 5 {
@@ -387,7 +387,7 @@ func TestStatusAndDesc(t *testing.T) {
 		{"one", "    status: 1\n", false},
 		{"zero", "    status: 0\n", true},
 	}
-	hashes := map[bool]string{}
+	hashes := map[bool]schema.Hash{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fr := v.File("apisix.yaml", item(tt.status))
