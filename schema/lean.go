@@ -14,23 +14,15 @@ var ErrFileChanged = errors.New("changed since it was validated")
 
 // dropPEM makes e lean when its chains are all literal and were parsed
 // during validation (its material is ready): the PEM text of its certs
-// and keys is dropped, and so are its field positions; its validator
-// reads the file again when Material or a diagnostic needs them. Its
-// content hash, checks and description do not depend on the text any
-// more; a client CA bundle is kept (it is described from its text, and
-// few entities have one).
+// and keys is dropped, its validator reads it again when Material needs it. Its
+// content hash, positions, checks and description do not depend on the
+// text any more; a client CA bundle is kept (it is described from its
+// text, and few entities have one).
 func (e *Entity) dropPEM() {
 	if e.material.Load() == nil {
 		return // invalid, or it has references: Material reads its values
 	}
 	e.Chains, e.lean = leanChains(len(e.Chains)), true
-	// Where reads the positions again too; the renaming of an item's
-	// fields and the indexes of SNIs after a refused one are kept.
-	if p := e.place; p.rename == nil && p.sniSrc == nil {
-		e.place = nil
-	} else {
-		e.place = &placement{rename: p.rename, sniSrc: p.sniSrc}
-	}
 }
 
 // Lean reports whether e keeps no PEM text of its certs and keys (see

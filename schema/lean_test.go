@@ -105,10 +105,11 @@ func noKey(tb testing.TB, err error, leaves ...*fixtures.Leaf) {
 	}
 }
 
-// TestLeanPositions checks that a lean entity, which keeps no field
-// positions, names the same file, line and field in the checks across
-// files as an entity that keeps them: the positions are read again from
-// its file.
+// TestLeanPositions checks that a lean entity names the same file, line
+// and field in the checks across files as an entity that keeps its text,
+// without reading its file again: it keeps its field positions (a key
+// shared by 10,000 entities is 10,000 findings, and reading each file
+// again for them doubled a cold start).
 func TestLeanPositions(t *testing.T) {
 	ca := fixtures.NewRootCA(t, "lean CA")
 	entity := func(name string, snis ...string) string {
@@ -153,7 +154,7 @@ func TestLeanPositions(t *testing.T) {
 	if !slices.Equal(leanPos, keptPos) {
 		t.Errorf("lean Position = %v, want %v", leanPos, keptPos)
 	}
-	if reads == 0 {
-		t.Error("the lean entities' files were not read again: the test checked nothing")
+	if reads != 0 {
+		t.Errorf("the checks across files read lean entities' files %d times, want none", reads)
 	}
 }

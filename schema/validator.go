@@ -466,15 +466,6 @@ func (e *Entity) written(field string) string {
 }
 
 func (e *Entity) where(field string) (Pos, string) {
-	if e.lean {
-		// A lean entity keeps no positions: its file, read again, has
-		// them (a diagnostic is rare; the positions were half of what a
-		// cached entity kept). A file changed since leaves the entity's
-		// own position.
-		if w, err := e.reread(); err == nil {
-			return w.where(field)
-		}
-	}
 	p := placed{pos: e.Pos}
 	if e.place != nil {
 		p.fields, p.index, p.rename = e.place.fields, e.place.index, e.place.rename
