@@ -45,8 +45,9 @@ type Entity struct {
 	// Desc describes the entity for people (APISIX's and ADC's desc).
 	Desc string
 
-	// place is where the document's fields are written (document.go);
-	// nil for a lean entity that needs nothing beyond its file read again.
+	// place is where the document's fields are written (document.go),
+	// kept by lean entities too: diagnostics across files (a key shared
+	// by every entity) need them for many entities at once.
 	place *placement
 	// v is the validator that made the entity: its clock, its hygiene
 	// checker (nil when the checks are off), and, for a lean entity, the
@@ -70,8 +71,8 @@ type Entity struct {
 	// shown as disabled, but not served, and its SNIs do not conflict with
 	// an enabled entity's. Use Enabled to filter what a gateway serves.
 	Disabled bool
-	// lean is true when the entity dropped its PEM text and its field
-	// positions, which v reads again (lean.go).
+	// lean is true when the entity dropped its PEM text, which v reads
+	// again (lean.go).
 	lean bool
 	// Hash is the SHA-256 of the entity's content (every exported field
 	// but Pos), so an unchanged entity keeps its hash when its file
