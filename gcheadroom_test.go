@@ -42,6 +42,20 @@ func readGOGC(t testing.TB) uint64 {
 	return s[0].Value.Uint64()
 }
 
+// waitGOGC collects until GOGC satisfies ok, for up to 10 s: the
+// percent follows each collection a moment later.
+func waitGOGC(t testing.TB, what string, ok func(uint64) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok(readGOGC(t)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("GOGC = %d after collections, want it %s", readGOGC(t), what)
+		}
+		runtime.GC()
+		runtime.Gosched()
+	}
+}
+
 // TestKeepGCHeadroom runs the real collector: the percent is raised for
 // a heap far smaller than the headroom, goes back to the base after a
 // collection that finds a live heap larger than the headroom, rises again
@@ -61,22 +75,11 @@ func TestKeepGCHeadroom(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	waitGOGC := func(what string, ok func(uint64) bool) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !ok(readGOGC(t)) {
-			if time.Now().After(deadline) {
-				t.Fatalf("GOGC = %d after collections, want it %s", readGOGC(t), what)
-			}
-			runtime.GC()
-			runtime.Gosched()
-		}
-	}
-	waitGOGC("raised for a small heap", func(v uint64) bool { return v > 100 })
+	waitGOGC(t, "raised for a small heap", func(v uint64) bool { return v > 100 })
 	live := make([]byte, 2*headroom)
-	waitGOGC("back to 100 for a live heap twice the headroom", func(v uint64) bool { return v == 100 })
+	waitGOGC(t, "back to 100 for a live heap twice the headroom", func(v uint64) bool { return v == 100 })
 	runtime.KeepAlive(live)
-	waitGOGC("raised again once that heap is gone", func(v uint64) bool { return v > 100 })
+	waitGOGC(t, "raised again once that heap is gone", func(v uint64) bool { return v > 100 })
 	cancel()
 	select {
 	case <-done:
@@ -129,21 +132,10 @@ func TestKeepGCHeadroomFollowsHeadroom(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	waitGOGC := func(what string, ok func(uint64) bool) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !ok(readGOGC(t)) {
-			if time.Now().After(deadline) {
-				t.Fatalf("GOGC = %d after collections, want it %s", readGOGC(t), what)
-			}
-			runtime.GC()
-			runtime.Gosched()
-		}
-	}
 	var high uint64
-	waitGOGC("raised for 1 GiB of headroom", func(v uint64) bool { high = v; return v > 1000 })
+	waitGOGC(t, "raised for 1 GiB of headroom", func(v uint64) bool { high = v; return v > 1000 })
 	headroom.Store(1 << 20) // less than the test binary's live heap
-	waitGOGC("back to 100 for 1 MiB of headroom", func(v uint64) bool { return v == 100 })
+	waitGOGC(t, "back to 100 for 1 MiB of headroom", func(v uint64) bool { return v == 100 })
 	headroom.Store(64 << 20)
-	waitGOGC("raised again, below the first", func(v uint64) bool { return v > 100 && v < high })
+	waitGOGC(t, "raised again, below the first", func(v uint64) bool { return v > 100 && v < high })
 }

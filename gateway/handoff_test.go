@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"log"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"certops/fixtures"
 )
 
 // deadlineConn records what net/http does to the net.Conn under a
@@ -89,24 +90,6 @@ func (l *deadlineListener) Accept() (net.Conn, error) {
 	return c.tls, nil
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestNetHTTPHandshake pins what handshakeListener relies on in net/http's
 // (*conn).serve and crypto/tls, as a plain http.Server does it: with a
 // positive TLS handshake timeout, a read and a write deadline are set
@@ -131,7 +114,7 @@ func TestNetHTTPHandshake(t *testing.T) {
 				t.Fatal(err)
 			}
 			ln := &deadlineListener{Listener: inner, cfg: tc.cfg, conns: make(chan *deadlineConn, 1)}
-			var logs syncBuffer
+			var logs fixtures.SyncBuffer
 			srv := &http.Server{
 				Handler:           http.NotFoundHandler(),
 				ReadHeaderTimeout: time.Minute, // what makes the TLS handshake timeout positive
@@ -186,7 +169,7 @@ func TestNetHTTPHandshake(t *testing.T) {
 func TestHandshakeObserved(t *testing.T) {
 	p := newPKI(t)
 	var res results
-	var logs syncBuffer
+	var logs fixtures.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, addr := serve(t, Options{OnHandshake: res.record, Logger: logger}, Config{Entities: []Entity{p.entity(t, "a", "a.example.com")}})
 
