@@ -167,8 +167,14 @@ func (st fleetStatusJSON) record(node string) (fleetRecord, bool) {
 // nodes serving it.
 func fleetWait(tb testing.TB, dir, urls, name, rev string, want int) {
 	tb.Helper()
+	fleetWaitWithin(tb, dir, urls, name, rev, want, time.Minute)
+}
+
+// fleetWaitWithin is fleetWait with a timeout of its own.
+func fleetWaitWithin(tb testing.TB, dir, urls, name, rev string, want int, timeout time.Duration) {
+	tb.Helper()
 	start := time.Now()
-	r := certops(tb, dir, nil, "fleet", "wait", "--nats", urls, "--fleet", name, "--revision", rev[:8], "--min", fmt.Sprint(want), "--timeout", "60s")
+	r := certops(tb, dir, nil, "fleet", "wait", "--nats", urls, "--fleet", name, "--revision", rev[:8], "--min", fmt.Sprint(want), "--timeout", timeout.String())
 	if r.code != 0 {
 		st := certops(tb, dir, nil, "fleet", "status", "--nats", urls, "--fleet", name)
 		tb.Fatalf("fleet wait --revision %s = exit %d after %v: %s%s\nfleet status = exit %d: %s%s", rev[:8], r.code,
