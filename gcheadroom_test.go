@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -56,36 +57,47 @@ func waitGOGC(t testing.TB, what string, ok func(uint64) bool) {
 	}
 }
 
+// runHeadroom runs keepGCHeadroom with GOGC unset and a base of 100 until
+// the returned stop is called (at the latest when the test ends); stop
+// fails the test if keepGCHeadroom does not return within 10 s.
+func runHeadroom(t *testing.T, headroom func() uint64) (stop func()) {
+	t.Setenv("GOGC", "")
+	base := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(base) })
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		keepGCHeadroom(ctx, headroom)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Error("keepGCHeadroom did not return after its context ended")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
 // TestKeepGCHeadroom runs the real collector: the percent is raised for
 // a heap far smaller than the headroom, goes back to the base after a
 // collection that finds a live heap larger than the headroom, rises again
 // when that heap is gone, and the base is restored when the context ends.
 func TestKeepGCHeadroom(t *testing.T) {
-	t.Setenv("GOGC", "")
-	base := debug.SetGCPercent(100)
-	t.Cleanup(func() { debug.SetGCPercent(base) })
 	const headroom = 64 << 20
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		keepGCHeadroom(ctx, func() uint64 { return headroom })
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	stop := runHeadroom(t, func() uint64 { return headroom })
 	waitGOGC(t, "raised for a small heap", func(v uint64) bool { return v > 100 })
 	live := make([]byte, 2*headroom)
 	waitGOGC(t, "back to 100 for a live heap twice the headroom", func(v uint64) bool { return v == 100 })
 	runtime.KeepAlive(live)
 	waitGOGC(t, "raised again once that heap is gone", func(v uint64) bool { return v > 100 })
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("keepGCHeadroom did not return after its context ended")
-	}
+	stop()
 	if got := readGOGC(t); got != 100 {
 		t.Errorf("GOGC = %d after keepGCHeadroom returned, want 100 restored", got)
 	}
@@ -117,21 +129,9 @@ func TestKeepGCHeadroomLeavesGOGC(t *testing.T) {
 // to the steady headroom at the next collection once the first revision
 // is served.
 func TestKeepGCHeadroomFollowsHeadroom(t *testing.T) {
-	t.Setenv("GOGC", "")
-	base := debug.SetGCPercent(100)
-	t.Cleanup(func() { debug.SetGCPercent(base) })
 	var headroom atomic.Uint64
 	headroom.Store(1 << 30)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		keepGCHeadroom(ctx, headroom.Load)
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	runHeadroom(t, headroom.Load)
 	var high uint64
 	waitGOGC(t, "raised for 1 GiB of headroom", func(v uint64) bool { high = v; return v > 1000 })
 	headroom.Store(1 << 20) // less than the test binary's live heap

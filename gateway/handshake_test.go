@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -52,23 +51,8 @@ func serveTimeout(tb testing.TB, opts Options, cfg Config, timeout time.Duration
 	tb.Helper()
 	s := New(opts)
 	s.handshakeTimeout = timeout
-	if err := s.Apply(cfg); err != nil {
-		tb.Fatalf("Apply: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("listen: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("Serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
+	_, addr := serveWith(tb, s, cfg)
+	return addr
 }
 
 // TestHandshakeTimeout checks both sides of the handshake deadline: a

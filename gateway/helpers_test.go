@@ -57,7 +57,13 @@ func (p *pki) entity(tb testing.TB, name string, snis ...string) Entity {
 // returns it with its address. The server stops when the test ends.
 func serve(tb testing.TB, opts Options, cfg Config) (*Server, string) {
 	tb.Helper()
-	s := New(opts)
+	return serveWith(tb, New(opts), cfg)
+}
+
+// serveWith applies cfg to s and serves it on a loopback listener until the
+// test ends, returning s and its address.
+func serveWith(tb testing.TB, s *Server, cfg Config) (*Server, string) {
+	tb.Helper()
 	if err := s.Apply(cfg); err != nil {
 		tb.Fatalf("Apply: %v", err)
 	}
