@@ -83,6 +83,8 @@ type FileResult struct {
 	// Documents counts the entity documents of the file, including those
 	// that failed the schema and are not in Entities.
 	Documents int
+
+	one [1]*Entity // backs Entities when the file has one (compact.go)
 }
 
 // Validator validates entity files against the built-in schema and a
@@ -185,6 +187,7 @@ func (v *Validator) file(path string, src []byte, lean bool) *FileResult {
 		}
 	}
 	sortProblems(fr.Problems)
+	fr.compact()
 	return fr
 }
 
