@@ -1,8 +1,9 @@
 package schema
 
 import (
+	"hash/maphash"
 	"strings"
-	"unique"
+	"sync"
 )
 
 // This file gathers what a validated file keeps into few allocations. A
@@ -17,8 +18,8 @@ import (
 
 // compact copies the strings of fr's entities into one allocation per
 // entity and its problems into one slab, their messages interned (an
-// untrusted issuer or a shared key gives thousands of entities the same
-// warning). It changes no value.
+// untrusted issuer gives thousands of entities the same warning). It
+// changes no value.
 func (fr *FileResult) compact() {
 	for _, e := range fr.Entities {
 		e.compact()
@@ -43,7 +44,7 @@ func (fr *FileResult) compact() {
 	}
 	for i, p := range fr.Problems {
 		slab[i] = *p
-		slab[i].intern()
+		slab[i].Msg = messages.intern(p.Msg)
 		list[i] = &slab[i]
 	}
 	fr.Problems = list
@@ -55,15 +56,37 @@ type problemsBox struct {
 	errs [2]Error
 }
 
-// intern makes e's message the canonical copy of its text, which e keeps
-// alive for as long as it is alive itself.
-func (e *Error) intern() {
-	e.msg = unique.Make(e.Msg)
-	e.Msg = e.msg.Value()
+// messages interns problem messages (see internTable).
+var messages internTable
+
+// internTable returns one copy of strings it saw recently: a table of
+// recent strings, each string in the slot its hash picks, replaced by the
+// next string there. Repeated messages share one copy while messages seen
+// once cost nothing but their slot, and the table never grows (interning
+// every message, as unique.Make does, costs an entry per distinct message
+// and would add to the objects that compact removes).
+type internTable struct {
+	mu   sync.Mutex
+	slot [512]string
+}
+
+var internSeed = maphash.MakeSeed()
+
+func (t *internTable) intern(s string) string {
+	i := maphash.String(internSeed, s) % uint64(len(t.slot))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.slot[i] == s {
+		return t.slot[i]
+	}
+	t.slot[i] = s
+	return s
 }
 
 // compact copies e's names, SNIs, protocols, description, client CA and
-// field index into one string, and its SNIs and protocols into one slice.
+// field index into one string, and its SNIs and protocols into one slice;
+// its placement, a single chain's facts and up to two SNIs and protocols
+// move into the entity itself (Entity.inline).
 // Chains are left alone: a lean entity has none, and the PEM text of
 // another is large and its own allocation already.
 func (e *Entity) compact() {
@@ -100,7 +123,11 @@ func (e *Entity) compact() {
 		return s
 	}
 	if k := len(e.SNIs) + len(e.Protocols); k > 0 {
-		list := make([]string, k)
+		list := e.inline.strs[:0]
+		if k > len(e.inline.strs) {
+			list = make([]string, k)
+		}
+		list = list[:k]
 		for i, s := range e.SNIs {
 			list[i] = next(s)
 		}
@@ -118,6 +145,13 @@ func (e *Entity) compact() {
 	e.Desc = next(e.Desc)
 	e.ClientCA = next(e.ClientCA)
 	if e.place != nil {
+		e.inline.place = *e.place
+		e.place = &e.inline.place
 		e.place.fields.s = next(e.place.fields.s)
+	}
+	if f := e.facts.Load(); f != nil && len(*f) == len(e.inline.fact) {
+		e.inline.fact[0] = (*f)[0]
+		e.inline.facts = e.inline.fact[:]
+		e.facts.Store(&e.inline.facts)
 	}
 }

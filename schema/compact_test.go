@@ -50,6 +50,14 @@ func TestEntityCompact(t *testing.T) {
 		t.Errorf("compact allocates %v times, want 2 (the strings, the list)", n)
 	}
 
+	one := make([]*Entity, 11)
+	for i := range one {
+		one[i] = &Entity{Name: string([]byte("api")), SNIs: []string{string([]byte("api.example.com"))}, place: &placement{}}
+	}
+	if n := testing.AllocsPerRun(10, func() { one[0].compact(); one = one[1:] }); n != 1 {
+		t.Errorf("compact of an entity with one SNI allocates %v times, want 1 (the strings)", n)
+	}
+
 	bare := &Entity{Name: "api"}
 	bare.compact()
 	if bare.Name != "api" || bare.SNIs != nil || bare.Protocols != nil || bare.Desc != "" {

@@ -61,6 +61,9 @@ type Entity struct {
 	// held in pointer-free form (held.go) until the first Material call
 	// hands it over.
 	material atomic.Pointer[heldMaterial]
+	// inline backs place, facts and the SNIs and protocols of most
+	// entities once validated, in the entity's own allocation (compact.go).
+	inline inlined
 
 	// Pos is where the entity's document (or ADC item) starts. It is the
 	// last field with a pointer (Pos.File): the collector scans an entity
@@ -85,6 +88,16 @@ type Hash [sha256.Size]byte
 
 // String returns h in lowercase hex.
 func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// inlined is what a validated entity keeps inline instead of in
+// allocations of its own: a cached entity was several small objects, each
+// marked by every garbage collection (issue 13).
+type inlined struct {
+	place placement
+	facts []chainFact
+	fact  [1]chainFact
+	strs  [2]string
+}
 
 // placement is where an entity's fields are written: the compact field
 // index (or the index itself when it did not compact), the renaming of an

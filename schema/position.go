@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"unique"
 )
 
 // Pos is a position in a repository file. Line and Col count from 1; zero
@@ -79,9 +78,6 @@ func ParseSeverity(s string) (Severity, error) {
 type Error struct {
 	Field string `json:"field,omitempty"` // the field path, e.g. "snis[1]"; empty for the whole document
 	Msg   string `json:"message"`
-	// msg keeps Msg's canonical copy alive when the message is interned
-	// (compact.go); zero otherwise.
-	msg unique.Handle[string]
 	// Pos is where; File is empty for a problem of no file. Its line and
 	// column and the severity come last: the collector scans a problem up
 	// to its last pointer (Pos.File), and a cached file keeps its
