@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // packCases are descriptions with every field set, unset, nil and empty.
@@ -154,6 +155,32 @@ func TestPackInternedFull(t *testing.T) {
 	for i, p := range packed {
 		if got := p.Unpack(); !reflect.DeepEqual(got, infos[i]) {
 			t.Fatalf("Unpack() = %+v, want %+v", got, infos[i])
+		}
+	}
+}
+
+// TestSetRecordsOneAllocation: NewSet packs every record into one
+// allocation, in name order, each record equal to its own Pack.
+func TestSetRecordsOneAllocation(t *testing.T) {
+	cases := packCases()
+	infos := make([]EntityInfo, 0, len(cases))
+	for name, e := range cases {
+		e.Name = name
+		infos = append(infos, e)
+	}
+	s := NewSet(infos)
+	for i := range s.Len() {
+		e := s.At(i)
+		if got, want := s.recs[i], Pack(&e); got != want {
+			t.Errorf("record %d (%s) = %q, want %q", i, e.Name, got, want)
+		}
+		if i == 0 {
+			continue
+		}
+		prev := s.recs[i-1]
+		end := unsafe.Add(unsafe.Pointer(unsafe.StringData(string(prev))), len(prev))
+		if unsafe.Pointer(unsafe.StringData(string(s.recs[i]))) != end {
+			t.Errorf("record %d (%s) does not follow record %d in one allocation", i, e.Name, i-1)
 		}
 	}
 }

@@ -24,14 +24,14 @@ type Set struct {
 
 // NewSet returns the set of infos, which it sorts by name (one per name).
 func NewSet(infos []EntityInfo) *Set {
-	s := &Set{recs: make([]Packed, len(infos)), soonest: make([]int64, len(infos))}
+	s := &Set{soonest: make([]int64, len(infos))}
 	order := make([]int, len(infos))
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return strings.Compare(infos[a].Name, infos[b].Name) })
+	s.recs = packAll(infos, order)
 	for i, j := range order {
-		s.recs[i] = Pack(&infos[j])
 		s.soonest[i] = soonestOf(&infos[j])
 	}
 	return s
@@ -134,9 +134,14 @@ func (s *Set) With(fresh []EntityInfo, deleted []string) *Set {
 		drop bool   // s.recs[at] is left out
 	}
 	cuts := make([]cut, 0, len(fresh)+len(deleted))
+	order := make([]int, len(fresh))
+	for i := range order {
+		order[i] = i
+	}
+	packed := packAll(fresh, order)
 	for i := range fresh {
 		at, found := s.Find(fresh[i].Name)
-		cuts = append(cuts, cut{at: at, add: Pack(&fresh[i]), t: soonestOf(&fresh[i]), drop: found})
+		cuts = append(cuts, cut{at: at, add: packed[i], t: soonestOf(&fresh[i]), drop: found})
 	}
 	for _, name := range deleted {
 		if at, found := s.Find(name); found {
