@@ -7,7 +7,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+
+	"golang.org/x/sync/errgroup"
 
 	"certops/gateway"
 	"certops/plan"
@@ -197,6 +200,12 @@ func (b *built) handOver(served chainServer) (gateway.Entity, bool) {
 // input, reusing what the previous revision built when the entity's
 // source and secret values are unchanged. A failure to resolve is
 // retryable; a resolved value that is not valid material stalls.
+//
+// The references are resolved first, in entity order, by this goroutine
+// (a Resolver need not be safe for concurrent use); the entities to build
+// anew then parse their material on every CPU (buildJob.run), which is
+// most of what a cold start's resolve costs; the results are assembled in
+// entity order, so the outcome does not depend on the schedule.
 func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out []*built, degraded []Degraded, unresolved, invalid schema.ErrorList) {
 	values := make(map[string][]byte)
 	resolveErr := make(map[string]error)
@@ -230,11 +239,18 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 		old = r.applied.built
 	}
 	r.rebuild = false
+	// slots holds, in entity order, a reused build or one to make.
+	type slot struct {
+		b   *built    // reused
+		job *buildJob // or made
+	}
+	slots := make([]slot, 0, len(entities))
+	var jobs []*buildJob
 	for _, e := range entities {
 		// An entity from a cached file result is the same pointer as the
 		// one applied: without references, nothing about it can differ.
 		if b, ok := old[e.Name]; ok && b.entity == e && len(b.refs()) == 0 {
-			out = append(out, b)
+			slots = append(slots, slot{b: b})
 			continue
 		}
 		refs := references(e)
@@ -264,65 +280,115 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity) (out 
 		var key [sha256.Size]byte
 		h.Sum(key[:0])
 		if b, ok := old[e.Name]; ok && b.key == key {
-			out = append(out, b)
+			slots = append(slots, slot{b: b})
 			continue
 		}
-		values := func(v string) ([]byte, error) {
-			if schema.IsReference(v) {
-				return resolve(v)
-			}
+		j := &buildJob{e: e, key: key, refs: refs}
+		if b, ok := r.appliedBuild(e.Name); ok && b.entity == e {
+			j.applied = b
+		}
+		jobs = append(jobs, j)
+		slots = append(slots, slot{job: j})
+	}
+	// Every reference of a job resolved above: from here values is only
+	// read, by the builds running at once.
+	lookup := func(v string) ([]byte, error) {
+		if !schema.IsReference(v) {
 			return []byte(v), nil
 		}
-		m, err := e.Material(values)
-		if b, ok := r.appliedBuild(e.Name); ok && b.entity == e && errors.Is(err, schema.ErrFileChanged) {
-			// A lean entity of the applied revision rebuilt after its
-			// file changed (a refused revision meanwhile): the gateway
-			// serves its applied build, which stays good.
-			out = append(out, b)
-			continue
+		if b, ok := values[v]; ok {
+			return b, nil
 		}
-		if err != nil {
-			invalid = append(invalid, &schema.Error{Pos: e.Pos, Msg: err.Error()})
-			continue
+		return nil, fmt.Errorf("%s: not resolved", v) // not reached: a job's references resolved
+	}
+	_, keepChains := r.opts.Gateway.(chainServer)
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for _, j := range jobs {
+		g.Go(func() error {
+			j.run(lookup, !keepChains)
+			return nil
+		})
+	}
+	g.Wait()
+	for _, s := range slots {
+		switch j := s.job; {
+		case j == nil:
+			out = append(out, s.b)
+		case j.err != nil:
+			invalid = append(invalid, &schema.Error{Pos: j.e.Pos, Msg: j.err.Error()})
+		default:
+			out = append(out, j.out)
 		}
-		info := plan.Describe(e, m)
-		if schema.IsReference(e.ClientCA) {
-			// The pool does not give its certificates back: describe the
-			// resolved bundle, so that a rotated client CA shows in plans.
-			if v, err := resolve(e.ClientCA); err == nil {
-				info.ClientCA = nil
-				info.ClientCA = plan.DescribeCAs(v, e.ClientCA)
-			}
-		}
-		// The material is ours (the entity no longer holds it). Its parsed
-		// leaves and keys go to the next Apply only, so the gateway need
-		// not parse them again; the copy kept for later Applies has
-		// neither: parsed certificates and keys kept here would be the
-		// pointer-dense heap DESIGN.md 8 warns about, the gateway checks
-		// unchanged leaves without parsing them, and a chain it serves
-		// already keeps its key without being given it again.
-		//
-		// When the gateway gives its chains back (chainServer), an enabled
-		// entity keeps no copy of its certificates either.
-		var chains []tls.Certificate
-		if _, ok := r.opts.Gateway.(chainServer); !ok || e.Disabled {
-			chains = slices.Clone(m.Chains)
-			for i := range chains {
-				chains[i].Leaf = nil
-				if !e.Disabled {
-					chains[i].PrivateKey = nil
-				}
-			}
-		}
-		out = append(out, newBuilt(e, key, builtMore{
-			clientCAs: m.ClientCAs,
-			chains:    chains,
-			refs:      refs,
-			leaves:    m.Chains,
-			fresh:     &info,
-		}))
 	}
 	return out, degraded, unresolved, invalid
+}
+
+// buildJob is an entity of build to build anew, with what it is built
+// into: out, or err for material that is not valid.
+type buildJob struct {
+	e       *schema.Entity
+	key     [sha256.Size]byte
+	refs    []string
+	applied *built // the applied build of the same entity, if any
+
+	out *built
+	err error
+}
+
+// run parses j's material with values, which it only reads, and
+// describes it; copyChains keeps a copy of the chains without their
+// leaves (see below). It is safe to run jobs of distinct entities at once.
+func (j *buildJob) run(values schema.Values, copyChains bool) {
+	e := j.e
+	m, err := e.Material(values)
+	if j.applied != nil && errors.Is(err, schema.ErrFileChanged) {
+		// A lean entity of the applied revision rebuilt after its file
+		// changed (a refused revision meanwhile): the gateway serves its
+		// applied build, which stays good.
+		j.out = j.applied
+		return
+	}
+	if err != nil {
+		j.err = err
+		return
+	}
+	info := plan.Describe(e, m)
+	if schema.IsReference(e.ClientCA) {
+		// The pool does not give its certificates back: describe the
+		// resolved bundle, so that a rotated client CA shows in plans.
+		if v, err := values(e.ClientCA); err == nil {
+			info.ClientCA = nil
+			info.ClientCA = plan.DescribeCAs(v, e.ClientCA)
+		}
+	}
+	// The material is ours (the entity no longer holds it). Its parsed
+	// leaves and keys go to the next Apply only, so the gateway need not
+	// parse them again; the copy kept for later Applies has neither:
+	// parsed certificates and keys kept here would be the pointer-dense
+	// heap DESIGN.md 8 warns about, the gateway checks unchanged leaves
+	// without parsing them, and a chain it serves already keeps its key
+	// without being given it again.
+	//
+	// When the gateway gives its chains back (chainServer), an enabled
+	// entity keeps no copy of its certificates either.
+	var chains []tls.Certificate
+	if copyChains || e.Disabled {
+		chains = slices.Clone(m.Chains)
+		for i := range chains {
+			chains[i].Leaf = nil
+			if !e.Disabled {
+				chains[i].PrivateKey = nil
+			}
+		}
+	}
+	j.out = newBuilt(e, j.key, builtMore{
+		clientCAs: m.ClientCAs,
+		chains:    chains,
+		refs:      j.refs,
+		leaves:    m.Chains,
+		fresh:     &info,
+	})
 }
 
 // references lists the secret references of an entity, as written.

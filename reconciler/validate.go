@@ -38,6 +38,11 @@ type loader struct {
 	set  schema.SetChecker // the checks across files, incremental
 	last *loaded           // the revision loaded last (loaddelta.go)
 
+	// rereadMu serialises reread: the builds of a reconcile parse lean
+	// entities at once (build), and go-git's object storage is not
+	// documented as safe for concurrent reads.
+	rereadMu sync.Mutex
+
 	policyDigest string // of the policy files the validator was built from
 	validator    *schema.Validator
 	policyErrs   schema.ErrorList
