@@ -69,25 +69,37 @@ func splitDocs(file string, src []byte, errs *ErrorList) []*doc {
 func (s *cueSchema) check(d *doc, errs *ErrorList) (rawSSL, bool) {
 	n := len(*errs)
 	s.unknownFields(d, d.expr, "", s.ssl, errs)
-	v := s.ctx.BuildExpr(d.expr)
-	if err := v.Err(); err != nil {
-		appendCUEErrors(errs, err, d)
-		return rawSSL{}, false
+	// A document that the built-in schema alone accepts, as validBuiltin
+	// can tell without CUE, needs no CUE value; any other is built and
+	// unified.
+	var plain *rawSSL
+	if s.builtin && builtinCheckOn && len(*errs) == n {
+		if raw, ok := decodeAST(d.expr); ok && validBuiltin(d.expr, raw) {
+			plain = &raw
+		}
 	}
-	u := s.ssl.Unify(v)
-	if err := u.Validate(cue.Concrete(true)); err != nil {
-		// CUE leaves out incomplete values (a field a policy requires)
-		// once it has found a conflict; validating field by field finds
-		// them too. appendCUEErrors drops the duplicates.
-		all := cueerrors.Promote(err, "")
-		if it, ierr := u.Fields(); ierr == nil {
-			for it.Next() {
-				if ferr := it.Value().Validate(cue.Concrete(true)); ferr != nil {
-					all = cueerrors.Append(all, cueerrors.Promote(ferr, ""))
+	var v, u cue.Value
+	if plain == nil {
+		v = s.ctx.BuildExpr(d.expr)
+		if err := v.Err(); err != nil {
+			appendCUEErrors(errs, err, d)
+			return rawSSL{}, false
+		}
+		u = s.ssl.Unify(v)
+		if err := u.Validate(cue.Concrete(true)); err != nil {
+			// CUE leaves out incomplete values (a field a policy requires)
+			// once it has found a conflict; validating field by field finds
+			// them too. appendCUEErrors drops the duplicates.
+			all := cueerrors.Promote(err, "")
+			if it, ierr := u.Fields(); ierr == nil {
+				for it.Next() {
+					if ferr := it.Value().Validate(cue.Concrete(true)); ferr != nil {
+						all = cueerrors.Append(all, cueerrors.Promote(ferr, ""))
+					}
 				}
 			}
+			appendCUEErrors(errs, all, d)
 		}
-		appendCUEErrors(errs, all, d)
 	}
 	if d.rename == nil && !d.bad["name"] {
 		if f := lookupField(d.expr, "name"); f != nil {
@@ -100,11 +112,17 @@ func (s *cueSchema) check(d *doc, errs *ErrorList) (rawSSL, bool) {
 		}
 	}
 	if len(*errs) > n {
+		if plain != nil {
+			v = s.ctx.BuildExpr(d.expr) // valid to the schema: CUE decodes it
+		}
 		var loose map[string]any
 		if v.Decode(&loose) == nil {
 			d.loose = loose
 		}
 		return rawSSL{}, false
+	}
+	if plain != nil {
+		return *plain, true
 	}
 	// Decoding the validated document from its syntax is several times
 	// cheaper than Value.Decode; CUE decodes what the syntax walk does not

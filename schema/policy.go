@@ -24,6 +24,9 @@ type cueSchema struct {
 	ssl cue.Value
 	// checks is #Checks decoded: check name -> severity.
 	checks map[string]string
+	// builtin is set for the built-in schema without policy, which
+	// validBuiltin checks in Go.
+	builtin bool
 }
 
 // buildSchema builds files as one instance of package certops in ctx and
@@ -57,7 +60,8 @@ func buildSchema(ctx *cue.Context, files []*ast.File) (*cueSchema, ErrorList) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return &cueSchema{ctx: ctx, ssl: ssl, checks: checks}, nil
+	builtin := len(files) == 1 && files[0].Filename == schemaFile
+	return &cueSchema{ctx: ctx, ssl: ssl, checks: checks, builtin: builtin}, nil
 }
 
 // decodeChecks decodes #Checks, the severities of the hygiene checks
