@@ -79,7 +79,7 @@ func TestGitLifecycle(t *testing.T) {
 		if p := rec.Status().Plan; p == nil || p.Update != 1 || p.Unchanged != 2 {
 			t.Errorf("plan summary = %+v, want 1 update, 2 unchanged", p)
 		}
-		if n := rec.loader.cache["shop.yaml"]; n == nil {
+		if _, ok := rec.loader.cache["shop.yaml"]; !ok {
 			t.Error("shop.yaml not in the validation cache")
 		}
 	})

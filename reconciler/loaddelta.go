@@ -234,17 +234,15 @@ func (l *loader) changedFiles(last, t *source.Tree, limit int) (changed []string
 
 // validateFile validates the entity file p of t (content id), as the full
 // load does: a file over the size limit is refused without being read.
-func (l *loader) validateFile(t *source.Tree, p, id string) (r *fileResult, validated bool, err error) {
-	if r := oversize(t, p, id); r != nil {
+func (l *loader) validateFile(t *source.Tree, p, id string) (r fileResult, validated bool, err error) {
+	if r, ok := oversize(t, p, id); ok {
 		return r, false, nil
 	}
 	src, err := t.ReadFile(p)
 	if err != nil {
-		return nil, false, fmt.Errorf("read %s: %w", p, err)
+		return fileResult{}, false, fmt.Errorf("read %s: %w", p, err)
 	}
-	res := l.validator.File(p, src)
-	intern(res.Problems)
-	return &fileResult{id: id, res: res}, true, nil
+	return fileResult{id: id, res: l.validator.File(p, src)}, true, nil
 }
 
 // fill fills res from the lists of the revision's entity files. The

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unique"
 
 	"certops/schema"
 	"certops/source"
@@ -30,7 +29,9 @@ type fileResult struct {
 type loader struct {
 	root  string
 	opts  schema.Options
-	cache map[string]*fileResult // path -> result of its last content
+	// cache holds by path the result of its last content, by value: one
+	// object less per file for the collector to mark (issue 13).
+	cache map[string]fileResult
 	// cachePolicy is the policy hash the cache's results were computed
 	// under: once per loader rather than once per file.
 	cachePolicy string
@@ -51,7 +52,7 @@ type loader struct {
 func newLoader(root string, opts schema.Options) *loader {
 	root = strings.Trim(path.Clean("/"+root), "/")
 	opts.Root = root
-	return &loader{root: root, opts: opts, cache: make(map[string]*fileResult)}
+	return &loader{root: root, opts: opts, cache: make(map[string]fileResult)}
 }
 
 // leanWhen makes the entities l validates lean when lean is true: they
@@ -166,7 +167,7 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 		res      *schema.FileResult
 	}
 	var jobs []*job
-	next := make(map[string]*fileResult, len(entityFiles))
+	next := make(map[string]fileResult, len(entityFiles))
 	for _, p := range entityFiles {
 		id := t.Files[target[p]]
 		if r, ok := l.cache[p]; ok && r.id == id && l.cachePolicy == policyHash {
@@ -175,7 +176,7 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 		}
 		// The size first, from the listing or the object store: a huge
 		// file is refused without being read (issue 16 items 5 and 9).
-		if r := oversize(t, p, id); r != nil {
+		if r, ok := oversize(t, p, id); ok {
 			next[p] = r
 			continue
 		}
@@ -214,8 +215,7 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 		return nil, readErr
 	}
 	for _, j := range jobs {
-		intern(j.res.Problems)
-		next[j.path] = &fileResult{id: j.id, res: j.res}
+		next[j.path] = fileResult{id: j.id, res: j.res}
 	}
 	removed := 0
 	for p := range l.cache {
@@ -234,18 +234,6 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 	l.last = &loaded{tree: t, lists: listsOf(results), linked: linked}
 	res.fill(l, l.last.lists)
 	return res, nil
-}
-
-// intern makes the messages and fields of problems that read alike share
-// one copy. The results of unchanged files stay cached for as long as they
-// are unchanged, and most files of a large repository share their
-// warnings (a private root CA's untrusted_root, the same expiry), which
-// were a fifth of the cache.
-func intern(problems schema.ErrorList) {
-	for _, p := range problems {
-		p.Msg = unique.Make(p.Msg).Value()
-		p.Field = unique.Make(p.Field).Value()
-	}
 }
 
 // fileKind classifies a path of a tree below root (DESIGN.md 2) with
@@ -324,13 +312,13 @@ func (l *loader) list(ctx context.Context, t *source.Tree) (*schema.Listing, err
 // oversize returns the result of the entity file p of t (content id) when
 // it is over the size limit, known from the listing or the object store
 // without reading it (issue 16 items 5 and 9), else nil.
-func oversize(t *source.Tree, p, id string) *fileResult {
+func oversize(t *source.Tree, p, id string) (fileResult, bool) {
 	fi, err := t.Stat(p)
 	if err != nil || fi.Size() <= schema.MaxFileSize {
-		return nil
+		return fileResult{}, false
 	}
-	return &fileResult{id: id, res: &schema.FileResult{Path: p, Problems: schema.ErrorList{{
+	return fileResult{id: id, res: &schema.FileResult{Path: p, Problems: schema.ErrorList{{
 		Severity: schema.SeverityError, Pos: schema.Pos{File: p},
 		Msg: fmt.Sprintf("file is %d bytes; files are limited to %d (it is not read)", fi.Size(), schema.MaxFileSize),
-	}}}}
+	}}}}, true
 }

@@ -44,7 +44,7 @@ func (fr *FileResult) compact() {
 	}
 	for i, p := range fr.Problems {
 		slab[i] = *p
-		slab[i].Msg = messages.intern(p.Msg)
+		slab[i].Msg, slab[i].Field = messages.intern(p.Msg), messages.intern(p.Field)
 		list[i] = &slab[i]
 	}
 	fr.Problems = list
@@ -56,7 +56,7 @@ type problemsBox struct {
 	errs [2]Error
 }
 
-// messages interns problem messages (see internTable).
+// messages interns problems' messages and fields (see internTable).
 var messages internTable
 
 // internTable returns one copy of strings it saw recently: a table of
