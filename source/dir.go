@@ -33,9 +33,12 @@ const dirCoalesce = 50 * time.Millisecond
 const dirRemovalQuiet = 200 * time.Millisecond
 
 // dirRescan bounds how long a watched folder is fetched from fsnotify's
-// events alone: a fetch this long after the last full scan walks the whole
-// tree again, a safety net for events the kernel lost.
-const dirRescan = time.Minute
+// events alone: Watch asks for a walk of the whole tree this often, a
+// safety net for events the kernel lost. The walk runs in a reconcile of
+// its own, never in the one an event triggers: with 10,000 files it costs
+// 100-300 ms, which a write made in the minute after the last walk would
+// otherwise wait for (issue 13).
+var dirRescan = time.Minute
 
 // Dir is a plain folder, watched with fsnotify (the only importer of
 // fsnotify). Its revision is "dir:" and a digest of its files' content.
@@ -44,7 +47,8 @@ const dirRescan = time.Minute
 // previous Fetch (a one-file change costs one stat and one read, not a walk
 // of the tree); it walks the whole tree on the first Fetch, after an event
 // it cannot map to files (a new folder, an overflow), when the tree holds
-// links or special entries, and at least every dirRescan.
+// links or special entries, and when Watch asks for it: once its watches
+// are in place (changes made before them), and every dirRescan.
 type Dir struct {
 	dir string
 	log *slog.Logger
@@ -146,7 +150,7 @@ func (o *Dir) Fetch(ctx context.Context) (*Tree, error) {
 	dirty, full := o.dirty, o.full || !o.watching
 	o.dirty, o.full = nil, false
 	o.pendMu.Unlock()
-	if !full && o.last != nil && len(o.last.Links)+len(o.last.Special) == 0 && time.Since(o.lastFull) < dirRescan {
+	if !full && o.last != nil && len(o.last.Links)+len(o.last.Special) == 0 {
 		t, ok, err := o.fetchChanged(ctx, dirty)
 		if err != nil {
 			o.markFull()
@@ -366,7 +370,9 @@ func (s digestSum) hex() string {
 // Watch calls trigger whenever something below the directory changes,
 // until ctx ends: at once for the first event, and once more at the end of
 // a dirCoalesce window for the events that follow it. It records the paths
-// it was told about for the next Fetch.
+// it was told about for the next Fetch. It also triggers a walk of the
+// whole tree once its watches are in place, and every dirRescan, so that
+// the Fetch of a change never waits for one.
 func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -389,10 +395,15 @@ func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 		})
 	}
 	add(o.dir)
-	// Changes made before the watches were in place are found by a walk.
+	// Changes made before the watches were in place are found by a walk,
+	// now: a Fetch that began before them (the daemon's first) may have
+	// missed some, and the first change after them must not wait for it.
 	o.pendMu.Lock()
 	o.watching, o.full = true, true
 	o.pendMu.Unlock()
+	trigger()
+	rescan := time.NewTicker(dirRescan)
+	defer rescan.Stop()
 	defer func() {
 		o.pendMu.Lock()
 		o.watching, o.dirty = false, nil
@@ -408,7 +419,7 @@ func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 	quiet := time.NewTimer(time.Hour)
 	quiet.Stop()
 	defer quiet.Stop()
-	removing := false
+	removing, rescanDue := false, false
 	armed, pending := false, false
 	changed := func() {
 		if armed {
@@ -453,7 +464,18 @@ func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 			changed()
 		case <-quiet.C:
 			removing = false
+			if rescanDue {
+				rescanDue = false
+				o.markFull()
+			}
 			changed()
+		case <-rescan.C:
+			if removing {
+				rescanDue = true // a walk now would split the removals
+				continue
+			}
+			o.markFull()
+			trigger()
 		case <-timer.C:
 			armed = false
 			if pending {
