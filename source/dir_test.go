@@ -411,3 +411,54 @@ func TestDirWatchRescans(t *testing.T) {
 		}
 	}
 }
+
+// TestDirFetchSpareListing checks that the copy of the listing made after
+// a Fetch, for the next one to change, leaves the trees already returned
+// as they were.
+func TestDirFetchSpareListing(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.yaml", "a\n")
+	writeFile(t, dir, "b.yaml", "b\n")
+	o, err := NewDir(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	triggers := watchDir(t, o)
+	t1, err := o.Fetch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want1 := maps.Clone(t1.Files)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		o.spareMu.Lock()
+		ready := o.spareOf == t1 && o.spare != nil
+		o.spareMu.Unlock()
+		if ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no spare listing after a Fetch")
+		}
+	}
+	writeFile(t, dir, "a.yaml", "a2\n")
+	for timeout := time.After(10 * time.Second); ; {
+		select {
+		case <-triggers:
+		case <-timeout:
+			t.Fatal("Fetch never sees the new a.yaml")
+		}
+		t2, err := o.Fetch(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(t1.Files, want1) {
+			t.Fatalf("the first tree's listing changed to %v, want %v", t1.Files, want1)
+		}
+		if want := fullWalk(t, dir); t2.Revision == want.Revision {
+			if !maps.Equal(t2.Files, want.Files) {
+				t.Errorf("Fetch = %v, want %v", t2.Files, want.Files)
+			}
+			return
+		}
+	}
+}
