@@ -223,8 +223,14 @@ func tree(root int) []int {
 	return pids
 }
 
-// newCertops runs the daemon on the set's entity folder.
+// newCertops runs the daemon on a folder of its own holding the set's
+// entity files: every daemon watching one folder would reconcile every
+// rotation at once, each slowing the others down on a small machine.
 func newCertops(bin, dir string, set *certSet, env ...string) (*server, error) {
+	entities := filepath.Join(dir, "entities")
+	if err := set.linkEntities(entities); err != nil {
+		return nil, err
+	}
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -233,11 +239,14 @@ func newCertops(bin, dir string, set *certSet, env ...string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "run", "--source", filepath.Join(set.dir, "entities"), "--listen", addr,
+	cmd := exec.Command(bin, "run", "--source", entities, "--listen", addr,
 		"--admin", admin, "--data-dir", filepath.Join(dir, "data"))
 	cmd.Env = append(append(os.Environ(), gctrace), env...)
 	s := &server{kind: "certops", set: set, addr: addr, dir: dir, cmd: cmd}
-	s.rotate = func(i int, l leaf) error { return set.write(i, l) }
+	// Only the entity file: the other forms, written for HAProxy and
+	// nginx, would delay the first handshake after the write and compete
+	// with the daemon for the CPU while it applies the change.
+	s.rotate = func(i int, l leaf) error { return writeEntity(entities, i, l) }
 	return s, nil
 }
 
@@ -337,7 +346,7 @@ http {
 	}
 	s := &server{kind: "nginx", set: set, addr: addr, dir: dir, cmd: exec.Command("nginx", "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))}
 	s.rotate = func(i int, l leaf) error {
-		if err := set.write(i, l); err != nil {
+		if err := set.writePEM(i, l); err != nil {
 			return err
 		}
 		return s.cmd.Process.Signal(syscall.SIGHUP)
