@@ -64,7 +64,7 @@ func (s *server) start(ctx context.Context) error {
 	if s.kind == "go-static" {
 		last, want = 0, s.set.leaves[0].serial
 	}
-	if _, err := s.waitFor(ctx, name(last), want, 120*time.Second); err != nil {
+	if _, err := s.waitFor(ctx, name(last), want, 120*time.Second, 0); err != nil {
 		return fmt.Errorf("%s: not serving after %v (see %s): %w", s.label, time.Since(begin).Round(time.Millisecond),
 			filepath.Join(s.dir, "log"), err)
 	}
@@ -86,8 +86,9 @@ func (s *server) stop() {
 }
 
 // waitFor does handshakes for sni until the leaf served has serial want,
-// and returns how long it took.
-func (s *server) waitFor(ctx context.Context, sni string, want *big.Int, limit time.Duration) (time.Duration, error) {
+// pausing for pause after each that serves another, and returns how long
+// it took.
+func (s *server) waitFor(ctx context.Context, sni string, want *big.Int, limit, pause time.Duration) (time.Duration, error) {
 	begin := time.Now()
 	deadline := begin.Add(limit)
 	var last error
@@ -109,6 +110,7 @@ func (s *server) waitFor(ctx context.Context, sni string, want *big.Int, limit t
 			time.Sleep(20 * time.Millisecond) // not listening yet
 		} else {
 			last = fmt.Errorf("serial %v served, want %v", serial, want)
+			time.Sleep(pause)
 		}
 	}
 	return 0, fmt.Errorf("gave up after %v: %w", limit, last)
