@@ -33,11 +33,11 @@ const dirCoalesce = 50 * time.Millisecond
 const dirRemovalQuiet = 200 * time.Millisecond
 
 // dirRescan bounds how long a watched folder is fetched from fsnotify's
-// events alone: Watch asks for a walk of the whole tree this often, a
-// safety net for events the kernel lost. The walk runs in a reconcile of
-// its own, never in the one an event triggers: with 10,000 files it costs
-// 100-300 ms, which a write made in the minute after the last walk would
-// otherwise wait for (issue 13).
+// events alone: Watch lists the whole tree this often, in the background,
+// a safety net for events the kernel lost, and the next Fetch reads what
+// it found changed. Neither a change's Fetch nor a reconcile waits for
+// the listing: with 10,000 files it costs 100-300 ms, which a write made
+// in the minute after the last walk used to wait for (issue 13).
 var dirRescan = time.Minute
 
 // Dir is a plain folder, watched with fsnotify (the only importer of
@@ -47,8 +47,9 @@ var dirRescan = time.Minute
 // previous Fetch (a one-file change costs one stat and one read, not a walk
 // of the tree); it walks the whole tree on the first Fetch, after an event
 // it cannot map to files (a new folder, an overflow), when the tree holds
-// links or special entries, and when Watch asks for it: once its watches
-// are in place (changes made before them), and every dirRescan.
+// links or special entries, and once Watch's watches are in place
+// (changes made before them). Every dirRescan, Watch lists the tree in
+// the background and tells the next Fetch which paths differ.
 type Dir struct {
 	dir string
 	log *slog.Logger
@@ -427,8 +428,9 @@ func (s digestSum) hex() string {
 // until ctx ends: at once for the first event, and once more at the end of
 // a dirCoalesce window for the events that follow it. It records the paths
 // it was told about for the next Fetch. It also triggers a walk of the
-// whole tree once its watches are in place, and every dirRescan, so that
-// the Fetch of a change never waits for one.
+// whole tree once its watches are in place, and lists the tree every
+// dirRescan (triggering when that finds a change), so that the Fetch of a
+// change never waits for a walk.
 func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -460,6 +462,19 @@ func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 	trigger()
 	rescan := time.NewTicker(dirRescan)
 	defer rescan.Stop()
+	// A rescan lists the tree in a goroutine of its own, so that neither
+	// the events nor a reconcile wait for it; Watch waits for it to end.
+	var scans sync.WaitGroup
+	defer scans.Wait()
+	scanned := make(chan bool, 1) // whether the rescan found a change
+	scanning := false
+	scan := func() {
+		if scanning {
+			return
+		}
+		scanning = true
+		scans.Go(func() { scanned <- o.rescan(ctx) })
+	}
 	defer func() {
 		o.pendMu.Lock()
 		o.watching, o.dirty = false, nil
@@ -522,16 +537,20 @@ func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 			removing = false
 			if rescanDue {
 				rescanDue = false
-				o.markFull()
+				scan()
 			}
 			changed()
 		case <-rescan.C:
 			if removing {
-				rescanDue = true // a walk now would split the removals
+				rescanDue = true // its changes would split the removals
 				continue
 			}
-			o.markFull()
-			trigger()
+			scan()
+		case found := <-scanned:
+			scanning = false
+			if found && !removing { // else the end of the removals triggers
+				changed()
+			}
 		case <-timer.C:
 			armed = false
 			if pending {
@@ -540,6 +559,75 @@ func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 			}
 		}
 	}
+}
+
+// rescan lists the tree and records for the next Fetch every path whose
+// size or modification time differs from what the last Fetch knew, or
+// that appeared or went away: the events the kernel lost (an overflow is
+// reported, but a folder created before its watch was added is not). It
+// reports whether it found any. Only the comparison holds mu (a Fetch
+// waits for it, not for the listing). A tree with links or special
+// entries, or none fetched yet, is walked by the next Fetch instead.
+func (o *Dir) rescan(ctx context.Context) bool {
+	type stat struct {
+		size int64
+		mod  time.Time
+	}
+	seen := make(map[string]stat)
+	plain := true
+	err := walkEntries(ctx, os.DirFS(o.dir), func(p string, d fs.DirEntry) error {
+		if !d.Type().IsRegular() {
+			plain = false
+			return fs.SkipAll
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed meanwhile: its event says so
+		}
+		if err != nil {
+			return err
+		}
+		seen[p] = stat{fi.Size(), fi.ModTime()}
+		return nil
+	})
+	if ctx.Err() != nil {
+		return false
+	}
+	o.mu.Lock()
+	last := o.last
+	var stale []string
+	if err == nil && plain && last != nil && len(last.Links)+len(last.Special) == 0 {
+		for p, st := range seen {
+			if f, ok := o.lookup(p); !ok || f.size != st.size || !f.mod.Equal(st.mod) {
+				stale = append(stale, p)
+			}
+		}
+		for p := range last.Files {
+			if _, ok := seen[p]; !ok {
+				stale = append(stale, p)
+			}
+		}
+	}
+	o.mu.Unlock()
+	if err != nil || !plain || last == nil || len(last.Links)+len(last.Special) > 0 {
+		if err != nil {
+			o.log.Warn("rescanning the source folder; the next fetch walks it", "err", err)
+		}
+		o.markFull()
+		return true
+	}
+	if len(stale) == 0 {
+		return false
+	}
+	o.pendMu.Lock()
+	if o.dirty == nil {
+		o.dirty = make(map[string]bool, len(stale))
+	}
+	for _, p := range stale {
+		o.dirty[p] = true
+	}
+	o.pendMu.Unlock()
+	return true
 }
 
 // note records a path fsnotify named for the next Fetch and reports

@@ -380,14 +380,16 @@ func TestDirWatchWalksOffTheChangePath(t *testing.T) {
 	}
 }
 
-// TestDirWatchRescans checks that Watch asks for a walk every dirRescan
-// without any change, the safety net for events the kernel lost.
+// TestDirWatchRescans checks that Watch lists the tree every dirRescan,
+// the safety net for events the kernel lost, and that the next Fetch then
+// reads the paths that differ, without a walk.
 func TestDirWatchRescans(t *testing.T) {
 	old := dirRescan
 	dirRescan = 20 * time.Millisecond
 	t.Cleanup(func() { dirRescan = old })
 	dir := t.TempDir()
 	writeFile(t, dir, "a.yaml", "a\n")
+	writeFile(t, dir, "b.yaml", "b\n")
 	o, err := NewDir(dir, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -396,19 +398,71 @@ func TestDirWatchRescans(t *testing.T) {
 	if _, err := o.Fetch(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	// A change the kernel did not report: what the Fetch knew of a.yaml
+	// is not what the folder holds.
+	o.mu.Lock()
+	known := maps.Clone(o.known)
+	f := known["a.yaml"]
+	f.size++
+	known["a.yaml"] = f
+	o.known = known
 	walked := o.lastFull
+	o.mu.Unlock()
 	for timeout := time.After(10 * time.Second); ; {
 		select {
 		case <-triggers:
 		case <-timeout:
-			t.Fatal("no walk without a change, want one every dirRescan")
+			t.Fatal("the rescan never named a.yaml, want it within a few dirRescan")
+		}
+		o.pendMu.Lock()
+		named := o.dirty["a.yaml"]
+		o.pendMu.Unlock()
+		if !named {
+			continue
 		}
 		if _, err := o.Fetch(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		if !o.lastFull.Equal(walked) {
-			return
+			t.Error("the Fetch after a rescan walked the tree, want only the paths it named read")
 		}
+		o.mu.Lock()
+		got := o.delta["a.yaml"].size
+		o.mu.Unlock()
+		if got != 2 {
+			t.Errorf("a.yaml's size after the rescan = %d, want 2 (read again)", got)
+		}
+		return
+	}
+}
+
+// TestDirRescan checks what a rescan names: the paths added, changed or
+// removed since the last Fetch, and nothing when nothing changed.
+func TestDirRescan(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.yaml", "a\n")
+	writeFile(t, dir, "sub/c.yaml", "c\n")
+	o, err := NewDir(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Fetch(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if o.rescan(t.Context()) || len(o.dirty) != 0 {
+		t.Fatalf("rescan of an unchanged folder named %v, want nothing", o.dirty)
+	}
+	writeFile(t, dir, "a.yaml", "a, longer\n")
+	writeFile(t, dir, "b.yaml", "b\n")
+	if err := os.Remove(filepath.Join(dir, "sub", "c.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if !o.rescan(t.Context()) {
+		t.Fatal("rescan after three changes = false, want true")
+	}
+	got := slices.Sorted(maps.Keys(o.dirty))
+	if want := []string{"a.yaml", "b.yaml", "sub/c.yaml"}; !slices.Equal(got, want) {
+		t.Errorf("rescan named %q, want %q", got, want)
 	}
 }
 
