@@ -2,7 +2,7 @@
 # Measures certops against HAProxy, nginx and a plain Go crypto/tls server
 # on loopback (see bench/peers/main.go). Not part of the test suite.
 #
-#   bench/peers.sh [-n 10000] [-rounds 4] [-handshakes 1000] [-rotations 3] [-baseline certops-main] [-only REGEXP]
+#   bench/peers.sh [-n 10000] [-rounds 4] [-handshakes 1000] [-rotations 3] [-valid 2160h] [-baseline certops-main] [-only REGEXP]
 set -eu
 cd "$(dirname "$0")/.."
 missing=""

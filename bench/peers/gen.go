@@ -21,6 +21,7 @@ type pki struct {
 	ca     *x509.Certificate
 	caKey  *ecdsa.PrivateKey
 	serial int64
+	valid  time.Duration // of each leaf
 }
 
 type leaf struct {
@@ -28,7 +29,7 @@ type leaf struct {
 	serial          *big.Int
 }
 
-func newPKI() (*pki, error) {
+func newPKI(valid time.Duration) (*pki, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -37,7 +38,7 @@ func newPKI() (*pki, error) {
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "certops peers bench CA"},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(48 * time.Hour),
+		NotAfter:              time.Now().Add(valid + 48*time.Hour),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign,
@@ -50,7 +51,7 @@ func newPKI() (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pki{ca: ca, caKey: key, serial: 1}, nil
+	return &pki{ca: ca, caKey: key, serial: 1, valid: valid}, nil
 }
 
 // leaf issues a certificate for name with a fresh P-256 key.
@@ -65,7 +66,7 @@ func (p *pki) leaf(name string) (leaf, error) {
 		Subject:      pkix.Name{CommonName: name},
 		DNSNames:     []string{name},
 		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotAfter:     time.Now().Add(p.valid),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -121,8 +122,10 @@ func writeSet(p *pki, dir string, n int) (*certSet, error) {
 }
 
 func (s *certSet) entityPath(i int) string {
-	return filepath.Join(s.dir, "entities", fmt.Sprintf("e%d.yaml", i))
+	return filepath.Join(s.dir, "entities", entityFile(i))
 }
+
+func entityFile(i int) string { return fmt.Sprintf("e%d.yaml", i) }
 func (s *certSet) pemPath(i int) string {
 	return filepath.Join(s.dir, "pem", fmt.Sprintf("e%d.pem", i))
 }
@@ -133,21 +136,49 @@ func (s *certSet) keyPath(i int) string {
 	return filepath.Join(s.dir, "pem", fmt.Sprintf("e%d.key", i))
 }
 
-// write writes leaf l of entity i in every form. The entity file is
-// written aside and renamed, as an editor or a deploy tool would.
+// write writes leaf l of entity i in every form.
 func (s *certSet) write(i int, l leaf) error {
+	if err := writeEntity(filepath.Join(s.dir, "entities"), i, l); err != nil {
+		return err
+	}
+	return s.writePEM(i, l)
+}
+
+// linkEntities makes dir a folder of the set's entity files, hard links
+// that cost no copy: a daemon that watches it sees the rotations made in
+// it, and none of those made for another daemon (writeEntity replaces a
+// file, so the other links keep the old one).
+func (s *certSet) linkEntities(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i := range s.n {
+		if err := os.Link(s.entityPath(i), filepath.Join(dir, entityFile(i))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeEntity writes leaf l of entity i into the entity folder dir, as
+// certops reads it. The file is written aside (beside dir, outside the
+// watched folder) and renamed over the old one, as an editor or a deploy
+// tool would.
+func writeEntity(dir string, i int, l leaf) error {
 	var e strings.Builder
 	fmt.Fprintf(&e, "name: e%d\nsnis:\n  - %q\ncert: |\n", i, name(i))
 	indent(&e, l.certPEM)
 	e.WriteString("key: |\n")
 	indent(&e, l.keyPEM)
-	tmp := filepath.Join(s.dir, fmt.Sprintf("e%d.yaml.new", i)) // outside the watched folder
+	tmp := filepath.Join(filepath.Dir(dir), fmt.Sprintf("e%d.yaml.new", i))
 	if err := os.WriteFile(tmp, []byte(e.String()), 0o600); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, s.entityPath(i)); err != nil {
-		return err
-	}
+	return os.Rename(tmp, filepath.Join(dir, entityFile(i)))
+}
+
+// writePEM writes leaf l of entity i as HAProxy and nginx read it.
+func (s *certSet) writePEM(i int, l leaf) error {
 	both := append(append([]byte{}, l.certPEM...), l.keyPEM...)
 	if err := os.WriteFile(s.pemPath(i), both, 0o600); err != nil {
 		return err

@@ -48,6 +48,7 @@ func main() {
 		only      = flag.String("only", "", "run only the servers whose label matches this regular expression (go-static always; certops-base/X with certops/X)")
 		extra     = flag.String("certops-env", "", "also run certops with 1 and 10,000 certificates with this environment (e.g. GOGC=400)")
 		baseline  = flag.String("baseline", "", "also run this certops binary (e.g. built from main) with 1 and 10,000 certificates, as certops-base")
+		valid     = flag.Duration("valid", 90*24*time.Hour, "validity of each leaf; below certops' --warn-within (720h) every certificate is a warning the daemon reports at each reconcile")
 	)
 	flag.Parse()
 	if *static != "" {
@@ -64,7 +65,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "peers: -only:", err)
 		os.Exit(2)
 	}
-	b := &bench{n: *n, rounds: *rounds, perRound: *perRound, conc: *conc, rotations: *rotations, bin: *bin, keep: *keep, only: re, extra: *extra, baseline: *baseline}
+	b := &bench{valid: *valid, n: *n, rounds: *rounds, perRound: *perRound, conc: *conc, rotations: *rotations, bin: *bin, keep: *keep, only: re, extra: *extra, baseline: *baseline}
 	if err := b.run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "peers:", err)
 		os.Exit(1)
@@ -72,6 +73,7 @@ func main() {
 }
 
 type bench struct {
+	valid                                time.Duration
 	n, rounds, perRound, conc, rotations int
 	bin                                  string
 	keep                                 bool
@@ -130,7 +132,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 		return err
 	}
 	t0 := time.Now()
-	p, err := newPKI()
+	p, err := newPKI(b.valid)
 	if err != nil {
 		return err
 	}
@@ -262,32 +264,51 @@ func (b *bench) run(ctx context.Context) (err error) {
 		t.rss = t.srv.rss()
 	}
 
-	// Rotation: one certificate of the large set, served anew.
+	// Rotation: one certificate of the large set, served anew. The
+	// servers take turns, one rotation each per round in a rotating order,
+	// so that the varying load of a shared machine weighs on all of them
+	// alike, as in the load rounds.
 	rot := map[*server][]time.Duration{}
+	var rotating []*server
 	for _, s := range b.servers {
 		if s.set.n == 1 || s.kind == "go-static" || strings.Contains(s.label, "GOMAXPROCS") ||
 			b.extra != "" && strings.HasSuffix(s.label, b.extra) {
 			continue
 		}
-		for k := range b.rotations {
-			i := (k*7919 + 4999) % s.set.n
+		// The load rounds leave work behind (a GC cycle, the daemon's
+		// proof of its served state): the rotations wait for it, as the
+		// rounds do at start.
+		if _, err := s.settle(ctx, time.Minute); err != nil {
+			return fmt.Errorf("%s: before the rotations: %w", s.label, err)
+		}
+		rotating = append(rotating, s)
+	}
+	for k := range b.rotations {
+		i := (k*7919 + 4999) % b.n
+		for j := range rotating {
+			s := rotating[(k+j)%len(rotating)]
 			l, err := p.leaf(name(i))
 			if err != nil {
 				return err
 			}
+			// Handshakes start with the rotation, whatever the server: a
+			// daemon applying a written file and HAProxy answering its
+			// runtime API both serve them meanwhile.
 			begin := time.Now()
-			if err := s.rotate(i, l); err != nil {
-				return fmt.Errorf("%s: rotate: %w", s.label, err)
+			rotated := make(chan error, 1)
+			go func() { rotated <- s.rotate(i, l) }()
+			_, err = s.waitFor(ctx, name(i), l.serial, rotationLimit, rotationPoll)
+			if rerr := <-rotated; rerr != nil {
+				return fmt.Errorf("%s: rotate: %w", s.label, rerr)
 			}
-			if _, err := s.waitFor(ctx, name(i), l.serial, rotationLimit); err != nil {
+			if err != nil {
 				// Counted as the limit: a slow reload is a result, not a
 				// reason to lose the table.
 				fmt.Fprintf(os.Stderr, "%s: rotation of %s: %v\n", s.label, name(i), err)
 				rot[s] = append(rot[s], rotationLimit)
-				continue
+			} else {
+				rot[s] = append(rot[s], time.Since(begin))
 			}
-			rot[s] = append(rot[s], time.Since(begin))
-			s.set.leaves[i] = l
 			time.Sleep(time.Second) // let a reload settle before the next one
 		}
 	}
@@ -297,6 +318,12 @@ func (b *bench) run(ctx context.Context) (err error) {
 
 // rotationLimit bounds the wait for a rotated certificate to be served.
 const rotationLimit = 2 * time.Minute
+
+// rotationPoll is the pause between two handshakes that still see the old
+// leaf: back to back, they would take a core of a small machine from the
+// server while it applies the rotation (a handshake costs both sides
+// about 0.5 ms of CPU), and the rotation would be timed under that load.
+const rotationPoll = time.Millisecond
 
 // load does count full handshakes against t, cycling through its names,
 // and returns the wall time and the number that failed. It gives up after
@@ -439,6 +466,18 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 	}
 	fmt.Println("\nrotation: certops = rewrite one entity file, HAProxy = runtime API set/commit ssl cert,")
 	fmt.Println("nginx = write the files and reload; each timed until a handshake serves the new leaf.")
+	for _, s := range b.servers {
+		d := rot[s]
+		slices.Sort(d)
+		if len(d) == 0 {
+			continue
+		}
+		ms := make([]string, len(d))
+		for i, x := range d {
+			ms[i] = fmt.Sprintf("%.1f", float64(x.Microseconds())/1000)
+		}
+		fmt.Printf("rotation %-18s p50 %s ms, min %s, max %s (ms, sorted: %s)\n", s.label, ms[len(d)/2], ms[0], ms[len(d)-1], strings.Join(ms, " "))
+	}
 }
 
 // medianRatio returns the median over rounds of a[r]/b[r], 0 when there

@@ -64,7 +64,7 @@ func (s *server) start(ctx context.Context) error {
 	if s.kind == "go-static" {
 		last, want = 0, s.set.leaves[0].serial
 	}
-	if _, err := s.waitFor(ctx, name(last), want, 120*time.Second); err != nil {
+	if _, err := s.waitFor(ctx, name(last), want, 120*time.Second, 0); err != nil {
 		return fmt.Errorf("%s: not serving after %v (see %s): %w", s.label, time.Since(begin).Round(time.Millisecond),
 			filepath.Join(s.dir, "log"), err)
 	}
@@ -86,8 +86,9 @@ func (s *server) stop() {
 }
 
 // waitFor does handshakes for sni until the leaf served has serial want,
-// and returns how long it took.
-func (s *server) waitFor(ctx context.Context, sni string, want *big.Int, limit time.Duration) (time.Duration, error) {
+// pausing for pause after each that serves another, and returns how long
+// it took.
+func (s *server) waitFor(ctx context.Context, sni string, want *big.Int, limit, pause time.Duration) (time.Duration, error) {
 	begin := time.Now()
 	deadline := begin.Add(limit)
 	var last error
@@ -109,6 +110,7 @@ func (s *server) waitFor(ctx context.Context, sni string, want *big.Int, limit t
 			time.Sleep(20 * time.Millisecond) // not listening yet
 		} else {
 			last = fmt.Errorf("serial %v served, want %v", serial, want)
+			time.Sleep(pause)
 		}
 	}
 	return 0, fmt.Errorf("gave up after %v: %w", limit, last)
@@ -223,8 +225,14 @@ func tree(root int) []int {
 	return pids
 }
 
-// newCertops runs the daemon on the set's entity folder.
+// newCertops runs the daemon on a folder of its own holding the set's
+// entity files: every daemon watching one folder would reconcile every
+// rotation at once, each slowing the others down on a small machine.
 func newCertops(bin, dir string, set *certSet, env ...string) (*server, error) {
+	entities := filepath.Join(dir, "entities")
+	if err := set.linkEntities(entities); err != nil {
+		return nil, err
+	}
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -233,11 +241,14 @@ func newCertops(bin, dir string, set *certSet, env ...string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "run", "--source", filepath.Join(set.dir, "entities"), "--listen", addr,
+	cmd := exec.Command(bin, "run", "--source", entities, "--listen", addr,
 		"--admin", admin, "--data-dir", filepath.Join(dir, "data"))
 	cmd.Env = append(append(os.Environ(), gctrace), env...)
 	s := &server{kind: "certops", set: set, addr: addr, dir: dir, cmd: cmd}
-	s.rotate = func(i int, l leaf) error { return set.write(i, l) }
+	// Only the entity file: the other forms, written for HAProxy and
+	// nginx, would delay the first handshake after the write and compete
+	// with the daemon for the CPU while it applies the change.
+	s.rotate = func(i int, l leaf) error { return writeEntity(entities, i, l) }
 	return s, nil
 }
 
@@ -337,7 +348,7 @@ http {
 	}
 	s := &server{kind: "nginx", set: set, addr: addr, dir: dir, cmd: exec.Command("nginx", "-p", dir, "-c", path, "-e", filepath.Join(dir, "error.log"))}
 	s.rotate = func(i int, l leaf) error {
-		if err := set.write(i, l); err != nil {
+		if err := set.writePEM(i, l); err != nil {
 			return err
 		}
 		return s.cmd.Process.Signal(syscall.SIGHUP)
