@@ -27,8 +27,8 @@ type fileResult struct {
 // change since the previous revision is not read or validated again. It is
 // used by one reconcile at a time.
 type loader struct {
-	root  string
-	opts  schema.Options
+	root string
+	opts schema.Options
 	// cache holds by path the result of its last content, by value: one
 	// object less per file for the collector to mark (issue 13).
 	cache map[string]fileResult
