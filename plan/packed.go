@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -53,14 +54,17 @@ func Pack(e *EntityInfo) Packed {
 func packAll(infos []EntityInfo, order []int) []Packed {
 	out := make([]Packed, len(order))
 	ends := make([]int, len(order))
-	b := make([]byte, 0, 256*len(order)) // a description is ~150-300 bytes
+	var all strings.Builder    // its String does not copy
+	all.Grow(256 * len(order)) // a description is ~150-300 bytes
+	scratch := make([]byte, 0, 512)
 	for i, j := range order {
-		b = appendPacked(b, &infos[j])
-		ends[i] = len(b)
+		scratch = appendPacked(scratch[:0], &infos[j])
+		all.Write(scratch)
+		ends[i] = all.Len()
 	}
-	all, start := string(b), 0
+	packed, start := all.String(), 0
 	for i, end := range ends {
-		out[i], start = Packed(all[start:end]), end
+		out[i], start = Packed(packed[start:end]), end
 	}
 	return out
 }
