@@ -27,20 +27,9 @@ var builtinName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,256}$`)
 // validBuiltin reports whether x, decoded by decodeAST as raw, is valid
 // under the built-in #SSL alone. The caller has found no unknown field.
 func validBuiltin(x *ast.StructLit, raw rawSSL) bool {
-	seen := make(map[string]bool, len(x.Elts))
-	for _, decl := range x.Elts {
-		f, ok := decl.(*ast.Field)
-		if !ok || !plainField(f) {
-			return false
-		}
-		name, _, err := ast.LabelName(f.Label)
-		if err != nil || seen[name] {
-			return false
-		}
-		seen[name] = true
-		if !plainStrings(f.Value) {
-			return false
-		}
+	seen, ok := plainFields(x)
+	if !ok {
+		return false
 	}
 	if !seen["name"] || !seen["cert"] || !seen["key"] || !builtinName.MatchString(raw.Name) || !validUTF8(raw) {
 		return false
@@ -116,24 +105,31 @@ func plainStrings(e ast.Expr) bool {
 		}
 		return true
 	case *ast.StructLit:
-		seen := make(map[string]bool, len(x.Elts))
-		for _, decl := range x.Elts {
-			f, ok := decl.(*ast.Field)
-			if !ok || !plainField(f) {
-				return false
-			}
-			name, _, err := ast.LabelName(f.Label)
-			if err != nil || seen[name] {
-				return false
-			}
-			seen[name] = true
-			if !plainStrings(f.Value) {
-				return false
-			}
-		}
-		return true
+		_, ok := plainFields(x)
+		return ok
 	}
 	return false
+}
+
+// plainFields reports whether x's fields are all plain, each named once,
+// their values plainStrings, and returns the names it saw.
+func plainFields(x *ast.StructLit) (map[string]bool, bool) {
+	seen := make(map[string]bool, len(x.Elts))
+	for _, decl := range x.Elts {
+		f, ok := decl.(*ast.Field)
+		if !ok || !plainField(f) {
+			return nil, false
+		}
+		name, _, err := ast.LabelName(f.Label)
+		if err != nil || seen[name] {
+			return nil, false
+		}
+		seen[name] = true
+		if !plainStrings(f.Value) {
+			return nil, false
+		}
+	}
+	return seen, true
 }
 
 // plainString reports whether lit is a double-quoted string literal: a
