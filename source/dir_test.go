@@ -24,6 +24,17 @@ func writeFile(tb testing.TB, dir, rel, content string) {
 	}
 }
 
+// awaitTrigger waits for the next trigger of a watch, and fails the test
+// with msg once timeout fires.
+func awaitTrigger(t *testing.T, triggers <-chan struct{}, timeout <-chan time.Time, msg string) {
+	t.Helper()
+	select {
+	case <-triggers:
+	case <-timeout:
+		t.Fatal(msg)
+	}
+}
+
 // watchDir starts o.Watch and returns the channel its triggers go to, once
 // its watches are in place.
 func watchDir(tb testing.TB, o *Dir) <-chan struct{} {
@@ -362,11 +373,7 @@ func TestDirWatchWalksOffTheChangePath(t *testing.T) {
 	o.mu.Unlock()
 	writeFile(t, dir, "b.yaml", "b\n")
 	for timeout := time.After(10 * time.Second); ; {
-		select {
-		case <-triggers:
-		case <-timeout:
-			t.Fatal("Fetch never lists b.yaml")
-		}
+		awaitTrigger(t, triggers, timeout, "Fetch never lists b.yaml")
 		got, err := o.Fetch(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -409,11 +416,7 @@ func TestDirWatchRescans(t *testing.T) {
 	walked := o.lastFull
 	o.mu.Unlock()
 	for timeout := time.After(10 * time.Second); ; {
-		select {
-		case <-triggers:
-		case <-timeout:
-			t.Fatal("the rescan never named a.yaml, want it within a few dirRescan")
-		}
+		awaitTrigger(t, triggers, timeout, "the rescan never named a.yaml, want it within a few dirRescan")
 		o.pendMu.Lock()
 		named := o.dirty["a.yaml"]
 		o.pendMu.Unlock()
@@ -496,11 +499,7 @@ func TestDirFetchSpareListing(t *testing.T) {
 	}
 	writeFile(t, dir, "a.yaml", "a2\n")
 	for timeout := time.After(10 * time.Second); ; {
-		select {
-		case <-triggers:
-		case <-timeout:
-			t.Fatal("Fetch never sees the new a.yaml")
-		}
+		awaitTrigger(t, triggers, timeout, "Fetch never sees the new a.yaml")
 		t2, err := o.Fetch(t.Context())
 		if err != nil {
 			t.Fatal(err)
