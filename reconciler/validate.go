@@ -82,18 +82,10 @@ func (l *loader) reread(p string) ([]byte, error) {
 }
 
 // needsPEM reports whether a sink may read the PEM text of the entities it
-// is given (AppliedRevision.Entities): any sink but the ones known to read
-// their descriptions only (the proof of the served state, the fleet node's
-// record). The loader keeps entities lean only when none does.
+// is given: whether any reads AppliedRevision.Entities (readsEntities).
+// The loader keeps entities lean only when none does.
 func needsPEM(sinks []Sink) bool {
-	for _, s := range sinks {
-		switch s.(type) {
-		case *Prover, *FleetSource:
-		default:
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(sinks, readsEntities)
 }
 
 // loadResult is a validated revision.
