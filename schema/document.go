@@ -110,7 +110,9 @@ func compactIndex(index map[string]Pos, file string) (fieldIndex, bool) {
 	for p := range index {
 		n += len(p) + 9
 	}
-	b := make([]byte, 0, n)
+	var b strings.Builder // its String does not copy
+	b.Grow(n)
+	var at [8]byte
 	for p, pos := range index {
 		if strings.IndexByte(p, 0) >= 0 || pos.File != "" && pos.File != file ||
 			pos.Line < 0 || pos.Col < 0 || pos.Line > math.MaxInt32 || pos.Col > math.MaxInt32 {
@@ -120,12 +122,13 @@ func compactIndex(index map[string]Pos, file string) (fieldIndex, bool) {
 		if pos.File == "" {
 			line = -1 // written, position unknown
 		}
-		b = append(b, p...)
-		b = append(b, 0)
-		b = binary.LittleEndian.AppendUint32(b, uint32(line))
-		b = binary.LittleEndian.AppendUint32(b, uint32(pos.Col))
+		b.WriteString(p)
+		b.WriteByte(0)
+		binary.LittleEndian.PutUint32(at[:4], uint32(line))
+		binary.LittleEndian.PutUint32(at[4:], uint32(pos.Col))
+		b.Write(at[:])
 	}
-	return fieldIndex{s: string(b)}, true
+	return fieldIndex{s: b.String()}, true
 }
 
 func (f fieldIndex) lookup(path, file string) (Pos, bool) {

@@ -118,24 +118,6 @@ func (e *Entity) Trust(i int) certcheck.Trust {
 	return ""
 }
 
-// factsBox holds an entity's chain facts in one allocation with the
-// slice that Entity.facts points to, for the common single chain.
-type factsBox struct {
-	facts []chainFact
-	one   [1]chainFact
-}
-
-// newFacts returns n zero chain facts, in one allocation when n is 1.
-func newFacts(n int) *[]chainFact {
-	b := &factsBox{}
-	if n == 1 {
-		b.facts = b.one[:]
-	} else {
-		b.facts = make([]chainFact, n)
-	}
-	return &b.facts
-}
-
 // hygieneFindings runs the checker on an entity's parsed chains, and keeps
 // their trust verdicts for Trust.
 func (e *Entity) hygieneFindings(chains []certcheck.Chain) []finding {
@@ -144,13 +126,15 @@ func (e *Entity) hygieneFindings(chains []certcheck.Chain) []finding {
 	}
 	var out []finding
 	findings, verdicts := e.hygiene().EntityTrust(certcheck.Entity{Name: e.Name, Client: e.Type == TypeClient, Chains: chains})
-	facts := newFacts(len(e.Chains))
+	// A validated entity moves a single chain's facts into itself
+	// (compact.go).
+	facts := make([]chainFact, len(e.Chains))
 	for j, ch := range chains {
-		if i := chainIndex(ch.Field); i >= 0 && i < len(*facts) && len(ch.Certs) > 0 {
-			(*facts)[i] = chainFact{trust: codeOf(verdicts[j]), key: sha256.Sum256(ch.Certs[0].RawSubjectPublicKeyInfo)}
+		if i := chainIndex(ch.Field); i >= 0 && i < len(facts) && len(ch.Certs) > 0 {
+			facts[i] = chainFact{trust: codeOf(verdicts[j]), key: sha256.Sum256(ch.Certs[0].RawSubjectPublicKeyInfo)}
 		}
 	}
-	e.facts.Store(facts)
+	e.facts.Store(&facts)
 	for _, f := range findings {
 		out = append(out, finding{field: f.Field, warn: f.Severity == certcheck.SeverityWarning, msg: f.Message + " [" + f.Check.String() + "]"})
 	}
