@@ -46,26 +46,50 @@ func Pack(e *EntityInfo) Packed {
 	return Packed(appendPacked(make([]byte, 0, 512), e))
 }
 
-// packAll returns the packed forms of infos[order[i]], in that order, all
-// in one allocation: a set's thousands of records are then one object,
-// which a collection marks once, rather than one each (issue 13). The
-// allocation lives as long as any of them, so a set that has since
-// replaced most of its records one by one keeps at most this much more.
+// packChunk is the size of the blocks packAll packs records into.
+const packChunk = 256 << 10
+
+// packAll returns the packed forms of infos[order[i]], in that order, in
+// blocks of up to packChunk bytes: a set's thousands of records are then
+// a few objects, which a collection marks once each, rather than one each
+// (issue 13). A block is filled to within a record of its size and lives
+// as long as any record in it, so a set that has since replaced most of
+// its records one by one keeps at most one set's worth more.
 func packAll(infos []EntityInfo, order []int) []Packed {
 	out := make([]Packed, len(order))
-	ends := make([]int, len(order))
-	var all strings.Builder    // its String does not copy
-	all.Grow(256 * len(order)) // a description is ~150-300 bytes
+	var block strings.Builder // its String does not copy
+	var ends []int            // of the block's records
+	first := 0                // index in out of the block's first record
+	done := func() {
+		s, start := block.String(), 0
+		for k, end := range ends {
+			out[first+k], start = Packed(s[start:end]), end
+		}
+		first += len(ends)
+		block, ends = strings.Builder{}, ends[:0]
+	}
 	scratch := make([]byte, 0, 512)
+	packed := 0 // bytes of the records before this one
 	for i, j := range order {
 		scratch = appendPacked(scratch[:0], &infos[j])
-		all.Write(scratch)
-		ends[i] = all.Len()
+		if block.Len() > 0 && block.Len()+len(scratch) > block.Cap() {
+			done()
+		}
+		if block.Cap() == 0 {
+			// Room for the records left, at the mean size so far (a
+			// guess of 256 bytes for the first): a small set gets a
+			// small block.
+			mean := 256
+			if i > 0 {
+				mean = packed/i + 1
+			}
+			block.Grow(max(len(scratch), min(packChunk, mean*(len(order)-i))))
+		}
+		block.Write(scratch)
+		ends = append(ends, block.Len())
+		packed += len(scratch)
 	}
-	packed, start := all.String(), 0
-	for i, end := range ends {
-		out[i], start = Packed(packed[start:end]), end
-	}
+	done()
 	return out
 }
 

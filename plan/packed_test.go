@@ -159,28 +159,37 @@ func TestPackInternedFull(t *testing.T) {
 	}
 }
 
-// TestSetRecordsOneAllocation: NewSet packs every record into one
-// allocation, in name order, each record equal to its own Pack.
-func TestSetRecordsOneAllocation(t *testing.T) {
-	cases := packCases()
-	infos := make([]EntityInfo, 0, len(cases))
-	for name, e := range cases {
-		e.Name = name
-		infos = append(infos, e)
-	}
-	s := NewSet(infos)
-	for i := range s.Len() {
-		e := s.At(i)
-		if got, want := s.recs[i], Pack(&e); got != want {
-			t.Errorf("record %d (%s) = %q, want %q", i, e.Name, got, want)
+// TestSetRecordsInBlocks: NewSet packs its records, in name order, each
+// equal to its own Pack, into blocks of packChunk bytes at most, each
+// block filled but for less than a record.
+func TestSetRecordsInBlocks(t *testing.T) {
+	full := packCases()["full"]
+	for _, n := range []int{1, 6, 3000} {
+		infos := make([]EntityInfo, n)
+		for i := range infos {
+			infos[i] = full
+			infos[i].Name = fmt.Sprintf("e%05d", i)
 		}
-		if i == 0 {
-			continue
+		s := NewSet(infos)
+		total, longest := 0, 0
+		blocks := 1
+		for i := range s.Len() {
+			e := s.At(i)
+			if got, want := s.recs[i], Pack(&e); got != want {
+				t.Fatalf("%d records: record %d (%s) = %q, want %q", n, i, e.Name, got, want)
+			}
+			total, longest = total+len(s.recs[i]), max(longest, len(s.recs[i]))
+			if i == 0 {
+				continue
+			}
+			prev := s.recs[i-1]
+			end := unsafe.Add(unsafe.Pointer(unsafe.StringData(string(prev))), len(prev))
+			if unsafe.Pointer(unsafe.StringData(string(s.recs[i]))) != end {
+				blocks++ // record i begins a block
+			}
 		}
-		prev := s.recs[i-1]
-		end := unsafe.Add(unsafe.Pointer(unsafe.StringData(string(prev))), len(prev))
-		if unsafe.Pointer(unsafe.StringData(string(s.recs[i]))) != end {
-			t.Errorf("record %d (%s) does not follow record %d in one allocation", i, e.Name, i-1)
+		if most := total/(packChunk-longest) + 2; blocks > most {
+			t.Errorf("%d records of %d bytes in %d blocks, want at most %d", n, total, blocks, most)
 		}
 	}
 }
