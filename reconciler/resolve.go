@@ -358,7 +358,6 @@ func (j *buildJob) run(values schema.Values, copyChains bool) {
 		// The pool does not give its certificates back: describe the
 		// resolved bundle, so that a rotated client CA shows in plans.
 		if v, err := values(e.ClientCA); err == nil {
-			info.ClientCA = nil
 			info.ClientCA = plan.DescribeCAs(v, e.ClientCA)
 		}
 	}

@@ -76,7 +76,8 @@ func (r *Reconciler) deliver(ctx context.Context, result Result) (Result, error)
 		give := infosOnly
 		if readsEntities(s) {
 			if rev == nil {
-				rev = &AppliedRevision{Revision: a.revision, Tree: a.tree, Infos: a.infos, Plan: a.plan}
+				withEntities := *infosOnly
+				rev = &withEntities
 				rev.Entities = make([]*schema.Entity, 0, a.infos.Len())
 				for i := range a.infos.Len() {
 					rev.Entities = append(rev.Entities, a.built[a.infos.Name(i)].entity)
