@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -207,7 +206,7 @@ func BenchmarkFleetOneFileChange(b *testing.B) {
 		}
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
 	}
-	cpu0, srv0 := processCPU(), time.Duration(0)
+	cpu0, srv0 := fixtures.ProcessCPU(), time.Duration(0)
 	if binary {
 		srv0, _ = serverUsage(b, ns)
 	}
@@ -242,7 +241,7 @@ func BenchmarkFleetOneFileChange(b *testing.B) {
 	b.StopTimer()
 	// CPU is what a shared machine does not distort: the nodes' and the
 	// publisher's (this process), and the NATS server's.
-	b.ReportMetric(float64((processCPU()-cpu0).Milliseconds())/float64(b.N), "client-cpu-ms/change")
+	b.ReportMetric(float64((fixtures.ProcessCPU()-cpu0).Milliseconds())/float64(b.N), "client-cpu-ms/change")
 	if binary {
 		srv1, _ := serverUsage(b, ns)
 		b.ReportMetric(float64((srv1-srv0).Milliseconds())/float64(b.N), "server-cpu-ms/change")
@@ -309,13 +308,4 @@ func (n *Node) joinAs(other *Node) {
 	for d := range other.opened {
 		n.opened[d] = true
 	}
-}
-
-// processCPU is the user and system CPU time of this process.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

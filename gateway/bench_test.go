@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -111,12 +110,6 @@ type benchServer struct {
 	complete            chan struct{}
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func numGC() uint32 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -129,7 +122,7 @@ func (s *benchServer) run() {
 		if err != nil {
 			return
 		}
-		s.startOnce.Do(func() { s.start, s.cpuStart, s.gcStart = time.Now(), cpuTime(), numGC() })
+		s.startOnce.Do(func() { s.start, s.cpuStart, s.gcStart = time.Now(), fixtures.ProcessCPU(), numGC() })
 		go func() {
 			conn := tls.Server(&trackedConn{Conn: raw}, s.cfg)
 			if err := conn.Handshake(); err != nil {
@@ -137,7 +130,7 @@ func (s *benchServer) run() {
 			}
 			conn.Close()
 			if s.done.Add(1) == s.n {
-				s.end, s.cpuEnd, s.gcEnd = time.Now(), cpuTime(), numGC()
+				s.end, s.cpuEnd, s.gcEnd = time.Now(), fixtures.ProcessCPU(), numGC()
 				close(s.complete)
 			}
 		}()
@@ -367,7 +360,7 @@ func BenchmarkApply(b *testing.B) {
 					var before, after runtime.MemStats
 					runtime.GC()
 					runtime.ReadMemStats(&before)
-					cpu := cpuTime()
+					cpu := fixtures.ProcessCPU()
 					applies := 0
 					b.ResetTimer()
 					for b.Loop() {
@@ -382,7 +375,7 @@ func BenchmarkApply(b *testing.B) {
 						applies++
 					}
 					b.StopTimer()
-					b.ReportMetric(float64((cpuTime()-cpu).Milliseconds())/float64(applies), "cpu-ms/op")
+					b.ReportMetric(float64((fixtures.ProcessCPU()-cpu).Milliseconds())/float64(applies), "cpu-ms/op")
 					runtime.GC()
 					runtime.ReadMemStats(&after)
 					b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/(1<<20), "retained-MiB")

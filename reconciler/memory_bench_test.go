@@ -54,11 +54,11 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // runtime's own GC CPU metrics are clock time while a worker runs).
 func gcCPU(n int) time.Duration {
 	runtime.GC()
-	start := processCPU()
+	start := fixtures.ProcessCPU()
 	for range n {
 		runtime.GC()
 	}
-	return (processCPU() - start) / time.Duration(n)
+	return (fixtures.ProcessCPU() - start) / time.Duration(n)
 }
 
 // heapComponent is the heap one part of the daemon keeps alive: what a GC
