@@ -206,8 +206,14 @@ func (l *loader) load(ctx context.Context, t *source.Tree) (*loadResult, error) 
 	if readErr != nil {
 		return nil, readErr
 	}
-	for _, j := range jobs {
-		next[j.path] = fileResult{id: j.id, res: j.res}
+	// The results of a start are moved into a few allocations (schema.Pack):
+	// they stay for as long as their files are unchanged.
+	fresh := make([]*schema.FileResult, len(jobs))
+	for i, j := range jobs {
+		fresh[i] = j.res
+	}
+	for i, fr := range schema.Pack(fresh) {
+		next[jobs[i].path] = fileResult{id: jobs[i].id, res: fr}
 	}
 	removed := 0
 	for p := range l.cache {
