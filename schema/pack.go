@@ -4,10 +4,11 @@ import "strings"
 
 // Pack moves the results of one load into a few allocations they share:
 // their FileResults into one slice, their entities into another, their
-// short problem lists into a third, and the strings of every entity
-// (names, SNIs, protocols, descriptions, client CAs, field indexes) into
-// one block. It returns the moved results, in order, and leaves results
-// as they were; they are no longer to be used. Every value is the same.
+// problems into a third, and the strings of every entity (names, SNIs,
+// protocols, descriptions, client CAs, field indexes) and one copy of each
+// problem message into one block. It returns the moved results, in
+// order, and leaves results as they were; they are no longer to be used.
+// Every value is the same.
 //
 // compact leaves each validated file a few allocations of its own, made
 // while validation's garbage is all around them: after a start of 10,000
@@ -22,6 +23,11 @@ import "strings"
 // them (a SetChecker, a build); a single result is returned as it is.
 func Pack(results []*FileResult) []*FileResult {
 	var p packer
+	n := 0
+	for _, fr := range results {
+		n += len(fr.Problems)
+	}
+	p.messages = make(map[string]string, 2*n)
 	for _, fr := range results {
 		p.count(fr)
 	}
@@ -39,15 +45,19 @@ func Pack(results []*FileResult) []*FileResult {
 // packer is Pack's allocations, each consumed from the front as results
 // are moved in, in the order count saw them.
 type packer struct {
-	nFiles, nEntities, nBoxes, nLists, nStrs, nBytes int
+	nFiles, nEntities, nProblems, nLists, nStrs, nBytes int
 
 	files    []FileResult
 	entities []Entity
-	boxes    []problemsBox
+	problems []Error
+	errLists []*Error
 	lists    []*Entity // the Entities of files with several
 	strs     []string  // SNIs and protocols beyond what an entity holds inline
-	block    string    // every entity's strings, in order
 	b        strings.Builder
+	// messages maps each problem message and field of the load to its
+	// copy in the block ("" until copied): an untrusted issuer gives
+	// thousands of files the same warning, an expiry date each its own.
+	messages map[string]string
 }
 
 func (p *packer) count(fr *FileResult) {
@@ -55,8 +65,10 @@ func (p *packer) count(fr *FileResult) {
 	if n := len(fr.Entities); n > 1 {
 		p.nLists += n
 	}
-	if n := len(fr.Problems); n > 0 && n <= len(problemsBox{}.errs) {
-		p.nBoxes++
+	p.nProblems += len(fr.Problems)
+	for _, e := range fr.Problems {
+		p.countMessage(e.Msg)
+		p.countMessage(e.Field)
 	}
 	for _, e := range fr.Entities {
 		p.nEntities++
@@ -67,10 +79,21 @@ func (p *packer) count(fr *FileResult) {
 	}
 }
 
+func (p *packer) countMessage(s string) {
+	if s == "" {
+		return
+	}
+	if _, ok := p.messages[s]; !ok {
+		p.messages[s] = ""
+		p.nBytes += len(s)
+	}
+}
+
 func (p *packer) alloc() {
 	p.files = make([]FileResult, p.nFiles)
 	p.entities = make([]Entity, p.nEntities)
-	p.boxes = make([]problemsBox, p.nBoxes)
+	p.problems = make([]Error, p.nProblems)
+	p.errLists = make([]*Error, p.nProblems)
 	p.lists = make([]*Entity, p.nLists)
 	p.strs = make([]string, p.nStrs)
 	p.b.Grow(p.nBytes)
@@ -94,29 +117,23 @@ func (p *packer) file(fr *FileResult) *FileResult {
 		}
 		d.Entities = list
 	}
-	d.Problems = fr.Problems
-	if n := len(fr.Problems); n > 0 && n <= len(problemsBox{}.errs) {
-		b := &p.boxes[0]
-		p.boxes = p.boxes[1:]
+	if n := len(fr.Problems); n > 0 {
+		list := p.errLists[:n:n]
+		p.errLists = p.errLists[n:]
 		for i, e := range fr.Problems {
-			b.errs[i] = *e
-			b.list[i] = &b.errs[i]
+			pe := &p.problems[0]
+			p.problems = p.problems[1:]
+			*pe = *e
+			pe.Msg, pe.Field = p.message(e.Msg), p.message(e.Field)
+			list[i] = pe
 		}
-		d.Problems = b.list[:n:n]
+		d.Problems = list
 	}
 	return d
 }
 
-// entity moves e into the next slot. The block of strings is written as
-// entities are moved in: e's strings are appended, then taken back in the
-// same order.
+// entity moves e into the next slot.
 func (p *packer) entity(e *Entity) *Entity {
-	start := p.b.Len()
-	e.eachString(func(s string) { p.b.WriteString(s) })
-	// The builder's bytes are never modified, only appended to within the
-	// capacity Grow gave: the string of its first Len bytes stays valid.
-	p.block = p.b.String()[start:]
-
 	d := &p.entities[0]
 	p.entities = p.entities[1:]
 	d.Type, d.Chains, d.Labels = e.Type, e.Chains, e.Labels
@@ -126,7 +143,6 @@ func (p *packer) entity(e *Entity) *Entity {
 	d.inline = e.inline
 	d.inline.strs = [len(e.inline.strs)]string{}
 
-	// In eachString's order.
 	d.SNIs, d.Protocols = e.SNIs, e.Protocols
 	if k := len(e.SNIs) + len(e.Protocols); k > 0 {
 		var list []string
@@ -168,20 +184,36 @@ func (p *packer) entity(e *Entity) *Entity {
 	return d
 }
 
-// str takes s back from the block. The block holds s there unless
-// eachString and entity disagree on the order, which a test checks; s
-// itself is kept then rather than another string.
+// str returns a copy of s in the block. The builder's bytes are only
+// ever appended to, within the capacity count asked for, so every string
+// taken from it stays valid and they share one allocation (should count
+// have missed a string, the builder grows into a second one: the strings
+// stay right).
 func (p *packer) str(s string) string {
-	if s == "" || len(p.block) < len(s) || p.block[:len(s)] != s {
+	if s == "" {
 		return s
 	}
-	s, p.block = p.block[:len(s)], p.block[len(s):]
-	return s
+	start := p.b.Len()
+	p.b.WriteString(s)
+	return p.b.String()[start:]
 }
 
-// eachString calls yield with each string of e that Pack moves into its
-// block, in the order entity takes them back: SNIs, protocols, name,
-// description, client CA, and the field index when e holds it inline.
+// message returns the load's one copy of a problem's message or field.
+func (p *packer) message(s string) string {
+	if s == "" {
+		return s
+	}
+	c := p.messages[s]
+	if c == "" {
+		c = p.str(s)
+		p.messages[s] = c
+	}
+	return c
+}
+
+// eachString calls yield with each string of e that Pack copies into its
+// block: SNIs, protocols, name, description, client CA, and the field
+// index when e holds it inline.
 func (e *Entity) eachString(yield func(string)) {
 	for _, s := range e.SNIs {
 		yield(s)

@@ -106,28 +106,44 @@ func TestPack(t *testing.T) {
 	for i, fr := range results {
 		samePackedFile(t, packed[i], fr)
 	}
-	// One block of strings: every entity's name lies within it.
+	// One block of strings: the entities' strings and one copy of each
+	// message and field, with nothing else between them.
 	lo, hi := uintptr(1<<63), uintptr(0)
 	size := 0
+	seen := map[*byte]bool{}
+	add := func(s string) {
+		if s == "" || seen[unsafe.StringData(s)] {
+			return
+		}
+		seen[unsafe.StringData(s)] = true
+		size += len(s)
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		lo, hi = min(lo, p), max(hi, p+uintptr(len(s)))
+	}
+	messages := map[string]*byte{}
 	for _, fr := range packed {
 		for _, e := range fr.Entities {
-			e.eachString(func(s string) {
-				if s == "" {
-					return
-				}
-				size += len(s)
-				p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
-				lo, hi = min(lo, p), max(hi, p+uintptr(len(s)))
-			})
+			e.eachString(add)
+		}
+		for _, e := range fr.Problems {
+			add(e.Msg)
+			add(e.Field)
+			if m, ok := messages[e.Msg]; ok && m != unsafe.StringData(e.Msg) {
+				t.Errorf("two copies of %q", e.Msg)
+			}
+			messages[e.Msg] = unsafe.StringData(e.Msg)
 		}
 	}
 	if hi-lo != uintptr(size) {
-		t.Errorf("the entities' strings span %d bytes for %d of text: not one block in order", hi-lo, size)
+		t.Errorf("the strings span %d bytes for %d of text: not one block", hi-lo, size)
 	}
 
-	if n := testing.AllocsPerRun(5, func() { Pack(results) }); n > 7 {
-		t.Errorf("Pack allocates %v times for %d files, want at most 7 (results, files, entities, problem lists, "+
-			"entity lists, strings, block)", n, len(results))
+	once := testing.AllocsPerRun(5, func() { Pack(results) })
+	twice := testing.AllocsPerRun(5, func() { Pack(append(results, results...)) })
+	if once > 12 || twice > once+1 { // +1: the argument
+		t.Errorf("Pack allocates %v times for %d files, %v for twice as many; want at most 12 (results, files, "+
+			"entities, problems, their lists, entity lists, strings, block, the messages' map), whatever the number",
+			once, len(results), twice)
 	}
 	if got := Pack(results[:1]); got[0] != results[0] {
 		t.Error("Pack moved a lone result")
@@ -148,6 +164,9 @@ func samePackedFile(t *testing.T, got, want *FileResult) {
 		if *got.Problems[i] != *want.Problems[i] {
 			t.Errorf("%s: problem %d = %v, want %v", want.Path, i, got.Problems[i], want.Problems[i])
 		}
+	}
+	if len(want.Problems) > 0 && cap(got.Problems) != len(got.Problems) {
+		t.Errorf("%s: cap(Problems) = %d, want %d: an append must not write over the next file's", want.Path, cap(got.Problems), len(got.Problems))
 	}
 	if len(want.Entities) == 1 && &got.Entities[0] != &got.one[0] {
 		t.Errorf("%s: the lone entity is not in the result's own slot", want.Path)
