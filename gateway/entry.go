@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unsafe"
 )
 
 // entry is the parsed form of one entity, ready to serve: built from the
@@ -17,6 +18,10 @@ type entry struct {
 	name   string
 	client bool
 	mtls   bool
+	// ownKey is true when the key of chains[0] is part of the entry's
+	// allocation (entryAlloc.key): carried into another snapshot's entry,
+	// it would keep this one, and this snapshot's arena, alive.
+	ownKey bool
 	pool   *x509.CertPool // client CAs when mtls
 	depth  int            // bound on intermediates of a client certificate
 	chains []tls.Certificate
@@ -26,50 +31,86 @@ type entry struct {
 	config    *tls.Config // returned by GetConfigForClient
 }
 
+// entryAlloc is an entry with what most entries need, in one allocation:
+// its tls.Config, its ticket tag (which holds its name), and for an entity
+// with one chain, that chain and its certificates' slices; entryAllocEC
+// adds the chain's ECDSA key. A cache miss of such an entity allocates
+// one of them, the two session closures and what crypto/ecdsa keeps of
+// the key (issue 13: every collection marks the parsed cache's objects,
+// and a miss was ~15 of them).
+type entryAlloc struct {
+	e      entry
+	config tls.Config
+	chain  [1]tls.Certificate
+	certs  [2][]byte
+	tag    [64]byte
+}
+
+type entryAllocEC struct {
+	entryAlloc
+	key ecKey
+}
+
 // nextProtos are the ALPN protocols of every entry's tls.Config, shared
 // (crypto/tls only reads them): one allocation less per cache miss.
 var nextProtos = []string{"h2", "http/1.1"}
 
 // build parses entity i. keys, when non-nil, holds the entity's private
 // keys already parsed (carried over from the previous snapshot, in chain
-// order), so that only its certificates are parsed here.
+// order; nil for a key to decode), so that only its certificates are
+// parsed here.
 func (s *snapshot) build(i int32, keys []crypto.PrivateKey) (*entry, error) {
 	rec := s.entities.at(uint32(i))
-	e := &entry{
-		index:  i,
-		name:   string(s.bytes(rec.name)),
-		client: rec.client,
-		mtls:   rec.pool >= 0,
-		depth:  int(rec.depth),
-		chains: make([]tls.Certificate, rec.nChains),
+	var a *entryAlloc
+	var ecKey *ecKey // where chains[0]'s key is built, if it is stored raw
+	if rec.nChains == 1 && (keys == nil || keys[0] == nil) && s.chain(rec, 0).rawEC() {
+		ae := new(entryAllocEC)
+		a, ecKey = &ae.entryAlloc, &ae.key
+	} else {
+		a = new(entryAlloc)
+	}
+	e := &a.e
+	e.index, e.client, e.mtls, e.depth = i, rec.client, rec.pool >= 0, int(rec.depth)
+
+	// The tag holds the name: the name is a string of the tag's bytes,
+	// which are never modified once built.
+	e.ticketTag = a.tag[:0]
+	if n := len(ticketTagPrefix) + int(rec.name.n) + 1 + 10; n > len(a.tag) {
+		e.ticketTag = make([]byte, 0, n)
+	}
+	e.ticketTag = append(append(e.ticketTag, ticketTagPrefix...), s.bytes(rec.name)...)
+	if rec.name.n > 0 {
+		e.name = unsafe.String(&e.ticketTag[len(ticketTagPrefix)], rec.name.n)
+	}
+	e.ticketTag = append(e.ticketTag, 0)
+	e.ticketTag = strconv.AppendUint(e.ticketTag, uint64(rec.policy), 10)
+
+	var certs [][]byte
+	if rec.nChains == 1 {
+		e.chains, certs = a.chain[:], a.certs[:]
+	} else {
+		e.chains = make([]tls.Certificate, rec.nChains)
 	}
 	for n := range e.chains {
 		var key crypto.PrivateKey
 		if keys != nil {
 			key = keys[n]
 		}
-		c, err := s.parseChain(s.chain(rec, n), key, rec.nChains > 1 || rec.client)
+		c, own, err := s.parseChain(s.chain(rec, n), key, rec.nChains > 1 || rec.client, certs, ecKey)
 		if err != nil {
 			// Apply marshalled these bytes itself, so this is a bug.
 			return nil, fmt.Errorf("gateway: entity %q: chain %d: %w", e.name, n, err)
 		}
-		e.chains[n] = c
+		e.chains[n], e.ownKey = c, own
 	}
-	// One allocation of the exact size: a cache miss builds this.
-	e.ticketTag = make([]byte, 0, len(ticketTagPrefix)+len(e.name)+1+10)
-	e.ticketTag = append(append(e.ticketTag, ticketTagPrefix...), e.name...)
-	e.ticketTag = append(e.ticketTag, 0)
-	e.ticketTag = strconv.AppendUint(e.ticketTag, uint64(rec.policy), 10)
 
 	srv := s.srv
-	c := &tls.Config{
-		MinVersion:  rec.minV,
-		MaxVersion:  rec.maxV,
-		NextProtos:  nextProtos,
-		WrapSession: func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) { return srv.wrapSession(e, cs, ss) },
-		UnwrapSession: func(id []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
-			return srv.unwrapSession(e, id, cs)
-		},
+	c := &a.config
+	c.MinVersion, c.MaxVersion = rec.minV, rec.maxV
+	c.NextProtos = nextProtos
+	c.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) { return srv.wrapSession(e, cs, ss) }
+	c.UnwrapSession = func(id []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		return srv.unwrapSession(e, id, cs)
 	}
 	c.CipherSuites = srv.suites // TLS 1.2 only; see DefaultTLS12CipherSuites
 	if len(e.chains) == 1 {
@@ -96,30 +137,35 @@ func (s *snapshot) build(i int32, keys []crypto.PrivateKey) (*entry, error) {
 // a single server chain, so the entries of single-chain entities, most of
 // them, neither parse a certificate on a cache miss nor keep a parsed one
 // (~3 KB of pointer-dense heap each). The result refers to this
-// snapshot's arena only.
-func (s *snapshot) parseChain(rec *chainRec, key crypto.PrivateKey, withLeaf bool) (tls.Certificate, error) {
+// snapshot's arena only, to certs when it has room for the chain's
+// certificates, and to k when it is not nil and the key is decoded
+// there (own is true then).
+func (s *snapshot) parseChain(rec *chainRec, key crypto.PrivateKey, withLeaf bool, certs [][]byte, k *ecKey) (c tls.Certificate, own bool, err error) {
 	if rec.pinned >= 0 {
-		return s.pinned[rec.pinned], nil
+		return s.pinned[rec.pinned], false, nil
 	}
-	c := tls.Certificate{Certificate: make([][]byte, rec.nCerts)}
+	if int(rec.nCerts) <= len(certs) {
+		c.Certificate = certs[:rec.nCerts:rec.nCerts]
+	} else {
+		c.Certificate = make([][]byte, rec.nCerts)
+	}
 	for n := range c.Certificate {
 		c.Certificate[n] = s.cert(rec, n)
 	}
 	if withLeaf {
 		leaf, err := x509.ParseCertificate(c.Certificate[0])
 		if err != nil {
-			return c, err
+			return c, false, err
 		}
 		c.Leaf = leaf
 	}
 	if key == nil {
-		var err error
-		if key, err = decodeKey(rec.keyForm, s.bytes(rec.key)); err != nil {
-			return c, err
+		if key, own, err = decodeKey(rec.keyForm, s.bytes(rec.key), k); err != nil {
+			return c, false, err
 		}
 	}
 	c.PrivateKey = key
-	return c, nil
+	return c, own, nil
 }
 
 // certificate serves the first chain the client supports (ECDSA and

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"math/big"
+	"math/bits"
 )
 
 // keyForm is how a private key is stored in a snapshot's arena.
@@ -64,21 +65,26 @@ func encodeKey(signer crypto.Signer) (keyForm, []byte, error) {
 	return keyPKCS8, der, err
 }
 
+// rawEC reports whether the chain's key is an ECDSA key stored raw.
+func (c *chainRec) rawEC() bool {
+	return c.pinned < 0 && (c.keyForm == keyP256 || c.keyForm == keyP384 || c.keyForm == keyP521)
+}
+
 // decodeKey rebuilds a key stored by encodeKey. The result does not refer
-// to b.
-func decodeKey(form keyForm, b []byte) (crypto.PrivateKey, error) {
+// to b. An ECDSA key is built in k when k is not nil (own is true then).
+func decodeKey(form keyForm, b []byte, k *ecKey) (key crypto.PrivateKey, own bool, err error) {
 	switch form {
 	case keyPKCS8:
 		k, err := x509.ParsePKCS8PrivateKey(b)
 		if err != nil {
-			return nil, errors.New("parse private key") // never the key bytes
+			return nil, false, errors.New("parse private key") // never the key bytes
 		}
-		return k, nil
+		return k, false, nil
 	case keyEd25519:
 		if len(b) != ed25519.PrivateKeySize {
-			return nil, errors.New("bad stored Ed25519 key")
+			return nil, false, errors.New("bad stored Ed25519 key")
 		}
-		return ed25519.PrivateKey(append([]byte(nil), b...)), nil
+		return ed25519.PrivateKey(append([]byte(nil), b...)), false, nil
 	}
 	for _, f := range ecForms {
 		if f.form != form {
@@ -86,20 +92,42 @@ func decodeKey(form keyForm, b []byte) (crypto.PrivateKey, error) {
 		}
 		size := (f.curve.Params().BitSize + 7) / 8
 		if len(b) != 3*size {
-			return nil, errors.New("bad stored ECDSA key")
+			return nil, false, errors.New("bad stored ECDSA key")
 		}
-		// The deprecated big.Int fields are the only way to build a key
-		// from its scalar and public point without recomputing the point;
-		// crypto/ecdsa checks the point is on the curve when it first
-		// signs with it.
-		return &ecdsa.PrivateKey{
-			PublicKey: ecdsa.PublicKey{
-				Curve: f.curve,
-				X:     new(big.Int).SetBytes(b[size : 2*size]),
-				Y:     new(big.Int).SetBytes(b[2*size:]),
-			},
-			D: new(big.Int).SetBytes(b[:size]),
-		}, nil
+		if k == nil {
+			k = new(ecKey)
+		} else {
+			own = true
+		}
+		return k.set(f.curve, b[:size], b[size:2*size], b[2*size:]), own, nil
 	}
-	return nil, errors.New("unknown stored key form")
+	return nil, false, errors.New("unknown stored key form")
+}
+
+// ecKey is an ECDSA private key with its big.Ints and their words: one
+// allocation (with the entry that holds it, see entryAlloc) instead of
+// seven.
+type ecKey struct {
+	k       ecdsa.PrivateKey
+	x, y, d big.Int
+	words   [3 * ecWords]big.Word
+}
+
+// ecWords is the number of words of a P-521 coordinate or scalar (66
+// bytes), the largest of ecForms.
+const ecWords = (66 + bits.UintSize/8 - 1) / (bits.UintSize / 8)
+
+// set builds the key of scalar d and public point (x, y), big-endian, in
+// k. The deprecated big.Int fields are the only way to build a key from
+// its scalar and public point without recomputing the point; crypto/ecdsa
+// checks the point is on the curve when it first signs with it.
+func (k *ecKey) set(curve elliptic.Curve, d, x, y []byte) *ecdsa.PrivateKey {
+	// Each big.Int starts empty on its share of words, which SetBytes
+	// fills without allocating: every coordinate fits.
+	w := k.words[:]
+	k.x.SetBits(w[0:0:ecWords]).SetBytes(x)
+	k.y.SetBits(w[ecWords : ecWords : 2*ecWords]).SetBytes(y)
+	k.d.SetBits(w[2*ecWords : 2*ecWords : 3*ecWords]).SetBytes(d)
+	k.k = ecdsa.PrivateKey{PublicKey: ecdsa.PublicKey{Curve: curve, X: &k.x, Y: &k.y}, D: &k.d}
+	return &k.k
 }

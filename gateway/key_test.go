@@ -42,7 +42,7 @@ func TestKeyForms(t *testing.T) {
 			if form != tt.form {
 				t.Errorf("encodeKey(%s) form = %d, want %d", tt.name, form, tt.form)
 			}
-			got, err := decodeKey(form, raw)
+			got, _, err := decodeKey(form, raw, nil)
 			if err != nil {
 				t.Fatalf("decodeKey(%s): %v", tt.name, err)
 			}
@@ -74,12 +74,12 @@ func TestKeyForms(t *testing.T) {
 				t.Errorf("signature of decodeKey(%s) does not verify", tt.name)
 			}
 			// A stored form of the wrong length is refused, never read.
-			if _, err := decodeKey(form, raw[:len(raw)-1]); err == nil {
+			if _, _, err := decodeKey(form, raw[:len(raw)-1], nil); err == nil {
 				t.Errorf("decodeKey(%s) of a truncated key succeeded", tt.name)
 			}
 		})
 	}
-	if _, err := decodeKey(keyPKCS8, []byte("not a key")); err == nil || err.Error() != "parse private key" {
+	if _, _, err := decodeKey(keyPKCS8, []byte("not a key"), nil); err == nil || err.Error() != "parse private key" {
 		t.Errorf("decodeKey(garbage) = %v, want parse private key", err)
 	}
 }

@@ -423,6 +423,11 @@ func (s *snapshot) carryOver(prev *snapshot) {
 		for n := range old.chains {
 			keys[n] = old.chains[n].PrivateKey
 		}
+		if old.ownKey {
+			// Decoded again (a raw key costs ~0.2 µs): carried, it would
+			// keep old's allocation, and prev's arena with it, alive.
+			keys[0] = nil
+		}
 		if e, err := s.build(j, keys); err == nil {
 			s.slot(j).Store(e)
 		}
