@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +51,18 @@ var dirRescan = time.Minute
 // links or special entries, and once Watch's watches are in place
 // (changes made before them). Every dirRescan, Watch lists the tree in
 // the background and tells the next Fetch which paths differ.
+//
+// What a Fetch keeps of each file costs no heap object of its own (issue
+// 13): a walk packs every path and content id it keeps into one block
+// (packListing), which the keys of known, of the tree's Files and of its
+// copies share, and a file's SHA-256 is kept inline in its dirFile; an
+// incremental Fetch packs the paths it changed into one block of its own.
+// The cost is pinning: a block stays alive while any of its strings does
+// (a tree the reconciler still holds, a reader's key, the entry of a file
+// not changed since), so the listings may hold up to one walk's worth of
+// bytes more than the files they name, and up to one small block per file
+// in delta; the next full walk packs afresh. A walk that finds the
+// previous listing unchanged keeps that tree, and packs nothing.
 type Dir struct {
 	dir string
 	log *slog.Logger
@@ -83,10 +96,69 @@ type Dir struct {
 // next one: once the reconcile that Fetch began is done with the CPU.
 const spareDelay = 100 * time.Millisecond
 
+// dirFile is what a Fetch knows of one file: its size and modification
+// time as listed, and how it is identified. The SHA-256 of a read file is
+// kept inline, not as a string: its hex form, the file's Tree.Files id, is
+// carved out of the block of the Fetch that found it (packListing).
 type dirFile struct {
 	size int64
-	mod  time.Time
-	hash string
+	sec  int64 // of the modification time, since the Unix epoch
+	nsec int32 // of the modification time, within sec
+	kind fileState
+	sum  [sha256.Size]byte // of the content, when kind is fileRead
+}
+
+// fileState is how a dirFile identifies its file.
+type fileState uint8
+
+const (
+	fileGone   fileState = iota // removed (in a delta), or unknown
+	fileRead                    // by content: sum
+	fileListed                  // by size and modification time: the selector left it out, never opened
+)
+
+// statFile returns the dirFile of a file with info fi, of the given kind
+// and content sum.
+func statFile(fi fs.FileInfo, kind fileState, sum [sha256.Size]byte) dirFile {
+	mod := fi.ModTime()
+	return dirFile{size: fi.Size(), sec: mod.Unix(), nsec: int32(mod.Nanosecond()), kind: kind, sum: sum}
+}
+
+// sameStat reports whether f was listed with fi's size and modification
+// time.
+func (f dirFile) sameStat(size int64, mod time.Time) bool {
+	return f.size == size && f.sec == mod.Unix() && f.nsec == int32(mod.Nanosecond())
+}
+
+// appendID appends f's content id, its Tree.Files value: the hex SHA-256
+// of a read file, "stat:SIZE:MTIME" of a listed one, nothing for a gone
+// one.
+func (f *dirFile) appendID(dst []byte) []byte {
+	switch f.kind {
+	case fileRead:
+		return hex.AppendEncode(dst, f.sum[:])
+	case fileListed:
+		dst = append(dst, "stat:"...)
+		dst = strconv.AppendInt(dst, f.size, 10)
+		dst = append(dst, ':')
+		return strconv.AppendInt(dst, time.Unix(f.sec, int64(f.nsec)).UnixNano(), 10)
+	}
+	return dst
+}
+
+// dirEntry is a file a Fetch found, before its path and id are packed.
+type dirEntry struct {
+	path string
+	file dirFile
+}
+
+// packEntries packs the paths and ids of entries into one block
+// (packListing) and calls put with each entry's carved path and id (empty
+// for a gone file).
+func packEntries(entries []dirEntry, put func(e *dirEntry, path, id string)) {
+	packListing(len(entries), func(i int, scratch []byte) (string, []byte) {
+		return entries[i].path, entries[i].file.appendID(scratch)
+	}, func(i int, p, id string) { put(&entries[i], p, id) })
 }
 
 // NewDir returns a Source that reads the files below dir. Its Watch
@@ -123,7 +195,7 @@ func (o *Dir) Select(sel Selector) {
 // lookup returns what the previous Fetch knew about the file at p.
 func (o *Dir) lookup(p string) (dirFile, bool) {
 	if f, ok := o.delta[p]; ok {
-		return f, f.hash != ""
+		return f, f.kind != fileGone
 	}
 	f, ok := o.known[p]
 	return f, ok
@@ -136,18 +208,17 @@ func (o *Dir) identify(fsys fs.FS, p string, fi fs.FileInfo) (dirFile, error) {
 	if o.selects != nil && !o.selects(p, fi.Size()) {
 		// Listed by name: its identity changes when it does, and it is
 		// never opened.
-		return dirFile{size: fi.Size(), mod: fi.ModTime(), hash: fmt.Sprintf("stat:%d:%d", fi.Size(), fi.ModTime().UnixNano())}, nil
+		return statFile(fi, fileListed, [sha256.Size]byte{}), nil
 	}
 	f, ok := o.lookup(p)
-	if ok && f.size == fi.Size() && f.mod.Equal(fi.ModTime()) && !strings.HasPrefix(f.hash, "stat:") {
+	if ok && f.kind == fileRead && f.sameStat(fi.Size(), fi.ModTime()) {
 		return f, nil
 	}
 	src, err := fs.ReadFile(fsys, p)
 	if err != nil {
 		return dirFile{}, err
 	}
-	sum := sha256.Sum256(src)
-	return dirFile{size: fi.Size(), mod: fi.ModTime(), hash: hex.EncodeToString(sum[:])}, nil
+	return statFile(fi, fileRead, sha256.Sum256(src)), nil
 }
 
 // String returns the folder's path.
@@ -205,7 +276,10 @@ func (o *Dir) fetchChanged(ctx context.Context, dirty map[string]bool) (t *Tree,
 		delta = make(map[string]dirFile, len(dirty))
 	}
 	sum := o.sum
-	var changed []string // of files, for ChangedSince
+	// What this Fetch found is packed into one block at the end: the
+	// paths fsnotify named are the note's allocations, not kept.
+	var found []dirEntry
+	var scratch [64]byte
 	for _, p := range slices.Sorted(maps.Keys(dirty)) {
 		if err := ctx.Err(); err != nil {
 			return nil, false, err
@@ -217,16 +291,14 @@ func (o *Dir) fetchChanged(ctx context.Context, dirty map[string]bool) (t *Tree,
 			if id, ok := files[p]; ok {
 				sum.sub(p, id)
 				delete(files, p)
-				delta[p] = dirFile{}
-				changed = append(changed, p)
+				found = append(found, dirEntry{path: p})
 				continue
 			}
 			for q, id := range files {
 				if strings.HasPrefix(q, p+"/") {
 					sum.sub(q, id)
 					delete(files, q)
-					delta[q] = dirFile{}
-					changed = append(changed, q)
+					found = append(found, dirEntry{path: q})
 				}
 			}
 			continue
@@ -239,18 +311,31 @@ func (o *Dir) fetchChanged(ctx context.Context, dirty map[string]bool) (t *Tree,
 		if err != nil {
 			return nil, false, err
 		}
-		delta[p] = f
-		id, ok := files[p]
-		if ok && id == f.hash {
-			continue // touched, not changed
-		}
-		if ok {
+		if id, ok := files[p]; ok {
+			if id == string(f.appendID(scratch[:0])) {
+				// Touched, not changed: only its listing is new.
+				found = append(found, dirEntry{path: p, file: f})
+				continue
+			}
 			sum.sub(p, id)
+			delete(files, p) // re-added below, keyed by the packed path
 		}
-		files[p] = f.hash
-		sum.add(p, f.hash)
-		changed = append(changed, p)
+		found = append(found, dirEntry{path: p, file: f})
 	}
+	var changed []string // of files, for ChangedSince
+	packEntries(found, func(e *dirEntry, p, id string) {
+		delta[p] = e.file
+		if e.file.kind == fileGone {
+			changed = append(changed, p)
+			return
+		}
+		if _, ok := files[p]; ok {
+			return // touched
+		}
+		files[p] = id
+		sum.add(p, id)
+		changed = append(changed, p)
+	})
 	// Reading is the loader's decision (it checks the size first, with
 	// Stat): a link may lead to a file the selector would not list.
 	t = NewTree("dir:"+sum.hex()[:12], files, func(name string) ([]byte, error) { return fs.ReadFile(fsys, name) })
@@ -288,6 +373,10 @@ func (o *Dir) prepareSpare(t *Tree) {
 	watching := o.watching
 	o.pendMu.Unlock()
 	o.spareMu.Lock()
+	if o.spareOf == t && o.spare != nil {
+		o.spareMu.Unlock()
+		return // made already: a walk found t unchanged
+	}
 	o.spare, o.spareOf = nil, t // t is the one to copy; a newer Fetch replaces it
 	o.spareMu.Unlock()
 	if !watching || len(t.Links)+len(t.Special) > 0 {
@@ -309,15 +398,20 @@ func (o *Dir) prepareSpare(t *Tree) {
 	})
 }
 
-// fetchAll walks the whole tree.
+// fetchAll walks the whole tree. The paths and ids it keeps are packed
+// into one block (packListing); a walk that finds the listing of the
+// previous Fetch unchanged returns that tree, and keeps nothing new.
 func (o *Dir) fetchAll(ctx context.Context) (*Tree, error) {
 	start := time.Now()
 	fsys := os.DirFS(o.dir)
 	// Reading is the loader's decision (it checks the size first, with
 	// Stat): a link may lead to a file the selector would not list.
 	t := NewTree("", nil, func(name string) ([]byte, error) { return fs.ReadFile(fsys, name) })
-	next := make(map[string]dirFile, len(o.known))
+	var next map[string]dirFile
 	t.sizeOf = func(name string) (int64, error) { return next[name].size, nil }
+	entries := make([]dirEntry, 0, len(o.known))
+	// same: every file found so far is as the previous Fetch knew it.
+	same := o.last != nil && len(o.last.Links)+len(o.last.Special) == 0
 	err := walkEntries(ctx, fsys, func(p string, d fs.DirEntry) error {
 		switch typ := d.Type(); {
 		case typ&fs.ModeSymlink != 0:
@@ -355,27 +449,47 @@ func (o *Dir) fetchAll(ctx context.Context) (*Tree, error) {
 		if err != nil {
 			return err
 		}
-		next[p] = f
-		t.Files[p] = f.hash
+		if same {
+			old, ok := o.lookup(p)
+			same = ok && old == f
+		}
+		entries = append(entries, dirEntry{path: p, file: f})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", o.dir, err)
 	}
+	if same && len(t.Links)+len(t.Special) == 0 && len(entries) == len(o.last.Files) {
+		// Every file of the previous listing, and only those, with the
+		// same size, modification time and id: its tree is this one.
+		o.lastFull = start
+		o.prepareSpare(o.last)
+		return o.last, nil
+	}
 	// A link may lead into a dot-folder the walk skipped (a store of
 	// reviewed files): list what each link leads to, so that the loader
 	// can read it by schema's rule. Whether a target may be read is the
 	// loader's decision, not this listing's.
-	for _, p := range slices.Sorted(maps.Keys(t.Links)) {
-		if err := o.listTargets(fsys, t, next, p); err != nil {
-			return nil, fmt.Errorf("source %s: %w", o.dir, err)
+	if len(t.Links) > 0 {
+		listed := make(map[string]bool, len(entries))
+		for _, e := range entries {
+			listed[e.path] = true
+		}
+		for _, p := range slices.Sorted(maps.Keys(t.Links)) {
+			if entries, err = o.listTargets(fsys, t, listed, entries, p); err != nil {
+				return nil, fmt.Errorf("source %s: %w", o.dir, err)
+			}
 		}
 	}
-	o.known, o.delta = next, nil
+	next = make(map[string]dirFile, len(entries))
+	t.Files = make(map[string]string, len(entries))
 	var sum digestSum
-	for p, id := range t.Files {
+	packEntries(entries, func(e *dirEntry, p, id string) {
+		next[p] = e.file
+		t.Files[p] = id
 		sum.add(p, id)
-	}
+	})
+	o.known, o.delta = next, nil
 	if len(t.Links)+len(t.Special) == 0 {
 		t.Revision = "dir:" + sum.hex()[:12]
 	} else {
@@ -598,7 +712,7 @@ func (o *Dir) rescan(ctx context.Context) bool {
 	var stale []string
 	if err == nil && plain && last != nil && len(last.Links)+len(last.Special) == 0 {
 		for p, st := range seen {
-			if f, ok := o.lookup(p); !ok || f.size != st.size || !f.mod.Equal(st.mod) {
+			if f, ok := o.lookup(p); !ok || !f.sameStat(st.size, st.mod) {
 				stale = append(stale, p)
 			}
 		}
@@ -658,10 +772,10 @@ func (o *Dir) note(name string) bool {
 // one hop at a time (at most 40 hops): further links, and the regular file
 // at the end, hashed like the walked files. Targets outside the folder are
 // left out: they are not part of the tree.
-func (o *Dir) listTargets(fsys fs.FS, t *Tree, next map[string]dirFile, p string) error {
+func (o *Dir) listTargets(fsys fs.FS, t *Tree, listed map[string]bool, entries []dirEntry, p string) ([]dirEntry, error) {
 	rest := strings.Split(path.Join(path.Dir(p), t.Links[p]), "/")
 	if path.IsAbs(t.Links[p]) {
-		return nil
+		return entries, nil
 	}
 	cur := "."
 	for hops := 0; len(rest) > 0; {
@@ -669,46 +783,45 @@ func (o *Dir) listTargets(fsys fs.FS, t *Tree, next map[string]dirFile, p string
 		rest = rest[1:]
 		n := path.Join(cur, elem)
 		if !fs.ValidPath(n) {
-			return nil // leaves the folder
+			return entries, nil // leaves the folder
 		}
 		fi, err := fs.Lstat(fsys, n)
 		if err != nil {
-			return nil // dangling: the loader reports it
+			return entries, nil // dangling: the loader reports it
 		}
 		switch {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			if hops++; hops > 40 {
-				return nil
+				return entries, nil
 			}
 			target, ok := t.Links[n]
 			if !ok {
 				if target, err = fs.ReadLink(fsys, n); err != nil {
-					return err
+					return entries, err
 				}
 				t.Links[n] = target
 			}
 			if path.IsAbs(target) {
-				return nil
+				return entries, nil
 			}
 			rest = append(strings.Split(path.Join(path.Dir(n), target), "/"), rest...)
 			cur = "."
 		case len(rest) > 0:
 			cur = n
 		case fi.Mode().IsRegular():
-			if _, ok := t.Files[n]; ok {
-				return nil
+			if listed[n] {
+				return entries, nil
 			}
 			f, ok := o.lookup(n)
-			if !ok || f.size != fi.Size() || !f.mod.Equal(fi.ModTime()) {
+			if !ok || !f.sameStat(fi.Size(), fi.ModTime()) {
 				src, err := fs.ReadFile(fsys, n)
 				if err != nil {
-					return err
+					return entries, err
 				}
-				sum := sha256.Sum256(src)
-				f = dirFile{size: fi.Size(), mod: fi.ModTime(), hash: hex.EncodeToString(sum[:])}
+				f = statFile(fi, fileRead, sha256.Sum256(src))
 			}
-			next[n] = f
-			t.Files[n] = f.hash
+			listed[n] = true
+			entries = append(entries, dirEntry{path: n, file: f})
 		case !fi.IsDir():
 			if t.Special == nil {
 				t.Special = map[string]fs.FileMode{}
@@ -716,5 +829,5 @@ func (o *Dir) listTargets(fsys fs.FS, t *Tree, next map[string]dirFile, p string
 			t.Special[n] = fi.Mode().Type()
 		}
 	}
-	return nil
+	return entries, nil
 }
