@@ -5,6 +5,7 @@ package source
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -597,9 +598,15 @@ func listTree(repo *git.Repository, h plumbing.Hash, base *gitListing) (*Tree, p
 }
 
 // listAll lists every file and symbolic link of tree: path -> blob id, and
-// path -> target.
+// path -> target. The files' paths and ids are packed into one block
+// (packListing): the listing is kept across fetches, the next one's copy
+// shares its strings.
 func listAll(repo *git.Repository, tree *object.Tree) (files, links map[string]string, err error) {
-	files = make(map[string]string)
+	type blob struct {
+		path string
+		hash plumbing.Hash
+	}
+	var blobs []blob
 	w := object.NewTreeWalker(tree, true, nil)
 	defer w.Close()
 	for {
@@ -612,7 +619,7 @@ func listAll(repo *git.Repository, tree *object.Tree) (files, links map[string]s
 		}
 		switch kindOf(&entry) {
 		case kindFile:
-			files[name] = entry.Hash.String()
+			blobs = append(blobs, blob{name, entry.Hash})
 		case kindLink:
 			// The blob holds the link's target; the loader reads the link
 			// as that file when it is inside the tree (schema's rule).
@@ -627,6 +634,10 @@ func listAll(repo *git.Repository, tree *object.Tree) (files, links map[string]s
 		}
 		// Folders and submodules are neither files nor links.
 	}
+	files = make(map[string]string, len(blobs))
+	packListing(len(blobs), func(i int, scratch []byte) (string, []byte) {
+		return blobs[i].path, hex.AppendEncode(scratch, blobs[i].hash[:])
+	}, func(_ int, p, id string) { files[p] = id })
 	return files, links, nil
 }
 
