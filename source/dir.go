@@ -683,11 +683,19 @@ func (o *Dir) Watch(ctx context.Context, trigger func()) error {
 // waits for it, not for the listing). A tree with links or special
 // entries, or none fetched yet, is walked by the next Fetch instead.
 func (o *Dir) rescan(ctx context.Context) bool {
+	// A list, not a map: the comparison looks each path up once, and the
+	// listing costs no hashing and no growth of a 10,000-entry map.
 	type stat struct {
+		path string
 		size int64
 		mod  time.Time
 	}
-	seen := make(map[string]stat)
+	o.mu.Lock()
+	var seen []stat
+	if o.last != nil {
+		seen = make([]stat, 0, len(o.last.Files)+len(o.last.Files)/16)
+	}
+	o.mu.Unlock()
 	plain := true
 	err := walkEntries(ctx, os.DirFS(o.dir), func(p string, d fs.DirEntry) error {
 		if !d.Type().IsRegular() {
@@ -701,7 +709,7 @@ func (o *Dir) rescan(ctx context.Context) bool {
 		if err != nil {
 			return err
 		}
-		seen[p] = stat{fi.Size(), fi.ModTime()}
+		seen = append(seen, stat{p, fi.Size(), fi.ModTime()})
 		return nil
 	})
 	if ctx.Err() != nil {
@@ -711,14 +719,26 @@ func (o *Dir) rescan(ctx context.Context) bool {
 	last := o.last
 	var stale []string
 	if err == nil && plain && last != nil && len(last.Links)+len(last.Special) == 0 {
-		for p, st := range seen {
-			if f, ok := o.lookup(p); !ok || !f.sameStat(st.size, st.mod) {
-				stale = append(stale, p)
+		listed := 0 // of seen, the paths last lists
+		for _, st := range seen {
+			if _, ok := last.Files[st.path]; ok {
+				listed++
+			}
+			if f, ok := o.lookup(st.path); !ok || !f.sameStat(st.size, st.mod) {
+				stale = append(stale, st.path)
 			}
 		}
-		for p := range last.Files {
-			if _, ok := seen[p]; !ok {
-				stale = append(stale, p)
+		// The walk names each path once: it saw every path of last
+		// unless fewer of them than last lists.
+		if listed < len(last.Files) {
+			found := make(map[string]bool, len(seen))
+			for _, st := range seen {
+				found[st.path] = true
+			}
+			for p := range last.Files {
+				if !found[p] {
+					stale = append(stale, p)
+				}
 			}
 		}
 	}
