@@ -48,11 +48,11 @@
 // scan, and a handshake costs what it costs with one static certificate;
 // a map of parsed certificates cost 9-19% more CPU per handshake. A cache
 // miss costs little: an ECDSA or Ed25519 entity with one chain is rebuilt
-// by copying bytes (keys are stored raw, leaves are not parsed), an RSA
-// one parses its key. snapshot.go and key.go have the details; the README
-// section "Gateway" the figures. For the same reason the caller should not
-// keep the Config it applied, and need not keep the keys of chains the
-// gateway serves (see Entity.Chains).
+// by copying bytes into one allocation (keys are stored raw, leaves are
+// not parsed), an RSA one parses its key. snapshot.go and key.go have
+// the details; the README section "Gateway" the figures. For the same
+// reason the caller should not keep the Config it applied, and need not
+// keep the keys of chains the gateway serves (see Entity.Chains).
 //
 // # Observability
 //
