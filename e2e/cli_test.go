@@ -19,10 +19,15 @@ type cliResult struct {
 
 // certops runs the binary with args in dir and returns its outcome; env is
 // added to a clean environment.
+// cliKill is how long certops lets a command run before it kills it.
+const cliKill = 4 * time.Minute
+
 func certops(tb testing.TB, dir string, env []string, args ...string) cliResult {
 	tb.Helper()
 	bin := requireBinary(tb)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// A bound for a hung command, longer than the longest --timeout the
+	// tests give (fleet wait's 3 minutes after a NATS cluster restart).
+	ctx, cancel := context.WithTimeout(context.Background(), cliKill)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir

@@ -49,25 +49,40 @@ func (f *Fleet) WriteRecord(ctx context.Context, rec Record) error {
 }
 
 // KeepRecord writes record() now, every third of RecordTTL and whenever
-// changed receives, until ctx ends. Failures (NATS down) are retried on
-// the next tick.
+// changed receives, until ctx ends. A failed write (NATS down, or the
+// node bucket's stream electing a leader after a server died) is retried
+// after a second, then after twice as long each time, up to the tick:
+// waiting for the next tick left a node's record of a new revision 35-45 s
+// late after one server of three was killed.
 func (f *Fleet) KeepRecord(ctx context.Context, changed <-chan struct{}, record func() Record) {
-	t := time.NewTicker(f.opts.RecordTTL / 3)
+	tick := f.opts.RecordTTL / 3
+	t := time.NewTicker(tick)
 	defer t.Stop()
+	var backoff time.Duration
 	for {
-		wctx, cancel := context.WithTimeout(ctx, f.opts.RecordTTL/3)
-		if err := f.WriteRecord(wctx, record()); err != nil && ctx.Err() == nil {
-			f.log.Debug("cannot write the node record; retrying", "fleet", f.name, "err", err)
-		}
+		wctx, cancel := context.WithTimeout(ctx, min(tick, recordWrite))
+		err := f.WriteRecord(wctx, record())
 		cancel()
+		var retry <-chan time.Time
+		if err != nil && ctx.Err() == nil {
+			backoff = min(max(2*backoff, time.Second), tick)
+			f.log.Debug("cannot write the node record; retrying", "fleet", f.name, "in", backoff, "err", err)
+			retry = time.After(backoff)
+		} else {
+			backoff = 0
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-changed:
+		case <-retry:
 		}
 	}
 }
+
+// recordWrite bounds one write of a node record.
+const recordWrite = 5 * time.Second
 
 // Head is the newest manifest of a fleet, as fleet status shows it.
 type Head struct {
@@ -231,15 +246,20 @@ func (f *Fleet) Wait(ctx context.Context, opts WaitOptions) (*WaitResult, error)
 	tick := time.NewTicker(waitPoll)
 	defer tick.Stop()
 	for {
-		st, err := f.Status(ctx)
+		// Each read has its own bound: a request answered by no server
+		// (a stream electing its leader after a server died) must not
+		// hold the whole wait, as a later read gets the new leader.
+		rctx, cancel := context.WithTimeout(ctx, waitRead)
+		st, err := f.Status(rctx)
+		if err == nil && !pastRead && !mentions(st, opts.Revision) {
+			// Published before the current head: find it in head's
+			// history.
+			past, _ = f.history(rctx)
+			pastRead = true
+		}
+		cancel()
 		switch {
 		case err == nil:
-			if !pastRead && !mentions(st, opts.Revision) {
-				// Published before the current head: find it in head's
-				// history.
-				past, _ = f.history(ctx)
-				pastRead = true
-			}
 			r, err := evaluate(st, past, opts)
 			if err != nil {
 				return nil, err
@@ -259,8 +279,12 @@ func (f *Fleet) Wait(ctx context.Context, opts WaitOptions) (*WaitResult, error)
 	}
 }
 
-// waitPoll is how often Wait reads the fleet.
-const waitPoll = 500 * time.Millisecond
+// waitPoll is how often Wait reads the fleet, and waitRead how long one
+// read may take.
+const (
+	waitPoll = 500 * time.Millisecond
+	waitRead = 5 * time.Second
+)
 
 // evaluate computes a WaitResult from one status.
 func evaluate(st *Status, past []Head, opts WaitOptions) (*WaitResult, error) {
