@@ -8,10 +8,7 @@ import "testing"
 func BenchmarkDirRescan10k(b *testing.B) {
 	dir := b.TempDir()
 	writeFolder(b, dir, 10000)
-	o, err := NewDir(dir, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	o := newDir(b, dir)
 	if _, err := o.Fetch(b.Context()); err != nil {
 		b.Fatal(err)
 	}

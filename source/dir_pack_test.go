@@ -65,10 +65,7 @@ func TestDirFetchListingAsBefore(t *testing.T) {
 	if err := os.Chtimes(filepath.Join(dir, "backup.bak"), mod, mod); err != nil {
 		t.Fatal(err)
 	}
-	o, err := NewDir(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := newDir(t, dir)
 	o.Select(func(p string, size int64) bool { return p != "backup.bak" })
 	got, err := o.Fetch(t.Context())
 	if err != nil {
@@ -94,10 +91,7 @@ func TestDirFetchListingAsBefore(t *testing.T) {
 func TestDirFetchPacksWalk(t *testing.T) {
 	dir := t.TempDir()
 	writeFolder(t, dir, 300)
-	o, err := NewDir(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := newDir(t, dir)
 	t1, err := o.Fetch(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -155,10 +149,7 @@ func fetchMallocs(t *testing.T, n int) uint64 {
 	t.Helper()
 	dir := t.TempDir()
 	writeFolder(t, dir, n)
-	o, err := NewDir(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := newDir(t, dir)
 	// As while Watch runs, without its events: the test names the paths.
 	o.pendMu.Lock()
 	o.watching = true

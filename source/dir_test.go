@@ -63,14 +63,21 @@ func watchDir(tb testing.TB, o *Dir) <-chan struct{} {
 	}
 }
 
-// fullWalk returns the tree a fresh Dir walks, the reference an
-// incremental Fetch must equal.
-func fullWalk(tb testing.TB, dir string) *Tree {
+// newDir returns the Dir of dir, failing tb if it cannot.
+func newDir(tb testing.TB, dir string) *Dir {
 	tb.Helper()
 	o, err := NewDir(dir, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return o
+}
+
+// fullWalk returns the tree a fresh Dir walks, the reference an
+// incremental Fetch must equal.
+func fullWalk(tb testing.TB, dir string) *Tree {
+	tb.Helper()
+	o := newDir(tb, dir)
 	t, err := o.Fetch(tb.Context())
 	if err != nil {
 		tb.Fatal(err)
@@ -120,10 +127,7 @@ func TestDirFetchIncremental(t *testing.T) {
 			for _, rel := range []string{"d000/e1.yaml", "d000/e2.yaml", "d001/e3.yaml", "d001/e4.yaml", "policy.cue"} {
 				writeFile(t, dir, rel, rel+"\n")
 			}
-			o, err := NewDir(dir, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			o := newDir(t, dir)
 			triggers := watchDir(t, o)
 			before, err := o.Fetch(t.Context())
 			if err != nil {
@@ -168,10 +172,7 @@ func TestDirFetchIncremental(t *testing.T) {
 func TestDirFetchUnwatched(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "a.yaml", "a\n")
-	o, err := NewDir(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := newDir(t, dir)
 	t1, err := o.Fetch(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -219,10 +220,7 @@ func TestDigestSum(t *testing.T) {
 func TestDirFetchIncrementalSelect(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "a.yaml", "a\n")
-	o, err := NewDir(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := newDir(t, dir)
 	o.Select(func(p string, size int64) bool { return filepath.Ext(p) == ".yaml" })
 	triggers := watchDir(t, o)
 	if _, err := o.Fetch(t.Context()); err != nil {
@@ -267,10 +265,7 @@ func TestDirRemovalsWaitForQuiet(t *testing.T) {
 	for _, n := range []string{"a", "b", "c", "d"} {
 		writeFile(t, dir, n+".yaml", n+"\n")
 	}
-	o, err := NewDir(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := newDir(t, dir)
 	if _, err := o.Fetch(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -345,10 +340,7 @@ func TestDirWatchWalksOffTheChangePath(t *testing.T) {
 	t.Cleanup(func() { dirRescan = old })
 	dir := t.TempDir()
 	writeFile(t, dir, "a.yaml", "a\n")
-	o, err := NewDir(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := newDir(t, dir)
 	// The daemon's first Fetch races the watches: here it comes before.
 	if _, err := o.Fetch(t.Context()); err != nil {
 		t.Fatal(err)
@@ -397,10 +389,7 @@ func TestDirWatchRescans(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "a.yaml", "a\n")
 	writeFile(t, dir, "b.yaml", "b\n")
-	o, err := NewDir(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := newDir(t, dir)
 	triggers := watchDir(t, o)
 	if _, err := o.Fetch(t.Context()); err != nil {
 		t.Fatal(err)
@@ -445,10 +434,7 @@ func TestDirRescan(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "a.yaml", "a\n")
 	writeFile(t, dir, "sub/c.yaml", "c\n")
-	o, err := NewDir(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := newDir(t, dir)
 	if _, err := o.Fetch(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -476,10 +462,7 @@ func TestDirFetchSpareListing(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "a.yaml", "a\n")
 	writeFile(t, dir, "b.yaml", "b\n")
-	o, err := NewDir(dir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := newDir(t, dir)
 	triggers := watchDir(t, o)
 	t1, err := o.Fetch(t.Context())
 	if err != nil {
