@@ -22,19 +22,18 @@ import "strings"
 // Pack is for a load's fresh results, before anything else refers to
 // them (a SetChecker, a build); a single result is returned as it is.
 func Pack(results []*FileResult) []*FileResult {
-	var p packer
+	if len(results) < 2 {
+		return results
+	}
 	n := 0
 	for _, fr := range results {
 		n += len(fr.Problems)
 	}
-	p.messages = make(map[string]string, 2*n)
+	p := packer{messages: make(map[string]string, 2*n)}
 	for _, fr := range results {
 		p.count(fr)
 	}
-	if p.nFiles < 2 {
-		return results
-	}
-	p.alloc()
+	p.alloc(len(results))
 	out := make([]*FileResult, len(results))
 	for i, fr := range results {
 		out[i] = p.file(fr)
@@ -45,7 +44,7 @@ func Pack(results []*FileResult) []*FileResult {
 // packer is Pack's allocations, each consumed from the front as results
 // are moved in, in the order count saw them.
 type packer struct {
-	nFiles, nEntities, nProblems, nLists, nStrs, nBytes int
+	nEntities, nProblems, nLists, nStrs, nBytes int
 
 	files    []FileResult
 	entities []Entity
@@ -61,7 +60,6 @@ type packer struct {
 }
 
 func (p *packer) count(fr *FileResult) {
-	p.nFiles++
 	if n := len(fr.Entities); n > 1 {
 		p.nLists += n
 	}
@@ -89,8 +87,8 @@ func (p *packer) countMessage(s string) {
 	}
 }
 
-func (p *packer) alloc() {
-	p.files = make([]FileResult, p.nFiles)
+func (p *packer) alloc(files int) {
+	p.files = make([]FileResult, files)
 	p.entities = make([]Entity, p.nEntities)
 	p.problems = make([]Error, p.nProblems)
 	p.errLists = make([]*Error, p.nProblems)
