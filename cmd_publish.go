@@ -19,6 +19,7 @@ import (
 	"certops/commitstatus"
 	"certops/fleet"
 	"certops/gateway"
+	"certops/internal/backoff"
 	"certops/reconciler"
 	"certops/reconciler/admin"
 	"certops/schema"
@@ -174,7 +175,8 @@ func runPublisher(cmd *cobra.Command, f publishFlags) error {
 	if err != nil {
 		return err
 	}
-	sink := &publishSink{pub: pub, fleet: fl, election: fl.NewElection(id), log: log.With("component", "publish"), sealing: dk != nil}
+	election := fl.NewElection(id)
+	sink := &publishSink{pub: pub, fleet: fl, election: election, log: log.With("component", "publish"), sealing: dk != nil}
 
 	metrics := admin.NewMetrics()
 	var rec *reconciler.Reconciler
@@ -247,14 +249,14 @@ func runPublisher(cmd *cobra.Command, f publishFlags) error {
 		// Not in the election's goroutine: a publish in progress holds
 		// the sink (for minutes with NATS down), and the election must
 		// go on renewing or taking the lease meanwhile.
-		return sink.election.Run(ctx, func(fleet.Role) { go sink.roleChanged(ctx, dk) })
+		return election.Run(ctx, func(fleet.Role) { go sink.roleChanged(ctx, dk) })
 	})
 	g.Go(func() error { return cache.Run(ctx) })
 	g.Go(func() error { return rec.Run(ctx) })
 	g.Go(func() error { return shutdownWhenDone(ctx, servers) })
 	if fb != nil {
 		g.Go(func() error { return fb.run(ctx) })
-		g.Go(func() error { convergenceStatus(ctx, fl, sink.election, fb, commitstatus.DefaultEvery); return nil })
+		g.Go(func() error { convergenceStatus(ctx, fl, election, fb, commitstatus.DefaultEvery); return nil })
 	}
 	err = g.Wait()
 	log.Info("certops publisher stopped")
@@ -265,15 +267,19 @@ func runPublisher(cmd *cobra.Command, f publishFlags) error {
 // publisher leads; a standby keeps the revision and publishes it when it
 // takes over.
 type publishSink struct {
-	pub      *fleet.Publisher
+	pub      publisher
 	fleet    *fleet.Fleet
-	election *fleet.Election
+	election interface{ Role() fleet.Role }
 	log      *slog.Logger
 	sealing  bool // a data key seals literal private keys
 
 	mu      sync.Mutex // serialises publishing; guards the fields below
 	pending *reconciler.AppliedRevision
-	ticker  context.CancelFunc
+	// published is the revision of the last publish that succeeded.
+	published string
+	// leading ends the work of the current lead: the retries of the
+	// pending revision and the ticket-key rotation.
+	leading context.CancelFunc
 	// refused is returned for refusedRev, a revision that cannot be
 	// published, while it is current: the same error, logged once.
 	refused    *reconciler.StalledError
@@ -283,6 +289,12 @@ type publishSink struct {
 	// for a publish (which NATS being down holds for minutes).
 	errMu   sync.Mutex
 	lastErr error
+}
+
+// publisher is what the sink needs of a *fleet.Publisher.
+type publisher interface {
+	Publish(ctx context.Context, revision string, entities []fleet.Entity) (*fleet.Published, error)
+	Last() *fleet.Published
 }
 
 func (s *publishSink) setErr(err error) {
@@ -349,6 +361,7 @@ func (s *publishSink) publishLocked(ctx context.Context) error {
 		return err
 	}
 	s.setErr(nil)
+	s.published = rev.Revision
 	s.log.Info("revision published", "revision", p.Revision, "sequence", p.Sequence, "entities", p.Entities, "uploaded", p.Uploaded, "bytes", p.Bytes)
 	return nil
 }
@@ -359,37 +372,70 @@ func (s *publishSink) publishLocked(ctx context.Context) error {
 // other end in the current role.
 func (s *publishSink) roleChanged(ctx context.Context, dk *fleet.DataKey) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	role := s.election.Role()
-	if s.ticker != nil {
-		s.ticker()
-		s.ticker = nil
+	if s.leading != nil {
+		s.leading()
+		s.leading = nil
 	}
-	if role != fleet.RoleLeader {
+	if s.election.Role() != fleet.RoleLeader {
+		s.mu.Unlock()
 		return
 	}
-	if err := s.publishLocked(ctx); err != nil {
-		s.log.Warn("cannot publish on taking the lead; the next revision or retry publishes", "err", err)
+	lctx, cancel := context.WithCancel(ctx)
+	s.leading = cancel
+	s.mu.Unlock()
+	if dk != nil {
+		go s.rotateTickets(lctx, dk)
 	}
-	if dk == nil {
-		return
-	}
-	tctx, cancel := context.WithCancel(ctx)
-	s.ticker = cancel
-	go func() {
-		for {
-			if rotated, err := s.fleet.RotateTicketKeys(tctx, dk, 0, time.Now()); err != nil && tctx.Err() == nil {
-				s.log.Warn("cannot rotate the fleet's session-ticket keys", "err", err)
-			} else if rotated {
-				s.log.Info("rotated the fleet's session-ticket keys")
-			}
-			select {
-			case <-tctx.Done():
-				return
-			case <-time.After(10 * time.Minute):
-			}
+	s.publishPending(lctx)
+}
+
+// publishRetry spaces the attempts of publishPending.
+var publishRetry = backoff.Policy{Min: time.Second, Max: 30 * time.Second, Jitter: 0.2}
+
+// publishPending publishes the pending revision on taking the lead, and
+// again with backoff until it is published, this publisher stops leading
+// (ctx ends) or the revision is refused. The reconciler handed it to a
+// standby, which took it without error, and will not hand it again: this
+// is its only retry. (One NATS server of three killed made the lease and
+// the first publish fail together, and the fleet stayed a commit behind.)
+func (s *publishSink) publishPending(ctx context.Context) {
+	for n := 1; ; n++ {
+		s.mu.Lock()
+		var err error
+		done := s.pending == nil || s.pending.Revision == s.published
+		if !done {
+			err = s.publishLocked(ctx)
+			done = err == nil || s.pending == nil // published, or refused
 		}
-	}()
+		s.mu.Unlock()
+		if done || ctx.Err() != nil {
+			return
+		}
+		d := publishRetry.Delay(n)
+		s.log.Warn("cannot publish on taking the lead; retrying", "in", d.Round(time.Millisecond), "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+	}
+}
+
+// rotateTickets rotates the fleet's session-ticket keys every 10 minutes
+// until ctx ends.
+func (s *publishSink) rotateTickets(ctx context.Context, dk *fleet.DataKey) {
+	for {
+		if rotated, err := s.fleet.RotateTicketKeys(ctx, dk, 0, time.Now()); err != nil && ctx.Err() == nil {
+			s.log.Warn("cannot rotate the fleet's session-ticket keys", "err", err)
+		} else if rotated {
+			s.log.Info("rotated the fleet's session-ticket keys")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Minute):
+		}
+	}
 }
 
 // literalKeys lists the literal private keys of rev, by file position

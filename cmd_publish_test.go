@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 
 	"certops/fixtures"
 	"certops/fleet"
+	"certops/internal/backoff"
 	"certops/reconciler"
 	"certops/reconciler/admin"
 	"certops/source"
@@ -151,4 +154,113 @@ func metricValue(t *testing.T, m *admin.Metrics, name, result string) float64 {
 		}
 	}
 	return -1
+}
+
+// flakyPublisher fails its first fails calls, as a publish while the
+// fleet's streams elect their leaders (one NATS server killed).
+type flakyPublisher struct {
+	mu    sync.Mutex
+	fails int
+	calls []string // the revision of each call
+	last  *fleet.Published
+}
+
+func (p *flakyPublisher) Publish(_ context.Context, revision string, ents []fleet.Entity) (*fleet.Published, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, revision)
+	if len(p.calls) <= p.fails {
+		return nil, context.DeadlineExceeded
+	}
+	p.last = &fleet.Published{Revision: revision, Entities: len(ents)}
+	return p.last, nil
+}
+
+func (p *flakyPublisher) Last() *fleet.Published {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+func (p *flakyPublisher) callCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.calls)
+}
+
+// fixedRole is an election whose outcome the test sets.
+type fixedRole struct{ leader atomic.Bool }
+
+func (r *fixedRole) Role() fleet.Role {
+	if r.leader.Load() {
+		return fleet.RoleLeader
+	}
+	return fleet.RoleStandby
+}
+
+// TestPublishOnTakingTheLeadRetries: a standby takes each revision
+// without error (the reconciler does not hand it again), so when the
+// first publish after taking the lead fails, the sink retries it itself
+// until it is published; it stops retrying when the lead is lost, and a
+// new lead publishes it.
+func TestPublishOnTakingTheLeadRetries(t *testing.T) {
+	defer func(p backoff.Policy) { publishRetry = p }(publishRetry)
+	publishRetry = backoff.Policy{Min: 10 * time.Millisecond, Max: 10 * time.Millisecond}
+	var logs lockedBuffer
+	newSink := func(fails int) (*publishSink, *flakyPublisher, *fixedRole) {
+		pub, role := &flakyPublisher{fails: fails}, &fixedRole{}
+		return &publishSink{pub: pub, election: role, log: slog.New(slog.NewTextHandler(&logs, nil)), sealing: true}, pub, role
+	}
+	rev := &reconciler.AppliedRevision{Revision: "c0ffee"}
+
+	t.Run("retried until published", func(t *testing.T) {
+		sink, pub, role := newSink(3)
+		if err := sink.Apply(t.Context(), rev); err != nil {
+			t.Fatalf("standby Apply = %v, want nil", err)
+		}
+		if n := pub.callCount(); n != 0 {
+			t.Fatalf("a standby published %d times", n)
+		}
+		role.leader.Store(true)
+		sink.roleChanged(t.Context(), nil) // returns once published
+		if pub.callCount() != 4 || pub.Last() == nil || pub.Last().Revision != rev.Revision {
+			t.Errorf("after taking the lead: calls %v, last %+v; want 3 failures, then %s published", pub.calls, pub.Last(), rev.Revision)
+		}
+		if st := sink.statusFields(); st["publish_error"] != nil {
+			t.Errorf("status %v still shows the error of a failed attempt", st)
+		}
+		if n := strings.Count(logs.String(), "cannot publish on taking the lead; retrying"); n != 3 {
+			t.Errorf("%d retry lines logged, want 3:\n%s", n, logs.String())
+		}
+		// Taking the lead again publishes nothing new.
+		sink.roleChanged(t.Context(), nil)
+		if n := pub.callCount(); n != 4 {
+			t.Errorf("%d publish calls after the lead was taken again, want still 4", n)
+		}
+	})
+
+	t.Run("stops when the lead is lost", func(t *testing.T) {
+		sink, pub, role := newSink(1 << 30)
+		if err := sink.Apply(t.Context(), rev); err != nil {
+			t.Fatal(err)
+		}
+		role.leader.Store(true)
+		done := make(chan struct{})
+		go func() { sink.roleChanged(t.Context(), nil); close(done) }()
+		for pub.callCount() < 2 {
+			time.Sleep(time.Millisecond)
+		}
+		role.leader.Store(false)
+		sink.roleChanged(t.Context(), nil) // the election's call on losing the lead
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the retries went on after the lead was lost")
+		}
+		n := pub.callCount()
+		time.Sleep(50 * time.Millisecond)
+		if m := pub.callCount(); m != n {
+			t.Errorf("%d publish calls after the lead was lost, want none", m-n)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -88,3 +89,104 @@ func TestRetryAPIStopsWithItsContext(t *testing.T) {
 
 // errLost marks an attempt whose request the cluster loses.
 var errLost = errors.New("lost")
+
+// lossyKV is a real bucket whose next compare-and-set writes lose their
+// answer, as a request sent while the head stream elects its leader: the
+// server applies the write (apply) or never sees it, and the caller waits
+// for its deadline. other, when set, is written instead of the caller's
+// value: another publisher that won meanwhile.
+type lossyKV struct {
+	jetstream.KeyValue
+	lose  int
+	apply bool
+	other []byte
+	calls int
+}
+
+func (kv *lossyKV) write(ctx context.Context, value []byte, cas func(context.Context, []byte) (uint64, error)) (uint64, error) {
+	kv.calls++
+	if kv.lose == 0 {
+		return cas(ctx, value)
+	}
+	kv.lose--
+	if kv.other != nil {
+		value = kv.other
+	}
+	if kv.apply || kv.other != nil {
+		if _, err := cas(context.Background(), value); err != nil {
+			return 0, err
+		}
+	}
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func (kv *lossyKV) Create(ctx context.Context, key string, value []byte, opts ...jetstream.KVCreateOpt) (uint64, error) {
+	return kv.write(ctx, value, func(ctx context.Context, v []byte) (uint64, error) { return kv.KeyValue.Create(ctx, key, v, opts...) })
+}
+
+func (kv *lossyKV) Update(ctx context.Context, key string, value []byte, last uint64) (uint64, error) {
+	return kv.write(ctx, value, func(ctx context.Context, v []byte) (uint64, error) { return kv.KeyValue.Update(ctx, key, v, last) })
+}
+
+// TestMoveHead checks that moving head survives a lost answer: a write
+// applied is not written twice, a write lost is written again, and a head
+// another publisher moved meanwhile is a conflict for the caller to build
+// on, never overwritten.
+func TestMoveHead(t *testing.T) {
+	ns := embeddedServer(t)
+	tests := []struct {
+		name      string
+		exists    bool // head holds a manifest before the move
+		lossy     lossyKV
+		wantErr   error
+		wantCalls int
+		wantHead  string // what head holds after the move
+		wantRevs  uint64 // how many writes head's history holds
+	}{
+		{"created", false, lossyKV{}, nil, 1, "new", 1},
+		{"updated", true, lossyKV{}, nil, 1, "new", 2},
+		{"create applied, answer lost", false, lossyKV{lose: 1, apply: true}, nil, 1, "new", 1},
+		{"update applied, answer lost", true, lossyKV{lose: 1, apply: true}, nil, 1, "new", 2},
+		{"two updates lost unapplied, the third lands", true, lossyKV{lose: 2}, nil, 3, "new", 2},
+		{"another publisher moved head meanwhile", true, lossyKV{lose: 1, other: []byte("theirs")}, jetstream.ErrKeyRevisionMismatch, 1, "theirs", 2},
+		{"another publisher created head meanwhile", false, lossyKV{lose: 1, other: []byte("theirs")}, jetstream.ErrKeyRevisionMismatch, 1, "theirs", 1},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := openFleet(t, ns, fmt.Sprintf("move%d", i), Options{})
+			if err := f.Setup(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			kv, err := f.bucket(t.Context(), bucketHead, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cur jetstream.KeyValueEntry
+			if tt.exists {
+				if _, err := kv.Put(t.Context(), headKey, []byte("old")); err != nil {
+					t.Fatal(err)
+				}
+				if cur, err = kv.Get(t.Context(), headKey); err != nil {
+					t.Fatal(err)
+				}
+			}
+			lossy := tt.lossy
+			lossy.KeyValue = kv
+			// Each lost answer costs its attempt's deadline: 1 s, then 2 s.
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			err = moveHead(ctx, &lossy, cur, []byte("new"))
+			if !errors.Is(err, tt.wantErr) || lossy.calls != tt.wantCalls {
+				t.Errorf("moveHead = %v after %d writes, want %v after %d", err, lossy.calls, tt.wantErr, tt.wantCalls)
+			}
+			now, err := kv.Get(t.Context(), headKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(now.Value()) != tt.wantHead || now.Revision() != tt.wantRevs {
+				t.Errorf("head holds %q at revision %d, want %q at %d", now.Value(), now.Revision(), tt.wantHead, tt.wantRevs)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -153,13 +154,12 @@ func (p *Publisher) Publish(ctx context.Context, revision string, entities []Ent
 	p.encoded = encoded
 	for attempt := 0; ; attempt++ {
 		var seq uint64
-		var last uint64
 		if cur != nil {
 			old, _, err := peekHead(cur.Value())
 			if err != nil {
 				return nil, fmt.Errorf("fleet %s: the current head is unreadable: %w", p.f.name, err)
 			}
-			seq, last = old.Sequence, cur.Revision()
+			seq = old.Sequence
 		}
 		// An older head written back (a replay) must not give this
 		// manifest a sequence the nodes refuse: never go below what this
@@ -173,11 +173,7 @@ func (p *Publisher) Publish(ctx context.Context, revision string, entities []Ent
 		if err != nil {
 			return nil, fmt.Errorf("fleet %s: sign manifest: %w", p.f.name, err)
 		}
-		if cur == nil {
-			_, err = headKV.Create(ctx, headKey, env)
-		} else {
-			_, err = headKV.Update(ctx, headKey, env, last)
-		}
+		err = moveHead(ctx, headKV, cur, env)
 		if err == nil {
 			last := &Published{Revision: revision, Sequence: r.Sequence, Time: r.Time, Entities: r.Entities, Uploaded: up, Bytes: size}
 			p.last.Store(last)
@@ -190,6 +186,50 @@ func (p *Publisher) Publish(ctx context.Context, revision string, entities []Ent
 		if cur, err = headKV.Get(ctx, headKey); err != nil {
 			return nil, fmt.Errorf("fleet %s: read head: %w", p.f.name, err)
 		}
+	}
+}
+
+// moveHead writes env to head by compare-and-set on cur, the entry read
+// before (nil: head does not exist yet). Each attempt has its own
+// deadline, as in retryAPI: a request lost while the head stream elects
+// its leader (one NATS server of three killed) would otherwise hold the
+// publish for its whole timeout. An attempt that got no answer may still
+// have been applied, so head is read back: holding env, it was; moved
+// elsewhere, another publisher won and the conflict is returned
+// (jetstream.ErrKeyRevisionMismatch) for the caller to build on it.
+func moveHead(ctx context.Context, kv jetstream.KeyValue, cur jetstream.KeyValueEntry, env []byte) error {
+	wait := firstAttempt
+	for {
+		actx, cancel := context.WithTimeout(ctx, wait)
+		var err error
+		if cur == nil {
+			_, err = kv.Create(actx, headKey, env)
+		} else {
+			_, err = kv.Update(actx, headKey, env, cur.Revision())
+		}
+		fast := actx.Err() == nil
+		cancel()
+		if err == nil || ctx.Err() != nil || !unanswered(err) {
+			return err
+		}
+		now, gerr := kv.Get(ctx, headKey)
+		switch {
+		case gerr == nil && bytes.Equal(now.Value(), env):
+			return nil // applied; the answer was lost
+		case gerr == nil && (cur == nil || now.Revision() != cur.Revision()),
+			isNotFound(gerr) && cur != nil:
+			return fmt.Errorf("head moved while an attempt went unanswered: %w", jetstream.ErrKeyRevisionMismatch)
+		case gerr != nil && !isNotFound(gerr):
+			return err
+		}
+		if fast {
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(retryPause):
+			}
+		}
+		wait = min(2*wait, maxAttempt)
 	}
 }
 
