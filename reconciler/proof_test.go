@@ -4,7 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
+	"net"
+	"strings"
 	"testing"
+	"time"
 
 	"certops/fixtures"
 	"certops/plan"
@@ -34,9 +38,9 @@ func TestProverVerifiesServedState(t *testing.T) {
 	wantResult(t, reconcileNow(t, r), ResultApplied)
 	prover.Wait(context.Background())
 	p := prover.Result()
-	// shop: 2 SNIs × (any + ECDSA + RSA) = 6; mtls: 1 × (any + ECDSA) = 2.
-	if !p.Verified || p.Probes != 8 || len(p.Mismatches) != 0 || len(got) != 1 {
-		t.Fatalf("proof = %+v (%d calls), want verified with 8 probes", p, len(got))
+	// shop: 2 SNIs × (any + ECDSA + RSA) = 6; mtls, of one chain: 1 × any = 1.
+	if !p.Verified || p.Probes != 7 || len(p.Mismatches) != 0 || len(got) != 1 {
+		t.Fatalf("proof = %+v (%d calls), want verified with 7 probes", p, len(got))
 	}
 
 	// The same probes against an expectation the gateway does not serve.
@@ -57,4 +61,46 @@ func TestProverVerifiesServedState(t *testing.T) {
 func fingerprint(l *fixtures.Leaf) string {
 	sum := sha256.Sum256(l.Cert.Raw)
 	return hex.EncodeToString(sum[:])
+}
+
+// TestProofOutOfTime: a gateway that accepts and never answers holds
+// each probe; when the proof's time is up the result says not verified,
+// instead of keeping the last one.
+func TestProofOutOfTime(t *testing.T) {
+	defer func(d, p time.Duration) { proofTimeout, probeTime = d, p }(proofTimeout, probeTime)
+	proofTimeout, probeTime = 200*time.Millisecond, 0
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, silent, until the test ends
+		}
+	}()
+	var infos []plan.EntityInfo
+	for _, name := range []string{"a", "b"} {
+		infos = append(infos, plan.EntityInfo{Name: name, Type: "server", SNIs: []string{name + ".test"},
+			Chains: []plan.ChainInfo{{KeyType: "ECDSA P-256", Fingerprint: "00"}}})
+	}
+	var logs strings.Builder
+	prover := NewProver(ln.Addr().String(), slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	start := time.Now()
+	prover.Apply(t.Context(), &AppliedRevision{Revision: "r", Infos: plan.NewSet(infos), Plan: plan.Diff(nil, infos)})
+	prover.Wait(t.Context())
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the proof took %v, want it ended by its limit (200ms)", took)
+	}
+	p := prover.Result()
+	if p.Revision != "r" || p.Verified || p.Probes != 2 || len(p.Mismatches) == 0 {
+		t.Errorf("proof = %+v, want revision r not verified, 2 probes, the cut ones as mismatches", p)
+	}
+	if !strings.Contains(logs.String(), "served state not verified in time") {
+		t.Errorf("log %q does not say the proof ran out of time", logs.String())
+	}
 }
