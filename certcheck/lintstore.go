@@ -49,8 +49,8 @@ type LintStore struct {
 	path string
 
 	mu sync.Mutex // guards the fields below; held while writing
-	// epoch and saved say what of lints.order the file holds: the first
-	// saved keys of that epoch.
+	// epoch and saved say what of the process's lint cache the file
+	// holds: the first saved keys stored in that epoch.
 	epoch, saved int
 	// rewrite is true when the file must be written anew: absent, of
 	// another build, or holding many lines that were replaced or dropped.
@@ -99,7 +99,7 @@ func OpenLintStore(path string) (*LintStore, error) {
 			lints.store(e.key, e.entry)
 		}
 	}
-	s.epoch, s.saved = lints.epoch, len(lints.order)
+	s.epoch, s.saved = lints.epoch, lints.stored()
 	// What the process held before is not in the file, and a file that
 	// filled the cache is not all in it: both make a new file, as do many
 	// lines that were replaced or dropped.
@@ -123,8 +123,9 @@ func (s *LintStore) Save() error {
 	var todo []parsedLine
 	today := utcDay(time.Now())
 	lints.mu.Lock()
-	epoch, total := lints.epoch, len(lints.order)
-	rewrite := s.rewrite || epoch != s.epoch
+	epoch, total := lints.epoch, lints.stored()
+	keys, kept := lints.since(s.saved)
+	rewrite := s.rewrite || epoch != s.epoch || !kept // !kept: another store trimmed them
 	if rewrite {
 		todo = make([]parsedLine, 0, len(lints.m))
 		for k := range lints.m {
@@ -133,7 +134,7 @@ func (s *LintStore) Save() error {
 			}
 		}
 	} else {
-		for _, k := range lints.order[s.saved:] {
+		for _, k := range keys {
 			e, _ := lints.entry(k)
 			todo = append(todo, parsedLine{k, e})
 		}
@@ -171,6 +172,11 @@ func (s *LintStore) Save() error {
 		}
 	}
 	s.epoch, s.saved = epoch, total
+	lints.mu.Lock()
+	if lints.epoch == epoch {
+		lints.trim(total)
+	}
+	lints.mu.Unlock()
 	return nil
 }
 

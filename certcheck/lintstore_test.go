@@ -90,6 +90,31 @@ func TestLintStore(t *testing.T) {
 	if again, _ := os.ReadFile(path); string(again) != string(after) {
 		t.Errorf("Save() with nothing new changed the file")
 	}
+	// What a Save wrote is not kept in the cache's order.
+	lints.mu.Lock()
+	kept := len(lints.order)
+	lints.mu.Unlock()
+	if kept != 0 {
+		t.Errorf("after Save(), the cache keeps %d keys in its order, want 0", kept)
+	}
+	// A second store of the same process, whose keys the first one's Save
+	// trimmed, writes its file anew with every result.
+	path2 := filepath.Join(t.TempDir(), "zlint-results")
+	s2, err := OpenLintStore(path2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.rewrite = false // as if its file had been read
+	lintedLeaves(t, fixtures.NewRootCA(t, "Store Root 3"), 1)
+	if err := s.Save(); err != nil { // trims the third root's leaf
+		t.Fatal(err)
+	}
+	if err := s2.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path2); strings.Count(string(b), "\n") != 1+len(leaves)+len(more)+1 {
+		t.Errorf("the second store's file has %d lines, want the header and %d results:\n%s", strings.Count(string(b), "\n"), len(leaves)+len(more)+1, b)
+	}
 
 	// A crash in the middle of an append: the partial line is skipped.
 	if err := os.WriteFile(path, after[:len(after)-20], 0o600); err != nil {

@@ -157,9 +157,12 @@ type lintCache struct {
 	results [][]lintResult
 	ids     map[string]uint32
 	// order lists the keys of m as they were stored (a key again when its
-	// entry was replaced), for a LintStore to append what it has not
-	// written yet.
+	// entry was replaced) since the last Save: the keys a LintStore has
+	// not written yet. base is the number stored before order[0] in this
+	// epoch, so that base+i counts order[i] among all stored; a Save drops
+	// what it wrote (trim), which kept 3.3 MB of keys for 100,000 leaves.
 	order []lintKey
+	base  int
 	// epoch counts the times m started again empty, which makes a
 	// LintStore rewrite its file rather than append to it.
 	epoch int
@@ -201,7 +204,7 @@ func (c *lintCache) store(k lintKey, e lintEntry) {
 		c.m = make(map[lintKey]heldEntry)
 	case len(c.m) >= lintCacheMax || len(c.results) >= lintCacheMax:
 		// (results keeps the lists of replaced entries too)
-		c.m, c.order, c.results, c.ids = make(map[lintKey]heldEntry), nil, nil, nil
+		c.m, c.order, c.base, c.results, c.ids = make(map[lintKey]heldEntry), nil, 0, nil, nil
 		c.epoch++
 	}
 	c.m[k] = heldEntry{day: int32(e.day), res: c.resultsID(e.res)}
@@ -234,8 +237,34 @@ func (c *lintCache) resultsID(res []lintResult) uint32 {
 func (c *lintCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m, c.order, c.results, c.ids = nil, nil, nil, nil
+	c.m, c.order, c.base, c.results, c.ids = nil, nil, 0, nil, nil
 	c.epoch++
+}
+
+// stored returns how many keys were stored in this epoch; c.mu is held.
+func (c *lintCache) stored() int { return c.base + len(c.order) }
+
+// since returns the keys stored after the first n of this epoch, or
+// false when some of them were trimmed; c.mu is held.
+func (c *lintCache) since(n int) ([]lintKey, bool) {
+	if n < c.base {
+		return nil, false
+	}
+	return c.order[n-c.base:], true
+}
+
+// trim drops the keys stored before the first n of this epoch, which a
+// LintStore has written; c.mu is held.
+func (c *lintCache) trim(n int) {
+	if n <= c.base {
+		return
+	}
+	if rest := c.order[n-c.base:]; len(rest) > 0 {
+		c.order = slices.Clone(rest)
+	} else {
+		c.order = nil
+	}
+	c.base = n
 }
 
 func utcDay(t time.Time) int64 { return t.Unix() / 86400 }
