@@ -15,7 +15,7 @@ import (
 // Prover is the served-state proof (DESIGN.md 9) as a [Sink]: after each
 // applied revision it makes real loopback handshakes with the gateway for
 // every entity the revision created or updated (each SNI; a probe name
-// under each wildcard; each chain type the entity has) and compares the
+// under each wildcard; see [Probes]) and compares the
 // served leaf with the applied one. It never fails the revision: the
 // result is reported by Result, for the status, a metric and the fleet
 // record. The handshakes run in the background, so the reconcile does
@@ -80,9 +80,9 @@ func (p *Prover) Result() Proof {
 }
 
 // Apply starts proving the revision served and returns nil at once: the
-// handshakes (two or three per name) must not hold the reconcile up, and
-// a mismatch is reported, not retried. A proof still running for an
-// older revision is cancelled.
+// handshakes (one per name, three for a dual-stack entity) must not hold
+// the reconcile up, and a mismatch is reported, not retried. A proof
+// still running for an older revision is cancelled.
 func (p *Prover) Apply(ctx context.Context, rev *AppliedRevision) error {
 	p.mu.Lock()
 	if p.cancel != nil {
