@@ -190,47 +190,36 @@ func (p *Publisher) Publish(ctx context.Context, revision string, entities []Ent
 }
 
 // moveHead writes env to head by compare-and-set on cur, the entry read
-// before (nil: head does not exist yet). Each attempt has its own
-// deadline, as in retryAPI: a request lost while the head stream elects
-// its leader (one NATS server of three killed) would otherwise hold the
-// publish for its whole timeout. An attempt that got no answer may still
-// have been applied, so head is read back: holding env, it was; moved
-// elsewhere, another publisher won and the conflict is returned
+// before (nil: head does not exist yet), with retryAPI's deadline per
+// attempt: a request lost while the head stream elects its leader (one
+// NATS server of three killed) would otherwise hold the publish for its
+// whole timeout. An attempt that got no answer may still have been
+// applied, so the next one reads head back first: holding env, it was;
+// moved elsewhere, another publisher won, and the conflict is returned
 // (jetstream.ErrKeyRevisionMismatch) for the caller to build on it.
 func moveHead(ctx context.Context, kv jetstream.KeyValue, cur jetstream.KeyValueEntry, env []byte) error {
-	wait := firstAttempt
-	for {
-		actx, cancel := context.WithTimeout(ctx, wait)
-		var err error
-		if cur == nil {
-			_, err = kv.Create(actx, headKey, env)
-		} else {
-			_, err = kv.Update(actx, headKey, env, cur.Revision())
-		}
-		fast := actx.Err() == nil
-		cancel()
-		if err == nil || ctx.Err() != nil || !unanswered(err) {
-			return err
-		}
-		now, gerr := kv.Get(ctx, headKey)
-		switch {
-		case gerr == nil && bytes.Equal(now.Value(), env):
-			return nil // applied; the answer was lost
-		case gerr == nil && (cur == nil || now.Revision() != cur.Revision()),
-			isNotFound(gerr) && cur != nil:
-			return fmt.Errorf("head moved while an attempt went unanswered: %w", jetstream.ErrKeyRevisionMismatch)
-		case gerr != nil && !isNotFound(gerr):
-			return err
-		}
-		if fast {
-			select {
-			case <-ctx.Done():
-				return err
-			case <-time.After(retryPause):
+	lost := false
+	return retryAPI(ctx, func(ctx context.Context) error {
+		if lost {
+			now, err := kv.Get(ctx, headKey)
+			switch {
+			case err == nil && bytes.Equal(now.Value(), env):
+				return nil // applied; the answer was lost
+			case err == nil && (cur == nil || now.Revision() != cur.Revision()), isNotFound(err) && cur != nil:
+				return fmt.Errorf("head moved while an attempt went unanswered: %w", jetstream.ErrKeyRevisionMismatch)
+			case err != nil && !isNotFound(err):
+				return err // retried while unanswered
 			}
 		}
-		wait = min(2*wait, maxAttempt)
-	}
+		var err error
+		if cur == nil {
+			_, err = kv.Create(ctx, headKey, env)
+		} else {
+			_, err = kv.Update(ctx, headKey, env, cur.Revision())
+		}
+		lost = unanswered(err)
+		return err
+	})
 }
 
 // upload writes the blobs the bucket lacks.
