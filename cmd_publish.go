@@ -382,6 +382,9 @@ func (s *publishSink) roleChanged(ctx context.Context, dk *fleet.DataKey) {
 	}
 	lctx, cancel := context.WithCancel(ctx)
 	s.leading = cancel
+	// Published again even if this publisher published it before it lost
+	// the lead: head may have moved meanwhile (a no-op when it did not).
+	s.published = ""
 	s.mu.Unlock()
 	if dk != nil {
 		go s.rotateTickets(lctx, dk)
