@@ -438,9 +438,9 @@ func runDaemon(cmd *cobra.Command, f runFlags) error {
 		})
 	}
 	g.Go(func() error {
-		keepGCHeadroom(ctx, func() uint64 {
+		keepGCHeadroom(ctx, func(live uint64) uint64 {
 			if rec.Ready() {
-				return gcHeadroom
+				return servingHeadroom(live)
 			}
 			return startHeadroom
 		})

@@ -8,45 +8,60 @@ import (
 	"runtime/metrics"
 )
 
-// gcHeadroom is the least the daemon's heap may grow between two garbage
-// collections. With GOGC=100 the runtime lets the heap grow by about its
-// live size (4 MiB at least), and each cycle marks everything live: the
+// gcFloor is the least heap goal the daemon keeps once it serves: the
+// next garbage collection starts no sooner than when the heap reaches it.
+// With GOGC=100 alone the runtime lets the heap grow by about its live
+// size (4 MiB at least), and each cycle marks everything live: the
 // daemon's small but fixed live heap (about 4 MiB with one entity: the
 // public suffix list zlint builds at init, protobuf descriptors, the
 // system roots, compiled regular expressions, 0.9 MiB of globals) was then
 // marked every 4.5 MiB of allocation, about every 110 handshakes, which
 // cost the daemon 70-200 µs of GC CPU per handshake against 13-44 for a
 // plain crypto/tls server whose live heap is below 1 MiB (the README,
-// "Against HAProxy and nginx"). 32 MiB of headroom marks it about ten
-// times less often; a live heap above 32 MiB already gets
-// at least that much from GOGC=100, so large configurations keep the
-// runtime's default pacing and memory.
-const gcHeadroom = 32 << 20
+// "Against HAProxy and nginx"). A 36 MiB goal leaves one entity's daemon
+// 32 MiB of allocation between collections, about ten times fewer of
+// them. It is a floor, not a headroom above the live heap: a live heap
+// above 18 MiB already gets a larger goal from GOGC=100, so a large
+// configuration keeps the runtime's default pacing and memory (10,000
+// entities, about 27 MiB live: a fixed 32 MiB of headroom raised their
+// goal by 5 MiB and their RSS by 7 against issue 13's 96 MiB target).
+const gcFloor = 36 << 20
+
+// servingHeadroom is the headroom keepGCHeadroom asks for once the daemon
+// serves: what lifts the heap goal of a live heap of live bytes to gcFloor.
+func servingHeadroom(live uint64) uint64 {
+	return gcFloor - min(live, gcFloor)
+}
 
 // startHeadroom is the headroom until the first revision is served. A
 // cold start allocates several gigabytes for 10,000 entities (CUE's
 // evaluation, YAML decoding, zlint) while its live heap grows to tens of
 // MiB of results, and with 32 MiB of headroom it collected 55 times,
 // marking that growing heap each time: 2.9 s of GC CPU, a third of the
-// start's CPU (GODEBUG=gctrace=1). 128 MiB of headroom collects about
-// three times less often, at the price of a higher peak during the start
-// only: the reconciler gives the free heap back to the OS once the first
-// revision is served (debug.FreeOSMemory), and the headroom drops to
-// gcHeadroom at that collection.
-const startHeadroom = 128 << 20
+// start's CPU (GODEBUG=gctrace=1). 64 MiB of headroom collects about
+// half as often; 128 MiB collected less often still but started no
+// faster (e2e ColdStart of 10,000, two interleaved runs: 6.9 and 3.6 s
+// to ready against 3.1 and 2.6 s at 64 MiB, peak RSS 224 MiB against
+// 158: faulting fresh pages
+// in costs what the fewer collections save). The peak is paid during
+// the start only: the reconciler gives the free heap back to the OS once
+// the first revision is served (debug.FreeOSMemory), and the headroom
+// drops to servingHeadroom at that collection.
+const startHeadroom = 64 << 20
 
 // maxGCPercent bounds the GOGC the headroom may ask for (a nearly empty
 // heap would otherwise ask for an unbounded one).
 const maxGCPercent = 5000
 
 // keepGCHeadroom raises GOGC after each garbage collection so that the
-// next one starts no sooner than headroom() bytes of allocation later, and
+// next one starts no sooner than headroom(live) bytes of allocation later
+// (live: the heap the last collection found live), and
 // never lowers it below the value it started with. It returns when ctx is
 // done, after restoring that value. It does nothing when the GOGC
 // environment variable is set (the operator chose the pacing) or when the
 // collector is off. A memory limit (GOMEMLIMIT) still caps the heap: the
 // runtime collects at the lower of the two goals.
-func keepGCHeadroom(ctx context.Context, headroom func() uint64) {
+func keepGCHeadroom(ctx context.Context, headroom func(live uint64) uint64) {
 	if os.Getenv("GOGC") != "" {
 		return
 	}
@@ -67,13 +82,16 @@ func keepGCHeadroom(ctx context.Context, headroom func() uint64) {
 	current := base
 	for {
 		metrics.Read(samples)
-		var roots uint64
+		var roots, live uint64
+		if s := samples[0].Value; s.Kind() == metrics.KindUint64 {
+			live = s.Uint64()
+		}
 		for _, s := range samples {
 			if s.Value.Kind() == metrics.KindUint64 {
 				roots += s.Value.Uint64()
 			}
 		}
-		if pct := gcPercentFor(roots, base, headroom()); pct != current {
+		if pct := gcPercentFor(roots, base, headroom(live)); pct != current {
 			debug.SetGCPercent(pct)
 			current = pct
 		}

@@ -36,6 +36,33 @@ func TestGCPercentFor(t *testing.T) {
 	}
 }
 
+// TestServingHeadroom checks the floor: a small live heap is lifted to
+// gcFloor, a large one keeps GOGC=100's pacing.
+func TestServingHeadroom(t *testing.T) {
+	const mib = 1 << 20
+	tests := []struct {
+		name  string
+		live  uint64
+		roots uint64
+		want  int // GOGC for a base of 100
+	}{
+		{"one entity: 4 MiB live", 4 * mib, 48 * mib / 10, 667},
+		{"10,000 entities: 27 MiB live", 27 * mib, 28 * mib, 100},
+		{"above the floor", 64 * mib, 65 * mib, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			headroom := servingHeadroom(tt.live)
+			if goal := tt.live + headroom; headroom > 0 && goal != gcFloor {
+				t.Errorf("servingHeadroom(%d) = %d: goal %d, want gcFloor %d", tt.live, headroom, goal, gcFloor)
+			}
+			if got := gcPercentFor(tt.roots, 100, headroom); got != tt.want {
+				t.Errorf("GOGC for %d live = %d, want %d", tt.live, got, tt.want)
+			}
+		})
+	}
+}
+
 func readGOGC(t testing.TB) uint64 {
 	t.Helper()
 	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
@@ -60,7 +87,7 @@ func waitGOGC(t testing.TB, what string, ok func(uint64) bool) {
 // runHeadroom runs keepGCHeadroom with GOGC unset and a base of 100 until
 // the returned stop is called (at the latest when the test ends); stop
 // fails the test if keepGCHeadroom does not return within 10 s.
-func runHeadroom(t *testing.T, headroom func() uint64) (stop func()) {
+func runHeadroom(t *testing.T, headroom func(live uint64) uint64) (stop func()) {
 	t.Setenv("GOGC", "")
 	base := debug.SetGCPercent(100)
 	t.Cleanup(func() { debug.SetGCPercent(base) })
@@ -91,11 +118,20 @@ func runHeadroom(t *testing.T, headroom func() uint64) (stop func()) {
 // when that heap is gone, and the base is restored when the context ends.
 func TestKeepGCHeadroom(t *testing.T) {
 	const headroom = 64 << 20
-	stop := runHeadroom(t, func() uint64 { return headroom })
+	var seen atomic.Uint64 // the largest live heap keepGCHeadroom passed on
+	stop := runHeadroom(t, func(live uint64) uint64 {
+		if live > seen.Load() {
+			seen.Store(live)
+		}
+		return headroom
+	})
 	waitGOGC(t, "raised for a small heap", func(v uint64) bool { return v > 100 })
 	live := make([]byte, 2*headroom)
 	waitGOGC(t, "back to 100 for a live heap twice the headroom", func(v uint64) bool { return v == 100 })
 	runtime.KeepAlive(live)
+	if got := seen.Load(); got < uint64(len(live)) {
+		t.Errorf("headroom was asked for a live heap of at most %d bytes, want at least the %d held", got, len(live))
+	}
 	waitGOGC(t, "raised again once that heap is gone", func(v uint64) bool { return v > 100 })
 	stop()
 	if got := readGOGC(t); got != 100 {
@@ -111,7 +147,7 @@ func TestKeepGCHeadroomLeavesGOGC(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		keepGCHeadroom(t.Context(), func() uint64 { return 4 << 30 })
+		keepGCHeadroom(t.Context(), func(uint64) uint64 { return 4 << 30 })
 	}()
 	select {
 	case <-done:
@@ -131,7 +167,7 @@ func TestKeepGCHeadroomLeavesGOGC(t *testing.T) {
 func TestKeepGCHeadroomFollowsHeadroom(t *testing.T) {
 	var headroom atomic.Uint64
 	headroom.Store(1 << 30)
-	runHeadroom(t, headroom.Load)
+	runHeadroom(t, func(uint64) uint64 { return headroom.Load() })
 	var high uint64
 	waitGOGC(t, "raised for 1 GiB of headroom", func(v uint64) bool { high = v; return v > 1000 })
 	headroom.Store(1 << 20) // less than the test binary's live heap
