@@ -39,14 +39,14 @@ func servingHeadroom(live uint64) uint64 {
 // MiB of results, and with 32 MiB of headroom it collected 55 times,
 // marking that growing heap each time: 2.9 s of GC CPU, a third of the
 // start's CPU (GODEBUG=gctrace=1). 64 MiB of headroom collects about
-// half as often; 128 MiB collected less often still but started no
-// faster (e2e ColdStart of 10,000, two interleaved runs: 6.9 and 3.6 s
-// to ready against 3.1 and 2.6 s at 64 MiB, peak RSS 224 MiB against
-// 158: faulting fresh pages
-// in costs what the fewer collections save). The peak is paid during
-// the start only: the reconciler gives the free heap back to the OS once
-// the first revision is served (debug.FreeOSMemory), and the headroom
-// drops to servingHeadroom at that collection.
+// half as often. 128 MiB collected less often still but started slower
+// on the Intel VM of the README (e2e ColdStart of 10,000: 6.3, 6.9 and
+// 3.6 s to ready against 3.9, 3.1 and 2.6 s at 64 MiB, peak RSS about
+// 225 MiB against 160): faulting fresh pages in cost more than the fewer
+// collections saved. The peak is paid during the start only: the
+// reconciler gives the free heap back to the OS once the first revision
+// is served (debug.FreeOSMemory), and the headroom drops to
+// servingHeadroom at that collection.
 const startHeadroom = 64 << 20
 
 // maxGCPercent bounds the GOGC the headroom may ask for (a nearly empty
