@@ -97,15 +97,15 @@ type Dir struct {
 const spareDelay = 100 * time.Millisecond
 
 // dirFile is what a Fetch knows of one file: its size and modification
-// time as listed, and how it is identified. The SHA-256 of a read file is
-// kept inline, not as a string: its hex form, the file's Tree.Files id, is
-// carved out of the block of the Fetch that found it (packListing).
+// time as listed, and how it is identified. A read file's content id, the
+// hex SHA-256 that is its Tree.Files value, is kept by the tree only:
+// carrying the SHA-256 here too cost 32 bytes in each of known's 10,000
+// slots, ~0.5 MB kept while the daemon serves (issue 13).
 type dirFile struct {
 	size int64
 	sec  int64 // of the modification time, since the Unix epoch
 	nsec int32 // of the modification time, within sec
 	kind fileState
-	sum  [sha256.Size]byte // of the content, when kind is fileRead
 }
 
 // fileState is how a dirFile identifies its file.
@@ -117,11 +117,10 @@ const (
 	fileListed                  // by size and modification time: the selector left it out, never opened
 )
 
-// statFile returns the dirFile of a file with info fi, of the given kind
-// and content sum.
-func statFile(fi fs.FileInfo, kind fileState, sum [sha256.Size]byte) dirFile {
+// statFile returns the dirFile of a file with info fi, of the given kind.
+func statFile(fi fs.FileInfo, kind fileState) dirFile {
 	mod := fi.ModTime()
-	return dirFile{size: fi.Size(), sec: mod.Unix(), nsec: int32(mod.Nanosecond()), kind: kind, sum: sum}
+	return dirFile{size: fi.Size(), sec: mod.Unix(), nsec: int32(mod.Nanosecond()), kind: kind}
 }
 
 // sameStat reports whether f was listed with fi's size and modification
@@ -130,13 +129,26 @@ func (f dirFile) sameStat(size int64, mod time.Time) bool {
 	return f.size == size && f.sec == mod.Unix() && f.nsec == int32(mod.Nanosecond())
 }
 
-// appendID appends f's content id, its Tree.Files value: the hex SHA-256
+// dirEntry is a file a Fetch found, before its path and id are packed.
+// A read file's id is the previous Fetch's (id) when it was not read
+// again, else made from the SHA-256 of what this Fetch read (sum).
+type dirEntry struct {
+	path string
+	file dirFile
+	id   string
+	sum  [sha256.Size]byte
+}
+
+// appendID appends e's content id, its Tree.Files value: the hex SHA-256
 // of a read file, "stat:SIZE:MTIME" of a listed one, nothing for a gone
 // one.
-func (f *dirFile) appendID(dst []byte) []byte {
-	switch f.kind {
+func (e *dirEntry) appendID(dst []byte) []byte {
+	switch f := &e.file; f.kind {
 	case fileRead:
-		return hex.AppendEncode(dst, f.sum[:])
+		if e.id != "" {
+			return append(dst, e.id...)
+		}
+		return hex.AppendEncode(dst, e.sum[:])
 	case fileListed:
 		dst = append(dst, "stat:"...)
 		dst = strconv.AppendInt(dst, f.size, 10)
@@ -146,18 +158,12 @@ func (f *dirFile) appendID(dst []byte) []byte {
 	return dst
 }
 
-// dirEntry is a file a Fetch found, before its path and id are packed.
-type dirEntry struct {
-	path string
-	file dirFile
-}
-
 // packEntries packs the paths and ids of entries into one block
 // (packListing) and calls put with each entry's carved path and id (empty
 // for a gone file).
 func packEntries(entries []dirEntry, put func(e *dirEntry, path, id string)) {
 	packListing(len(entries), func(i int, scratch []byte) (string, []byte) {
-		return entries[i].path, entries[i].file.appendID(scratch)
+		return entries[i].path, entries[i].appendID(scratch)
 	}, func(i int, p, id string) { put(&entries[i], p, id) })
 }
 
@@ -201,24 +207,36 @@ func (o *Dir) lookup(p string) (dirFile, bool) {
 	return f, ok
 }
 
-// identify returns the dirFile of the file at p with info fi: by name
+// identify returns the entry of the file at p with info fi: by name
 // when the selector leaves it out (never opened), otherwise by content,
 // read again only when its size or modification time changed.
-func (o *Dir) identify(fsys fs.FS, p string, fi fs.FileInfo) (dirFile, error) {
+func (o *Dir) identify(fsys fs.FS, p string, fi fs.FileInfo) (dirEntry, error) {
 	if o.selects != nil && !o.selects(p, fi.Size()) {
 		// Listed by name: its identity changes when it does, and it is
 		// never opened.
-		return statFile(fi, fileListed, [sha256.Size]byte{}), nil
+		return dirEntry{path: p, file: statFile(fi, fileListed)}, nil
 	}
-	f, ok := o.lookup(p)
-	if ok && f.kind == fileRead && f.sameStat(fi.Size(), fi.ModTime()) {
-		return f, nil
+	return o.readUnlessSame(fsys, p, fi, fileRead)
+}
+
+// readUnlessSame returns the entry of the file at p with info fi as the
+// previous Fetch knew it when its size and modification time, and, for a
+// read file, its id there, are as they were (known a file of the given
+// kind, or of any kind when kind is fileGone), otherwise reads it.
+func (o *Dir) readUnlessSame(fsys fs.FS, p string, fi fs.FileInfo, kind fileState) (dirEntry, error) {
+	if f, ok := o.lookup(p); ok && (kind == fileGone || f.kind == kind) && f.sameStat(fi.Size(), fi.ModTime()) {
+		if f.kind != fileRead {
+			return dirEntry{path: p, file: f}, nil
+		}
+		if id := o.last.Files[p]; id != "" { // o.last lists what lookup knows
+			return dirEntry{path: p, file: f, id: id}, nil
+		}
 	}
 	src, err := fs.ReadFile(fsys, p)
 	if err != nil {
-		return dirFile{}, err
+		return dirEntry{}, err
 	}
-	return statFile(fi, fileRead, sha256.Sum256(src)), nil
+	return dirEntry{path: p, file: statFile(fi, fileRead), sum: sha256.Sum256(src)}, nil
 }
 
 // String returns the folder's path.
@@ -307,20 +325,20 @@ func (o *Dir) fetchChanged(ctx context.Context, dirty map[string]bool) (t *Tree,
 		case !fi.Mode().IsRegular():
 			return nil, false, nil // a folder, a link, a special entry: walk
 		}
-		f, err := o.identify(fsys, p, fi)
+		e, err := o.identify(fsys, p, fi)
 		if err != nil {
 			return nil, false, err
 		}
 		if id, ok := files[p]; ok {
-			if id == string(f.appendID(scratch[:0])) {
+			if id == string(e.appendID(scratch[:0])) {
 				// Touched, not changed: only its listing is new.
-				found = append(found, dirEntry{path: p, file: f})
+				found = append(found, e)
 				continue
 			}
 			sum.sub(p, id)
 			delete(files, p) // re-added below, keyed by the packed path
 		}
-		found = append(found, dirEntry{path: p, file: f})
+		found = append(found, e)
 	}
 	var changed []string // of files, for ChangedSince
 	packEntries(found, func(e *dirEntry, p, id string) {
@@ -442,7 +460,7 @@ func (o *Dir) fetchAll(ctx context.Context) (*Tree, error) {
 		if err != nil {
 			return err
 		}
-		f, err := o.identify(fsys, p, fi)
+		e, err := o.identify(fsys, p, fi)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -450,10 +468,11 @@ func (o *Dir) fetchAll(ctx context.Context) (*Tree, error) {
 			return err
 		}
 		if same {
+			// A file read again is not the same, whatever its listing.
 			old, ok := o.lookup(p)
-			same = ok && old == f
+			same = ok && old == e.file && (e.file.kind != fileRead || e.id != "")
 		}
-		entries = append(entries, dirEntry{path: p, file: f})
+		entries = append(entries, e)
 		return nil
 	})
 	if err != nil {
@@ -832,16 +851,12 @@ func (o *Dir) listTargets(fsys fs.FS, t *Tree, listed map[string]bool, entries [
 			if listed[n] {
 				return entries, nil
 			}
-			f, ok := o.lookup(n)
-			if !ok || !f.sameStat(fi.Size(), fi.ModTime()) {
-				src, err := fs.ReadFile(fsys, n)
-				if err != nil {
-					return entries, err
-				}
-				f = statFile(fi, fileRead, sha256.Sum256(src))
+			e, err := o.readUnlessSame(fsys, n, fi, fileGone)
+			if err != nil {
+				return entries, err
 			}
 			listed[n] = true
-			entries = append(entries, dirEntry{path: n, file: f})
+			entries = append(entries, e)
 		case !fi.IsDir():
 			if t.Special == nil {
 				t.Special = map[string]fs.FileMode{}
