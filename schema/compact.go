@@ -85,8 +85,9 @@ func (t *internTable) intern(s string) string {
 
 // compact copies e's names, SNIs, protocols, description, client CA and
 // field index into one string, and its SNIs and protocols into one slice;
-// its placement, a single chain's facts and up to two SNIs and protocols
-// move into the entity itself (Entity.inline).
+// its field index (when its placement holds nothing else), a single
+// chain's facts and up to two SNIs and protocols move into the entity
+// itself (Entity.inline).
 // Chains are left alone: a lean entity has none, and the PEM text of
 // another is large and its own allocation already.
 func (e *Entity) compact() {
@@ -100,6 +101,7 @@ func (e *Entity) compact() {
 	if e.place != nil {
 		n += len(e.place.fields.s)
 	}
+	n += len(e.inline.fields.s)
 	var b strings.Builder
 	b.Grow(n)
 	for _, s := range e.SNIs {
@@ -111,6 +113,7 @@ func (e *Entity) compact() {
 	b.WriteString(e.Name)
 	b.WriteString(e.Desc)
 	b.WriteString(e.ClientCA)
+	b.WriteString(e.inline.fields.s)
 	if e.place != nil {
 		b.WriteString(e.place.fields.s)
 	}
@@ -144,14 +147,25 @@ func (e *Entity) compact() {
 	e.Name = next(e.Name)
 	e.Desc = next(e.Desc)
 	e.ClientCA = next(e.ClientCA)
-	if e.place != nil {
-		e.inline.place = *e.place
-		e.place = &e.inline.place
-		e.place.fields.s = next(e.place.fields.s)
+	e.inline.fields.s = next(e.inline.fields.s)
+	if p := e.place; p != nil {
+		p.fields.s = next(p.fields.s)
+		if p.index == nil && p.rename == nil && p.sniSrc == nil {
+			e.inline.fields, e.place = p.fields, nil
+		}
 	}
 	if f := e.facts.Load(); f != nil && len(*f) == len(e.inline.fact) {
 		e.inline.fact[0] = (*f)[0]
 		e.inline.facts = e.inline.fact[:]
 		e.facts.Store(&e.inline.facts)
 	}
+}
+
+// fieldIndex returns the compact field index of e: its placement's, or
+// the one it holds inline.
+func (e *Entity) fieldIndex() fieldIndex {
+	if e.place != nil {
+		return e.place.fields
+	}
+	return e.inline.fields
 }

@@ -23,7 +23,10 @@ func TestEntityCompact(t *testing.T) {
 	}
 	e, want := fresh(), fresh()
 	e.compact()
-	if e.Name != want.Name || e.Desc != want.Desc || e.ClientCA != want.ClientCA || e.place.fields != want.place.fields ||
+	if e.place != nil {
+		t.Errorf("compact kept a placement of a field index only out of line: %+v", *e.place)
+	}
+	if e.Name != want.Name || e.Desc != want.Desc || e.ClientCA != want.ClientCA || e.fieldIndex() != want.place.fields ||
 		!slices.Equal(e.SNIs, want.SNIs) || !slices.Equal(e.Protocols, want.Protocols) {
 		t.Fatalf("compact changed the entity: %+v, want %+v", e, want)
 	}
@@ -35,7 +38,7 @@ func TestEntityCompact(t *testing.T) {
 	}
 	// Each string follows the one before it in one allocation.
 	strs := append(slices.Clone(e.SNIs), e.Protocols...)
-	strs = append(strs, e.Name, e.Desc, e.ClientCA, e.place.fields.s)
+	strs = append(strs, e.Name, e.Desc, e.ClientCA, e.fieldIndex().s)
 	for i := 1; i < len(strs); i++ {
 		end := unsafe.Add(unsafe.Pointer(unsafe.StringData(strs[i-1])), len(strs[i-1]))
 		if unsafe.Pointer(unsafe.StringData(strs[i])) != end {
@@ -56,6 +59,19 @@ func TestEntityCompact(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(10, func() { one[0].compact(); one = one[1:] }); n != 1 {
 		t.Errorf("compact of an entity with one SNI allocates %v times, want 1 (the strings)", n)
+	}
+
+	// An entity whose SNIs were renumbered (one was refused) keeps its
+	// placement, and its field index moves into the block all the same.
+	moved := &Entity{Name: string([]byte("api")), SNIs: []string{string([]byte("api.example.com"))},
+		place: &placement{fields: fieldIndex{s: string([]byte("snis\x00\x02\x00\x00\x00\x01\x00\x00\x00"))}, sniSrc: []int{1}}}
+	fields := moved.place.fields
+	moved.compact()
+	if moved.place == nil || moved.fieldIndex() != fields || moved.sniIndex(0) != 1 {
+		t.Errorf("compact of an entity with a refused SNI: placement %v, field index %q, sniIndex(0) %d; want it kept, %q, 1",
+			moved.place, moved.fieldIndex().s, moved.sniIndex(0), fields.s)
+	} else if unsafe.Pointer(unsafe.StringData(moved.place.fields.s)) != unsafe.Add(unsafe.Pointer(unsafe.StringData(moved.Name)), len(moved.Name)) {
+		t.Error("the kept placement's field index is not in the entity's block")
 	}
 
 	bare := &Entity{Name: "api"}

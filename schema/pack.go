@@ -166,10 +166,7 @@ func (p *packer) entity(e *Entity) *Entity {
 	d.Desc = p.str(e.Desc)
 	d.ClientCA = p.str(e.ClientCA)
 	d.place = e.place
-	if e.place == &e.inline.place {
-		d.place = &d.inline.place
-		d.place.fields.s = p.str(e.place.fields.s)
-	}
+	d.inline.fields.s = p.str(e.inline.fields.s)
 
 	if len(e.inline.facts) > 0 && &e.inline.facts[0] == &e.inline.fact[0] {
 		d.inline.facts = d.inline.fact[:len(e.inline.facts)]
@@ -211,7 +208,7 @@ func (p *packer) message(s string) string {
 
 // eachString calls yield with each string of e that Pack copies into its
 // block: SNIs, protocols, name, description, client CA, and the field
-// index when e holds it inline.
+// index e holds inline.
 func (e *Entity) eachString(yield func(string)) {
 	for _, s := range e.SNIs {
 		yield(s)
@@ -222,7 +219,5 @@ func (e *Entity) eachString(yield func(string)) {
 	yield(e.Name)
 	yield(e.Desc)
 	yield(e.ClientCA)
-	if e.place != nil && e.place == &e.inline.place {
-		yield(e.place.fields.s)
-	}
+	yield(e.inline.fields.s)
 }

@@ -192,8 +192,8 @@ func samePackedFile(t *testing.T, got, want *FileResult) {
 		if (g.place == nil) != (w.place == nil) {
 			t.Fatalf("%s: entity %s: place %v, want %v", want.Path, w.Name, g.place, w.place)
 		}
-		if w.place == &w.inline.place && g.place != &g.inline.place {
-			t.Errorf("%s: entity %s: placement not in the packed entity", want.Path, w.Name)
+		if g.inline.fields != w.inline.fields {
+			t.Errorf("%s: entity %s: inline field index %q, want %q", want.Path, w.Name, g.inline.fields.s, w.inline.fields.s)
 		}
 		if w.place != nil && (g.place.fields != w.place.fields || !reflect.DeepEqual(g.place.index, w.place.index) ||
 			!reflect.DeepEqual(g.place.sniSrc, w.place.sniSrc) ||

@@ -469,9 +469,9 @@ func (e *Entity) written(field string) string {
 }
 
 func (e *Entity) where(field string) (Pos, string) {
-	p := placed{pos: e.Pos}
+	p := placed{pos: e.Pos, fields: e.fieldIndex()}
 	if e.place != nil {
-		p.fields, p.index, p.rename = e.place.fields, e.place.index, e.place.rename
+		p.index, p.rename = e.place.index, e.place.rename
 	}
 	return p.where(field)
 }
