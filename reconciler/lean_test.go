@@ -60,8 +60,9 @@ func TestLeanEntitiesRebuild(t *testing.T) {
 	if len(reread) != 0 {
 		t.Errorf("files read again by the first apply = %q, want none", reread)
 	}
-	for p, r := range rec.loader.cache {
-		for _, e := range r.res.Entities {
+	for _, r := range rec.loader.last.lists.files {
+		p := r.Path
+		for _, e := range r.Entities {
 			if !e.Lean() {
 				t.Errorf("entity %s of %s: Lean() = false, want true", e.Name, p)
 			}

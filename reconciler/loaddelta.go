@@ -156,7 +156,6 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 		if !present {
 			if found {
 				lists.remove(i)
-				delete(l.cache, p)
 				res.removed++
 			}
 			continue
@@ -168,7 +167,6 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 		if validated {
 			res.validated++
 		}
-		l.cache[p] = r
 		if found {
 			lists.set(i, r.res)
 		} else {

@@ -80,8 +80,7 @@ func TestLoadChangedMatchesFullLoad(t *testing.T) {
 			}
 			deltas++
 		}
-		full.last = nil // the full listing each time
-		b, err := full.load(t.Context(), tr)
+		b, err := full.loadAll(t.Context(), tr) // the full listing each time
 		if err != nil {
 			t.Fatalf("step %d: full load: %v", step, err)
 		}

@@ -219,9 +219,8 @@ func heapReport(b *testing.B, kind string) {
 	})
 	drop("built records", func() { rec.applied.built = nil })
 	drop("validation cache", func() {
-		// The results are held by the cache, the last load (for the
-		// next incremental one) and the checks across files.
-		rec.loader.cache = nil
+		// The results are held by the last load (the next load's
+		// cache) and the checks across files.
 		rec.loader.last = nil
 		rec.loader.set = schema.SetChecker{}
 	})
