@@ -152,15 +152,14 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 				goneBefore = append(goneBefore, e.Name)
 			}
 		}
-		id, present := t.Files[p]
-		if !present {
+		if _, present := t.Files[p]; !present {
 			if found {
 				lists.remove(i)
 				res.removed++
 			}
 			continue
 		}
-		r, validated, err := l.validateFile(t, p, id)
+		r, validated, err := l.validateFile(t, p)
 		if err != nil {
 			return nil, true, err
 		}
@@ -168,11 +167,11 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 			res.validated++
 		}
 		if found {
-			lists.set(i, r.res)
+			lists.set(i, r)
 		} else {
-			lists.insert(i, r.res)
+			lists.insert(i, r)
 		}
-		delta.entities = append(delta.entities, r.res.Entities...)
+		delta.entities = append(delta.entities, r.Entities...)
 	}
 	now := make(map[string]bool, len(delta.entities))
 	for _, e := range delta.entities {
@@ -230,17 +229,17 @@ func (l *loader) changedFiles(last, t *source.Tree, limit int) (changed []string
 	return changed, true
 }
 
-// validateFile validates the entity file p of t (content id), as the full
-// load does: a file over the size limit is refused without being read.
-func (l *loader) validateFile(t *source.Tree, p, id string) (r fileResult, validated bool, err error) {
-	if r, ok := oversize(t, p, id); ok {
+// validateFile validates the entity file p of t, as the full load does: a
+// file over the size limit is refused without being read.
+func (l *loader) validateFile(t *source.Tree, p string) (r *schema.FileResult, validated bool, err error) {
+	if r, ok := oversize(t, p); ok {
 		return r, false, nil
 	}
 	src, err := t.ReadFile(p)
 	if err != nil {
-		return fileResult{}, false, fmt.Errorf("read %s: %w", p, err)
+		return nil, false, fmt.Errorf("read %s: %w", p, err)
 	}
-	return fileResult{id: id, res: l.validator.File(p, src)}, true, nil
+	return l.validator.File(p, src), true, nil
 }
 
 // fill fills res from the lists of the revision's entity files. The

@@ -14,12 +14,6 @@ import (
 	"certops/source"
 )
 
-// fileResult is a schema result with the content id it was computed for.
-type fileResult struct {
-	id  string
-	res *schema.FileResult
-}
-
 // loader validates the trees of successive revisions incrementally with
 // schema's Validator: a file whose content (blob id) and policy did not
 // change since the previous revision is not read or validated again. It is
@@ -157,29 +151,26 @@ func (l *loader) loadAll(ctx context.Context, t *source.Tree) (*loadResult, erro
 	// this goroutine only: go-git's object storage is not documented as
 	// safe for concurrent reads.
 	type job struct {
-		path, id string
-		src      []byte
-		res      *schema.FileResult
+		path string
+		src  []byte
+		res  *schema.FileResult
 	}
 	var jobs []*job
 	results := make([]*schema.FileResult, len(entityFiles))
 	jobOf := make([]int, 0, len(entityFiles)) // the index in results of each job
-	reused := 0
-	cache := l.cached(policyHash)
 	for i, p := range entityFiles {
 		id := t.Files[target[p]]
-		if r, ok := cache(p, id); ok {
+		if r, ok := l.cached(p, id, policyHash); ok {
 			results[i] = r
-			reused++
 			continue
 		}
 		// The size first, from the listing or the object store: a huge
 		// file is refused without being read (issue 16 items 5 and 9).
-		if r, ok := oversize(t, p, id); ok {
-			results[i] = r.res
+		if r, ok := oversize(t, p); ok {
+			results[i] = r
 			continue
 		}
-		jobs = append(jobs, &job{path: p, id: id})
+		jobs = append(jobs, &job{path: p})
 		jobOf = append(jobOf, i)
 	}
 
@@ -227,7 +218,12 @@ func (l *loader) loadAll(ctx context.Context, t *source.Tree) (*loadResult, erro
 	if l.last != nil {
 		// The files of the last load not in this one: a rename counts
 		// here and as a validated file.
-		removed = len(l.last.lists.files) - kept(l.last.lists.files, entityFiles)
+		removed = len(l.last.lists.files)
+		for _, p := range entityFiles {
+			if _, ok := l.last.lists.find(p); ok {
+				removed--
+			}
+		}
 	}
 
 	res := &loadResult{validated: len(jobs), removed: removed}
@@ -237,47 +233,26 @@ func (l *loader) loadAll(ctx context.Context, t *source.Tree) (*loadResult, erro
 	return res, nil
 }
 
-// cached returns a lookup of the results of the revision loaded last,
-// for a load under policy: the result of entity file p when it was
-// computed for content id. The lookups are to be made in path order: each
-// takes up the last load's files where the one before it left them.
-func (l *loader) cached(policy string) func(p, id string) (*schema.FileResult, bool) {
+// cached returns the result of entity file p of the revision loaded
+// last when it was computed under policy for content id, the id of what p
+// was (or led to) in that revision's tree.
+func (l *loader) cached(p, id, policy string) (*schema.FileResult, bool) {
 	last := l.last
 	if last == nil || l.lastPolicy != policy {
-		return func(string, string) (*schema.FileResult, bool) { return nil, false }
+		return nil, false
 	}
-	files, next := last.lists.files, 0
-	return func(p, id string) (*schema.FileResult, bool) {
-		for next < len(files) && files[next].Path < p {
-			next++
-		}
-		if next == len(files) || files[next].Path != p {
-			return nil, false
-		}
-		was := p
-		if to, ok := last.linked[p]; ok {
-			was = to
-		}
-		if last.tree.Files[was] != id {
-			return nil, false
-		}
-		return files[next], true
+	i, ok := last.lists.find(p)
+	if !ok {
+		return nil, false
 	}
-}
-
-// kept returns how many of files (in path order) have a path in paths
-// (sorted).
-func kept(files []*schema.FileResult, paths []string) int {
-	n, j := 0, 0
-	for _, f := range files {
-		for j < len(paths) && paths[j] < f.Path {
-			j++
-		}
-		if j < len(paths) && paths[j] == f.Path {
-			n++
-		}
+	was := p
+	if to, ok := last.linked[p]; ok {
+		was = to
 	}
-	return n
+	if last.tree.Files[was] != id {
+		return nil, false
+	}
+	return last.lists.files[i], true
 }
 
 // fileKind classifies a path of a tree below root (DESIGN.md 2) with
@@ -353,16 +328,16 @@ func (l *loader) list(ctx context.Context, t *source.Tree) (*schema.Listing, err
 	return listed, nil
 }
 
-// oversize returns the result of the entity file p of t (content id) when
-// it is over the size limit, known from the listing or the object store
-// without reading it (issue 16 items 5 and 9), else nil.
-func oversize(t *source.Tree, p, id string) (fileResult, bool) {
+// oversize returns the result of the entity file p of t when it is over
+// the size limit, known from the listing or the object store without
+// reading it (issue 16 items 5 and 9).
+func oversize(t *source.Tree, p string) (*schema.FileResult, bool) {
 	fi, err := t.Stat(p)
 	if err != nil || fi.Size() <= schema.MaxFileSize {
-		return fileResult{}, false
+		return nil, false
 	}
-	return fileResult{id: id, res: &schema.FileResult{Path: p, Problems: schema.ErrorList{{
+	return &schema.FileResult{Path: p, Problems: schema.ErrorList{{
 		Severity: schema.SeverityError, Pos: schema.Pos{File: p},
 		Msg: fmt.Sprintf("file is %d bytes; files are limited to %d (it is not read)", fi.Size(), schema.MaxFileSize),
-	}}}}, true
+	}}}, true
 }
