@@ -216,15 +216,16 @@ func (o *Dir) identify(fsys fs.FS, p string, fi fs.FileInfo) (dirEntry, error) {
 		// never opened.
 		return dirEntry{path: p, file: statFile(fi, fileListed)}, nil
 	}
-	return o.readUnlessSame(fsys, p, fi, fileRead)
+	return o.readUnlessSame(fsys, p, fi, false)
 }
 
 // readUnlessSame returns the entry of the file at p with info fi as the
-// previous Fetch knew it when its size and modification time, and, for a
-// read file, its id there, are as they were (known a file of the given
-// kind, or of any kind when kind is fileGone), otherwise reads it.
-func (o *Dir) readUnlessSame(fsys fs.FS, p string, fi fs.FileInfo, kind fileState) (dirEntry, error) {
-	if f, ok := o.lookup(p); ok && (kind == fileGone || f.kind == kind) && f.sameStat(fi.Size(), fi.ModTime()) {
+// previous Fetch knew it when its size and modification time are as they
+// were and, for a read file, the previous tree has its id; otherwise it
+// reads the file. A file the previous Fetch listed by name only is taken
+// as it was when listed is true, else read.
+func (o *Dir) readUnlessSame(fsys fs.FS, p string, fi fs.FileInfo, listed bool) (dirEntry, error) {
+	if f, ok := o.lookup(p); ok && (listed || f.kind == fileRead) && f.sameStat(fi.Size(), fi.ModTime()) {
 		if f.kind != fileRead {
 			return dirEntry{path: p, file: f}, nil
 		}
@@ -851,7 +852,7 @@ func (o *Dir) listTargets(fsys fs.FS, t *Tree, listed map[string]bool, entries [
 			if listed[n] {
 				return entries, nil
 			}
-			e, err := o.readUnlessSame(fsys, n, fi, fileGone)
+			e, err := o.readUnlessSame(fsys, n, fi, true)
 			if err != nil {
 				return entries, err
 			}
