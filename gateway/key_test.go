@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"math/big"
 	"testing"
 )
 
@@ -81,5 +82,50 @@ func TestKeyForms(t *testing.T) {
 	}
 	if _, _, err := decodeKey(keyPKCS8, []byte("not a key"), nil); err == nil || err.Error() != "parse private key" {
 		t.Errorf("decodeKey(garbage) = %v, want parse private key", err)
+	}
+}
+
+// TestEncodeKeyECDSA checks that an ECDSA key is stored from its scalar
+// and point alone: one allocation, its stored form. Through the key's
+// Bytes methods crypto/ecdsa would also have made and cached the key's
+// FIPS form, with a cleanup, for every key Apply stores (issue 13). A
+// scalar out of range is refused, as crypto/ecdsa refuses it to sign.
+func TestEncodeKeyECDSA(t *testing.T) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := k.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := *k // a key crypto/ecdsa has not seen: k's FIPS form is cached now
+	var raw []byte
+	allocs := testing.AllocsPerRun(20, func() {
+		if _, raw, err = encodeKey(&fresh); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 1 {
+		t.Errorf("encodeKey(P-256) made %v allocations, want 1 (its stored form)", allocs)
+	}
+	pub, err := k.PublicKey.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := raw[:32]; string(got) != string(want) {
+		t.Error("stored scalar differs from the key's")
+	}
+	if got := raw[32:]; string(got) != string(pub[1:]) {
+		t.Error("stored point differs from the key's")
+	}
+
+	n := elliptic.P256().Params().N
+	for name, d := range map[string]*big.Int{"zero": new(big.Int), "order": n, "negative": big.NewInt(-1), "nil": nil} {
+		bad := *k
+		bad.D = d
+		if _, _, err := encodeKey(&bad); err == nil {
+			t.Errorf("encodeKey with a %s scalar succeeded", name)
+		}
 	}
 }
