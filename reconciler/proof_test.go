@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +103,30 @@ func TestProofOutOfTime(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "served state not verified in time") {
 		t.Errorf("log %q does not say the proof ran out of time", logs.String())
+	}
+}
+
+// TestProbesStream: the proof lists its probes as it runs them (probes),
+// in Probes' order, and stops listing when asked to.
+func TestProbesStream(t *testing.T) {
+	var infos []plan.EntityInfo
+	for _, name := range []string{"a", "b", "c"} {
+		infos = append(infos, plan.EntityInfo{Name: name, Type: "server", SNIs: []string{name + ".test", "*." + name + ".test"},
+			Chains: []plan.ChainInfo{{KeyType: "ECDSA P-256", Fingerprint: "00"}}})
+	}
+	rev := &AppliedRevision{Revision: "r", Infos: plan.NewSet(infos), Plan: plan.Diff(nil, infos)}
+	all := Probes(rev)
+	if len(all) != 6 || all[1].ServerName != ProbeName+".a.test" {
+		t.Fatalf("Probes = %+v, want 2 per entity, the wildcard's under its probe name", all)
+	}
+	var got []string
+	for p := range probes(rev) {
+		got = append(got, p.ServerName)
+		if len(got) == 3 {
+			break
+		}
+	}
+	if want := []string{all[0].ServerName, all[1].ServerName, all[2].ServerName}; !slices.Equal(got, want) {
+		t.Errorf("probes, stopped after 3 = %v, want %v", got, want)
 	}
 }
