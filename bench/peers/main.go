@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"net"
@@ -461,6 +462,15 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 	}
 	fmt.Println("\nmedian × go-static: the median over rounds of the ratio to go-static's figure in the same round,")
 	fmt.Println("which one round disturbed by other work on the machine moves less than the totals.")
+	fmt.Println("Where the median may lie (at least 95% confidence, from the rounds' order; none with fewer than 6 rounds):")
+	for _, t := range targets {
+		if t == base {
+			continue
+		}
+		if lo, hi, ok := medianInterval(roundRatios(t.perHS, base.perHS)); ok {
+			fmt.Printf("  %-24s %-9s × go-static %.3f to %.3f\n", t.srv.label, t.pattern, lo, hi)
+		}
+	}
 	if b.baseline != "" {
 		fmt.Println("median × base: the same for certops against the -baseline binary, same set and traffic.")
 	}
@@ -480,15 +490,47 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 	}
 }
 
-// medianRatio returns the median over rounds of a[r]/b[r], 0 when there
-// is none.
-func medianRatio(a, b []float64) float64 {
+// roundRatios returns a[r]/b[r] for each round r where b[r] > 0.
+func roundRatios(a, b []float64) []float64 {
 	var r []float64
 	for i := range min(len(a), len(b)) {
 		if b[i] > 0 {
 			r = append(r, a[i]/b[i])
 		}
 	}
+	return r
+}
+
+// medianInterval returns a distribution-free confidence interval of at
+// least 95% for the median of the population r is a sample of: its k-th
+// smallest and k-th largest values, for the largest k such that fewer
+// than k of n values fall below the median with probability at most
+// 2.5% (the binomial distribution with p = 1/2). It assumes only that the
+// rounds are independent draws of the same distribution. ok is false for
+// fewer than 6 values, too few for any such interval.
+func medianInterval(r []float64) (lo, hi float64, ok bool) {
+	n := len(r)
+	// cum is P(X <= j) for X ~ Binomial(n, 1/2), built term by term.
+	k, cum, term := 0, 0.0, math.Pow(0.5, float64(n))
+	for j := 0; j < n; j++ {
+		cum += term
+		if cum > 0.025 {
+			break
+		}
+		k = j + 1 // P(X <= j) <= 2.5%: the (j+1)-th smallest may bound it
+		term *= float64(n-j) / float64(j+1)
+	}
+	if k == 0 {
+		return 0, 0, false
+	}
+	s := slices.Sorted(slices.Values(r))
+	return s[k-1], s[n-k], true
+}
+
+// medianRatio returns the median over rounds of a[r]/b[r], 0 when there
+// is none.
+func medianRatio(a, b []float64) float64 {
+	r := roundRatios(a, b)
 	if len(r) == 0 {
 		return 0
 	}
