@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -120,7 +121,7 @@ func TestProbesStream(t *testing.T) {
 		t.Fatalf("Probes = %+v, want 2 per entity, the wildcard's under its probe name", all)
 	}
 	var got []string
-	for p := range probes(rev) {
+	for p := range probes(rev.Infos, changedNames(rev.Plan)) {
 		got = append(got, p.ServerName)
 		if len(got) == 3 {
 			break
@@ -129,4 +130,50 @@ func TestProbesStream(t *testing.T) {
 	if want := []string{all[0].ServerName, all[1].ServerName, all[2].ServerName}; !slices.Equal(got, want) {
 		t.Errorf("probes, stopped after 3 = %v, want %v", got, want)
 	}
+}
+
+// TestProofDropsThePlan: while its handshakes run, a proof keeps the
+// names it probes, not the revision's plan, which describes every entity
+// a cold start creates and which the reconciler drops once every sink
+// has it.
+func TestProofDropsThePlan(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, silent: the proof waits
+		}
+	}()
+	infos := []plan.EntityInfo{{Name: "a", Type: "server", SNIs: []string{"a.test"},
+		Chains: []plan.ChainInfo{{KeyType: "ECDSA P-256", Fingerprint: "00"}}}}
+	prover := NewProver(ln.Addr().String(), nil, nil)
+	collected := make(chan struct{})
+	func() {
+		p := plan.Diff(nil, infos)
+		runtime.AddCleanup(p, func(c chan struct{}) { close(c) }, collected)
+		prover.Apply(t.Context(), &AppliedRevision{Revision: "r", Infos: plan.NewSet(infos), Plan: p})
+	}()
+	deadline := time.After(5 * time.Second)
+	for done := false; !done; {
+		runtime.GC()
+		select {
+		case <-collected:
+			done = true
+		case <-deadline:
+			t.Fatal("the plan of the revision being proved was not collected")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if p := prover.Result(); p.Revision != "" {
+		t.Fatalf("proof ended early: %+v", p)
+	}
+	prover.Apply(t.Context(), &AppliedRevision{Revision: "next"}) // cancels the proof in flight
+	prover.Wait(t.Context())
 }
