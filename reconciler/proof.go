@@ -263,14 +263,14 @@ func probesOf(infos *plan.Set, name string, yield func(gateway.Probe) bool) bool
 	}
 	perType := tls12 && rsa && other
 	for _, sni := range info.SNIs {
-		name := sni
+		server := sni // the name the probe sends
 		switch {
 		case sni == "*":
-			name = "" // no SNI reaches the default entity
+			server = "" // no SNI reaches the default entity
 		case strings.HasPrefix(sni, "*."):
-			name = ProbeName + sni[1:]
+			server = ProbeName + sni[1:]
 		}
-		if !yield(gateway.Probe{Entity: info.Name, ServerName: name, Want: all}) {
+		if !yield(gateway.Probe{Entity: info.Name, ServerName: server, Want: all}) {
 			return false
 		}
 		if !perType {
@@ -286,7 +286,7 @@ func probesOf(infos *plan.Set, name string, yield func(gateway.Probe) bool) bool
 					want = append(want, o.Fingerprint)
 				}
 			}
-			if !yield(gateway.Probe{Entity: info.Name, ServerName: name, KeyType: kt, Want: want}) {
+			if !yield(gateway.Probe{Entity: info.Name, ServerName: server, KeyType: kt, Want: want}) {
 				return false
 			}
 		}
