@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,20 +72,7 @@ func fingerprint(l *fixtures.Leaf) string {
 func TestProofOutOfTime(t *testing.T) {
 	defer func(d, p time.Duration) { proofTimeout, probeTime = d, p }(proofTimeout, probeTime)
 	proofTimeout, probeTime = 200*time.Millisecond, 0
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, silent, until the test ends
-		}
-	}()
+	ln := silentGateway(t)
 	var infos []plan.EntityInfo
 	for _, name := range []string{"a", "b"} {
 		infos = append(infos, plan.EntityInfo{Name: name, Type: "server", SNIs: []string{name + ".test"},
@@ -137,20 +125,7 @@ func TestProbesStream(t *testing.T) {
 // a cold start creates and which the reconciler drops once every sink
 // has it.
 func TestProofDropsThePlan(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, silent: the proof waits
-		}
-	}()
+	ln := silentGateway(t)
 	infos := []plan.EntityInfo{{Name: "a", Type: "server", SNIs: []string{"a.test"},
 		Chains: []plan.ChainInfo{{KeyType: "ECDSA P-256", Fingerprint: "00"}}}}
 	prover := NewProver(ln.Addr().String(), nil, nil)
@@ -176,4 +151,36 @@ func TestProofDropsThePlan(t *testing.T) {
 	}
 	prover.Apply(t.Context(), &AppliedRevision{Revision: "next"}) // cancels the proof in flight
 	prover.Wait(t.Context())
+}
+
+// silentGateway returns a listener that accepts connections and holds
+// them open without a word until the test ends: each probe waits on it.
+func silentGateway(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	return ln
 }
