@@ -158,9 +158,14 @@ func (l *loader) loadAll(ctx context.Context, t *source.Tree) (*loadResult, erro
 	var jobs []*job
 	results := make([]*schema.FileResult, len(entityFiles))
 	jobOf := make([]int, 0, len(entityFiles)) // the index in results of each job
+	kept := 0 // files of the last load that this one lists too
 	for i, p := range entityFiles {
 		id := t.Files[target[p]]
-		if r, ok := l.cached(p, id, policyHash); ok {
+		r, ok, inLast := l.cached(p, id, policyHash)
+		if inLast {
+			kept++
+		}
+		if ok {
 			results[i] = r
 			continue
 		}
@@ -214,16 +219,11 @@ func (l *loader) loadAll(ctx context.Context, t *source.Tree) (*loadResult, erro
 	for i, fr := range schema.Pack(fresh) {
 		results[jobOf[i]] = fr
 	}
+	// The files of the last load not in this one: a rename counts here
+	// and as a validated file.
 	removed := 0
 	if l.last != nil {
-		// The files of the last load not in this one: a rename counts
-		// here and as a validated file.
-		removed = len(l.last.lists.files)
-		for _, p := range entityFiles {
-			if _, ok := l.last.lists.find(p); ok {
-				removed--
-			}
-		}
+		removed = len(l.last.lists.files) - kept
 	}
 
 	res := &loadResult{validated: len(jobs), removed: removed}
@@ -235,24 +235,25 @@ func (l *loader) loadAll(ctx context.Context, t *source.Tree) (*loadResult, erro
 
 // cached returns the result of entity file p of the revision loaded
 // last when it was computed under policy for content id, the id of what p
-// was (or led to) in that revision's tree.
-func (l *loader) cached(p, id, policy string) (*schema.FileResult, bool) {
+// was (or led to) in that revision's tree. inLast reports whether p was an
+// entity file of that revision at all, reusable or not.
+func (l *loader) cached(p, id, policy string) (r *schema.FileResult, ok, inLast bool) {
 	last := l.last
-	if last == nil || l.lastPolicy != policy {
-		return nil, false
+	if last == nil {
+		return nil, false, false
 	}
-	i, ok := last.lists.find(p)
-	if !ok {
-		return nil, false
+	i, inLast := last.lists.find(p)
+	if !inLast || l.lastPolicy != policy {
+		return nil, false, inLast
 	}
 	was := p
 	if to, ok := last.linked[p]; ok {
 		was = to
 	}
 	if last.tree.Files[was] != id {
-		return nil, false
+		return nil, false, true
 	}
-	return last.lists.files[i], true
+	return last.lists.files[i], true, true
 }
 
 // fileKind classifies a path of a tree below root (DESIGN.md 2) with
