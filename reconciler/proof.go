@@ -154,12 +154,11 @@ func (p *Prover) prove(parent context.Context, rev provedRevision) {
 	// Each batch may run until proofTimeout plus probeTime for every probe
 	// listed so far, this batch's included: the whole proof has the time
 	// of its number of probes, which is known once the last is listed.
-	var limit time.Duration
+	limit := func() time.Duration { return proofTimeout + time.Duration(proof.Probes)*probeTime }
 	ran := 0
 	batch := make([]gateway.Probe, 0, probeBatch)
 	run := func() {
-		limit = proofTimeout + time.Duration(proof.Probes)*probeTime
-		ctx, cancel := context.WithDeadline(parent, begin.Add(limit))
+		ctx, cancel := context.WithDeadline(parent, begin.Add(limit()))
 		defer cancel()
 		if ctx.Err() != nil {
 			return // out of time: the rest are counted, not run
@@ -195,15 +194,14 @@ func (p *Prover) prove(parent context.Context, rev provedRevision) {
 	if len(batch) > 0 {
 		run()
 	}
-	limit = proofTimeout + time.Duration(proof.Probes)*probeTime
 	switch {
 	case parent.Err() != nil:
 		return // superseded by a newer revision, or shut down
-	case ran < proof.Probes || time.Since(begin) > limit && !proof.Verified:
+	case ran < proof.Probes || time.Since(begin) > limit() && !proof.Verified:
 		// The probes cut short are mismatches ("context deadline
 		// exceeded"); those never started are not listed.
 		proof.Verified = false
-		p.log.Error("served state not verified in time", "revision", rev.revision, "probes", proof.Probes, "limit", limit)
+		p.log.Error("served state not verified in time", "revision", rev.revision, "probes", proof.Probes, "limit", limit())
 	case proof.Verified:
 		p.log.Info("served state verified", "revision", rev.revision, "probes", proof.Probes)
 	default:
