@@ -158,7 +158,7 @@ func (l *loader) loadAll(ctx context.Context, t *source.Tree) (*loadResult, erro
 	var jobs []*job
 	results := make([]*schema.FileResult, len(entityFiles))
 	jobOf := make([]int, 0, len(entityFiles)) // the index in results of each job
-	kept := 0 // files of the last load that this one lists too
+	kept := 0                                 // files of the last load that this one lists too
 	for i, p := range entityFiles {
 		id := t.Files[target[p]]
 		r, ok, inLast := l.cached(p, id, policyHash)
