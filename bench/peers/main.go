@@ -93,7 +93,8 @@ type target struct {
 	next    int // position in names, carried across rounds
 	hs      int
 	failed  int
-	gcs     int64     // GC cycles during the rounds; -1 when not known
+	gc      gcTotals  // the collections during the rounds
+	gcLost  bool      // a round's collections were not read (not a Go server)
 	perHS   []float64 // CPU µs per handshake in each round
 	cpu     time.Duration
 	wall    time.Duration
@@ -236,7 +237,7 @@ func (b *bench) run(ctx context.Context) (err error) {
 	for r := range b.rounds {
 		for j := range targets {
 			t := targets[(r+j)%len(targets)]
-			g0 := t.srv.gcCycles()
+			g0, gcKnown := t.srv.gcTrace()
 			c0, err := t.srv.cpu()
 			if err != nil {
 				return err
@@ -246,10 +247,12 @@ func (b *bench) run(ctx context.Context) (err error) {
 				return fmt.Errorf("%s: %w", t.label, err)
 			}
 			c1, _ := t.srv.cpu()
-			if g1 := t.srv.gcCycles(); g0 < 0 || g1 < 0 || t.gcs < 0 {
-				t.gcs = -1
+			if g1, ok := t.srv.gcTrace(); gcKnown && ok {
+				d := g1.minus(g0)
+				t.gc.cycles += d.cycles
+				t.gc.cpu += d.cpu
 			} else {
-				t.gcs += g1 - g0
+				t.gcLost = true
 			}
 			t.hs += b.perRound - failed
 			t.failed += failed
@@ -409,6 +412,14 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 		}
 		return float64(t.cpu.Microseconds()) / float64(t.hs)
 	}
+	// gcUS is the collector's CPU per handshake by the runtime's account
+	// (gctrace), a part of us.
+	gcUS := func(t *target) float64 {
+		if t.hs == 0 {
+			return 0
+		}
+		return float64(t.gc.cpu.Microseconds()) / float64(t.hs)
+	}
 	fmt.Printf("\n%d rounds x %d full TLS 1.3 handshakes (X25519, ECDSA P-256) per target, %d connections at once\n\n",
 		b.rounds, b.perRound, b.conc)
 	// hotOf is the hot-64 target of the server of an all-names target.
@@ -432,8 +443,8 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 		}
 	}
 	w := os.Stdout
-	fmt.Fprintln(w, "| server | traffic | CPU µs/hs | × go-static | median × go-static | × 1 cert | × hot 64 | median × base | hs/s | failed | GC/1k hs | RSS MiB | start-up | rotation p50 |")
-	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintln(w, "| server | traffic | CPU µs/hs | × go-static | median × go-static | × 1 cert | × hot 64 | median × base | hs/s | failed | GC/1k hs | GC µs/hs | × go-static without GC | RSS MiB | start-up | rotation p50 |")
+	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	for _, t := range targets {
 		ratio := "-"
 		if one := onePer[t.srv.kind]; one != nil && one != t && t.srv.set.n > 1 && us(one) > 0 {
@@ -452,13 +463,17 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 		if o := baseOf[t]; o != nil {
 			vsBase = fmt.Sprintf("%.3f", medianRatio(t.perHS, o.perHS))
 		}
-		gcs := "-"
-		if t.gcs >= 0 && t.hs > 0 {
-			gcs = fmt.Sprintf("%.1f", float64(t.gcs)*1000/float64(t.hs))
+		gcs, gcCPU, noGC := "-", "-", "-"
+		if !t.gcLost && t.hs > 0 {
+			gcs = fmt.Sprintf("%.1f", float64(t.gc.cycles)*1000/float64(t.hs))
+			gcCPU = fmt.Sprintf("%.1f", gcUS(t))
+			if !base.gcLost {
+				noGC = fmt.Sprintf("%.3f", (us(t)-gcUS(t))/(us(base)-gcUS(base)))
+			}
 		}
-		fmt.Fprintf(w, "| %-24s | %-9s | %4.0f | %.3f | %.3f | %5s | %5s | %5s | %4.0f | %d | %4s | %3.0f | %.2f s | %s |\n",
+		fmt.Fprintf(w, "| %-24s | %-9s | %4.0f | %.3f | %.3f | %5s | %5s | %5s | %4.0f | %d | %4s | %4s | %5s | %3.0f | %.2f s | %s |\n",
 			t.srv.label, t.pattern, us(t), us(t)/us(base), medianRatio(t.perHS, base.perHS), ratio, hot, vsBase,
-			float64(t.hs)/t.wall.Seconds(), t.failed, gcs, float64(t.rss)/(1<<20), t.srv.startup.Seconds(), rotation)
+			float64(t.hs)/t.wall.Seconds(), t.failed, gcs, gcCPU, noGC, float64(t.rss)/(1<<20), t.srv.startup.Seconds(), rotation)
 	}
 	fmt.Println("\nmedian × go-static: the median over rounds of the ratio to go-static's figure in the same round,")
 	fmt.Println("which one round disturbed by other work on the machine moves less than the totals.")
@@ -474,6 +489,8 @@ func (b *bench) print(targets []*target, rot map[*server][]time.Duration) {
 	if b.baseline != "" {
 		fmt.Println("median × base: the same for certops against the -baseline binary, same set and traffic.")
 	}
+	fmt.Println("GC µs/hs: the collector's CPU per handshake as the Go runtime counts it (GODEBUG=gctrace=1: both")
+	fmt.Println("stop-the-world phases, assists, background and idle marking); × go-static without GC: the rest, as a ratio.")
 	fmt.Println("\nrotation: certops = rewrite one entity file, HAProxy = runtime API set/commit ssl cert,")
 	fmt.Println("nginx = write the files and reload; each timed until a handshake serves the new leaf.")
 	for _, s := range b.servers {

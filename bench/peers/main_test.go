@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestMedianInterval checks the order statistics the interval takes for
 // the numbers of rounds peers.sh runs (coverage from the binomial
@@ -29,5 +32,28 @@ func TestMedianInterval(t *testing.T) {
 		if ok != tt.ok || lo != tt.lo || hi != tt.hi {
 			t.Errorf("medianInterval(1..%d) = %v, %v, %v; want %v, %v, %v", tt.n, lo, hi, ok, tt.lo, tt.hi, tt.ok)
 		}
+	}
+}
+
+// TestParseGCTrace reads gctrace lines as the runtime package documents
+// them, among other lines of a server's log.
+func TestParseGCTrace(t *testing.T) {
+	log := `{"level":"INFO","msg":"gateway listening"}
+gc 1 @0.012s 2%: 0.010+1.2+0.020 ms clock, 0.040+0.30/2.1/4.0+0.080 ms cpu, 4->4->1 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P
+gc 2 @0.530s 1%: 0.015+2.0+0.010 ms clock, 0.030+0/1.5/0.50+0.020 ms cpu, 33->34->26 MB, 58 MB goal, 0 MB stacks, 0 MB globals, 2 P
+gc 3 @0.900s 1%: 0.015+2.0+0.010 ms clock, 0.030+0/1.5/0.50+0.020 ms cpu, 33->34->26 MB, 58 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)
+scvg: not a cycle
+`
+	got := parseGCTrace(log)
+	// 0.04+0.3+2.1+4.0+0.08 = 6.52, and 0.03+0+1.5+0.5+0.02 = 2.05 twice.
+	want := gcTotals{cycles: 3, cpu: 10620 * time.Microsecond}
+	if got.cycles != want.cycles || (got.cpu-want.cpu).Abs() > time.Microsecond {
+		t.Errorf("parseGCTrace = %+v; want %+v", got, want)
+	}
+	if g := parseGCTrace("gc 9 @1s 0%: no cpu figures\n"); g.cycles != 9 || g.cpu != 0 {
+		t.Errorf("a line without CPU figures: %+v", g)
+	}
+	if d := want.minus(gcTotals{cycles: 1, cpu: 6520 * time.Microsecond}); d.cycles != 2 || d.cpu != 4100*time.Microsecond {
+		t.Errorf("minus = %+v", d)
 	}
 }

@@ -390,32 +390,76 @@ func serveStatic(addr, certFile, keyFile string) error {
 }
 
 // gctrace makes a Go server print one line per GC cycle to its log, which
-// gcCycles counts: it costs the server one short write per cycle, where
+// gcTrace reads: it costs the server one short write per cycle, where
 // asking it over HTTP would cost a request (certops' metrics with 10,000
 // entities are a large page).
 const gctrace = "GODEBUG=gctrace=1"
 
-// gcCycles returns the number of the last GC cycle the server logged, or
-// -1 for a server that logs none (not a Go server).
-func (s *server) gcCycles() int64 {
+// gcTotals is what a Go server's gctrace lines say of its collections
+// up to the last one logged.
+type gcTotals struct {
+	cycles int64 // the number of the last cycle
+	// cpu is the CPU time the cycles took by the runtime's own account:
+	// both stop-the-world phases and the marking by allocating goroutines
+	// (assists) and by the background and idle workers.
+	cpu time.Duration
+}
+
+func (g gcTotals) minus(o gcTotals) gcTotals {
+	return gcTotals{cycles: g.cycles - o.cycles, cpu: g.cpu - o.cpu}
+}
+
+// gcTrace returns what the server's log says of its collections so far,
+// and false for a server that logs none (not a Go server).
+func (s *server) gcTrace() (gcTotals, bool) {
 	if s.kind != "certops" && s.kind != "certops-base" && s.kind != "go-static" {
-		return -1
+		return gcTotals{}, false
 	}
 	data, err := os.ReadFile(filepath.Join(s.dir, "log"))
 	if err != nil {
-		return -1
+		return gcTotals{}, false
 	}
-	// gctrace lines read "gc 12 @3.4s 1%: ..." (runtime package docs).
-	var last int64
-	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, "gc "); ok {
-			num, _, _ := strings.Cut(rest, " ")
-			if n, err := strconv.ParseInt(num, 10, 64); err == nil {
-				last = n
+	return parseGCTrace(string(data)), true
+}
+
+// parseGCTrace adds up the gctrace lines of log. They read (runtime
+// package docs)
+//
+//	gc 12 @3.4s 1%: 0.02+1.5+0.01 ms clock, 0.05+0.3/2.1/4.0+0.03 ms cpu, 30->31->26 MB, ...
+//
+// where the CPU figures are sweep termination, then assist, background
+// and idle marking, then mark termination. Other lines are skipped.
+func parseGCTrace(log string) gcTotals {
+	var g gcTotals
+	for line := range strings.Lines(log) {
+		rest, ok := strings.CutPrefix(line, "gc ")
+		if !ok {
+			continue
+		}
+		num, rest, _ := strings.Cut(rest, " ")
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil {
+			continue
+		}
+		g.cycles = n
+		before, _, ok := strings.Cut(rest, " ms cpu")
+		if !ok {
+			continue
+		}
+		fields := before[strings.LastIndexByte(before, ' ')+1:]
+		ms := 0.0
+		for part := range strings.SplitSeq(fields, "+") {
+			for f := range strings.SplitSeq(part, "/") {
+				v, err := strconv.ParseFloat(f, 64)
+				if err != nil {
+					continue
+				}
+				ms += v
 			}
 		}
+		g.cpu += time.Duration(ms * float64(time.Millisecond))
 	}
-	return last
+	return g
 }
 
 // settle waits until the server has spent less than 20 ms of CPU in a
