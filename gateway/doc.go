@@ -50,9 +50,9 @@
 // miss costs little: an ECDSA or Ed25519 entity with one chain is rebuilt
 // by copying bytes into one allocation (keys are stored raw, leaves are
 // not parsed), an RSA one parses its key. snapshot.go and key.go have
-// the details; the README section "Gateway" the figures. For the same
-// reason the caller should not keep the Config it applied, and need not
-// keep the keys of chains the gateway serves (see Entity.Chains).
+// the details; docs/performance.md, section "Gateway", the figures. For
+// the same reason the caller should not keep the Config it applied, and
+// need not keep the keys of chains the gateway serves (see Entity.Chains).
 //
 // # Observability
 //

@@ -38,7 +38,7 @@ import (
 // static certificate although the lookup itself costs ~40 ns. With the
 // compact layout the live heap is mostly noscan bytes, and a handshake
 // costs the same CPU with 100,000 entities as with one certificate (see
-// the README section "Gateway" for the figures and the command).
+// docs/performance.md, section "Gateway", for the figures and the command).
 //
 // The parsed form a handshake needs (tls.Certificate with key and Leaf, a
 // per-entity tls.Config) is an [entry], built on first use from the arena
