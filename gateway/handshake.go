@@ -189,6 +189,11 @@ func (c *trackedConn) handshakeDeadline(t time.Time, read bool) time.Time {
 		}
 		return t
 	}
+	if read {
+		// net/http's deadline before the handshake, in the goroutine
+		// that will do it, and the first call it makes to us there.
+		growStack(0)
+	}
 	if limit := time.Now().Add(c.ln.srv.handshakeTimeout); limit.Before(t) {
 		return limit
 	}
