@@ -18,9 +18,9 @@ import (
 // marked every 4.5 MiB of allocation, about every 110 handshakes, which
 // cost the daemon 70-200 µs of GC CPU per handshake against 13-44 for a
 // plain crypto/tls server whose live heap is below 1 MiB
-// (docs/performance.md, "Against HAProxy and nginx"). A 36 MiB goal leaves one entity's daemon
-// 32 MiB of allocation between collections, about ten times fewer of
-// them. It is a floor, not a headroom above the live heap: a live heap
+// (docs/performance.md, "Against HAProxy and nginx"). A 36 MiB goal
+// leaves one entity's daemon 32 MiB of allocation between collections,
+// about ten times fewer of them. It is a floor, not a headroom above the live heap: a live heap
 // above 18 MiB already gets a larger goal from GOGC=100, so a large
 // configuration keeps the runtime's default pacing and memory (10,000
 // entities, about 27 MiB live: a fixed 32 MiB of headroom raised their
@@ -42,8 +42,8 @@ func servingHeadroom(live uint64) uint64 {
 // half as often. 128 MiB collected less often still but started slower
 // on the Intel VM of docs/performance.md (e2e ColdStart of 10,000: 6.3,
 // 6.9 and 3.6 s to ready against 3.9, 3.1 and 2.6 s at 64 MiB, peak RSS
-// about 225 MiB against 160): faulting fresh pages in cost more than the fewer
-// collections saved. The peak is paid during the start only: the
+// about 225 MiB against 160): faulting fresh pages in cost more than the
+// fewer collections saved. The peak is paid during the start only: the
 // reconciler gives the free heap back to the OS once the first revision
 // is served (debug.FreeOSMemory), and the headroom drops to
 // servingHeadroom at that collection.
