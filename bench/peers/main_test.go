@@ -35,6 +35,25 @@ func TestMedianInterval(t *testing.T) {
 	}
 }
 
+// TestVerdict reads intervals against a bound, at and across its edges.
+func TestVerdict(t *testing.T) {
+	for _, tt := range []struct {
+		lo, hi float64
+		want   string
+	}{
+		{0.990, 1.020, "met"},
+		{0.990, 1.030, "met"}, // at the bound is within it
+		{1.028, 1.063, "undecided"},
+		{1.030, 1.063, "undecided"},
+		{1.031, 1.063, "missed"},
+		{0.994, 1.066, "undecided"},
+	} {
+		if got := verdict(tt.lo, tt.hi, 1.03); got != tt.want {
+			t.Errorf("verdict(%.3f, %.3f, 1.03) = %s, want %s", tt.lo, tt.hi, got, tt.want)
+		}
+	}
+}
+
 // TestParseGCTrace reads gctrace lines as the runtime package documents
 // them, among other lines of a server's log.
 func TestParseGCTrace(t *testing.T) {
