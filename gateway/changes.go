@@ -164,7 +164,7 @@ func changeSnapshot(srv *Server, prev *snapshot, changed []Entity, removed []str
 	next.cache = next.newCache()
 	for k := range prev.cache {
 		if e := prev.cache[k].Load(); e != nil && !touchedSlots[e.index] {
-			next.slot(e.index).Store(e)
+			next.put(e)
 		}
 	}
 	if next.stale > next.arena.size/2 {

@@ -236,7 +236,7 @@ func TestApplyChangesShares(t *testing.T) {
 	}
 	conn.Close()
 	prev := s.snap.Load()
-	cachedBefore := prev.slot(prev.indexOf("e0001")).Load()
+	cachedBefore := prev.cached(prev.indexOf("e0001"))
 	rotated := p.entity(t, "e1999", "e1999.example.com")
 	if err := s.ApplyChanges([]Entity{rotated}, nil); err != nil {
 		t.Fatal(err)
@@ -256,7 +256,7 @@ func TestApplyChangesShares(t *testing.T) {
 			t.Errorf("arena chunk %d copied", k)
 		}
 	}
-	if e := next.slot(next.indexOf("e0001")).Load(); e == nil || e != cachedBefore {
+	if e := next.cached(next.indexOf("e0001")); e == nil || e != cachedBefore {
 		t.Errorf("the parsed entry of an unchanged entity was not kept")
 	}
 	conn, err = handshake(addr, p.clientConfig("e1999.example.com"))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -29,6 +30,17 @@ type entry struct {
 	// certificate policy (see wrapSession).
 	ticketTag []byte
 	config    *tls.Config // returned by GetConfigForClient
+	// used is set by a cache hit and cleared by an eviction that spared
+	// the entry (snapshot.put): the cache's second chance.
+	used atomic.Bool
+}
+
+// use marks e used, writing only when it was not: hits on a hot entry
+// from every core would otherwise write its cache line each time.
+func (e *entry) use() {
+	if !e.used.Load() {
+		e.used.Store(true)
+	}
 }
 
 // entryAlloc is an entry with what most entries need, in one allocation:

@@ -211,12 +211,7 @@ func TestApplyCarriesParsedKeys(t *testing.T) {
 	}
 	first := s.snap.Load()
 	cached := func(snap *snapshot, name string) *entry {
-		i := snap.indexOf(name)
-		e := snap.slot(i).Load()
-		if e == nil || e.index != i {
-			return nil
-		}
-		return e
+		return snap.cached(snap.indexOf(name))
 	}
 	oldA, oldC := cached(first, "a"), cached(first, "c")
 	if oldA == nil || cached(first, "b") == nil || oldC == nil {
