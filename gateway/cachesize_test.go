@@ -201,7 +201,7 @@ func TestCacheBudget(t *testing.T) {
 // drawn at random (seeded) from all entities. A visit that misses builds
 // the entry (ns/visit; the key's first signature is not part of it).
 //
-//	go test ./gateway/ -run '^$' -bench CacheHotSet -benchtime 20x
+//	go test ./gateway/ -run '^$' -bench CacheHotSet -benchtime 30x
 func BenchmarkCacheHotSet(b *testing.B) {
 	for _, kt := range []fixtures.KeyType{fixtures.ECDSA, fixtures.RSA} {
 		s := New(Options{})
