@@ -268,7 +268,7 @@ func (b *builder) pool(p *x509.CertPool) int32 {
 // same slot evict each other on every visit: with the default budget, hot
 // sets of an eighth to a half of the slots missed 6-28% of their visits
 // (ECDSA), and RSA ones, whose miss parses a key (~150 µs), 12-31%; with
-// two ways, none up to a quarter of the slots, and 3.5-5.7% at a half
+// two ways, none up to a quarter of the slots, and 3-6% at a half
 // (BenchmarkCacheHotSet). An entity's entry evicts another only when both
 // of its ways are taken and neither occupant can move to its own other
 // way; then the one not used since the last eviction there goes (a clock's
@@ -312,21 +312,12 @@ func (s *snapshot) put(e *entry) {
 	switch {
 	case ea == nil || ea.index == e.index:
 		a.Store(e)
-		return
 	case eb == nil || eb.index == e.index:
 		b.Store(e)
-		return
-	}
-	for _, w := range [2]struct {
-		slot *atomic.Pointer[entry]
-		e    *entry
-	}{{a, ea}, {b, eb}} {
-		if to := s.otherWay(w.e.index, w.slot); to != nil && to.Load() == nil && to.CompareAndSwap(nil, w.e) {
-			w.slot.Store(e)
-			return
-		}
-	}
-	switch {
+	case s.moveAway(ea, a):
+		a.Store(e)
+	case s.moveAway(eb, b):
+		b.Store(e)
 	case !ea.used.Load():
 		a.Store(e)
 	case !eb.used.Load():
@@ -338,19 +329,15 @@ func (s *snapshot) put(e *entry) {
 	}
 }
 
-// otherWay returns the way of entity i that is not slot, or nil when both
-// ways are slot.
-func (s *snapshot) otherWay(i int32, slot *atomic.Pointer[entry]) *atomic.Pointer[entry] {
-	a, b := s.ways(i)
-	switch slot {
-	case a:
-		if b != a {
-			return b
-		}
-	case b:
-		return a
+// moveAway stores o, the entry in slot, in its other way if that one is
+// empty, and reports whether it did: slot may then take another entry.
+func (s *snapshot) moveAway(o *entry, slot *atomic.Pointer[entry]) bool {
+	a, b := s.ways(o.index)
+	to := a
+	if slot == a {
+		to = b
 	}
-	return nil
+	return to != slot && to.CompareAndSwap(nil, o)
 }
 
 // Estimated heap of an entry (measured on Go 1.26 for an ECDSA P-256 and
