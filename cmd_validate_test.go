@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -171,5 +173,53 @@ func TestValidateRelativePaths(t *testing.T) {
 	_, stdout, _ = runValidate(t, "--format", "github")
 	if !strings.Contains(stdout, "::error file=bad/swap.yaml,line=4,col=7::") {
 		t.Errorf("validate in the repository: stdout:\n%s\nwant paths relative to it", stdout)
+	}
+}
+
+// TestValidateOpenSSLCerts validates entities whose certificates openssl
+// made, with the key identifiers it writes, one leaf shared by two
+// entities: zlint finds nothing in such a leaf, and its empty result,
+// read again from the cache for the second entity, panicked.
+func TestValidateOpenSSLCerts(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skipf("openssl not installed: %v", err)
+	}
+	dir := t.TempDir()
+	openssl := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("openssl", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+		"-out", "ca.roots.pem", "-days", "365", "-subj", "/CN=openssl test CA",
+		"-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+	openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key",
+		"-out", "leaf.csr", "-subj", "/CN=shop.example.com")
+	if err := os.WriteFile(filepath.Join(dir, "leaf.ext"), []byte("subjectAltName=DNS:shop.example.com,DNS:api.example.com\n"+
+		"keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"+
+		"subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\nbasicConstraints=critical,CA:FALSE\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.roots.pem", "-CAkey", "ca.key", "-CAcreateserial",
+		"-out", "leaf.crt", "-days", "90", "-extfile", "leaf.ext")
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	leaf := &fixtures.Leaf{ChainPEM: read("leaf.crt"), KeyPEM: read("leaf.key")}
+	repo := fixtures.WriteFiles(t, map[string]string{
+		"shop.yaml":    fixtures.EntityYAML(fixtures.Entity{Name: "shop", SNIs: []string{"shop.example.com"}, Chains: []*fixtures.Leaf{leaf}}),
+		"api.yaml":     fixtures.EntityYAML(fixtures.Entity{Name: "api", SNIs: []string{"api.example.com"}, Chains: []*fixtures.Leaf{leaf}}),
+		"ca.roots.pem": string(read("ca.roots.pem")),
+	})
+	code, out, errOut := runValidate(t, repo)
+	if code != 0 || !strings.Contains(out, "valid: 2 entities in 2 files") {
+		t.Errorf("validate of openssl-made certificates: exit %d, want 0\n%s%s", code, out, errOut)
 	}
 }

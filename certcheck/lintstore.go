@@ -107,6 +107,33 @@ func OpenLintStore(path string) (*LintStore, error) {
 	return s, nil
 }
 
+// pending copies what Save writes from the process cache: every entry
+// when the file is to be written anew (rewrite), else those stored since
+// the last Save; with the cache's epoch and count of entries stored.
+// s.mu is held.
+func (s *LintStore) pending() (todo []parsedLine, rewrite bool, epoch, total int) {
+	today := utcDay(time.Now())
+	lints.mu.Lock()
+	defer lints.mu.Unlock()
+	epoch, total = lints.epoch, lints.stored()
+	keys, kept := lints.since(s.saved)
+	rewrite = s.rewrite || epoch != s.epoch || !kept // !kept: another store trimmed them
+	if rewrite {
+		todo = make([]parsedLine, 0, len(lints.m))
+		for k := range lints.m {
+			if e, _ := lints.entry(k); !k.public || e.day == today {
+				todo = append(todo, parsedLine{k, e})
+			}
+		}
+		return todo, rewrite, epoch, total
+	}
+	for _, k := range keys {
+		e, _ := lints.entry(k)
+		todo = append(todo, parsedLine{k, e})
+	}
+	return todo, rewrite, epoch, total
+}
+
 // Save writes to the file the results of the leaves linted since the
 // last Save (or since OpenLintStore), appending them, or writing the file
 // anew when it must be (atomically: a temporary file renamed over it).
@@ -120,26 +147,7 @@ func (s *LintStore) Save() error {
 	defer s.mu.Unlock()
 	// The entries are copied under the cache's lock and encoded after
 	// it, so that validation is not held up meanwhile.
-	var todo []parsedLine
-	today := utcDay(time.Now())
-	lints.mu.Lock()
-	epoch, total := lints.epoch, lints.stored()
-	keys, kept := lints.since(s.saved)
-	rewrite := s.rewrite || epoch != s.epoch || !kept // !kept: another store trimmed them
-	if rewrite {
-		todo = make([]parsedLine, 0, len(lints.m))
-		for k := range lints.m {
-			if e, _ := lints.entry(k); !k.public || e.day == today {
-				todo = append(todo, parsedLine{k, e})
-			}
-		}
-	} else {
-		for _, k := range keys {
-			e, _ := lints.entry(k)
-			todo = append(todo, parsedLine{k, e})
-		}
-	}
-	lints.mu.Unlock()
+	todo, rewrite, epoch, total := s.pending()
 	if !rewrite && len(todo) == 0 {
 		return nil
 	}

@@ -239,3 +239,52 @@ func TestLintStoreFindings(t *testing.T) {
 		}
 	}
 }
+
+// TestLintCleanLeaf: a leaf zlint finds nothing in (one with a subject
+// key identifier, as openssl and public CAs issue them) is cached, read
+// back, saved and loaded again like any other, including when it is the
+// first leaf the process lints. Before, its empty result read a table
+// that only a leaf with findings made: validate panicked, and the daemon's
+// Save held the cache's lock forever.
+func TestLintCleanLeaf(t *testing.T) {
+	t.Cleanup(lints.reset)
+	p := newPKI(t)
+	leaf := p.inter.Leaf(t, fixtures.LeafOptions{DNSNames: []string{"clean.example.com"}, KeyID: true})
+	chain := []Chain{{Field: "cert", Certs: certs(leaf.Cert, p.inter.Cert)}}
+	c := New(Options{Public: x509.NewCertPool(), Private: []*x509.Certificate{p.root.Cert}})
+	path := filepath.Join(t.TempDir(), "zlint-results")
+
+	lints.reset()
+	s, err := OpenLintStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := lintLeaf(leaf.Cert, false); err != nil || len(res) != 0 {
+		t.Fatalf("zlint on a leaf with a key identifier = %v, %v; want no finding", res, err)
+	}
+	for range 2 { // linted, then from the cache
+		if f := c.Entity(Entity{Name: "clean", Chains: chain}); len(f) != 0 {
+			t.Fatalf("findings of a clean leaf = %v, want none", f)
+		}
+	}
+	if !cached(t, leaf.Cert, false) {
+		t.Fatal("the clean leaf's result is not cached")
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Save() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Save did not return")
+	}
+	lints.reset()
+	if _, err := OpenLintStore(path); err != nil {
+		t.Fatal(err)
+	}
+	if !cached(t, leaf.Cert, false) {
+		t.Error("the clean leaf's result was not read back from the store")
+	}
+}

@@ -184,7 +184,11 @@ func (c *lintCache) entry(k lintKey) (lintEntry, bool) {
 	if !ok {
 		return lintEntry{}, false
 	}
-	return lintEntry{day: int64(h.day), res: c.results[h.res]}, true
+	e := lintEntry{day: int64(h.day)}
+	if h.res != 0 { // 0 is no result, and results is nil until a leaf has one
+		e.res = c.results[h.res]
+	}
+	return e, true
 }
 
 func (c *lintCache) put(k lintKey, res []lintResult, now time.Time) {
