@@ -82,7 +82,9 @@ func openFleetFlags(nf natsFlags, name string) (*fleet.Conn, *fleet.Fleet, error
 	if name == "" {
 		return nil, nil, errors.New("--fleet is required")
 	}
-	conn, err := fleet.Connect(nf.connOptions(nil, "certops fleet"))
+	o := nf.connOptions(nil, "certops fleet")
+	o.Once = true // a command that reads the bus and exits: say at once why NATS does not answer
+	conn, err := fleet.Connect(o)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -92,6 +94,15 @@ func openFleetFlags(nf natsFlags, name string) (*fleet.Conn, *fleet.Fleet, error
 		return nil, nil, err
 	}
 	return conn, f, nil
+}
+
+// fleetError names fleet name in err, unless package fleet's error does
+// already.
+func fleetError(name string, err error) error {
+	if strings.HasPrefix(err.Error(), "fleet "+name+": ") {
+		return err
+	}
+	return fmt.Errorf("fleet %s: %w", name, err)
 }
 
 func newFleetStatusCmd() *cobra.Command {
@@ -115,7 +126,7 @@ func newFleetStatusCmd() *cobra.Command {
 			defer cancel()
 			st, err := f.Status(ctx)
 			if err != nil {
-				return fmt.Errorf("fleet %s: %w", name, err)
+				return fleetError(name, err)
 			}
 			if format == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -205,13 +216,13 @@ deployment pipeline runs after merging.`,
 				}
 				return exitError{code: 1}
 			default:
-				return fmt.Errorf("fleet %s: %w", name, err)
+				return fleetError(name, err)
 			}
 		},
 	}
 	addNATSFlags(cmd.Flags(), &nf, true)
 	cmd.Flags().StringVar(&name, "fleet", "", "fleet name")
-	cmd.Flags().StringVar(&revision, "revision", "", "commit id, or a unique prefix of one (4 characters at least)")
+	cmd.Flags().StringVar(&revision, "revision", "", "commit id, or a unique prefix of one (4 characters at least); a folder's revision by its digest, with or without dir:")
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long")
 	cmd.Flags().IntVar(&minNodes, "min", 0, "nodes that must serve it (default: every live node)")
 	return cmd

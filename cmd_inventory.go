@@ -184,7 +184,7 @@ func fleetInventory(ctx context.Context, stderr io.Writer, nf natsFlags, name st
 		return nil, nil, fmt.Errorf("fleet %s: no answer from NATS within %s (--timeout): %w", name, timeout, err)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("fleet %s: %w", name, err)
+		return nil, nil, fleetError(name, err)
 	}
 	if !inv.Verified {
 		fmt.Fprintf(stderr, "certops: fleet %s: the manifest's signature was not checked (give --trusted-key)\n", name)

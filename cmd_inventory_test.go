@@ -82,7 +82,7 @@ func TestInventoryCommand(t *testing.T) {
 	}{
 		{[]string{"--format", "xml"}, "--format"},
 		{[]string{"--forecast", "0w"}, "--forecast"},
-		{[]string{"--fleet", "prod", "--nats", "nats://127.0.0.1:1", "--timeout", "100ms"}, "no answer from NATS"},
+		{[]string{"--fleet", "prod", "--nats", "nats://127.0.0.1:1", "--timeout", "100ms"}, "nats://127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused"},
 		{[]string{"--live", srv.URL, repo.Work}, "not both"},
 		{[]string{"--roots", "/nonexistent.pem"}, "--roots"},
 	} {

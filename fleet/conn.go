@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,6 +30,11 @@ type ConnOptions struct {
 	Name string
 	// Logger receives disconnects and reconnects; nil discards them.
 	Logger *slog.Logger
+	// Once makes Connect fail when no server answers now, with why, as
+	// the nats CLI does: for a command that reads the bus and exits. A
+	// node or publisher leaves it false and keeps trying in the
+	// background.
+	Once bool
 }
 
 // Environment variables of the nats CLI that ConnOptionsFromEnv reads.
@@ -127,8 +134,9 @@ type Conn struct {
 	nc *nats.Conn
 }
 
-// Connect connects to the servers of o. It returns at once when no server
-// answers yet; the connection keeps trying in the background.
+// Connect connects to the servers of o. Unless o.Once, it returns at once
+// when no server answers yet, and the connection keeps trying in the
+// background.
 func Connect(o ConnOptions) (*Conn, error) {
 	if len(o.URLs) == 0 {
 		return nil, errors.New("nats: no server URL (--nats or NATS_URL)")
@@ -140,7 +148,7 @@ func Connect(o ConnOptions) (*Conn, error) {
 	opts := []nats.Option{
 		nats.Name(o.Name),
 		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
+		nats.RetryOnFailedConnect(!o.Once),
 		nats.ReconnectWait(500 * time.Millisecond),
 		nats.ReconnectJitter(250*time.Millisecond, time.Second),
 		nats.Timeout(5 * time.Second),
@@ -173,11 +181,60 @@ func Connect(o ConnOptions) (*Conn, error) {
 		}
 		opts = append(opts, nats.ClientCert(o.Cert, o.Key))
 	}
+	var dial *failedDial
+	if o.Once {
+		dial = &failedDial{d: net.Dialer{Timeout: 5 * time.Second}}
+		opts = append(opts, nats.SetCustomDialer(dial))
+	}
 	nc, err := nats.Connect(strings.Join(o.URLs, ","), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("nats: connect: %w", err)
+		if cause := dial.last(); cause != nil && errors.Is(err, nats.ErrNoServers) {
+			err = cause // nats.go only says that no server answered
+		}
+		return nil, fmt.Errorf("nats: connect to %s: %w", redactURLs(o.URLs), err)
 	}
 	return &Conn{nc: nc}, nil
+}
+
+// redactURLs lists urls with their passwords hidden.
+func redactURLs(urls []string) string {
+	out := make([]string, len(urls))
+	for i, s := range urls {
+		out[i] = s
+		if u, err := url.Parse(s); err == nil && u.User != nil {
+			out[i] = u.Redacted()
+		} else if at := strings.LastIndex(s, "@"); at >= 0 {
+			out[i] = "xxxxx" + s[at:] // not a URL that names its user: hide what may be one
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// failedDial dials as nats.go does and keeps the last dial's error: why
+// a one-shot connection found no server.
+type failedDial struct {
+	d   net.Dialer
+	mu  sync.Mutex
+	err error
+}
+
+func (f *failedDial) Dial(network, address string) (net.Conn, error) {
+	c, err := f.d.Dial(network, address)
+	if err != nil {
+		f.mu.Lock()
+		f.err = err
+		f.mu.Unlock()
+	}
+	return c, err
+}
+
+func (f *failedDial) last() error {
+	if f == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 // Connected reports whether the connection currently has a server.
