@@ -207,7 +207,9 @@ func (f *Fleet) records(ctx context.Context) ([]Record, error) {
 // WaitOptions say what Wait waits for.
 type WaitOptions struct {
 	// Revision is a Git commit id or a unique prefix of one (4 characters
-	// at least), or a full revision of another kind of source.
+	// at least). The revision of another kind of source (a folder's
+	// "dir:" and digest) matches with its kind or without it, by the
+	// same prefix rule.
 	Revision string
 	// Min is how many nodes must serve it; 0 means every live node (and
 	// at least one).
@@ -296,7 +298,7 @@ func evaluate(st *Status, past []Head, opts WaitOptions) (*WaitResult, error) {
 	// and the records.
 	match := map[string]uint64{}
 	note := func(rev string, seq uint64) {
-		if rev == "" || seq == 0 || !strings.HasPrefix(rev, opts.Revision) {
+		if rev == "" || seq == 0 || !revisionHasPrefix(rev, opts.Revision) {
 			return
 		}
 		if s, ok := match[rev]; !ok || seq < s {
@@ -329,15 +331,27 @@ func evaluate(st *Status, past []Head, opts WaitOptions) (*WaitResult, error) {
 // mentions reports whether head or a record has a revision starting with
 // prefix.
 func mentions(st *Status, prefix string) bool {
-	if strings.HasPrefix(st.Head.Revision, prefix) {
+	if revisionHasPrefix(st.Head.Revision, prefix) {
 		return true
 	}
 	for _, n := range st.Nodes {
-		if strings.HasPrefix(n.Revision, prefix) {
+		if revisionHasPrefix(n.Revision, prefix) {
 			return true
 		}
 	}
 	return false
+}
+
+// revisionHasPrefix reports whether rev starts with prefix, or, for the
+// revision of a source other than Git ("dir:" and a digest), whether
+// the digest does: certops status and the logs show a folder's revision
+// whole, a user may give its digest alone.
+func revisionHasPrefix(rev, prefix string) bool {
+	if strings.HasPrefix(rev, prefix) {
+		return true
+	}
+	_, digest, ok := strings.Cut(rev, ":")
+	return ok && !strings.Contains(prefix, ":") && strings.HasPrefix(digest, prefix)
 }
 
 // history returns the manifests head kept (headHistory), oldest first.

@@ -297,3 +297,35 @@ func TestHeadConverged(t *testing.T) {
 		t.Error("nothing published: Converged = true, want false")
 	}
 }
+
+// TestWaitRevisionPrefix: a folder's revision is waited for by its digest
+// too, with or without its kind, and a Git commit id by its prefix.
+func TestWaitRevisionPrefix(t *testing.T) {
+	st := &Status{
+		Head:  Head{Revision: "dir:4247c124e512", Sequence: 3},
+		Nodes: []Record{{Node: "edge-1", Revision: "dir:4247c124e512", Sequence: 3, Verified: true}},
+	}
+	for _, tc := range []struct {
+		prefix string
+		want   bool
+	}{
+		{"dir:4247c124e512", true},
+		{"dir:4247", true},
+		{"4247c124e512", true},
+		{"4247", true},
+		{"dir:", true},
+		{"fs:4247", false},
+		{"c124", false},
+	} {
+		res, err := evaluate(st, nil, WaitOptions{Revision: tc.prefix})
+		if err != nil {
+			t.Fatalf("%q: %v", tc.prefix, err)
+		}
+		if got := len(res.Done) == 1 && res.Revision == "dir:4247c124e512"; got != tc.want {
+			t.Errorf("waiting for %q: done %v (revision %q), want %v", tc.prefix, got, res.Revision, tc.want)
+		}
+		if got := mentions(st, tc.prefix); got != tc.want {
+			t.Errorf("mentions(%q) = %v, want %v", tc.prefix, got, tc.want)
+		}
+	}
+}
