@@ -112,6 +112,11 @@ certificate's lifetime once its next issuance is capped.`,
 					dir = args[0]
 				}
 				from = dir
+				if fi, err := os.Stat(dir); err != nil {
+					return err
+				} else if !fi.IsDir() {
+					return fmt.Errorf("%s is not a folder", dir)
+				}
 				fsys := os.DirFS(dir)
 				pinned, err := certcheck.PinnedRoots(fsys, ".")
 				if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,8 @@ func TestInventoryCommand(t *testing.T) {
 		{[]string{"--fleet", "prod", "--nats", "nats://127.0.0.1:1", "--timeout", "100ms"}, "nats://127.0.0.1:1: dial tcp 127.0.0.1:1: connect: connection refused"},
 		{[]string{"--live", srv.URL, repo.Work}, "not both"},
 		{[]string{"--roots", "/nonexistent.pem"}, "--roots"},
+		{[]string{"/nonexistent-repo"}, "stat /nonexistent-repo: no such file or directory"},
+		{[]string{filepath.Join(repo.Work, "shop.yaml")}, "shop.yaml is not a folder"},
 	} {
 		code, _, stderr := runCLI(t, keys, append([]string{"inventory"}, tt.args...)...)
 		if code != 1 || !strings.Contains(stderr, tt.want) {

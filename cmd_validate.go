@@ -39,6 +39,12 @@ Every problem is reported as file:line:col: field: message. The exit status is
 count). --format github prints GitHub Actions annotations.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// What decides the verdict comes from the environment as for
+			// run, so that a CI job set up like the daemon checks what it
+			// would serve.
+			if err := bindEnv(cmd, "secret-managers", "roots", "warn-within"); err != nil {
+				return err
+			}
 			f, err := schema.ParseFormat(format)
 			if err != nil {
 				return fmt.Errorf("--format: %w", err)

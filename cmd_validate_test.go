@@ -223,3 +223,30 @@ func TestValidateOpenSSLCerts(t *testing.T) {
 		t.Errorf("validate of openssl-made certificates: exit %d, want 0\n%s%s", code, out, errOut)
 	}
 }
+
+// TestValidateEnvironment: validate reads the settings that decide its
+// verdict from CERTOPS_<FLAG> as run does, a flag winning, and refuses
+// wrong log flags though it does not log.
+func TestValidateEnvironment(t *testing.T) {
+	dir, _ := validateRepo(t)
+	t.Setenv("CERTOPS_WARN_WITHIN", "bogus")
+	if code, _, errOut := runValidate(t, dir); code != 1 || !strings.Contains(errOut, "CERTOPS_WARN_WITHIN") {
+		t.Errorf("validate with CERTOPS_WARN_WITHIN=bogus: exit %d, stderr %q; want 1 and the variable named", code, errOut)
+	}
+	// 100 days: every leaf of the repository (90 days) expires within it.
+	t.Setenv("CERTOPS_WARN_WITHIN", "2400h")
+	if _, out, _ := runValidate(t, "--verbose", dir); !strings.Contains(out, "expires") {
+		t.Errorf("validate with CERTOPS_WARN_WITHIN=2400h gave no expiry warning:\n%s", out)
+	}
+	if _, out, _ := runValidate(t, "--warn-within", "1h", dir); strings.Contains(out, "expires") {
+		t.Errorf("--warn-within 1h did not win over CERTOPS_WARN_WITHIN:\n%s", out)
+	}
+	t.Setenv("CERTOPS_WARN_WITHIN", "")
+	os.Unsetenv("CERTOPS_WARN_WITHIN")
+	for _, args := range [][]string{{"--log-level", "loud", "validate", dir}, {"--log-format", "xml", "validate", dir}} {
+		var stdout, stderr bytes.Buffer
+		if code := execute(t.Context(), args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), args[0]) {
+			t.Errorf("certops %q: exit %d, stderr %q; want 1 and %s named", args, code, stderr.String(), args[0])
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -67,6 +68,12 @@ repository of SSL entity files, validates them against CUE schemas, and applies
 every valid revision to an in-process TLS gateway without a restart.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// The log flags are refused when wrong on every command, not
+		// only on those that log.
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := newLogger(cmd, io.Discard)
+			return err
+		},
 	}
 	root.PersistentFlags().String("log-format", "auto", "log format: auto (text on a terminal, else JSON), text or json")
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn or error")
@@ -85,11 +92,11 @@ every valid revision to an in-process TLS gateway without a restart.`,
 
 // bindEnv sets every flag of cmd that was not given on the command line
 // from the environment variable CERTOPS_<FLAG> (dashes become underscores),
-// so a flag always wins over its variable.
-func bindEnv(cmd *cobra.Command) error {
+// so a flag always wins over its variable. With names, only those flags.
+func bindEnv(cmd *cobra.Command, names ...string) error {
 	var errs []error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if f.Changed {
+		if f.Changed || len(names) > 0 && !slices.Contains(names, f.Name) {
 			return
 		}
 		name := envName(f.Name)
