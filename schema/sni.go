@@ -20,6 +20,9 @@ import (
 // of at least two more labels. "*" alone, the default certificate, is kept.
 func NormalizeSNI(s string) (string, error) {
 	n, err := sni.Normalize(s)
+	if err == nil {
+		return n, checkALabels(n)
+	}
 	if !errors.Is(err, sni.ErrNotASCII) {
 		return n, err
 	}
@@ -32,6 +35,22 @@ func NormalizeSNI(s string) (string, error) {
 		a = "*." + a
 	}
 	return sni.Normalize(a)
+}
+
+// checkALabels refuses a label of name that starts like an A-label
+// ("xn--") but is not the punycode of any Unicode label: no client sends
+// such a name (RFC 5891 4.4). Labels that decode are kept as written,
+// whatever IDNA's rules on their characters: a client may send them.
+func checkALabels(name string) error {
+	for label := range strings.SplitSeq(name, ".") {
+		if !strings.HasPrefix(label, "xn--") {
+			continue
+		}
+		if u, err := idna.Punycode.ToUnicode(label); err != nil || u == "" {
+			return fmt.Errorf("label %q is not an A-label: xn-- must be followed by the punycode of a Unicode label", label)
+		}
+	}
+	return nil
 }
 
 // deriveName names an ADC item that has no id from its SNIs (DESIGN.md

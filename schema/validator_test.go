@@ -39,6 +39,11 @@ func TestNormalizeSNI(t *testing.T) {
 		{in: "a..example", wantErr: "empty label"},
 		{in: strings.Repeat("a", 64) + ".example", wantErr: "63"},
 		{in: "a\u200db.example", wantErr: "A-label"},
+		{in: "xn--bcher-kva.example", want: "xn--bcher-kva.example"},
+		{in: "*.XN--Bcher-kva.example", want: "*.xn--bcher-kva.example"},
+		{in: "xn--i-7iq.ws", want: "xn--i-7iq.ws"}, // decodes: kept, whatever IDNA says of its characters
+		{in: "xn--zz.acme.test", wantErr: `label "xn--zz" is not an A-label`},
+		{in: "shop.xn--.example", wantErr: "hyphen"},
 	}
 	for _, tt := range tests {
 		got, err := schema.NormalizeSNI(tt.in)
