@@ -34,7 +34,9 @@ func dropDuplicateKeys(x ast.Expr, path string, errs *ErrorList) {
 			p := joinPath(path, name)
 			pos := labelPos(f)
 			if at, dup := first[name]; dup {
-				errs.add(pos, p, "duplicate key (first at %s)", at)
+				// The same file: its line and column, which read alike
+				// whatever path the report shows the file by.
+				errs.add(pos, p, "duplicate key (first at line %d, column %d)", at.Line, at.Col)
 				continue
 			}
 			first[name] = pos
