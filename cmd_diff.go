@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -100,6 +101,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 		baseName, head string
 		invalid        []report.Invalid
 		findings       []certcheck.Finding
+		fileOf         = map[string]string{} // the head's file of each entity with findings
 	)
 	if f.live != "" {
 		dir := "."
@@ -175,6 +177,11 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 		if invalid == nil {
 			p = plan.Diff(sides[0], sides[1])
 			findings = plan.RenewalFindings(checker, sides[0], sides[1])
+			for _, e := range sides[1] {
+				if slices.ContainsFunc(findings, func(fd certcheck.Finding) bool { return fd.Entity == e.Name }) {
+					fileOf[e.Name] = e.File
+				}
+			}
 		}
 	}
 	out := cmd.OutOrStdout()
@@ -187,7 +194,7 @@ func runDiff(cmd *cobra.Command, f diffFlags, args []string) error {
 	if err := printPlan(out, f.format, p, baseName, head); err != nil {
 		return err
 	}
-	if failed, err := printFindings(out, cmd.ErrOrStderr(), f.format, findings); err != nil || failed {
+	if failed, err := printFindings(out, cmd.ErrOrStderr(), f.format, findings, fileOf); err != nil || failed {
 		return cmp.Or(err, error(exitError{code: 1}))
 	}
 	if f.exitCode && !p.Empty() {

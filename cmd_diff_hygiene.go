@@ -11,9 +11,10 @@ import (
 )
 
 // printFindings reports hygiene findings of a diff (a key reused across
-// renewal): on stderr as lines, and for markdown also in the PR comment on
-// stdout. It returns whether any is an error.
-func printFindings(stdout, stderr io.Writer, format string, findings []certcheck.Finding) (failed bool, err error) {
+// renewal): on stderr as lines led by the entity's file (fileOf, by
+// entity name) as validate's are, and for markdown also in the PR comment
+// on stdout. It returns whether any is an error.
+func printFindings(stdout, stderr io.Writer, format string, findings []certcheck.Finding, fileOf map[string]string) (failed bool, err error) {
 	if len(findings) == 0 {
 		return false, nil
 	}
@@ -21,10 +22,11 @@ func printFindings(stdout, stderr io.Writer, format string, findings []certcheck
 	md.WriteString("\n#### Certificate hygiene\n\n")
 	for _, f := range findings {
 		failed = failed || f.Severity == certcheck.SeverityError
-		if _, err := fmt.Fprintf(stderr, "%s: %s: %s: %s [%s]\n", f.Severity, f.Entity, f.Field, f.Message, f.Check); err != nil {
+		file := schema.Printable(fileOf[f.Entity])
+		if _, err := fmt.Fprintf(stderr, "%s: %s: %s: %s: %s [%s]\n", file, f.Entity, f.Field, f.Severity, f.Message, f.Check); err != nil {
 			return failed, err
 		}
-		fmt.Fprintf(&md, "- **%s** `%s` %s: %s (`%s`)\n", f.Severity, f.Entity, f.Field, f.Message, f.Check)
+		fmt.Fprintf(&md, "- **%s** `%s` (`%s`) %s: %s (`%s`)\n", f.Severity, f.Entity, file, f.Field, f.Message, f.Check)
 	}
 	if format == "markdown" {
 		_, err = io.WriteString(stdout, md.String())

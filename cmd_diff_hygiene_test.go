@@ -48,15 +48,15 @@ func TestDiffKeyReusedAcrossRenewal(t *testing.T) {
 		format     string
 		want       string // "" for no finding
 	}{
-		{"same key", c1, c2, "text", "warning: shop: cert: key reused across renewal"},
+		{"same key", c1, c2, "text", "shop.yaml: shop: cert: warning: key reused across renewal"},
 		{"same key, markdown", c1, c2, "markdown", "key reused across renewal"},
 		{"new key", c2, c3, "text", ""},
-		{"policy makes it an error", c4, c5, "text", "error: shop: cert: key reused across renewal"},
+		{"policy makes it an error", c4, c5, "text", "shop.yaml: shop: cert: error: key reused across renewal"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, stderr := runCLI(t, keys, "diff", "--repo", repo.Work, "--base", tt.base, "--head", tt.head, "--format", tt.format)
-			if wantCode := map[bool]int{false: 0, true: 1}[strings.HasPrefix(tt.want, "error")]; code != wantCode {
+			if wantCode := map[bool]int{false: 0, true: 1}[strings.Contains(tt.want, ": error: ")]; code != wantCode {
 				t.Fatalf("diff: exit %d, want %d\n%s%s", code, wantCode, out, stderr)
 			}
 			if tt.want == "" {

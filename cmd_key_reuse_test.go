@@ -102,7 +102,7 @@ func TestDiffKeyReusedBehindReference(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("diff: exit %d\n%s%s", code, out, stderr)
 			}
-			got := strings.Contains(stderr, "warning: shop: cert: key reused across renewal")
+			got := strings.Contains(stderr, "shop.yaml: shop: cert: warning: key reused across renewal")
 			if got != tt.flagged {
 				t.Errorf("diff flags key reuse = %t, want %t\n%s%s", got, tt.flagged, out, stderr)
 			}
