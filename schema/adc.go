@@ -25,20 +25,20 @@ func adcDocs(file string, ssls *ast.Field, errs *ErrorList) []*doc {
 	}
 	var docs []*doc
 	for i, e := range list.Elts {
-		prefix := "ssls[" + strconv.Itoa(i) + "]"
 		item, ok := e.(*ast.StructLit)
 		if !ok {
-			errs.add(cuePos(e.Pos()), prefix, "want an SSL object (a mapping), got a %s", exprKind(e))
+			errs.add(cuePos(e.Pos()), "ssls["+strconv.Itoa(i)+"]", "want an SSL object (a mapping), got a %s", exprKind(e))
 			continue
 		}
-		docs = append(docs, adcDoc(file, prefix, item, errs))
+		docs = append(docs, adcDoc(file, i, item, errs))
 	}
 	return docs
 }
 
 // adcDoc rewrites one ADC item (certificates: [{certificate, key}]) or
-// APISIX item (cert, key, certs, keys, sni) into the native form.
-func adcDoc(file, prefix string, item *ast.StructLit, errs *ErrorList) *doc {
+// APISIX item (cert, key, certs, keys, sni), ssls[i], into the native form.
+func adcDoc(file string, i int, item *ast.StructLit, errs *ErrorList) *doc {
+	prefix := "ssls[" + strconv.Itoa(i) + "]"
 	out := &ast.StructLit{Lbrace: item.Lbrace}
 	ast.SetPos(out, item.Pos())
 	add := func(name string, v ast.Expr) {
@@ -190,42 +190,16 @@ func adcDoc(file, prefix string, item *ast.StructLit, errs *ErrorList) *doc {
 			Msg: "ignored: a client entity is presented to an upstream, so it has no server names"})
 	}
 	adc := certificatesField != nil
-	// An item with no material at all is told the ADC field it lacks.
-	noMaterial := !adc && lookupField(item, "cert") == nil && lookupField(item, "key") == nil
-	rename := func(p string) string {
-		head, rest := p, ""
-		if i := strings.IndexAny(p, ".["); i >= 0 {
-			head, rest = p[:i], p[i:]
-		}
-		switch {
-		case noMaterial && (head == "cert" || head == "key"):
-			return prefix + ".certificates"
-		case adc && (head == "cert" || head == "key"):
-			w := "certificate"
-			if head == "key" {
-				w = "key"
-			}
-			return prefix + ".certificates[0]." + w + rest
-		case adc && (head == "certs" || head == "keys") && strings.HasPrefix(rest, "["):
-			j, tail, _ := strings.Cut(rest[1:], "]")
-			n, err := strconv.Atoi(j)
-			if err != nil {
-				break
-			}
-			w := "certificate"
-			if head == "keys" {
-				w = "key"
-			}
-			return prefix + ".certificates[" + strconv.Itoa(n+1) + "]." + w + tail
-		case adc && (head == "certs" || head == "keys"):
-			return prefix + ".certificates" + rest
-		case head == "snis" && renames["snis"] == "sni":
-			return prefix + ".sni"
-		}
-		if w, ok := renames[head]; ok {
-			head = w
-		}
-		return prefix + "." + head + rest
+	rename := &itemRename{item: uint32(i), adc: adc, sni: renames["snis"] == "sni",
+		// An item with no material at all is told the ADC field it lacks.
+		noMaterial: !adc && lookupField(item, "cert") == nil && lookupField(item, "key") == nil}
+	switch renames["name"] {
+	case "id":
+		rename.name = nameFromID
+	case "sni":
+		rename.name = nameFromSNI
+	case "snis":
+		rename.name = nameFromSNIs
 	}
 	d := newDoc(file, out, rename)
 	d.disabled = disabled
@@ -244,6 +218,67 @@ func renameFieldOf(renames map[string]string, native string) string {
 		return w
 	}
 	return native
+}
+
+// itemRename maps a native field path of an ADC or APISIX item to the
+// path as the file writes it ("cert" of item 2 is
+// "ssls[2].certificates[0].certificate"). It is what the rewrite learnt
+// of the item, not a function of it, so that an entity at rest can keep
+// it as a few integers (frozen.go); it holds no pointer.
+type itemRename struct {
+	item       uint32   // the item's index in ssls
+	name       nameFrom // where the native name is written
+	adc        bool     // certificates: [{certificate, key}] holds the chains
+	noMaterial bool     // neither cert, key nor certificates is written
+	sni        bool     // APISIX's sni is written for snis
+}
+
+// nameFrom is the field an item's native name is written as.
+type nameFrom uint8
+
+const (
+	nameAsName   nameFrom = iota // no name written and none derived
+	nameFromID                   // id
+	nameFromSNI                  // derived from APISIX's sni
+	nameFromSNIs                 // derived from snis
+)
+
+// path returns the native field path p as the item writes it.
+func (r *itemRename) path(p string) string {
+	prefix := "ssls[" + strconv.FormatUint(uint64(r.item), 10) + "]"
+	head, rest := p, ""
+	if i := strings.IndexAny(p, ".["); i >= 0 {
+		head, rest = p[:i], p[i:]
+	}
+	switch {
+	case r.noMaterial && (head == "cert" || head == "key"):
+		return prefix + ".certificates"
+	case r.adc && (head == "cert" || head == "key"):
+		w := "certificate"
+		if head == "key" {
+			w = "key"
+		}
+		return prefix + ".certificates[0]." + w + rest
+	case r.adc && (head == "certs" || head == "keys") && strings.HasPrefix(rest, "["):
+		j, tail, _ := strings.Cut(rest[1:], "]")
+		n, err := strconv.Atoi(j)
+		if err != nil {
+			break
+		}
+		w := "certificate"
+		if head == "keys" {
+			w = "key"
+		}
+		return prefix + ".certificates[" + strconv.Itoa(n+1) + "]." + w + tail
+	case r.adc && (head == "certs" || head == "keys"):
+		return prefix + ".certificates" + rest
+	case head == "snis" && r.sni:
+		return prefix + ".sni"
+	}
+	if head == "name" && r.name != nameAsName {
+		head = [...]string{nameFromID: "id", nameFromSNI: "sni", nameFromSNIs: "snis"}[r.name]
+	}
+	return prefix + "." + head + rest
 }
 
 // The top-level fields of an item, as an unknown-field error lists them.

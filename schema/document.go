@@ -43,7 +43,7 @@ type placed struct {
 	fields fieldIndex
 	// rename maps a native field path to the path as written in the file
 	// (they differ for ADC and APISIX items); nil is the identity.
-	rename func(string) string
+	rename *itemRename
 }
 
 // markBad records that the field at a native path failed the schema.
@@ -60,7 +60,7 @@ func (d *doc) markBad(path string) {
 func (d *placed) where(field string) (Pos, string) {
 	shown := field
 	if d.rename != nil {
-		shown = d.rename(field)
+		shown = d.rename.path(field)
 	}
 	for p := field; ; {
 		if pos, ok := d.lookup(p); ok && pos.File != "" {
@@ -156,7 +156,7 @@ func le32(s string) uint32 {
 	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
-func newDoc(file string, x *ast.StructLit, rename func(string) string) *doc {
+func newDoc(file string, x *ast.StructLit, rename *itemRename) *doc {
 	d := &doc{expr: x, placed: placed{pos: cuePos(x.Pos()), index: map[string]Pos{}, rename: rename}, kinds: map[string]string{}}
 	if d.pos.File == "" {
 		d.pos = Pos{File: file, Line: 1, Col: 1}

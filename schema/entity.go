@@ -110,9 +110,9 @@ type inlined struct {
 // ADC or APISIX item's fields, the indexes of SNIs after a refused one.
 type placement struct {
 	fields fieldIndex
-	index  map[string]Pos      // native field path -> position; nil when fields holds it
-	rename func(string) string // native field path -> as written; nil is the identity
-	sniSrc []int               // index in the file's snis of each of SNIs; nil is the identity
+	index  map[string]Pos // native field path -> position; nil when fields holds it
+	rename *itemRename    // native field path -> as written; nil is the identity
+	sniSrc []int          // index in the file's snis of each of SNIs; nil is the identity
 }
 
 // hygiene is the checker of the entity's validator; nil when the checks
