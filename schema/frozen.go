@@ -31,6 +31,7 @@ import (
 type frozenFiles struct {
 	files    []frozenFile
 	entities []frozenEntity
+	rare     []frozenRare // what few entities have, out of line
 	problems []frozenProblem
 
 	refs      []strRef          // SNIs, protocols, chains (cert, key), labels (key, value)
@@ -57,52 +58,62 @@ func (s span) isNil() bool { return s.n == 0 }
 func (s span) len() int    { return int(s.n) - int(min(s.n, 1)) }
 func (s span) end() uint32 { return s.at + uint32(s.len()) }
 
+// Lines, columns, counts of documents and severities are int32 in the
+// frozen form: entity files are at most MaxFileSize bytes, so they fit.
+
 type frozenFile struct {
 	path      strRef
-	documents int64
+	documents int32
 	entities  span // of frozenFiles.entities
 	problems  span // of frozenFiles.problems
 }
 
 type frozenProblem struct {
 	field, msg, file strRef
-	line, col        int64
-	severity         int64
+	line, col        int32
+	severity         int32
 }
 
 type frozenPos struct {
 	path, file strRef
-	line, col  int64
+	line, col  int32
 }
 
-// frozenEntity is an Entity at rest: every field, exported or not.
+// frozenEntity is an Entity at rest: every field, exported or not, the
+// ones few entities have in its frozenRare.
 type frozenEntity struct {
 	name, typ, desc, clientCA strRef
 	snis, protocols           span // of refs
 	chains                    span // of refs, two per chain; unused with entityNoChains
 	labels                    span // of refs, two per label, sorted by key
 	posFile                   strRef
-	posLine, posCol           int64
+	posLine, posCol           int32
 	clientDepth               int64
 	hash                      Hash
 
 	validator    uint32
+	rare         uint32 // the index of its frozenRare plus one; 0 is none
+	inlineFields strRef // inline.fields
+	inlineFact   chainFact
 	flags        entityFlags
 	factsAt      factsHome
 	inlineFacts  factsHome // inline.facts: factsNone, factsSelf (inline.fact[:]) or factsOwn
-	facts        span      // of facts, with factsOwn
-	ownInline    span      // of facts: inline.facts with factsOwn
-	inlineFact   chainFact // inline.fact[0]
-	inlineFields strRef    // inline.fields
-	strs         [2]strRef // inline.strs
+}
 
-	// The placement, with entityPlace.
+// frozenRare is what an entity of the native form, its chains all
+// literal, once applied, does not have: a placement (ADC and APISIX
+// items, SNIs after a refused one, a field index that did not compact),
+// facts replaced after validation, held material, and inline.strs that
+// do not back its SNIs and protocols.
+type frozenRare struct {
+	strs        [2]strRef // inline.strs that are not SNIs or protocols
 	placeFields strRef
 	index       span // of positions
 	rename      itemRename
 	sniSrc      span // of ints
-
-	material span // of held, by chain; nil when the entity holds none
+	facts       span // of facts, with factsOwn
+	ownInline   span // of facts: inline.facts with factsOwn
+	material    span // of held, by chain; nil when the entity holds none
 }
 
 // entityFlags are an entity's booleans and the shape of its storage.
@@ -146,7 +157,7 @@ func (f *frozenFiles) len() int { return len(f.files) }
 
 // size is the bytes the frozen form takes: its tables, as allocated.
 func (f *frozenFiles) size() int {
-	return sizeOf(f.files) + sizeOf(f.entities) + sizeOf(f.problems) + sizeOf(f.refs) +
+	return sizeOf(f.files) + sizeOf(f.entities) + sizeOf(f.rare) + sizeOf(f.problems) + sizeOf(f.refs) +
 		sizeOf(f.positions) + sizeOf(f.ints) + sizeOf(f.facts) + sizeOf(f.held) + sizeOf(f.ders) +
 		cap(f.text) + cap(f.secret) + sizeOf(f.validators)
 }
@@ -159,15 +170,29 @@ func sizeOf[T any](s []T) int { return cap(s) * int(unsafe.Sizeof(*new(T))) }
 // their facts and material are read once each, atomically. It panics
 // should the strings of a load pass 4 GiB.
 func freezeFiles(results []*FileResult) *frozenFiles {
-	z := &freezer{f: &frozenFiles{}, shared: map[string]strRef{}, vs: map[*Validator]uint32{}}
+	// The large tables are made to size; the others, and the text, whose
+	// shared strings are known only once written, are trimmed at the end:
+	// the form is kept for long.
+	nEntities, nProblems, nRefs := 0, 0, 0
+	for _, fr := range results {
+		nEntities += len(fr.Entities)
+		nProblems += len(fr.Problems)
+		for _, e := range fr.Entities {
+			nRefs += len(e.SNIs) + len(e.Protocols) + 2*len(e.Chains) + 2*len(e.Labels)
+		}
+	}
+	z := &freezer{f: &frozenFiles{
+		files:    make([]frozenFile, 0, len(results)),
+		entities: make([]frozenEntity, 0, nEntities),
+		problems: make([]frozenProblem, 0, nProblems),
+		refs:     make([]strRef, 0, nRefs),
+	}, shared: map[string]strRef{}, vs: map[*Validator]uint32{}}
 	for _, fr := range results {
 		z.file(fr)
 	}
-	// Trim what append over-allocated: the form is kept for long.
 	f := z.f
-	f.files, f.entities, f.problems = slices.Clip(f.files), slices.Clip(f.entities), slices.Clip(f.problems)
-	f.refs, f.positions, f.ints = slices.Clip(f.refs), slices.Clip(f.positions), slices.Clip(f.ints)
-	f.facts, f.held, f.ders = slices.Clip(f.facts), slices.Clip(f.held), slices.Clip(f.ders)
+	f.rare, f.positions, f.ints = slices.Clone(f.rare), slices.Clone(f.positions), slices.Clone(f.ints)
+	f.facts, f.held, f.ders = slices.Clone(f.facts), slices.Clone(f.held), slices.Clone(f.ders)
 	f.text, f.secret = slices.Clone(f.text), slices.Clone(f.secret)
 	return f
 }
@@ -183,7 +208,7 @@ type freezer struct {
 
 func (z *freezer) file(fr *FileResult) {
 	f := z.f
-	d := frozenFile{path: z.share(fr.Path), documents: int64(fr.Documents)}
+	d := frozenFile{path: z.share(fr.Path), documents: z.fit32(fr.Documents)}
 	d.entities = z.span(len(f.entities), fr.Entities == nil, len(fr.Entities))
 	for _, e := range fr.Entities {
 		z.entity(e)
@@ -191,16 +216,18 @@ func (z *freezer) file(fr *FileResult) {
 	d.problems = z.span(len(f.problems), fr.Problems == nil, len(fr.Problems))
 	for _, p := range fr.Problems {
 		f.problems = append(f.problems, frozenProblem{field: z.share(p.Field), msg: z.share(p.Msg), file: z.share(p.File),
-			line: int64(p.Line), col: int64(p.Col), severity: int64(p.Severity)})
+			line: z.fit32(p.Line), col: z.fit32(p.Col), severity: z.fit32(int(p.Severity))})
 	}
 	f.files = append(f.files, d)
 }
 
 func (z *freezer) entity(e *Entity) {
 	f := z.f
+	var r frozenRare
+	hasRare := false
 	d := frozenEntity{
 		name: z.str(e.Name), typ: z.share(string(e.Type)), desc: z.str(e.Desc), clientCA: z.share(e.ClientCA),
-		posFile: z.share(e.Pos.File), posLine: int64(e.Pos.Line), posCol: int64(e.Pos.Col),
+		posFile: z.share(e.Pos.File), posLine: z.fit32(e.Pos.Line), posCol: z.fit32(e.Pos.Col),
 		clientDepth: int64(e.ClientDepth), hash: e.Hash,
 		validator:    z.validator(e.v),
 		inlineFact:   e.inline.fact[0],
@@ -214,7 +241,6 @@ func (z *freezer) entity(e *Entity) {
 	}
 
 	// SNIs and protocols, and whether they are in the entity's inline.strs.
-	start := uint32(len(f.refs))
 	d.snis = z.strs(e.SNIs)
 	d.protocols = z.strs(e.Protocols)
 	k := len(e.SNIs) + len(e.Protocols)
@@ -228,11 +254,10 @@ func (z *freezer) entity(e *Entity) {
 		}
 	}
 	for i, s := range e.inline.strs {
-		if d.flags&entityStrsInline != 0 && i < k {
-			d.strs[i] = f.refs[start+uint32(i)] // written just above, SNIs then protocols
-			continue
+		if d.flags&entityStrsInline != 0 && i < k || s == "" {
+			continue // an SNI or a protocol, written just above
 		}
-		d.strs[i] = z.str(s)
+		r.strs[i], hasRare = z.str(s), true
 	}
 
 	if unsafe.SliceData(e.Chains) == &noChains[0] {
@@ -245,23 +270,26 @@ func (z *freezer) entity(e *Entity) {
 		}
 	}
 	d.labels = z.span(len(f.refs), e.Labels == nil, len(e.Labels))
-	for _, k := range slices.Sorted(maps.Keys(e.Labels)) {
-		f.refs = append(f.refs, z.share(k), z.share(e.Labels[k]))
+	if len(e.Labels) > 0 {
+		for _, k := range slices.Sorted(maps.Keys(e.Labels)) {
+			f.refs = append(f.refs, z.share(k), z.share(e.Labels[k]))
+		}
 	}
 
 	if p := e.place; p != nil {
 		d.flags |= entityPlace
-		d.placeFields = z.share(p.fields.s)
-		d.index = z.span(len(f.positions), p.index == nil, len(p.index))
+		hasRare = true
+		r.placeFields = z.share(p.fields.s)
+		r.index = z.span(len(f.positions), p.index == nil, len(p.index))
 		for path, pos := range p.index {
 			f.positions = append(f.positions, frozenPos{path: z.share(path), file: z.share(pos.File),
-				line: int64(pos.Line), col: int64(pos.Col)})
+				line: z.fit32(pos.Line), col: z.fit32(pos.Col)})
 		}
 		if p.rename != nil {
 			d.flags |= entityRename
-			d.rename = *p.rename
+			r.rename = *p.rename
 		}
-		d.sniSrc = z.span(len(f.ints), p.sniSrc == nil, len(p.sniSrc))
+		r.sniSrc = z.span(len(f.ints), p.sniSrc == nil, len(p.sniSrc))
 		for _, i := range p.sniSrc {
 			f.ints = append(f.ints, uint32(i)) // an index in a file's snis, below its 1 MiB
 		}
@@ -273,21 +301,25 @@ func (z *freezer) entity(e *Entity) {
 	case fs == &e.inline.facts:
 		d.factsAt = factsInline
 	default:
-		d.factsAt, d.facts = factsOwn, z.facts(*fs)
+		d.factsAt, r.facts, hasRare = factsOwn, z.facts(*fs), true
 	}
 	switch fs := e.inline.facts; {
 	case fs == nil:
 	case len(fs) == len(e.inline.fact) && cap(fs) == len(fs) && &fs[0] == &e.inline.fact[0]:
 		d.inlineFacts = factsSelf
 	default:
-		d.inlineFacts, d.ownInline = factsOwn, z.facts(fs)
+		d.inlineFacts, r.ownInline, hasRare = factsOwn, z.facts(fs), true
 	}
 
 	if h := e.material.Load(); h != nil {
-		d.material = z.held(h)
+		r.material, hasRare = z.held(h), true
 		if h.clientCAs != nil {
 			d.flags |= entityClientCAs
 		}
+	}
+	if hasRare {
+		f.rare = append(f.rare, r)
+		d.rare = z.fit(len(f.rare))
 	}
 	f.entities = append(f.entities, d)
 }
@@ -306,6 +338,15 @@ func (z *freezer) fit(n int) uint32 {
 		panic(fmt.Sprintf("schema: a frozen load's table of %d elements passes 4 GiB", n))
 	}
 	return uint32(n)
+}
+
+// fit32 returns n as an int32 of the frozen form: a line, a column, a
+// count of documents, a severity.
+func (z *freezer) fit32(n int) int32 {
+	if n < math.MinInt32 || n > math.MaxInt32 {
+		panic(fmt.Sprintf("schema: a frozen load's %d does not fit 32 bits", n))
+	}
+	return int32(n)
 }
 
 // str appends s to the text.
@@ -452,25 +493,31 @@ func (f *frozenFiles) thawEntity(e *Entity, d *frozenEntity) {
 	e.Pos = Pos{File: f.str(d.posFile), Line: int(d.posLine), Col: int(d.posCol)}
 	e.ClientDepth, e.Disabled, e.lean, e.Hash = int(d.clientDepth), d.flags&entityDisabled != 0, d.flags&entityLean != 0, d.hash
 	e.v = f.validators[d.validator]
+	r := &frozenRare{}
+	if d.rare > 0 {
+		r = &f.rare[d.rare-1]
+	}
 	e.inline.fact[0] = d.inlineFact
 	e.inline.fields.s = f.str(d.inlineFields)
 
 	// SNIs and protocols share one backing array, as compact and Pack
 	// leave them: the entity's inline.strs when they fit.
-	for i, r := range d.strs {
-		e.inline.strs[i] = f.str(r)
-	}
 	ns, np := d.snis.len(), d.protocols.len()
 	var list []string
 	if d.flags&entityStrsInline != 0 {
 		list = e.inline.strs[: ns+np : ns+np]
 	} else if ns+np > 0 {
 		list = make([]string, ns+np)
-		for j, r := range f.refs[d.snis.at:d.snis.end()] {
-			list[j] = f.str(r)
-		}
-		for j, r := range f.refs[d.protocols.at:d.protocols.end()] {
-			list[ns+j] = f.str(r)
+	}
+	for j, s := range f.refs[d.snis.at:d.snis.end()] {
+		list[j] = f.str(s)
+	}
+	for j, s := range f.refs[d.protocols.at:d.protocols.end()] {
+		list[ns+j] = f.str(s)
+	}
+	for i, s := range r.strs {
+		if s.n > 0 {
+			e.inline.strs[i] = f.str(s)
 		}
 	}
 	e.SNIs = thawList(d.snis, list[:ns:ns])
@@ -497,20 +544,20 @@ func (f *frozenFiles) thawEntity(e *Entity, d *frozenEntity) {
 	}
 
 	if d.flags&entityPlace != 0 {
-		p := &placement{fields: fieldIndex{s: f.str(d.placeFields)}}
-		if !d.index.isNil() {
-			p.index = make(map[string]Pos, d.index.len())
-			for _, q := range f.positions[d.index.at:d.index.end()] {
+		p := &placement{fields: fieldIndex{s: f.str(r.placeFields)}}
+		if !r.index.isNil() {
+			p.index = make(map[string]Pos, r.index.len())
+			for _, q := range f.positions[r.index.at:r.index.end()] {
 				p.index[f.str(q.path)] = Pos{File: f.str(q.file), Line: int(q.line), Col: int(q.col)}
 			}
 		}
 		if d.flags&entityRename != 0 {
-			r := d.rename
-			p.rename = &r
+			rename := r.rename
+			p.rename = &rename
 		}
-		if !d.sniSrc.isNil() {
-			p.sniSrc = make([]int, d.sniSrc.len())
-			for j, i := range f.ints[d.sniSrc.at:d.sniSrc.end()] {
+		if !r.sniSrc.isNil() {
+			p.sniSrc = make([]int, r.sniSrc.len())
+			for j, i := range f.ints[r.sniSrc.at:r.sniSrc.end()] {
 				p.sniSrc[j] = int(i)
 			}
 		}
@@ -521,18 +568,18 @@ func (f *frozenFiles) thawEntity(e *Entity, d *frozenEntity) {
 	case factsSelf:
 		e.inline.facts = e.inline.fact[:]
 	case factsOwn:
-		e.inline.facts = f.thawFacts(d.ownInline)
+		e.inline.facts = f.thawFacts(r.ownInline)
 	}
 	switch d.factsAt {
 	case factsInline:
 		e.facts.Store(&e.inline.facts)
 	case factsOwn:
-		fs := f.thawFacts(d.facts)
+		fs := f.thawFacts(r.facts)
 		e.facts.Store(&fs)
 	}
 
-	if !d.material.isNil() {
-		e.material.Store(f.thawHeld(d, e.ClientCA))
+	if !r.material.isNil() {
+		e.material.Store(f.thawHeld(r.material, d.flags&entityClientCAs != 0, e.ClientCA))
 	}
 }
 
@@ -559,8 +606,8 @@ func (f *frozenFiles) thawFacts(s span) []chainFact {
 // gateway, whose it then is), its client CA pool parsed again from the
 // entity's client CA (what validation built it from; few entities have
 // one).
-func (f *frozenFiles) thawHeld(d *frozenEntity, clientCA string) *heldMaterial {
-	chains := f.held[d.material.at:d.material.end()]
+func (f *frozenFiles) thawHeld(s span, pool bool, clientCA string) *heldMaterial {
+	chains := f.held[s.at:s.end()]
 	n := 0
 	for _, c := range chains {
 		n += c.key.len()
@@ -587,7 +634,7 @@ func (f *frozenFiles) thawHeld(d *frozenEntity, clientCA string) *heldMaterial {
 		}
 		h.chains[j].key = bytes(c.key)
 	}
-	if d.flags&entityClientCAs != 0 {
+	if pool {
 		// The zero time: the pool does not depend on it (an expired CA
 		// is a problem, and there was none when it was built).
 		h.clientCAs, _ = parseCAs([]byte(clientCA), time.Time{})
