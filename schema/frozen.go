@@ -20,9 +20,10 @@ import (
 
 // frozenFiles is a load's results at rest. Its bulk (every slice but
 // validators) holds no pointer: strings are ranges of text, lists ranges
-// of the tables below, and the one value that is a pointer in an Entity
-// and not derived from its text, its *Validator, is an index of
-// validators.
+// of the tables below, an ADC or APISIX item's renaming is its
+// itemRename (integers), the held material's client CA pool is parsed
+// again from the entity's client CA on thaw, and the one pointer kept,
+// each entity's *Validator, is an index of validators.
 //
 // A frozenFiles is immutable once built and safe for concurrent use. It
 // holds private keys (the literal keys of chains, and the held material
@@ -255,7 +256,7 @@ func (z *freezer) entity(e *Entity) {
 	}
 	for i, s := range e.inline.strs {
 		if d.flags&entityStrsInline != 0 && i < k || s == "" {
-			continue // an SNI or a protocol, written just above
+			continue // empty, or it backs an SNI or a protocol (written above)
 		}
 		r.strs[i], hasRare = z.str(s), true
 	}
@@ -425,7 +426,9 @@ func (z *freezer) bytes(b []byte) span {
 // the one given to freezeFiles in every field, with entities and
 // problems of its own. Its strings point into f's text, which they keep
 // alive. Entities that held parsed material when frozen hold it again,
-// each thaw its own copy (Material hands it over once per entity).
+// each thaw its own copy: a frozen form is the state at freezing, so a
+// thawed entity hands over its material once more even if the original
+// already did (Material hands it over once per entity).
 func (f *frozenFiles) thaw(i int) *FileResult {
 	d := &f.files[i]
 	var fr *FileResult
