@@ -20,7 +20,10 @@ import "strings"
 // load does: when a file changes, its old result's share is freed with
 // the last of them, so a daemon holds at most one load's worth more.
 // Pack is for a load's fresh results, before anything else refers to
-// them (a SetChecker, a build); a single result is returned as it is.
+// them (a SetChecker, a build); a single result is returned as it is, and
+// so is a result whose entities' facts may still change (resolved
+// references): such a file is kept live while the others are at rest
+// (Results.Freeze), and would keep the shared allocations alive.
 func Pack(results []*FileResult) []*FileResult {
 	if len(results) < 2 {
 		return results
@@ -30,13 +33,19 @@ func Pack(results []*FileResult) []*FileResult {
 		n += len(fr.Problems)
 	}
 	p := packer{messages: make(map[string]string, 2*n)}
+	packed := 0
 	for _, fr := range results {
-		p.count(fr)
+		if !fr.volatile() {
+			p.count(fr)
+			packed++
+		}
 	}
-	p.alloc(len(results))
+	p.alloc(packed)
 	out := make([]*FileResult, len(results))
 	for i, fr := range results {
-		out[i] = p.file(fr)
+		if out[i] = fr; !fr.volatile() {
+			out[i] = p.file(fr)
+		}
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // SetChecker runs [CheckSet] over the successive revisions of a
@@ -15,23 +16,31 @@ import (
 // and the update of those files' entries, not a rescan of every entity.
 // Its result is CheckSet's for the same files.
 //
-// Files are compared by their *FileResult: a file that did not change must
-// be given as the same pointer as before (the reconciler reuses results by
-// content id), a changed one as a new one. A SetChecker is not safe for
-// concurrent use; the zero value is ready.
+// Check compares files by their *FileResult: a file that did not change
+// must be given as the same pointer as before, a changed one as a new one.
+// CheckResults compares them by their identity in [Results] (the
+// reconciler reuses results by content id), and keeps the Results, at
+// rest, instead of the files' pointers: it thaws the files it reads, those
+// changed and those whose names or SNIs they share. One SetChecker is used
+// with one of the two. A SetChecker is not safe for concurrent use; the
+// zero value is ready.
 //
 // Its indexes hold no pointers (issue 13): a use is a file slot, an
 // entity and an SNI index, found by the hash of its name or SNI; the
 // collector does not scan them on every cycle, as it did the ~250 bytes
 // per entity of maps of names to entity pointers.
 type SetChecker struct {
-	slots []uint32      // the slot of each file of the last Check, sorted by path
-	slot  []*FileResult // by slot; nil when free
-	free  []uint32      // free slots
-	names useIndex
-	snis  useIndex
-	errs  map[setKey][]setError // the problems of each duplicated key
-	keys  keyIndex              // whether the key reuse check may find anything
+	files *Results // of the last Check
+	slots []uint32 // the slot of each file of files
+	ids   []uint64 // by slot: the identity of its file in files; 0 when free
+	pos   []uint32 // by slot: the index of its file in files
+	free  []uint32 // free slots
+	// thawed holds, during a Check, the files it thawed, by slot.
+	thawed map[uint32]*FileResult
+	names  useIndex
+	snis   useIndex
+	errs   map[setKey][]setError // the problems of each duplicated key
+	keys   keyIndex              // whether the key reuse check may find anything
 }
 
 // useIndex finds the uses of a name or SNI by its hash: the hash leads
@@ -194,34 +203,51 @@ func (c *SetChecker) Check(files []*FileResult) ErrorList {
 // files does not depend on how many it has beyond comparing pointers
 // (a check that they are sorted would read every file's path).
 func (c *SetChecker) CheckSorted(files []*FileResult) ErrorList {
+	// A file's identity is its address: the last Check's files are held
+	// (c.files) until this one has compared them, so no new file can be
+	// at the address of an old one.
+	r := &Results{files: make([]resultAt, len(files)), live: files}
+	for i, f := range files {
+		r.files[i] = resultAt{id: uint64(uintptr(unsafe.Pointer(f))), at: uint32(i), form: -1}
+	}
+	return c.CheckResults(r)
+}
+
+// CheckResults returns the problems CheckSet returns for the files of
+// files. A file unchanged since the last Check is one of the same identity
+// (see Results), which the SetChecker compares, without thawing it.
+func (c *SetChecker) CheckResults(files *Results) ErrorList {
 	if c.errs == nil {
 		c.errs = map[setKey][]setError{}
 	}
+	c.thawed = map[uint32]*FileResult{}
+	defer func() { c.thawed = nil }() // the thawed files are not kept
 	dirty := map[setKey]bool{}
-	oldSlots := c.slots
-	old := func(i int) *FileResult { return c.slot[oldSlots[i]] }
-	slots := make([]uint32, 0, len(files))
+	oldSlots, prev := c.slots, c.files
+	n := files.Len()
+	slots := make([]uint32, 0, n)
 	i, j := 0, 0
-	for i < len(oldSlots) || j < len(files) {
+	for i < len(oldSlots) || j < n {
 		switch {
-		case i < len(oldSlots) && j < len(files) && old(i) == files[j]:
-			slots = append(slots, oldSlots[i]) // unchanged: most files, compared by pointer only
+		case i < len(oldSlots) && j < n && c.ids[oldSlots[i]] == files.id(j):
+			slots = append(slots, oldSlots[i]) // unchanged: most files, compared by identity only
+			c.pos[oldSlots[i]] = uint32(j)
 			i++
 			j++
-		case j == len(files) || i < len(oldSlots) && old(i).Path < files[j].Path:
-			c.remove(oldSlots[i], dirty)
+		case j == n || i < len(oldSlots) && prev.Path(i) < files.Path(j):
+			c.remove(oldSlots[i], prev.File(i), dirty)
 			i++
-		case i == len(oldSlots) || files[j].Path < old(i).Path:
-			slots = append(slots, c.add(files[j], dirty))
+		case i == len(oldSlots) || files.Path(j) < prev.Path(i):
+			slots = append(slots, c.add(files, j, dirty))
 			j++
 		default: // the same path, another result
-			c.remove(oldSlots[i], dirty)
-			slots = append(slots, c.add(files[j], dirty))
+			c.remove(oldSlots[i], prev.File(i), dirty)
+			slots = append(slots, c.add(files, j, dirty))
 			i++
 			j++
 		}
 	}
-	c.slots = slots
+	c.slots, c.files = slots, files
 	for k := range dirty {
 		c.recheck(k)
 	}
@@ -236,30 +262,44 @@ func (c *SetChecker) CheckSorted(files []*FileResult) ErrorList {
 	for _, f := range found {
 		errs = append(errs, f.err)
 	}
+	var all []*FileResult // every file, thawed, for the rare walks below
 	if c.keys.lost {
+		all = files.all()
 		c.keys = keyIndex{}
-		for _, f := range files {
+		for _, f := range all {
 			for _, e := range f.Entities {
 				c.keys.add(e)
 			}
 		}
 	}
 	if c.keys.refresh(); c.keys.shared > 0 { // else it finds nothing: spare it the walk
-		errs = append(errs, checkKeyReuse(files)...)
+		if all == nil {
+			all = files.all()
+		}
+		errs = append(errs, checkKeyReuse(all)...)
 	}
 	sortProblems(errs)
 	return errs
 }
 
-// add indexes the uses of f in a free slot, which it returns.
-func (c *SetChecker) add(f *FileResult, dirty map[setKey]bool) uint32 {
+// Use makes files, which hold the files of the last Check with their
+// identities (its Freeze), the ones the SetChecker keeps.
+func (c *SetChecker) Use(files *Results) { c.files = files }
+
+// add indexes the uses of file j of files in a free slot, which it
+// returns.
+func (c *SetChecker) add(files *Results, j int, dirty map[setKey]bool) uint32 {
 	var s uint32
 	if n := len(c.free); n > 0 {
 		s, c.free = c.free[n-1], c.free[:n-1]
-		c.slot[s] = f
+		c.ids[s], c.pos[s] = files.id(j), uint32(j)
 	} else {
-		s = uint32(len(c.slot))
-		c.slot = append(c.slot, f)
+		s = uint32(len(c.ids))
+		c.ids, c.pos = append(c.ids, files.id(j)), append(c.pos, uint32(j))
+	}
+	f := files.File(j)
+	if files.Frozen(j) {
+		c.thawed[s] = f
 	}
 	for n, e := range f.Entities {
 		c.keys.add(e)
@@ -276,9 +316,8 @@ func (c *SetChecker) add(f *FileResult, dirty map[setKey]bool) uint32 {
 	return s
 }
 
-// remove drops the uses of the file in slot s and frees the slot.
-func (c *SetChecker) remove(s uint32, dirty map[setKey]bool) {
-	f := c.slot[s]
+// remove drops the uses of f, the file in slot s, and frees the slot.
+func (c *SetChecker) remove(s uint32, f *FileResult, dirty map[setKey]bool) {
 	for _, e := range f.Entities {
 		c.keys.remove(e)
 		c.names.remove(e.Name, s)
@@ -291,16 +330,29 @@ func (c *SetChecker) remove(s uint32, dirty map[setKey]bool) {
 			dirty[setKey{true, sni}] = true
 		}
 	}
-	c.slot[s] = nil
+	c.ids[s] = 0
 	c.free = append(c.free, s)
 }
 
+// file is the file in slot s, thawed once per Check.
+func (c *SetChecker) file(s uint32) *FileResult {
+	if f, ok := c.thawed[s]; ok {
+		return f
+	}
+	i := int(c.pos[s])
+	f := c.files.File(i)
+	if c.files.Frozen(i) {
+		c.thawed[s] = f
+	}
+	return f
+}
+
 // entity is the entity of a use.
-func (c *SetChecker) entity(u setUse) *Entity { return c.slot[u.file].Entities[u.ent] }
+func (c *SetChecker) entity(u setUse) *Entity { return c.file(u.file).Entities[u.ent] }
 
 // at is where a use is.
 func (c *SetChecker) at(u setUse) setAt {
-	return setAt{path: c.slot[u.file].Path, ent: u.ent, sni: u.sni}
+	return setAt{path: c.files.Path(int(c.pos[u.file])), ent: u.ent, sni: u.sni}
 }
 
 // key is the name or SNI a use is of.

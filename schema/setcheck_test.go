@@ -169,3 +169,102 @@ func TestSetCheckerKeyReuse(t *testing.T) {
 		t.Errorf("key reuse found %d times, the whole-set check skipped %d times: want both", found, skipped)
 	}
 }
+
+// TestSetCheckerResults is TestSetCheckerMatchesCheckSet through
+// CheckResults: the files are Results edited from one revision to the
+// next, frozen after some checks (the checker then keeps the frozen
+// ones), and the problems are CheckSet's.
+func TestSetCheckerResults(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 4))
+	names := []string{"a", "b", "c", "d", "e", "f"}
+	snis := []string{"a.example.com", "b.example.com", "*.example.com", "c.example.org"}
+	newFile := func(path string) *FileResult {
+		f := &FileResult{Path: path}
+		for n := range 1 + rng.IntN(2) {
+			e := &Entity{Name: names[rng.IntN(len(names))], Pos: Pos{File: path, Line: 1 + 10*n, Col: 1}, Disabled: rng.IntN(6) == 0}
+			for _, s := range snis {
+				if rng.IntN(4) == 0 {
+					e.SNIs = append(e.SNIs, s)
+				}
+			}
+			f.Entities = append(f.Entities, e)
+		}
+		return f
+	}
+	var c SetChecker
+	var files *Results
+	found, frozen := 0, 0
+	for step := range 500 {
+		next := files.Clone()
+		for range 1 + rng.IntN(3) {
+			path := fmt.Sprintf("d%d/f%d.yaml", rng.IntN(2), rng.IntN(8))
+			i, ok := next.Find(path)
+			switch {
+			case rng.IntN(4) == 0 && ok:
+				next.Remove(i)
+			case rng.IntN(4) == 0:
+			case ok:
+				next.Set(i, newFile(path))
+			default:
+				next.Insert(i, newFile(path))
+			}
+		}
+		files = next
+		got, want := c.CheckResults(files), CheckSet(files.all())
+		found += len(want)
+		if g, w := got.Error(), want.Error(); g != w || len(got) != len(want) {
+			t.Fatalf("step %d: SetChecker.CheckResults =\n%s\nwant (CheckSet)\n%s", step, g, w)
+		}
+		if rng.IntN(2) == 0 {
+			files, _ = files.Freeze()
+			c.Use(files)
+			for i := range files.Len() {
+				if files.Frozen(i) {
+					frozen++
+				}
+			}
+		}
+	}
+	if found == 0 || frozen == 0 {
+		t.Errorf("%d duplicates, %d frozen files in all revisions: the test checked nothing", found, frozen)
+	}
+}
+
+// TestResultsFreeze checks that Freeze keeps every file, its identity
+// and problems, and that the references it gives thaw the entities.
+func TestResultsFreeze(t *testing.T) {
+	_, list := packFiles(t)
+	r := NewResults(list)
+	frozen, refs := r.Freeze()
+	if frozen.Len() != r.Len() || frozen.HasErrors() != r.HasErrors() {
+		t.Fatalf("Freeze: %d files (errors %v), want %d (%v)", frozen.Len(), frozen.HasErrors(), r.Len(), r.HasErrors())
+	}
+	if g, w := frozen.Problems().Error(), r.Problems().Error(); g != w {
+		t.Errorf("frozen problems =\n%s\nwant\n%s", g, w)
+	}
+	for i := range r.Len() {
+		if frozen.id(i) != r.id(i) || frozen.Path(i) != r.Path(i) {
+			t.Errorf("file %d: %s, identity %d; want %s, %d", i, frozen.Path(i), frozen.id(i), r.Path(i), r.id(i))
+		}
+		if j, ok := frozen.Find(r.Path(i)); !ok || j != i {
+			t.Errorf("Find(%q) = %d, %v; want %d, true", r.Path(i), j, ok, i)
+		}
+		f := r.File(i)
+		if frozen.Frozen(i) == f.volatile() {
+			t.Errorf("%s: frozen %v, volatile %v", f.Path, frozen.Frozen(i), f.volatile())
+		}
+		for _, e := range f.Entities {
+			ref, ok := refs[e]
+			if ok != !f.volatile() {
+				t.Errorf("%s: entity %s has a reference: %v", f.Path, e.Name, ok)
+				continue
+			}
+			if ok && (ref.Name() != e.Name || ref.Entity().Name != e.Name) {
+				t.Errorf("%s: reference of %s names %s, thaws %s", f.Path, e.Name, ref.Name(), ref.Entity().Name)
+			}
+		}
+	}
+	if again, refs := frozen.Freeze(); again != frozen && frozen.Len() > 0 && len(refs) > 0 {
+		t.Error("Freeze of frozen results froze again")
+	}
+}
