@@ -79,7 +79,7 @@ func TestGitLifecycle(t *testing.T) {
 		if p := rec.Status().Plan; p == nil || p.Update != 1 || p.Unchanged != 2 {
 			t.Errorf("plan summary = %+v, want 1 update, 2 unchanged", p)
 		}
-		if _, ok := rec.loader.last.lists.find("shop.yaml"); !ok {
+		if _, ok := rec.loader.last.files.Find("shop.yaml"); !ok {
 			t.Error("shop.yaml not among the results kept for the next load")
 		}
 	})

@@ -60,7 +60,8 @@ func TestLeanEntitiesRebuild(t *testing.T) {
 	if len(reread) != 0 {
 		t.Errorf("files read again by the first apply = %q, want none", reread)
 	}
-	for _, r := range rec.loader.last.lists.files {
+	for i := range rec.loader.last.files.Len() {
+		r := rec.loader.last.files.File(i)
 		p := r.Path
 		for _, e := range r.Entities {
 			if !e.Lean() {
@@ -140,8 +141,8 @@ func TestLeanRereadFollowsLinks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(loaded.entities) != 1 || !loaded.entities[0].Lean() {
-		t.Fatalf("loaded %d entities (lean: %v), want shop, lean", len(loaded.entities), len(loaded.entities) == 1 && loaded.entities[0].Lean())
+	if es, _ := loaded.entities(); len(es) != 1 || !es[0].Lean() {
+		t.Fatalf("loaded %d entities (lean: %v), want shop, lean", len(es), len(es) == 1 && es[0].Lean())
 	}
 	got, err := l.reread("certs/shop.yaml")
 	if err != nil || string(got) != shop {

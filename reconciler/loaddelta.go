@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"weak"
 
 	"certops/schema"
@@ -17,88 +16,13 @@ type loaded struct {
 	// delta is what changed since the load before, when loadChanged made
 	// this one from it; nil after a full load.
 	delta *loadDelta
-	lists *loadLists // the results of the entity files, in path order
+	// files are the results of the entity files, in path order: live
+	// while the reconcile that loaded them runs, at rest after it
+	// (loader.freeze).
+	files *schema.Results
 	// linked maps the entity and policy files that are symbolic links to
 	// the files they lead to (a tree with links is always loaded in full).
 	linked map[string]string
-}
-
-// loadLists are the results of a revision's entity files as flat lists in
-// path order: the results, their entities and their problems, with where
-// each file's entities and problems start. They are kept from load to
-// load, so that a load that changes a few files splices those files'
-// parts (sequential copies) instead of reading each of 10,000 results
-// again, scattered over the heap. A load's lists are not modified once
-// made: the next load changes a copy.
-type loadLists struct {
-	files    []*schema.FileResult
-	entities []*schema.Entity
-	problems schema.ErrorList
-	entAt    []int // len(files)+1: file i's entities are entities[entAt[i]:entAt[i+1]]
-	probAt   []int // the same for problems
-}
-
-// listsOf lists results, which are in path order.
-func listsOf(results []*schema.FileResult) *loadLists {
-	ls := &loadLists{files: results, entAt: make([]int, 1, len(results)+1), probAt: make([]int, 1, len(results)+1)}
-	ne, np := 0, 0
-	for _, r := range results {
-		ne, np = ne+len(r.Entities), np+len(r.Problems)
-	}
-	ls.entities, ls.problems = make([]*schema.Entity, 0, ne), make(schema.ErrorList, 0, np)
-	for _, r := range results {
-		ls.entities = append(ls.entities, r.Entities...)
-		ls.problems = append(ls.problems, r.Problems...)
-		ls.entAt = append(ls.entAt, len(ls.entities))
-		ls.probAt = append(ls.probAt, len(ls.problems))
-	}
-	return ls
-}
-
-func (ls *loadLists) clone() *loadLists {
-	return &loadLists{files: slices.Clone(ls.files), entities: slices.Clone(ls.entities), problems: slices.Clone(ls.problems),
-		entAt: slices.Clone(ls.entAt), probAt: slices.Clone(ls.probAt)}
-}
-
-// find returns the index of file p in ls, or where it would be.
-func (ls *loadLists) find(p string) (int, bool) {
-	return slices.BinarySearchFunc(ls.files, p, func(f *schema.FileResult, p string) int { return strings.Compare(f.Path, p) })
-}
-
-// set makes f the result of file i.
-func (ls *loadLists) set(i int, f *schema.FileResult) {
-	ls.files[i] = f
-	ls.entities = spliceAt(ls.entities, ls.entAt, i, f.Entities)
-	ls.problems = spliceAt(ls.problems, ls.probAt, i, f.Problems)
-}
-
-// insert adds f as file i.
-func (ls *loadLists) insert(i int, f *schema.FileResult) {
-	ls.files = slices.Insert(ls.files, i, f)
-	ls.entAt = slices.Insert(ls.entAt, i, ls.entAt[i])
-	ls.probAt = slices.Insert(ls.probAt, i, ls.probAt[i])
-	ls.set(i, f)
-}
-
-// remove drops file i.
-func (ls *loadLists) remove(i int) {
-	ls.entities = spliceAt(ls.entities, ls.entAt, i, nil)
-	ls.problems = spliceAt(ls.problems, ls.probAt, i, nil)
-	ls.files = slices.Delete(ls.files, i, i+1)
-	ls.entAt = slices.Delete(ls.entAt, i, i+1)
-	ls.probAt = slices.Delete(ls.probAt, i, i+1)
-}
-
-// spliceAt replaces part i of items, items[at[i]:at[i+1]], with part, and
-// moves the starts of the parts after it.
-func spliceAt[T any](items []T, at []int, i int, part []T) []T {
-	items = slices.Replace(items, at[i], at[i+1], part...)
-	if diff := len(part) - (at[i+1] - at[i]); diff != 0 {
-		for j := i + 1; j < len(at); j++ {
-			at[j] += diff
-		}
-	}
-	return items
 }
 
 // loadDelta is what a load changed in the entities of the load before it
@@ -128,7 +52,7 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 		len(last.tree.Links)+len(last.tree.Special) > 0 {
 		return nil, false, nil
 	}
-	limit := max(maxChanged, len(last.lists.files)/8)
+	limit := max(maxChanged, last.files.Len()/8)
 	changed, ok := l.changedFiles(last.tree, t, limit)
 	if !ok {
 		return nil, false, nil
@@ -138,7 +62,7 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 			return nil, false, nil // the validator may change
 		}
 	}
-	lists := last.lists.clone()
+	files := last.files.Clone()
 	res = &loadResult{}
 	delta := &loadDelta{base: weak.Make(last)}
 	var goneBefore []string // names of the changed files' entities before
@@ -146,15 +70,15 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 		if err := ctx.Err(); err != nil {
 			return nil, true, err
 		}
-		i, found := lists.find(p)
+		i, found := files.Find(p)
 		if found {
-			for _, e := range lists.files[i].Entities {
+			for _, e := range files.File(i).Entities {
 				goneBefore = append(goneBefore, e.Name)
 			}
 		}
 		if _, present := t.Files[p]; !present {
 			if found {
-				lists.remove(i)
+				files.Remove(i)
 				res.removed++
 			}
 			continue
@@ -167,9 +91,9 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 			res.validated++
 		}
 		if found {
-			lists.set(i, r)
+			files.Set(i, r)
 		} else {
-			lists.insert(i, r)
+			files.Insert(i, r)
 		}
 		delta.entities = append(delta.entities, r.Entities...)
 	}
@@ -182,8 +106,8 @@ func (l *loader) loadChanged(ctx context.Context, t *source.Tree) (res *loadResu
 			delta.gone = append(delta.gone, name)
 		}
 	}
-	l.last = &loaded{tree: t, delta: delta, lists: lists}
-	res.fill(l, lists)
+	l.last = &loaded{tree: t, delta: delta, files: files}
+	res.fill(l, files)
 	return res, true, nil
 }
 
@@ -242,11 +166,23 @@ func (l *loader) validateFile(t *source.Tree, p string) (r *schema.FileResult, v
 	return l.validator.File(p, src), true, nil
 }
 
-// fill fills res from the lists of the revision's entity files. The
-// entities are ls's own (which nobody modifies).
-func (res *loadResult) fill(l *loader, ls *loadLists) {
-	res.files = len(ls.files)
-	res.entities = ls.entities
-	set := l.set.CheckSorted(ls.files) // the files are in path order
-	res.problems = slices.Concat(res.problems, l.policyErrs, ls.problems, set)
+// fill fills res from the results of the revision's entity files.
+func (res *loadResult) fill(l *loader, files *schema.Results) {
+	res.files, res.results = files.Len(), files
+	res.head = slices.Concat(res.head, l.policyErrs)
+	res.set = l.set.CheckResults(files)
+}
+
+// freeze puts the results of the revision loaded last at rest, once the
+// reconcile that loaded it is done with them, and returns the reference
+// of each entity it froze by the live entity (see schema.Results.Freeze).
+// last itself stays (the applied state holds it weakly).
+func (l *loader) freeze() map[*schema.Entity]schema.EntityRef {
+	if l.last == nil {
+		return nil
+	}
+	frozen, refs := l.last.files.Freeze()
+	l.last.files = frozen
+	l.set.Use(frozen) // the files it checked last, at rest
+	return refs
 }

@@ -18,7 +18,7 @@ import (
 func (r *Reconciler) lastGood(entities []*schema.Entity, out []*built, degraded []Degraded, problems schema.ErrorList) ([]*built, []Degraded) {
 	done := make(map[string]bool, len(out))
 	for _, b := range out {
-		done[b.entity.Name] = true
+		done[b.name()] = true
 	}
 	for _, e := range entities {
 		if done[e.Name] {

@@ -69,8 +69,22 @@ func (r *Reconciler) reconcile(ctx context.Context, restored *source.Tree) (att 
 			r.opts.Observe(RunReport{Revision: att.Revision, Result: att.Result, Phases: rn.phases})
 		}
 	}()
+	defer r.restBuilds()
 	result, err := r.pipeline(ctx, rn, restored)
 	return r.settle(rn, result, err)
+}
+
+// restBuilds puts the results of the revision loaded last at rest, the
+// reconcile done with them, and makes the builds of this reconcile hold
+// their entities at rest too: then nothing long-lived holds a pointer into
+// the load's results (docs/performance.md, "What closing the collector's
+// part takes").
+func (r *Reconciler) restBuilds() {
+	refs := r.loader.freeze()
+	for _, b := range r.live {
+		b.rest(refs)
+	}
+	r.live = nil
 }
 
 // pipeline runs the phases and returns the result of a successful run, or
@@ -107,7 +121,8 @@ func (r *Reconciler) pipeline(ctx context.Context, rn *run, t *source.Tree) (Res
 	if ld := r.loader.last.delta; r.incremental(ld) {
 		d, err = r.resolveDelta(ctx, rn, ld, partial)
 	} else {
-		d, err = r.resolve(ctx, rn, loaded.entities, partial)
+		entities, refs := loaded.entities()
+		d, err = r.resolve(ctx, rn, entities, refs, partial)
 	}
 	if err != nil {
 		return "", err
@@ -164,20 +179,22 @@ func (r *Reconciler) load(ctx context.Context, rn *run, t *source.Tree) (*loadRe
 	if err != nil {
 		return nil, retryable(PhaseLoad, fmt.Errorf("read revision %s: %w", t.Revision, err))
 	}
-	if err := res.problems.Err(); err != nil {
+	if res.failed() {
+		problems := res.problems()
 		var errs schema.ErrorList
-		for _, p := range res.problems {
+		for _, p := range problems {
 			if p.Severity == schema.SeverityError {
 				errs = append(errs, p)
 			}
 		}
 		// Warnings go with the errors, as the status always showed them.
-		return nil, stalled(PhaseLoad, append(errs, warnings(res.problems)...))
+		return nil, stalled(PhaseLoad, append(errs, warnings(problems)...))
 	}
 	if r.log.Enabled(ctx, slog.LevelDebug) {
 		// Spelled out only when logged: a repository may have a warning
-		// per file (certificates expiring soon), each run.
-		for _, w := range res.problems {
+		// per file (certificates expiring soon), each run; the files' at
+		// rest are made again for it.
+		for _, w := range res.problems() {
 			r.log.Debug("warning", "revision", t.Revision, "problem", w.Error())
 		}
 	}
@@ -223,12 +240,12 @@ type delta struct {
 // it has.
 func (d *delta) add(applied map[string]*built, out []*built) (reused int) {
 	for _, b := range out {
-		switch old, ok := applied[b.entity.Name]; {
+		switch old, ok := applied[b.name()]; {
 		case old == b:
 			reused++
 		case ok:
 			d.fresh = append(d.fresh, b)
-			d.replaced[b.entity.Name] = true
+			d.replaced[b.name()] = true
 		default:
 			d.fresh = append(d.fresh, b)
 		}
@@ -247,7 +264,7 @@ func (r *Reconciler) delta(out []*built) *delta {
 	if len(a.built)-reused-len(d.replaced) > 0 {
 		names := make(map[string]bool, len(out))
 		for _, b := range out {
-			names[b.entity.Name] = true
+			names[b.name()] = true
 		}
 		for i := range a.infos.Len() {
 			if name := a.infos.Name(i); !names[name] {
@@ -281,9 +298,9 @@ func (r *Reconciler) infos(d *delta) *plan.Set {
 // not valid material stalls, and the revision is checked again on the
 // next trigger, since the values change without a commit (a certificate
 // rotated before its key).
-func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.Entity, partial bool) (*desired, error) {
+func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.Entity, refs []schema.EntityRef, partial bool) (*desired, error) {
 	defer r.phase(rn, PhaseResolve)()
-	out, degraded, unresolved, invalid := r.build(ctx, entities)
+	out, degraded, unresolved, invalid := r.build(ctx, entities, refs)
 	left := len(invalid)+len(unresolved) > 0
 	if left && partial {
 		out, degraded = r.lastGood(entities, out, degraded, append(invalid, unresolved...))
@@ -321,8 +338,8 @@ func (r *Reconciler) plan(rn *run, d *desired) (*plan.Plan, error) {
 		// What runs of the fresh and deleted entities: the others are
 		// reused.
 		for _, b := range dl.fresh {
-			if dl.replaced[b.entity.Name] {
-				running = append(running, r.infoOf(r.applied.built[b.entity.Name]))
+			if dl.replaced[b.name()] {
+				running = append(running, r.infoOf(r.applied.built[b.name()]))
 			}
 		}
 		for _, name := range dl.deleted {
@@ -389,7 +406,7 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 			delete(next.built, name)
 		}
 		for _, b := range dl.fresh {
-			next.built[b.entity.Name] = b
+			next.built[b.name()] = b
 		}
 		next.refd = slices.DeleteFunc(slices.Clone(r.applied.refd), func(name string) bool {
 			b, ok := next.built[name]
@@ -397,15 +414,15 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 		})
 		for _, b := range dl.fresh {
 			if len(b.refs()) > 0 {
-				next.refd = append(next.refd, b.entity.Name)
+				next.refd = append(next.refd, b.name())
 			}
 		}
 	} else {
 		next.built = make(map[string]*built, len(c.desired.built))
 		for _, b := range c.desired.built {
-			next.built[b.entity.Name] = b
+			next.built[b.name()] = b
 			if len(b.refs()) > 0 {
-				next.refd = append(next.refd, b.entity.Name)
+				next.refd = append(next.refd, b.name())
 			}
 		}
 	}
@@ -464,12 +481,12 @@ func (r *Reconciler) serve(d *desired) error {
 // of a delta (handing over their parsed leaves and keys, as gatewayConfig
 // does), and the names applied served that the delta deletes or disables.
 func gatewayChanges(applied map[string]*built, d *delta) (changed []gateway.Entity, removed []string) {
-	served := func(b *built) bool { return b != nil && !b.entity.Disabled }
+	served := func(b *built) bool { return b != nil && !b.disabled() }
 	for _, b := range d.fresh {
 		gw, ok := b.handOver(nil) // a fresh build has its leaves
 		if !ok {
-			if served(applied[b.entity.Name]) {
-				removed = append(removed, b.entity.Name)
+			if served(applied[b.name()]) {
+				removed = append(removed, b.name())
 			}
 			continue
 		}
@@ -498,11 +515,14 @@ func (r *Reconciler) rotate(ctx context.Context, rn *run) {
 		d, err = r.resolveDelta(ctx, rn, nothing, true) // the entities with references
 	} else {
 		entities := make([]*schema.Entity, 0, len(a.built))
+		refs := make([]schema.EntityRef, 0, len(a.built))
 		for i := range a.infos.Len() {
-			entities = append(entities, a.built[a.infos.Name(i)].entity)
+			b := a.built[a.infos.Name(i)]
+			entities, refs = append(entities, b.ent()), append(refs, b.ref)
 		}
-		slices.SortStableFunc(entities, byPosition) // problems in the load's order, as resolveDelta lists them
-		d, err = r.resolve(ctx, rn, entities, true)
+		// Problems in the load's order, as resolveDelta lists them.
+		sortByPosition(entities, refs)
+		d, err = r.resolve(ctx, rn, entities, refs, true)
 	}
 	if err == nil && r.unchanged(d) {
 		r.publishDegraded(d.degraded) // a stale value's latest reason

@@ -153,7 +153,11 @@ func TestValidatedIsServed(t *testing.T) {
 			if err != nil {
 				t.Fatalf("load: %v", err)
 			}
-			vErr, lErr := validated.Problems.Err(), loaded.problems.Err()
+			vErr, lErr := validated.Problems.Err(), loaded.problems().Err()
+			if (lErr != nil) != loaded.failed() {
+				t.Errorf("load failed() = %v, its problems %v", loaded.failed(), lErr)
+			}
+			loadedEntities, _ := loaded.entities()
 			if (vErr == nil) != (lErr == nil) {
 				t.Fatalf("validate says %v\nrun says %v\ntree: %s", vErr, lErr, listTree(t, dir))
 			}
@@ -161,7 +165,7 @@ func TestValidatedIsServed(t *testing.T) {
 				return // both refuse the revision: run keeps serving the last one
 			}
 			valid++
-			if diff := cmp.Diff(describeServed(t, validated.Entities), describeServed(t, loaded.entities)); diff != "" {
+			if diff := cmp.Diff(describeServed(t, validated.Entities), describeServed(t, loadedEntities)); diff != "" {
 				t.Errorf("validated entities differ from served entities (-validate +run):\n%s\ntree: %s", diff, listTree(t, dir))
 			}
 		})
@@ -242,21 +246,25 @@ func TestGitSymlinksFollowTheReadingRule(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vErr, lErr := validated.Problems.Err(), loaded.problems.Err()
+			vErr, lErr := validated.Problems.Err(), loaded.problems().Err()
+			if (lErr != nil) != loaded.failed() {
+				t.Errorf("load failed() = %v, its problems %v", loaded.failed(), lErr)
+			}
+			loadedEntities, _ := loaded.entities()
 			if (vErr == nil) != tt.wantValid || (lErr == nil) != tt.wantValid {
 				t.Fatalf("validate says %v; run says %v; want valid %v", vErr, lErr, tt.wantValid)
 			}
 			if !tt.wantValid {
 				return
 			}
-			if diff := cmp.Diff(describeServed(t, validated.Entities), describeServed(t, loaded.entities)); diff != "" {
+			if diff := cmp.Diff(describeServed(t, validated.Entities), describeServed(t, loadedEntities)); diff != "" {
 				t.Errorf("validated entities differ from served entities (-validate +run):\n%s", diff)
 			}
-			if diff := cmp.Diff(describeServed(t, described.Entities), describeServed(t, loaded.entities)); diff != "" {
+			if diff := cmp.Diff(describeServed(t, described.Entities), describeServed(t, loadedEntities)); diff != "" {
 				t.Errorf("diff's entities differ from served entities (-diff +run):\n%s", diff)
 			}
-			if len(loaded.entities) != 2 {
-				t.Errorf("served %d entities, want shop (through its link) and api", len(loaded.entities))
+			if len(loadedEntities) != 2 {
+				t.Errorf("served %d entities, want shop (through its link) and api", len(loadedEntities))
 			}
 		})
 	}

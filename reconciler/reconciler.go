@@ -97,7 +97,10 @@ type Reconciler struct {
 	// rebuild makes the next build parse every entity again, after the
 	// gateway refused an Apply: entities reused from applied come without
 	// their keys (see gatewayConfig).
-	rebuild   bool
+	rebuild bool
+	// live are the builds of this reconcile whose entities are live,
+	// until the load they are of goes to rest when it is done (restBuilds).
+	live      []*built
 	refused   *StalledError // of refusedRev, given again while it is current
 	refusedAt string        // the revision refused last, until a new one comes
 	delivered []string      // by sink: the last revision it received

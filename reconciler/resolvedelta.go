@@ -29,15 +29,17 @@ func (r *Reconciler) resolveDelta(ctx context.Context, rn *run, ld *loadDelta, p
 		seen[name] = true
 	}
 	entities := slices.Clone(ld.entities)
+	refs := make([]schema.EntityRef, len(entities), len(entities)+len(a.refd)) // the delta's are live
 	for _, name := range a.refd {
 		if !seen[name] {
-			entities = append(entities, a.built[name].entity)
+			b := a.built[name]
+			entities, refs = append(entities, b.ent()), append(refs, b.ref)
 		}
 	}
 	// In the full load's order (path, then document), so that problems
 	// and degraded entities are listed as a full resolve lists them.
-	slices.SortStableFunc(entities, byPosition)
-	out, degraded, unresolved, invalid := r.build(ctx, entities)
+	sortByPosition(entities, refs)
+	out, degraded, unresolved, invalid := r.build(ctx, entities, refs)
 	failed := len(invalid)+len(unresolved) > 0
 	if failed && partial {
 		out, degraded = r.lastGood(entities, out, degraded, append(invalid, unresolved...))
@@ -54,6 +56,23 @@ func (r *Reconciler) resolveDelta(ctx context.Context, rn *run, ld *loadDelta, p
 // byPosition orders entities as a load lists them: by file, then line.
 func byPosition(x, y *schema.Entity) int {
 	return cmp.Or(strings.Compare(x.Pos.File, y.Pos.File), cmp.Compare(x.Pos.Line, y.Pos.Line))
+}
+
+// sortByPosition sorts entities by position (byPosition, stable), and
+// refs, the reference of each, with them.
+func sortByPosition(entities []*schema.Entity, refs []schema.EntityRef) {
+	type pair struct {
+		e   *schema.Entity
+		ref schema.EntityRef
+	}
+	pairs := make([]pair, len(entities))
+	for i, e := range entities {
+		pairs[i] = pair{e, refs[i]}
+	}
+	slices.SortStableFunc(pairs, func(x, y pair) int { return byPosition(x.e, y.e) })
+	for i, p := range pairs {
+		entities[i], refs[i] = p.e, p.ref
+	}
 }
 
 // incremental reports whether the load ld describes (its delta) can be

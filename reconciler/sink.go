@@ -80,7 +80,7 @@ func (r *Reconciler) deliver(ctx context.Context, result Result) (Result, error)
 				rev = &withEntities
 				rev.Entities = make([]*schema.Entity, 0, a.infos.Len())
 				for i := range a.infos.Len() {
-					rev.Entities = append(rev.Entities, a.built[a.infos.Name(i)].entity)
+					rev.Entities = append(rev.Entities, a.built[a.infos.Name(i)].ent()) // thawed for the sink
 				}
 			}
 			give = rev

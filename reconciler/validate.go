@@ -79,13 +79,32 @@ func needsPEM(sinks []Sink) bool {
 	return slices.ContainsFunc(sinks, readsEntities)
 }
 
-// loadResult is a validated revision.
+// loadResult is a validated revision. Its entities and the files'
+// problems are in results, which thaws them when asked (entities,
+// problems): an incremental reconcile reads neither in full.
 type loadResult struct {
-	entities  []*schema.Entity // in path order, then document order
-	problems  schema.ErrorList // errors and warnings, whole-set checks included
+	results   *schema.Results  // the entity files', in path order
+	head      schema.ErrorList // the listing's and the policy's problems, before the files'
+	set       schema.ErrorList // the whole-set checks', after the files'
 	validated int              // files validated (not reused) in this load
 	removed   int              // entity files gone since the previous load
 	files     int              // entity files in the revision
+}
+
+// entities returns every entity, in path order then document order, and
+// the reference of each that is at rest (see schema.Results.Entities).
+func (res *loadResult) entities() ([]*schema.Entity, []schema.EntityRef) {
+	return res.results.Entities()
+}
+
+// problems returns the errors and warnings, whole-set checks included.
+func (res *loadResult) problems() schema.ErrorList {
+	return slices.Concat(res.head, res.results.Problems(), res.set)
+}
+
+// failed reports whether problems has an error, without making it.
+func (res *loadResult) failed() bool {
+	return res.results.HasErrors() || res.head.Err() != nil || res.set.Err() != nil
 }
 
 // load validates the entity files of t below the loader's root, reusing
@@ -156,17 +175,18 @@ func (l *loader) loadAll(ctx context.Context, t *source.Tree) (*loadResult, erro
 		res  *schema.FileResult
 	}
 	var jobs []*job
-	results := make([]*schema.FileResult, len(entityFiles))
-	jobOf := make([]int, 0, len(entityFiles)) // the index in results of each job
-	kept := 0                                 // files of the last load that this one lists too
+	results := make([]*schema.FileResult, len(entityFiles)) // nil for a file of the last load's, reused
+	reuse := make([]int, len(entityFiles))                  // the index of such a file in the last load
+	jobOf := make([]int, 0, len(entityFiles))               // the index in results of each job
+	kept := 0                                               // files of the last load that this one lists too
 	for i, p := range entityFiles {
 		id := t.Files[target[p]]
-		r, ok, inLast := l.cached(p, id, policyHash)
+		at, ok, inLast := l.cached(p, id, policyHash)
 		if inLast {
 			kept++
 		}
 		if ok {
-			results[i] = r
+			reuse[i] = at
 			continue
 		}
 		// The size first, from the listing or the object store: a huge
@@ -211,7 +231,8 @@ func (l *loader) loadAll(ctx context.Context, t *source.Tree) (*loadResult, erro
 		return nil, readErr
 	}
 	// The results of a start are moved into a few allocations (schema.Pack):
-	// they stay for as long as their files are unchanged.
+	// they stay for as long as their files are unchanged, until the
+	// reconcile is done with them (freeze).
 	fresh := make([]*schema.FileResult, len(jobs))
 	for i, j := range jobs {
 		fresh[i] = j.res
@@ -219,41 +240,54 @@ func (l *loader) loadAll(ctx context.Context, t *source.Tree) (*loadResult, erro
 	for i, fr := range schema.Pack(fresh) {
 		results[jobOf[i]] = fr
 	}
+	var from *schema.Results
+	if l.last != nil {
+		from = l.last.files
+	}
+	b := schema.NewResultsBuilder(from, len(entityFiles))
+	for i, r := range results {
+		if r == nil {
+			b.Reuse(reuse[i])
+		} else {
+			b.Add(r)
+		}
+	}
 	// The files of the last load not in this one: a rename counts here
 	// and as a validated file.
 	removed := 0
 	if l.last != nil {
-		removed = len(l.last.lists.files) - kept
+		removed = l.last.files.Len() - kept
 	}
 
 	res := &loadResult{validated: len(jobs), removed: removed}
-	res.problems = append(res.problems, listed.Problems...)
-	l.last, l.lastPolicy = &loaded{tree: t, lists: listsOf(results), linked: linked}, policyHash
-	res.fill(l, l.last.lists)
+	res.head = append(res.head, listed.Problems...)
+	l.last, l.lastPolicy = &loaded{tree: t, files: b.Results(), linked: linked}, policyHash
+	res.fill(l, l.last.files)
 	return res, nil
 }
 
-// cached returns the result of entity file p of the revision loaded
-// last when it was computed under policy for content id, the id of what p
-// was (or led to) in that revision's tree. inLast reports whether p was an
-// entity file of that revision at all, reusable or not.
-func (l *loader) cached(p, id, policy string) (r *schema.FileResult, ok, inLast bool) {
+// cached returns the index of entity file p among the results of the
+// revision loaded last when its result was computed under policy for
+// content id, the id of what p was (or led to) in that revision's tree.
+// inLast reports whether p was an entity file of that revision at all,
+// reusable or not.
+func (l *loader) cached(p, id, policy string) (i int, ok, inLast bool) {
 	last := l.last
 	if last == nil {
-		return nil, false, false
+		return 0, false, false
 	}
-	i, inLast := last.lists.find(p)
+	i, inLast = last.files.Find(p)
 	if !inLast || l.lastPolicy != policy {
-		return nil, false, inLast
+		return 0, false, inLast
 	}
 	was := p
 	if to, ok := last.linked[p]; ok {
 		was = to
 	}
 	if last.tree.Files[was] != id {
-		return nil, false, true
+		return 0, false, true
 	}
-	return last.lists.files[i], true, true
+	return i, true, true
 }
 
 // fileKind classifies a path of a tree below root (DESIGN.md 2) with

@@ -61,7 +61,8 @@ func TestLoadAllReusesUnchangedResults(t *testing.T) {
 			t.Fatal(err)
 		}
 		byPath := map[string]*schema.FileResult{}
-		for _, r := range l.last.lists.files {
+		for i := range l.last.files.Len() {
+			r := l.last.files.File(i)
 			byPath[r.Path] = r
 		}
 		return res, byPath
@@ -90,7 +91,7 @@ func TestLoadAllReusesUnchangedResults(t *testing.T) {
 	// A policy refusing b's second SNI: every file is validated again.
 	files["certs/policy.cue"] = "package certops\n#SSL: snis: [...=~\"^[ab]\\\\.example\\\\.com$\"]\n"
 	res, _ = load(files)
-	if err := res.problems.Err(); res.validated != 2 || err == nil || !strings.Contains(err.Error(), `snis[1]: invalid value "www.b.example.com"`) {
+	if err := res.problems().Err(); res.validated != 2 || err == nil || !strings.Contains(err.Error(), `snis[1]: invalid value "www.b.example.com"`) {
 		t.Errorf("a new policy: validated %d, errors %v; want 2 files validated again and b's snis[1] refused", res.validated, err)
 	}
 

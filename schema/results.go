@@ -355,3 +355,8 @@ func (f *frozenFiles) problemsOf(i int) ErrorList {
 	}
 	return list
 }
+
+// Disabled reports whether the entity is disabled, without thawing it.
+func (r EntityRef) Disabled() bool {
+	return r.form.entities[r.form.files[r.file].entities.at+r.ent].flags&entityDisabled != 0
+}
