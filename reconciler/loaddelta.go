@@ -174,15 +174,15 @@ func (res *loadResult) fill(l *loader, files *schema.Results) {
 }
 
 // freeze puts the results of the revision loaded last at rest, once the
-// reconcile that loaded it is done with them, and returns the reference
-// of each entity it froze by the live entity (see schema.Results.Freeze).
-// last itself stays (the applied state holds it weakly).
-func (l *loader) freeze() map[*schema.Entity]schema.EntityRef {
+// reconcile that loaded it is done with them, and returns where their
+// entities went (see schema.Results.Freeze). last itself stays (the
+// applied state holds it weakly).
+func (l *loader) freeze() *schema.Moves {
 	if l.last == nil {
-		return nil
+		return &schema.Moves{}
 	}
-	frozen, refs := l.last.files.Freeze()
+	frozen, moves := l.last.files.Freeze()
 	l.last.files = frozen
 	l.set.Use(frozen) // the files it checked last, at rest
-	return refs
+	return moves
 }

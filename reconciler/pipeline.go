@@ -80,11 +80,27 @@ func (r *Reconciler) reconcile(ctx context.Context, restored *source.Tree) (att 
 // the load's results (docs/performance.md, "What closing the collector's
 // part takes").
 func (r *Reconciler) restBuilds() {
-	refs := r.loader.freeze()
+	moves := r.loader.freeze()
+	rest := func(b *built) {
+		name := b.name()
+		if b.rest(moves) && r.applied != nil && r.applied.built[name] == b {
+			// The key too: a live entity's name is a string of its load's
+			// packed block, which the map would keep alive (an assignment
+			// to a key that is there replaces the key).
+			r.applied.built[b.ref.Name()] = b
+		}
+	}
 	for _, b := range r.live {
-		b.rest(refs)
+		rest(b)
 	}
 	r.live = nil
+	if moves.AnyMoved() && r.applied != nil {
+		// Forms were merged (at most every few loads): the builds of
+		// their entities follow, so that the old forms are freed.
+		for _, b := range r.applied.built {
+			rest(b)
+		}
+	}
 }
 
 // pipeline runs the phases and returns the result of a successful run, or

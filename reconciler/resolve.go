@@ -93,14 +93,21 @@ func (b *built) of(e *schema.Entity, ref schema.EntityRef) bool {
 	return !ref.IsZero() && b.ref == ref
 }
 
-// rest makes b hold its entity at rest when refs, a freeze's, has it.
-func (b *built) rest(refs map[*schema.Entity]schema.EntityRef) {
-	if b.entity == nil {
-		return
+// rest makes b hold its entity at rest where a freeze put it (moves),
+// and reports whether b holds a new reference.
+func (b *built) rest(moves *schema.Moves) bool {
+	if b.entity != nil {
+		ref, ok := moves.Live(b.entity)
+		if ok {
+			b.entity, b.ref = nil, ref
+		}
+		return ok
 	}
-	if ref, ok := refs[b.entity]; ok {
-		b.entity, b.ref = nil, ref
+	ref, ok := moves.Moved(b.ref)
+	if ok {
+		b.ref = ref
 	}
+	return ok
 }
 
 // builtMore is what few builds have: a client CA pool, secret references,

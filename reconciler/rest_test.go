@@ -19,7 +19,7 @@ func TestResultsAtRest(t *testing.T) {
 	gw := startGateway(t, ca)
 	fsys := fstest.MapFS{}
 	leaves := map[string]*fixtures.Leaf{}
-	for i := range 5 {
+	for i := range 40 {
 		name := fmt.Sprintf("e%d", i)
 		y, leaf := entity(t, ca, name, name+".example.com")
 		fsys[name+".yaml"] = &fstest.MapFile{Data: []byte(y)}
@@ -37,6 +37,9 @@ func TestResultsAtRest(t *testing.T) {
 		for name, b := range rec.applied.built {
 			if b.entity != nil || b.ref.IsZero() || b.name() != name {
 				t.Errorf("%s: the build of %s holds a live entity (%v) or no reference, named %s", what, name, b.entity != nil, b.name())
+			}
+			if !files.Holds(b.ref) {
+				t.Errorf("%s: the build of %s holds a form the loader dropped", what, name)
 			}
 		}
 		for name, leaf := range leaves {
@@ -60,4 +63,15 @@ func TestResultsAtRest(t *testing.T) {
 	leaves["e3"] = leaf
 	wantResult(t, reconcileNow(t, rec), ResultApplied)
 	atRest("after a rebuild")
+
+	// One file at a time, as an operator edits: the forms of the loads
+	// are merged now and then, and the builds follow.
+	for step := range 60 {
+		name := fmt.Sprintf("e%d", (step*7)%40)
+		y, leaf := entity(t, ca, name, name+".example.com")
+		fsys[name+".yaml"] = &fstest.MapFile{Data: []byte(y)}
+		leaves[name] = leaf
+		wantResult(t, reconcileNow(t, rec), ResultApplied)
+	}
+	atRest("after 60 one-file changes")
 }

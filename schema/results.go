@@ -239,50 +239,108 @@ func (b *ResultsBuilder) Results() *Results {
 	return &r
 }
 
-// Freeze returns r with its live files at rest, in one new form, and the
-// reference of each of their entities by the live entity (for holders of
-// those entities to hold the reference instead). Forms no file uses any
-// more are left out, so that the big form of a start is shared by the
-// loads after it until its files are replaced. Files whose entities'
-// facts may still change (resolved references, see keyIndex) stay live:
-// their entities are the ones [Entity.Material] records the facts on.
-// r is unchanged; both hold the same files, with the same identities.
-func (r *Results) Freeze() (*Results, map[*Entity]EntityRef) {
+// maxForms is the number of frozen forms past which Freeze merges the
+// smaller ones into the new one: each load that changes a file adds a
+// form, and each form is a few allocations of its own.
+const maxForms = 16
+
+// Freeze returns r with its live files at rest, in one new form, and
+// where it put their entities (Moves), for holders of those entities to
+// hold their references instead. Forms no file uses any more are left
+// out, so that the big form of a start is shared by the loads after it
+// until its files are replaced; past maxForms forms, the smaller ones are
+// frozen again into the new one (their entities move too, and Moves says
+// where). Files whose entities' facts may still change (resolved
+// references, see keyIndex) stay live: their entities are the ones
+// [Entity.Material] records the facts on. r is unchanged; both hold the
+// same files, with the same identities.
+func (r *Results) Freeze() (*Results, *Moves) {
 	if r == nil {
-		return nil, nil
+		return nil, &Moves{}
 	}
-	var toFreeze []*FileResult
+	uses := make([]int, len(r.forms)) // files by form
+	live := 0                         // live files to freeze
 	for _, d := range r.files {
-		if d.form < 0 && !r.live[d.at].volatile() {
+		if d.form >= 0 {
+			uses[d.form]++
+		} else if !r.live[d.at].volatile() {
+			live++
+		}
+	}
+	var alive []int // forms in use, the fewest files first
+	for i, n := range uses {
+		if n > 0 {
+			alive = append(alive, i)
+		}
+	}
+	merge := make([]bool, len(r.forms))
+	if len(alive) >= maxForms {
+		// The smaller forms, while they are more than half of maxForms or
+		// no larger than what is frozen anew so far: a file is frozen
+		// again a few times (once per doubling), not at every load.
+		slices.SortStableFunc(alive, func(a, b int) int { return uses[a] - uses[b] })
+		acc := live
+		for k, i := range alive {
+			if len(alive)-k <= maxForms/2 && uses[i] > acc {
+				break
+			}
+			merge[i], acc = true, acc+uses[i]
+		}
+	}
+	kept := 0
+	for i, n := range uses {
+		if n > 0 && !merge[i] {
+			kept++
+		}
+	}
+	if live == 0 && kept == len(r.forms) && len(r.live) == 0 {
+		return r, &Moves{}
+	}
+
+	// The files to freeze, in path order: live ones and those of the
+	// forms merged.
+	var toFreeze []*FileResult
+	for i, d := range r.files {
+		switch {
+		case d.form >= 0 && merge[d.form]:
+			toFreeze = append(toFreeze, r.File(i))
+		case d.form < 0 && !r.live[d.at].volatile():
 			toFreeze = append(toFreeze, r.live[d.at])
 		}
 	}
-	used := make([]int32, len(r.forms)) // new index + 1
 	out := &Results{files: make([]resultAt, len(r.files)), errs: r.errs}
-	for _, d := range r.files {
-		if d.form >= 0 && used[d.form] == 0 {
-			out.forms = append(out.forms, r.forms[d.form])
-			used[d.form] = int32(len(out.forms))
+	index := make([]int32, len(r.forms)) // the index in out.forms of each form kept
+	for i, f := range r.forms {
+		if uses[i] > 0 && !merge[i] {
+			out.forms = append(out.forms, f)
+			index[i] = int32(len(out.forms) - 1)
 		}
 	}
-	if len(toFreeze) == 0 && len(out.forms) == len(r.forms) && len(r.live) == 0 {
-		return r, nil
-	}
+	m := &Moves{}
 	var form *frozenFiles
-	var refs map[*Entity]EntityRef
 	if len(toFreeze) > 0 {
 		form = freezeFiles(toFreeze)
 		out.forms = append(out.forms, form)
-		refs = make(map[*Entity]EntityRef)
+		m.live = make(map[*Entity]EntityRef)
 	}
 	k := uint32(0) // the next file of form
 	for i, d := range r.files {
 		switch {
+		case d.form >= 0 && !merge[d.form]:
+			d.form = index[d.form]
 		case d.form >= 0:
-			d.form = used[d.form] - 1
+			if m.moved == nil {
+				m.moved = make(map[EntityRef]EntityRef)
+			}
+			old := r.forms[d.form]
+			for j := range toFreeze[k].Entities {
+				m.moved[EntityRef{form: old, file: d.at, ent: uint32(j)}] = EntityRef{form: form, file: k, ent: uint32(j)}
+			}
+			d.form, d.at = int32(len(out.forms)-1), k
+			k++
 		case !r.live[d.at].volatile():
 			for j, e := range r.live[d.at].Entities {
-				refs[e] = EntityRef{form: form, file: k, ent: uint32(j)}
+				m.live[e] = EntityRef{form: form, file: k, ent: uint32(j)}
 			}
 			d.form, d.at = int32(len(out.forms)-1), k
 			k++
@@ -292,8 +350,33 @@ func (r *Results) Freeze() (*Results, map[*Entity]EntityRef) {
 		}
 		out.files[i] = d
 	}
-	return out, refs
+	return out, m
 }
+
+// Moves says where a Freeze put entities: the live ones, and those of the
+// forms it froze again. The zero Moves moved none.
+type Moves struct {
+	live  map[*Entity]EntityRef
+	moved map[EntityRef]EntityRef
+}
+
+// Live returns the reference of the live entity e, frozen, and false when
+// it was not (a file that stays live, or of another load).
+func (m *Moves) Live(e *Entity) (EntityRef, bool) {
+	ref, ok := m.live[e]
+	return ref, ok
+}
+
+// Moved returns the new reference of the entity at rest at ref, and false
+// when it did not move.
+func (m *Moves) Moved(ref EntityRef) (EntityRef, bool) {
+	to, ok := m.moved[ref]
+	return to, ok
+}
+
+// AnyMoved reports whether entities at rest moved: holders of references
+// then ask Moved (an old reference stays good, and keeps its form alive).
+func (m *Moves) AnyMoved() bool { return len(m.moved) > 0 }
 
 // volatile reports whether an entity of f may have its facts changed
 // after validation, which the key reuse check looks at again (see
@@ -359,4 +442,11 @@ func (f *frozenFiles) problemsOf(i int) ErrorList {
 // Disabled reports whether the entity is disabled, without thawing it.
 func (r EntityRef) Disabled() bool {
 	return r.form.entities[r.form.files[r.file].entities.at+r.ent].flags&entityDisabled != 0
+}
+
+// Holds reports whether ref is of one of r's forms: a reference of a form
+// r has dropped (its files replaced or frozen again) still thaws, but
+// keeps that form alive.
+func (r *Results) Holds(ref EntityRef) bool {
+	return r != nil && ref.form != nil && slices.Contains(r.forms, ref.form)
 }

@@ -235,7 +235,7 @@ func TestSetCheckerResults(t *testing.T) {
 func TestResultsFreeze(t *testing.T) {
 	_, list := packFiles(t)
 	r := NewResults(list)
-	frozen, refs := r.Freeze()
+	frozen, moves := r.Freeze()
 	if frozen.Len() != r.Len() || frozen.HasErrors() != r.HasErrors() {
 		t.Fatalf("Freeze: %d files (errors %v), want %d (%v)", frozen.Len(), frozen.HasErrors(), r.Len(), r.HasErrors())
 	}
@@ -254,7 +254,7 @@ func TestResultsFreeze(t *testing.T) {
 			t.Errorf("%s: frozen %v, volatile %v", f.Path, frozen.Frozen(i), f.volatile())
 		}
 		for _, e := range f.Entities {
-			ref, ok := refs[e]
+			ref, ok := moves.Live(e)
 			if ok != !f.volatile() {
 				t.Errorf("%s: entity %s has a reference: %v", f.Path, e.Name, ok)
 				continue
@@ -264,7 +264,66 @@ func TestResultsFreeze(t *testing.T) {
 			}
 		}
 	}
-	if again, refs := frozen.Freeze(); again != frozen && frozen.Len() > 0 && len(refs) > 0 {
+	if _, moves := frozen.Freeze(); len(moves.live)+len(moves.moved) > 0 {
 		t.Error("Freeze of frozen results froze again")
+	}
+}
+
+// TestResultsMerge changes one file at a time and freezes after each
+// change, as a daemon does: the forms stay at most maxForms, and
+// references kept up to date with Moves (as builds keep theirs) thaw the
+// entities of the current results.
+func TestResultsMerge(t *testing.T) {
+	_, base := packFiles(t)
+	frozen := freezeFiles(base)
+	var list []*FileResult // 8 copies of each file, in path order
+	for c := range 8 {
+		for i := range base {
+			f := frozen.thaw(i)
+			f.Path = fmt.Sprintf("c%d/%s", c, f.Path)
+			list = append(list, f)
+		}
+	}
+	r, _ := NewResults(list).Freeze()
+	held := map[string]EntityRef{} // by path, the first entity's reference
+	rng := rand.New(rand.NewPCG(13, 5))
+	moved := 0
+	for step := range 300 {
+		i := rng.IntN(r.Len())
+		next := r.Clone()
+		next.Set(i, r.File(i)) // the same content, as a new result
+		f := next.File(i)
+		var m *Moves
+		r, m = next.Freeze()
+		if len(r.forms) > maxForms {
+			t.Fatalf("step %d: %d forms, want at most %d", step, len(r.forms), maxForms)
+		}
+		for p, ref := range held {
+			if to, ok := m.Moved(ref); ok {
+				held[p] = to
+				moved++
+			}
+		}
+		if len(f.Entities) > 0 {
+			if ref, ok := m.Live(f.Entities[0]); ok {
+				held[f.Path] = ref
+			}
+		}
+		for p, ref := range held {
+			j, ok := r.Find(p)
+			if !ok {
+				t.Fatalf("step %d: %s is gone", step, p)
+			}
+			want := r.File(j).Entities[0]
+			if got := ref.Entity(); got.Name != want.Name || got.Hash != want.Hash {
+				t.Fatalf("step %d: %s: the held reference thaws %s, want %s", step, p, got.Name, want.Name)
+			}
+			if !slices.Contains(r.forms, ref.form) {
+				t.Errorf("step %d: %s: the held reference is of a form the results dropped", step, p)
+			}
+		}
+	}
+	if moved == 0 {
+		t.Error("no form was merged: the test checked nothing")
 	}
 }
