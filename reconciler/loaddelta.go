@@ -32,7 +32,7 @@ type loaded struct {
 // (resolveDelta), instead of walking every entity.
 type loadDelta struct {
 	base     weak.Pointer[loaded] // held weakly: a chain of loads would keep every revision
-	entities []*schema.Entity     // of the changed files, as loaded now, in path order
+	entities []*schema.Entity     // of the changed files, as loaded now, in path order; nil once frozen (loader.freeze)
 	gone     []string             // names of the changed files' entities before, not among entities
 }
 
@@ -184,5 +184,8 @@ func (l *loader) freeze() *schema.Moves {
 	frozen, moves := l.last.files.Freeze()
 	l.last.files = frozen
 	l.set.Use(frozen) // the files it checked last, at rest
+	if d := l.last.delta; d != nil {
+		d.entities = nil // resolved by the reconcile that loaded it; now in frozen
+	}
 	return moves
 }
