@@ -13,9 +13,10 @@ import (
 // everything). An entity whose material does not resolve or validate then
 // keeps serving its applied build if it has one, and is left out if not;
 // either way it is reported degraded with the reason and tried again at
-// the next run, while every other entity moves on. A new revision while
-// one is served stays all or nothing (DESIGN.md 1).
-func (r *Reconciler) lastGood(entities []*schema.Entity, out []*built, degraded []Degraded, problems schema.ErrorList) ([]*built, []Degraded) {
+// the next run, while every other entity moves on; left are those left
+// out, which the applied state keeps to try again (appliedState.left). A
+// new revision while one is served stays all or nothing (DESIGN.md 1).
+func (r *Reconciler) lastGood(entities []*schema.Entity, out []*built, degraded []Degraded, problems schema.ErrorList) (_ []*built, _ []Degraded, left []*schema.Entity) {
 	done := make(map[string]bool, len(out))
 	for _, b := range out {
 		done[b.name()] = true
@@ -33,14 +34,15 @@ func (r *Reconciler) lastGood(entities []*schema.Entity, out []*built, degraded 
 		reason := strings.Join(reasons, "; ")
 		if b, ok := r.appliedBuild(e.Name); ok {
 			out = append(out, b)
-			degraded = append(degraded, Degraded{Entity: e.Name, Reason: "keeps its last good material: " + reason})
+			degraded = append(degraded, Degraded{Entity: e.Name, Reason: "keeps its last good material: " + reason, Served: true})
 			r.log.Warn("rotated secrets refused for one entity; it keeps serving its last good material", "entity", e.Name, "reason", reason)
 			continue
 		}
 		degraded = append(degraded, Degraded{Entity: e.Name, Reason: "not served: " + reason})
+		left = append(left, e)
 		r.log.Warn("entity not served: its material does not resolve or validate; the others are served", "entity", e.Name, "reason", reason)
 	}
-	return out, degraded
+	return out, degraded, left
 }
 
 // appliedBuild returns what the applied state serves for an entity.

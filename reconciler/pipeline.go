@@ -236,7 +236,8 @@ type desired struct {
 	n        int       // entities
 	infos    *plan.Set // the descriptions
 	degraded []Degraded
-	partial  bool   // some entity was left out or kept at its last good build (partial.go)
+	unserved []*schema.Entity // left out (partial.go), to be tried again
+	partial  bool             // some entity was left out or kept at its last good build (partial.go)
 	delta    *delta // against the applied state; nil when none is applied
 }
 
@@ -318,8 +319,9 @@ func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.En
 	defer r.phase(rn, PhaseResolve)()
 	out, degraded, unresolved, invalid := r.build(ctx, entities, refs)
 	left := len(invalid)+len(unresolved) > 0
+	var unserved []*schema.Entity
 	if left && partial {
-		out, degraded = r.lastGood(entities, out, degraded, append(invalid, unresolved...))
+		out, degraded, unserved = r.lastGood(entities, out, degraded, append(invalid, unresolved...))
 		left = len(out) == 0 // nothing at all to serve: not a start
 	}
 	if left && len(invalid) > 0 {
@@ -328,7 +330,7 @@ func (r *Reconciler) resolve(ctx context.Context, rn *run, entities []*schema.En
 	if left && len(unresolved) > 0 {
 		return nil, retryable(PhaseResolve, unresolved)
 	}
-	d := &desired{built: out, n: len(out), degraded: degraded, partial: len(invalid)+len(unresolved) > 0, delta: r.delta(out)}
+	d := &desired{built: out, n: len(out), degraded: degraded, unserved: unserved, partial: len(invalid)+len(unresolved) > 0, delta: r.delta(out)}
 	if d.delta != nil {
 		d.infos = r.infos(d.delta)
 		return d, nil
@@ -408,7 +410,8 @@ func (r *Reconciler) apply(ctx context.Context, rn *run, c *change) error {
 		r.rebuild = true
 		return stalled(PhaseApply, fmt.Errorf("gateway: %w", err))
 	}
-	next := &appliedState{revision: c.tree.Revision, tree: c.tree, infos: c.desired.infos, plan: c.plan, partial: c.desired.partial}
+	next := &appliedState{revision: c.tree.Revision, tree: c.tree, infos: c.desired.infos, plan: c.plan, partial: c.desired.partial,
+		unserved: c.desired.unserved}
 	if c.loaded != nil {
 		next.load = weak.Make(r.loader.last)
 	} else {
@@ -530,11 +533,16 @@ func (r *Reconciler) rotate(ctx context.Context, rn *run) {
 	if nothing := (&loadDelta{base: a.load}); r.incremental(nothing) {
 		d, err = r.resolveDelta(ctx, rn, nothing, true) // the entities with references
 	} else {
-		entities := make([]*schema.Entity, 0, len(a.built))
-		refs := make([]schema.EntityRef, 0, len(a.built))
+		entities := make([]*schema.Entity, 0, len(a.built)+len(a.unserved))
+		refs := make([]schema.EntityRef, 0, cap(entities))
 		for i := range a.infos.Len() {
 			b := a.built[a.infos.Name(i)]
 			entities, refs = append(entities, b.ent()), append(refs, b.ref)
+		}
+		// The entities left out are tried again too: they are degraded,
+		// not gone, while a newer revision is refused.
+		for _, e := range a.unserved {
+			entities, refs = append(entities, e), append(refs, schema.EntityRef{})
 		}
 		// Problems in the load's order, as resolveDelta lists them.
 		sortByPosition(entities, refs)

@@ -432,3 +432,46 @@ func TestUnchangedEntitiesWithoutKeys(t *testing.T) {
 		t.Errorf("gateway calls without ApplyChanges = %q, want %q", gw.calls, want)
 	}
 }
+
+// TestUnservedWhileRefused: an entity left out because its secret does not
+// resolve stays reported, not served, while a newer revision is refused,
+// and is served as soon as its secret does (the review of 2026-12-04: the
+// refused revision's runs rebuilt the served entities alone, and the
+// status then said none was degraded).
+func TestUnservedWhileRefused(t *testing.T) {
+	ca := fixtures.NewRootCA(t, "unserved CA")
+	shopYAML, shop := entity(t, ca, "shop", "shop.example.com")
+	other := ca.Server(t, "other.example.com")
+	res := &mapResolver{values: map[string]string{"$env://OTHER_CERT": string(other.ChainPEM)}} // no key yet
+	fsys := fstest.MapFS{
+		"shop.yaml":  {Data: []byte(shopYAML)},
+		"other.yaml": {Data: []byte("name: other\nsnis: [other.example.com]\ncert: $env://OTHER_CERT\nkey: $env://OTHER_KEY\n")},
+	}
+	gw := startGateway(t, ca)
+	rec := New(Options{FS: fsys, Gateway: gw, Secrets: res})
+	unserved := func(when string) {
+		t.Helper()
+		d := rec.Status().Degraded
+		if len(d) != 1 || d[0].Entity != "other" || d[0].Served || !strings.Contains(d[0].Reason, "not served") {
+			t.Fatalf("%s: degraded = %+v, want other, not served", when, d)
+		}
+		gw.wantRefused(t, "other.example.com")
+	}
+
+	wantResult(t, reconcileNow(t, rec), ResultApplied)
+	gw.wantServed(t, "shop.example.com", shop)
+	unserved("at the start")
+
+	fsys["broken.yaml"] = &fstest.MapFile{Data: []byte("name: broken\ncert: 42\n")}
+	wantResult(t, reconcileNow(t, rec), ResultStalled)
+	wantResult(t, reconcileNow(t, rec), ResultStalled)
+	unserved("while a newer revision is refused")
+
+	res.set("$env://OTHER_KEY", string(other.KeyPEM))
+	wantResult(t, reconcileNow(t, rec), ResultStalled)
+	gw.wantServed(t, "other.example.com", other)
+	gw.wantServed(t, "shop.example.com", shop)
+	if d := rec.Status().Degraded; len(d) != 0 {
+		t.Errorf("degraded = %+v once its secret resolves, want none", d)
+	}
+}

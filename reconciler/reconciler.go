@@ -115,6 +115,7 @@ type appliedState struct {
 	refs     bool                 // some entity uses a secret reference, or partial
 	refd     []string             // names of the builds with secret references, built again at every run
 	partial  bool                 // some entity was left out or kept at its last good build (partial.go)
+	unserved []*schema.Entity     // the entities left out (partial.go), tried again at every run
 	load     weak.Pointer[loaded] // the load the entities are from, for the next load's delta (resolveDelta)
 	plan     *plan.Plan           // of the revision's last apply, until every sink has it
 }

@@ -363,7 +363,7 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity, refs 
 			fmt.Fprintf(h, "%s\x00%d\x00%s\x00", ref, len(v), v)
 			if stale != nil {
 				if err := stale.Stale(ref); err != nil {
-					degraded = append(degraded, Degraded{Entity: e.Name, Reason: fmt.Sprintf("%s: %v", ref, err)})
+					degraded = append(degraded, Degraded{Entity: e.Name, Reason: fmt.Sprintf("%s: %v", ref, err), Served: true})
 				}
 			}
 		}

@@ -41,8 +41,9 @@ func (r *Reconciler) resolveDelta(ctx context.Context, rn *run, ld *loadDelta, p
 	sortByPosition(entities, refs)
 	out, degraded, unresolved, invalid := r.build(ctx, entities, refs)
 	failed := len(invalid)+len(unresolved) > 0
+	var unserved []*schema.Entity
 	if failed && partial {
-		out, degraded = r.lastGood(entities, out, degraded, append(invalid, unresolved...))
+		out, degraded, unserved = r.lastGood(entities, out, degraded, append(invalid, unresolved...))
 	}
 	dl, n := r.deltaOf(out, ld.gone)
 	if left := failed && (!partial || n == 0); left && len(invalid) > 0 {
@@ -50,7 +51,7 @@ func (r *Reconciler) resolveDelta(ctx context.Context, rn *run, ld *loadDelta, p
 	} else if left {
 		return nil, retryable(PhaseResolve, unresolved)
 	}
-	return &desired{n: n, degraded: degraded, partial: failed, delta: dl, infos: r.infos(dl)}, nil
+	return &desired{n: n, degraded: degraded, unserved: unserved, partial: failed, delta: dl, infos: r.infos(dl)}, nil
 }
 
 // byPosition orders entities as a load lists them: by file, then line.

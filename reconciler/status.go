@@ -89,11 +89,14 @@ func (a *Attempt) Err() error {
 	return a.err
 }
 
-// Degraded is an entity served with material that may be out of date: its
-// secret could not be refreshed.
+// Degraded is an entity whose material could not be brought up to date:
+// served with what it had (its secret could not be refreshed, or its new
+// value was refused), or not served at all when it had nothing good yet.
 type Degraded struct {
 	Entity string `json:"entity"`
 	Reason string `json:"reason"`
+	// Served is false for an entity left out of what the gateway serves.
+	Served bool `json:"served"`
 }
 
 // ExpiringCert is a served certificate that expires within the warning

@@ -66,7 +66,7 @@ func Status(w io.Writer, st *reconciler.Status, ready bool, now time.Time, color
 	if len(st.Degraded) == 0 {
 		fmt.Fprintf(tw, "%-15snone\n", "Degraded:")
 	} else {
-		fmt.Fprintf(tw, "%-15s%s\n", "Degraded:", paint(ansiRed, fmt.Sprintf("%d entities serve stale material", len(st.Degraded))))
+		fmt.Fprintf(tw, "%-15s%s\n", "Degraded:", paint(ansiRed, degradedSummary(st.Degraded)))
 	}
 
 	if a := st.LastAttempt; a != nil && len(a.Errors) > 0 {
@@ -128,4 +128,24 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// degradedSummary counts the degraded entities by what they serve.
+func degradedSummary(list []reconciler.Degraded) string {
+	unserved := 0
+	for _, d := range list {
+		if !d.Served {
+			unserved++
+		}
+	}
+	var parts []string
+	if n := len(list) - unserved; n == 1 {
+		parts = append(parts, "1 entity serves material that could not be brought up to date")
+	} else if n > 1 {
+		parts = append(parts, fmt.Sprintf("%d entities serve material that could not be brought up to date", n))
+	}
+	if unserved > 0 {
+		parts = append(parts, fmt.Sprintf("%d not served", unserved))
+	}
+	return strings.Join(parts, ", ")
 }
