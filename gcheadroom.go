@@ -28,10 +28,23 @@ import (
 const gcFloor = 36 << 20
 
 // servingHeadroom is the headroom keepGCHeadroom asks for once the daemon
-// serves: what lifts the heap goal of a live heap of live bytes to gcFloor.
+// serves: what lifts the heap goal of a live heap of live bytes to gcFloor,
+// and servingMinHeadroom at least.
 func servingHeadroom(live uint64) uint64 {
-	return gcFloor - min(live, gcFloor)
+	return max(gcFloor-min(live, gcFloor), servingMinHeadroom)
 }
+
+// servingMinHeadroom is the least headroom above the live heap once the
+// daemon serves, whatever its size: each collection marks everything
+// live, so the rarer they are, the less a handshake pays for them. With
+// 10,000 entities, about 22 MiB live once the reconciler's results are at
+// rest (schema.Results), GOGC=100 gave as much headroom: a collection
+// every ~550 handshakes. 28 MiB collects every ~650 for 3 MiB more RSS
+// (89 against 86 MiB, under issue 13's 96 and the 92 the daemon had before
+// its results went to rest), and the collector's CPU per handshake fell
+// from 14.4 to 11.5 µs (48 rounds of bench/peers.sh, docs/performance.md).
+// A live heap above 28 MiB gets more from GOGC=100.
+const servingMinHeadroom = 28 << 20
 
 // startHeadroom is the headroom until the first revision is served. A
 // cold start allocates several gigabytes for 10,000 entities (CUE's

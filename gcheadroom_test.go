@@ -36,25 +36,27 @@ func TestGCPercentFor(t *testing.T) {
 	}
 }
 
-// TestServingHeadroom checks the floor: a small live heap is lifted to
-// gcFloor, a large one keeps GOGC=100's pacing.
+// TestServingHeadroom checks the floor and the least headroom: a small
+// live heap is lifted to gcFloor, a middling one gets servingMinHeadroom
+// above it, a large one keeps GOGC=100's pacing.
 func TestServingHeadroom(t *testing.T) {
 	const mib = 1 << 20
 	tests := []struct {
-		name  string
-		live  uint64
-		roots uint64
-		want  int // GOGC for a base of 100
+		name     string
+		live     uint64
+		roots    uint64
+		headroom uint64
+		want     int // GOGC for a base of 100
 	}{
-		{"one entity: 4 MiB live", 4 * mib, 48 * mib / 10, 667},
-		{"10,000 entities: 27 MiB live", 27 * mib, 28 * mib, 100},
-		{"above the floor", 64 * mib, 65 * mib, 100},
+		{"one entity: 4 MiB live", 4 * mib, 48 * mib / 10, gcFloor - 4*mib, 667},
+		{"10,000 entities: 22 MiB live", 22 * mib, 23 * mib, servingMinHeadroom, 122},
+		{"past the least headroom", 64 * mib, 65 * mib, servingMinHeadroom, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			headroom := servingHeadroom(tt.live)
-			if goal := tt.live + headroom; headroom > 0 && goal != gcFloor {
-				t.Errorf("servingHeadroom(%d) = %d: goal %d, want gcFloor %d", tt.live, headroom, goal, gcFloor)
+			if headroom != tt.headroom {
+				t.Errorf("servingHeadroom(%d MiB) = %d MiB, want %d", tt.live/mib, headroom/mib, tt.headroom/mib)
 			}
 			if got := gcPercentFor(tt.roots, 100, headroom); got != tt.want {
 				t.Errorf("GOGC for %d live = %d, want %d", tt.live, got, tt.want)
