@@ -238,7 +238,7 @@ type desired struct {
 	degraded []Degraded
 	unserved []*schema.Entity // left out (partial.go), to be tried again
 	partial  bool             // some entity was left out or kept at its last good build (partial.go)
-	delta    *delta // against the applied state; nil when none is applied
+	delta    *delta           // against the applied state; nil when none is applied
 }
 
 // delta is what a desired state changes in the applied one, by build: an
