@@ -168,8 +168,9 @@ func sizeOf[T any](s []T) int { return cap(s) * int(unsafe.Sizeof(*new(T))) }
 // freezeFiles returns results at rest. results are unchanged and may be
 // dropped once frozen; what freezeFiles keeps of them is copies, but for
 // their validators. Entities of the results may be in use concurrently:
-// their facts and material are read once each, atomically. It panics
-// should the strings of a load pass 4 GiB.
+// their facts and material are read once each, atomically. It returns
+// nil when results do not fit the form's 32-bit offsets (4 GiB of
+// strings, or as many table entries): the caller keeps them live.
 func freezeFiles(results []*FileResult) *frozenFiles {
 	// The large tables are made to size; the others, and the text, whose
 	// shared strings are known only once written, are trimmed at the end:
@@ -189,7 +190,9 @@ func freezeFiles(results []*FileResult) *frozenFiles {
 		refs:     make([]strRef, 0, nRefs),
 	}, shared: map[string]strRef{}, vs: map[*Validator]uint32{}}
 	for _, fr := range results {
-		z.file(fr)
+		if z.file(fr); z.overflow {
+			return nil
+		}
 	}
 	f := z.f
 	f.rare, f.positions, f.ints = slices.Clone(f.rare), slices.Clone(f.positions), slices.Clone(f.ints)
@@ -205,6 +208,9 @@ type freezer struct {
 	// messages, field indexes of files written alike) to their one copy.
 	shared map[string]strRef
 	vs     map[*Validator]uint32
+	// overflow is set by fit and fit32 when a value does not fit the
+	// form: the form made is then not to be used.
+	overflow bool
 }
 
 func (z *freezer) file(fr *FileResult) {
@@ -333,19 +339,23 @@ func (z *freezer) span(at int, isNil bool, n int) span {
 	return span{at: z.fit(at), n: z.fit(n + 1)}
 }
 
-// fit returns n as the uint32 of the frozen form's offsets.
+// fit returns n as the uint32 of the frozen form's offsets, and marks
+// the form overflowed when it does not fit.
 func (z *freezer) fit(n int) uint32 {
 	if n < 0 || n > math.MaxUint32 {
-		panic(fmt.Sprintf("schema: a frozen load's table of %d elements passes 4 GiB", n))
+		z.overflow = true
+		return 0
 	}
 	return uint32(n)
 }
 
-// fit32 returns n as an int32 of the frozen form: a line, a column, a
-// count of documents, a severity.
+// fit32 returns n as an int32 of the frozen form (a line, a column, a
+// count of documents, a severity), and marks the form overflowed when it
+// does not fit.
 func (z *freezer) fit32(n int) int32 {
 	if n < math.MinInt32 || n > math.MaxInt32 {
-		panic(fmt.Sprintf("schema: a frozen load's %d does not fit 32 bits", n))
+		z.overflow = true
+		return 0
 	}
 	return int32(n)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -807,4 +808,22 @@ func frozenHeap() frozenSample {
 
 func (a frozenSample) minus(b frozenSample) frozenSample {
 	return frozenSample{live: a.live - min(a.live, b.live), scan: a.scan - min(a.scan, b.scan)}
+}
+
+// TestFrozenOverflow: a value past the form's 32 bits marks the freezer
+// overflowed instead of panicking, so Freeze keeps such results live.
+func TestFrozenOverflow(t *testing.T) {
+	z := &freezer{}
+	if z.fit(math.MaxUint32); z.overflow {
+		t.Fatal("fit(MaxUint32) overflowed")
+	}
+	if z.fit32(math.MinInt32); z.overflow {
+		t.Fatal("fit32(MinInt32) overflowed")
+	}
+	for _, f := range []func(){func() { z.fit(math.MaxUint32 + 1) }, func() { z.fit(-1) }, func() { z.fit32(math.MaxInt32 + 1) }} {
+		z.overflow = false
+		if f(); !z.overflow {
+			t.Error("a value past 32 bits did not mark the freezer overflowed")
+		}
+	}
 }

@@ -319,7 +319,9 @@ func (r *Results) Freeze() (*Results, *Moves) {
 	m := &Moves{}
 	var form *frozenFiles
 	if len(toFreeze) > 0 {
-		form = freezeFiles(toFreeze)
+		if form = freezeFiles(toFreeze); form == nil {
+			return r, &Moves{} // too large for one form (4 GiB of text): r stays as it is, live
+		}
 		out.forms = append(out.forms, form)
 		m.live = make(map[*Entity]EntityRef)
 	}
