@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -68,7 +66,7 @@ func frozenCorpus(t *testing.T) []frozenLoad {
 		fsys := fstest.MapFS{}
 		for _, f := range ar.Files {
 			if f.Name != "want" {
-				fsys[f.Name] = &fstest.MapFile{Data: expandCase(t, f.Data), Mode: 0o644}
+				fsys[f.Name] = &fstest.MapFile{Data: ExpandCase(t, f.Data), Mode: 0o644}
 			}
 		}
 		listing, err := ListTree(context.Background(), fsys, "")
@@ -185,45 +183,9 @@ func syntheticFiles() []*FileResult {
 	}
 }
 
-var casePlaceholder = regexp.MustCompile(`(?m)^([ \t]*)\{\{pem ([a-z0-9.-]+)\}\}[ \t]*$|\{\{json ([a-z0-9.-]+)\}\}`)
-
-// expandCase replaces the PEM placeholders of a golden case's file, as
-// golden_test.go's expand does (that one is in package schema_test).
-func expandCase(tb testing.TB, src []byte) []byte {
-	tb.Helper()
-	return casePlaceholder.ReplaceAllFunc(src, func(m []byte) []byte {
-		sub := casePlaceholder.FindSubmatch(m)
-		if len(sub[3]) > 0 {
-			return fmt.Appendf(nil, "%q", casePEM(tb, string(sub[3])))
-		}
-		lines := strings.Split(strings.TrimRight(string(casePEM(tb, string(sub[2]))), "\n"), "\n")
-		for i := range lines {
-			lines[i] = string(sub[1]) + lines[i]
-		}
-		return []byte(strings.Join(lines, "\n"))
-	})
-}
-
-// casePEM returns the PEM blocks of testdata/pki/name, without its header.
-func casePEM(tb testing.TB, name string) []byte {
-	tb.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "pki", name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out []byte
-	for {
-		var block *pem.Block
-		if block, b = pem.Decode(b); block == nil {
-			return out
-		}
-		out = append(out, pem.EncodeToMemory(block)...)
-	}
-}
-
 func pemBlock(tb testing.TB, name string) []byte {
 	tb.Helper()
-	block, _ := pem.Decode(casePEM(tb, name))
+	block, _ := pem.Decode(CasePEM(tb, name))
 	if block == nil {
 		tb.Fatalf("no PEM in testdata/pki/%s", name)
 	}

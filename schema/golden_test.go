@@ -2,13 +2,10 @@ package schema_test
 
 import (
 	"bytes"
-	"encoding/json"
-	"encoding/pem"
 	"flag"
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -109,43 +106,12 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-var placeholder = regexp.MustCompile(`(?m)^([ \t]*)\{\{pem ([a-z0-9.-]+)\}\}[ \t]*$|\{\{json ([a-z0-9.-]+)\}\}`)
-
-// expand replaces the PEM placeholders of a case file.
-func expand(tb testing.TB, src []byte) []byte {
-	tb.Helper()
-	return placeholder.ReplaceAllFunc(src, func(m []byte) []byte {
-		sub := placeholder.FindSubmatch(m)
-		if len(sub[3]) > 0 {
-			b, _ := json.Marshal(string(pemOf(tb, string(sub[3]))))
-			return b
-		}
-		indent := string(sub[1])
-		lines := strings.Split(strings.TrimRight(string(pemOf(tb, string(sub[2]))), "\n"), "\n")
-		for i := range lines {
-			lines[i] = indent + lines[i]
-		}
-		return []byte(strings.Join(lines, "\n"))
-	})
-}
-
-// pemOf returns the PEM blocks of testdata/pki/name, without its header.
-func pemOf(tb testing.TB, name string) []byte {
-	tb.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "pki", name))
-	if err != nil {
-		tb.Fatalf("test PKI: %v", err)
-	}
-	var out []byte
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			return out
-		}
-		out = append(out, pem.EncodeToMemory(block)...)
-	}
-}
+// expand and pemOf are the helpers the internal tests export
+// (cases_export_test.go).
+var (
+	expand = schema.ExpandCase
+	pemOf  = schema.CasePEM
+)
 
 // testKeyLines returns the base64 lines of every test private key.
 func testKeyLines(tb testing.TB) []string {

@@ -11,30 +11,35 @@ import (
 	"certops/certcheck"
 )
 
+// randomSetFile returns a result at path of one or two entities named
+// from a to f, each with some of snis, one in six disabled, and with
+// twice, one SNI in ten listed twice by its entity.
+func randomSetFile(rng *rand.Rand, path string, snis []string, twice bool) *FileResult {
+	names := []string{"a", "b", "c", "d", "e", "f"}
+	f := &FileResult{Path: path}
+	for n := range 1 + rng.IntN(2) {
+		e := &Entity{Name: names[rng.IntN(len(names))], Pos: Pos{File: path, Line: 1 + 10*n, Col: 1}, Disabled: rng.IntN(6) == 0}
+		for _, s := range snis {
+			if rng.IntN(4) == 0 {
+				e.SNIs = append(e.SNIs, s)
+			}
+		}
+		if twice && rng.IntN(10) == 0 && len(e.SNIs) > 0 {
+			e.SNIs = append(e.SNIs, e.SNIs[0]) // listed twice by one entity
+		}
+		f.Entities = append(f.Entities, e)
+	}
+	return f
+}
+
 // TestSetCheckerMatchesCheckSet checks random sequences of revisions
 // (files added, changed, removed; names and SNIs duplicated within and
 // across files; disabled entities) incrementally and in full: the
 // problems are the same, in the same order.
 func TestSetCheckerMatchesCheckSet(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 3))
-	names := []string{"a", "b", "c", "d", "e", "f"}
 	snis := []string{"a.example.com", "b.example.com", "*.example.com", "*", "c.example.org"}
-	newFile := func(path string) *FileResult {
-		f := &FileResult{Path: path}
-		for n := range 1 + rng.IntN(2) {
-			e := &Entity{Name: names[rng.IntN(len(names))], Pos: Pos{File: path, Line: 1 + 10*n, Col: 1}, Disabled: rng.IntN(6) == 0}
-			for _, s := range snis {
-				if rng.IntN(4) == 0 {
-					e.SNIs = append(e.SNIs, s)
-				}
-			}
-			if rng.IntN(10) == 0 && len(e.SNIs) > 0 {
-				e.SNIs = append(e.SNIs, e.SNIs[0]) // listed twice by one entity
-			}
-			f.Entities = append(f.Entities, e)
-		}
-		return f
-	}
+	newFile := func(path string) *FileResult { return randomSetFile(rng, path, snis, true) }
 	files := map[string]*FileResult{}
 	var c SetChecker
 	found := 0
@@ -176,21 +181,8 @@ func TestSetCheckerKeyReuse(t *testing.T) {
 // ones), and the problems are CheckSet's.
 func TestSetCheckerResults(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 4))
-	names := []string{"a", "b", "c", "d", "e", "f"}
 	snis := []string{"a.example.com", "b.example.com", "*.example.com", "c.example.org"}
-	newFile := func(path string) *FileResult {
-		f := &FileResult{Path: path}
-		for n := range 1 + rng.IntN(2) {
-			e := &Entity{Name: names[rng.IntN(len(names))], Pos: Pos{File: path, Line: 1 + 10*n, Col: 1}, Disabled: rng.IntN(6) == 0}
-			for _, s := range snis {
-				if rng.IntN(4) == 0 {
-					e.SNIs = append(e.SNIs, s)
-				}
-			}
-			f.Entities = append(f.Entities, e)
-		}
-		return f
-	}
+	newFile := func(path string) *FileResult { return randomSetFile(rng, path, snis, false) }
 	var c SetChecker
 	var files *Results
 	found, frozen := 0, 0
