@@ -21,13 +21,17 @@ func (r *Reconciler) lastGood(entities []*schema.Entity, out []*built, degraded 
 	for _, b := range out {
 		done[b.name()] = true
 	}
+	owners := make([]*schema.Entity, len(problems)) // the entity of each problem
+	for i, p := range problems {
+		owners[i] = ownerOf(entities, p.Pos)
+	}
 	for _, e := range entities {
 		if done[e.Name] {
 			continue
 		}
 		var reasons []string
-		for _, p := range problems {
-			if p.Pos == e.Pos {
+		for i, p := range problems {
+			if owners[i] == e {
 				reasons = append(reasons, p.Msg)
 			}
 		}
@@ -52,4 +56,20 @@ func (r *Reconciler) appliedBuild(name string) (*built, bool) {
 	}
 	b, ok := r.applied.built[name]
 	return b, ok
+}
+
+// ownerOf returns the entity of entities whose document holds pos: in
+// pos's file, the last to start at or before it (a problem is at the
+// entity's start, or at the field at fault). nil for none.
+func ownerOf(entities []*schema.Entity, pos schema.Pos) *schema.Entity {
+	var owner *schema.Entity
+	for _, e := range entities {
+		if e.Pos.File != pos.File || e.Pos.Line > pos.Line || e.Pos.Line == pos.Line && e.Pos.Col > pos.Col {
+			continue
+		}
+		if owner == nil || e.Pos.Line > owner.Pos.Line || e.Pos.Line == owner.Pos.Line && e.Pos.Col > owner.Pos.Col {
+			owner = e
+		}
+	}
+	return owner
 }

@@ -475,3 +475,39 @@ func TestUnservedWhileRefused(t *testing.T) {
 		t.Errorf("degraded = %+v once its secret resolves, want none", d)
 	}
 }
+
+// TestMaterialErrorPosition: a resolved key that does not match its
+// certificate stalls a new revision with an error at the key's line, not
+// at the entity's first one, and the reason of an entity left out at a
+// start is found by that position too.
+func TestMaterialErrorPosition(t *testing.T) {
+	ca := fixtures.NewRootCA(t, "position CA")
+	l1, other := ca.Server(t, "vault.example.com"), ca.Server(t, "vault.example.com")
+	res := &mapResolver{values: map[string]string{
+		"$env://SHOP_CERT":                string(l1.ChainPEM),
+		"$secret://vault/kv/tls/shop/key": string(other.KeyPEM), // not l1's
+	}}
+	okYAML, _ := entity(t, ca, "ok", "ok.example.com")
+	fsys := fstest.MapFS{"shop.yaml": {Data: []byte(refEntity)}, "ok.yaml": {Data: []byte(okYAML)}}
+	rec := New(Options{FS: fsys, Gateway: startGateway(t, ca), Secrets: res})
+
+	wantResult(t, reconcileNow(t, rec), ResultApplied) // a start: ok served, vault-shop left out
+	d := rec.Status().Degraded
+	if len(d) != 1 || !strings.Contains(d[0].Reason, "does not match") {
+		t.Fatalf("degraded at the start = %+v, want vault-shop not served for its key", d)
+	}
+
+	res.set("$secret://vault/kv/tls/shop/key", string(l1.KeyPEM))
+	wantResult(t, reconcileNow(t, rec), ResultApplied)
+	fsys["shop.yaml"] = &fstest.MapFile{Data: []byte(refEntity + "labels: {team: a}\n")}
+	res.set("$secret://vault/kv/tls/shop/key", string(other.KeyPEM))
+	att := reconcileNow(t, rec)
+	wantResult(t, att, ResultStalled)
+	if len(att.Errors) == 0 {
+		t.Fatal("a stalled revision without errors")
+	}
+	// refEntity writes key: on its fourth line.
+	if p := att.Errors[0].Pos; p.File != "shop.yaml" || p.Line != 4 || p.Col != 6 {
+		t.Errorf("error at %s, want shop.yaml:4:6 (the key): %v", p, att.Errors[0])
+	}
+}

@@ -415,7 +415,11 @@ func (r *Reconciler) build(ctx context.Context, entities []*schema.Entity, refs 
 		case j == nil:
 			out = append(out, s.b)
 		case j.err != nil:
-			invalid = append(invalid, &schema.Error{Pos: j.e.Pos, Msg: j.err.Error()})
+			pos := j.e.Pos // the entity's document; the field at fault when Material names it
+			if me := (*schema.MaterialError)(nil); errors.As(j.err, &me) {
+				pos = me.Pos
+			}
+			invalid = append(invalid, &schema.Error{Pos: pos, Msg: j.err.Error()})
 		default:
 			out = append(out, j.out)
 		}

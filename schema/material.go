@@ -60,20 +60,35 @@ func (e *Entity) Material(values Values) (*Material, error) {
 		return nil, err
 	}
 	var msgs []string
+	first := ""
 	for _, f := range findings {
 		if f.warn {
 			continue
 		}
+		if first == "" {
+			first = f.field
+		}
 		msgs = append(msgs, e.describeField(f.field)+": "+f.msg)
 	}
 	if len(msgs) > 0 {
-		return nil, fmt.Errorf("entity %s: %s", e.Name, strings.Join(msgs, "; "))
+		return nil, &MaterialError{Field: first, Pos: e.Position(first), msg: fmt.Sprintf("entity %s: %s", e.Name, strings.Join(msgs, "; "))}
 	}
 	if m == nil {
 		return nil, fmt.Errorf("entity %s: no usable certificate", e.Name)
 	}
 	return m, nil
 }
+
+// MaterialError is why Material refused an entity's values: what is wrong
+// with each field at fault, in its message. Field is the native path of
+// the first ("key", "certs[1]"), and Pos where the file writes it.
+type MaterialError struct {
+	Field string
+	Pos   Pos
+	msg   string
+}
+
+func (e *MaterialError) Error() string { return e.msg }
 
 // describeField names a native field with the reference it holds, if any.
 func (e *Entity) describeField(field string) string {
