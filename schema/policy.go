@@ -44,6 +44,11 @@ func buildSchema(ctx *cue.Context, files []*ast.File) (*cueSchema, ErrorList) {
 	}
 	v := ctx.BuildInstance(inst)
 	if err := v.Err(); err != nil {
+		// Err says the first problem; Validate walks the whole instance,
+		// so that a policy's every mistake is reported in one run.
+		if all := v.Validate(); all != nil {
+			err = all
+		}
 		appendCUEErrors(&errs, err, nil, files...)
 		return nil, errs
 	}
