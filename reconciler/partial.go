@@ -14,28 +14,28 @@ import (
 // keeps serving its applied build if it has one, and is left out if not;
 // either way it is reported degraded with the reason and tried again at
 // the next run, while every other entity moves on; left are those left
-// out, which the applied state keeps to try again (appliedState.left). A
+// out, which the applied state keeps to try again (appliedState.unserved). A
 // new revision while one is served stays all or nothing (DESIGN.md 1).
 func (r *Reconciler) lastGood(entities []*schema.Entity, out []*built, degraded []Degraded, problems schema.ErrorList) (_ []*built, _ []Degraded, left []*schema.Entity) {
 	done := make(map[string]bool, len(out))
 	for _, b := range out {
 		done[b.name()] = true
 	}
-	owners := make([]*schema.Entity, len(problems)) // the entity of each problem
-	for i, p := range problems {
-		owners[i] = ownerOf(entities, p.Pos)
+	byFile := make(map[string][]*schema.Entity)
+	for _, e := range entities {
+		byFile[e.Pos.File] = append(byFile[e.Pos.File], e)
+	}
+	reasons := make(map[*schema.Entity][]string) // each problem's, by the entity whose document holds it
+	for _, p := range problems {
+		if e := ownerOf(byFile[p.Pos.File], p.Pos); e != nil {
+			reasons[e] = append(reasons[e], p.Msg)
+		}
 	}
 	for _, e := range entities {
 		if done[e.Name] {
 			continue
 		}
-		var reasons []string
-		for i, p := range problems {
-			if owners[i] == e {
-				reasons = append(reasons, p.Msg)
-			}
-		}
-		reason := strings.Join(reasons, "; ")
+		reason := strings.Join(reasons[e], "; ")
 		if b, ok := r.appliedBuild(e.Name); ok {
 			out = append(out, b)
 			degraded = append(degraded, Degraded{Entity: e.Name, Reason: "keeps its last good material: " + reason, Served: true})
@@ -58,13 +58,13 @@ func (r *Reconciler) appliedBuild(name string) (*built, bool) {
 	return b, ok
 }
 
-// ownerOf returns the entity of entities whose document holds pos: in
-// pos's file, the last to start at or before it (a problem is at the
-// entity's start, or at the field at fault). nil for none.
+// ownerOf returns the entity of entities, those of pos's file, whose
+// document holds pos: the last to start at or before it (a problem is at
+// the entity's start, or at the field at fault). nil for none.
 func ownerOf(entities []*schema.Entity, pos schema.Pos) *schema.Entity {
 	var owner *schema.Entity
 	for _, e := range entities {
-		if e.Pos.File != pos.File || e.Pos.Line > pos.Line || e.Pos.Line == pos.Line && e.Pos.Col > pos.Col {
+		if e.Pos.Line > pos.Line || e.Pos.Line == pos.Line && e.Pos.Col > pos.Col {
 			continue
 		}
 		if owner == nil || e.Pos.Line > owner.Pos.Line || e.Pos.Line == owner.Pos.Line && e.Pos.Col > owner.Pos.Col {

@@ -490,14 +490,30 @@ func (f *frozenFiles) thaw(i int) *FileResult {
 		} else {
 			list, slab = make(ErrorList, np), make([]Error, np)
 		}
-		for j, p := range f.problems[d.problems.at:d.problems.end()] {
-			slab[j] = Error{Field: f.str(p.field), Msg: f.str(p.msg),
-				Pos: Pos{File: f.str(p.file), Line: int(p.line), Col: int(p.col)}, Severity: Severity(p.severity)}
-			list[j] = &slab[j]
-		}
-		fr.Problems = list
+		fr.Problems = f.thawProblems(d, list, slab)
 	}
 	return fr
+}
+
+// problemsOf makes the problems of file i again, without its entities.
+func (f *frozenFiles) problemsOf(i int) ErrorList {
+	d := &f.files[i]
+	if d.problems.isNil() {
+		return nil
+	}
+	np := d.problems.len()
+	return f.thawProblems(d, make(ErrorList, np), make([]Error, np))
+}
+
+// thawProblems fills list and slab, of the length of d's problems, with
+// them, and returns list.
+func (f *frozenFiles) thawProblems(d *frozenFile, list ErrorList, slab []Error) ErrorList {
+	for j, p := range f.problems[d.problems.at:d.problems.end()] {
+		slab[j] = Error{Field: f.str(p.field), Msg: f.str(p.msg),
+			Pos: Pos{File: f.str(p.file), Line: int(p.line), Col: int(p.col)}, Severity: Severity(p.severity)}
+		list[j] = &slab[j]
+	}
+	return list
 }
 
 // thawEntity fills e, a zero Entity, from d.

@@ -73,18 +73,9 @@ func frozenCorpus(t *testing.T) []frozenLoad {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var policy []PolicyFile
-		var entities []TreeFile
-		for _, f := range listing.Files {
-			if f.Kind == FileEntity {
-				entities = append(entities, f)
-				continue
-			}
-			src, err := ReadTreeFile(fsys, f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			policy = append(policy, PolicyFile{Path: f.Path, Src: src})
+		entities, policy, errs := splitListing(fsys, listing.Files)
+		if errs != nil {
+			t.Fatal(errs)
 		}
 		reread := func(p string) ([]byte, error) { return fsys.ReadFile(p) }
 		for _, opt := range []struct {

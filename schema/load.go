@@ -89,6 +89,25 @@ func Load(fsys fs.FS, opts Options) (*Result, error) {
 	return LoadContext(context.Background(), fsys, opts)
 }
 
+// splitListing splits a listing's files into the entity files and the
+// policy files, which it reads; a policy file that cannot be read is a
+// problem at its path.
+func splitListing(fsys fs.FS, files []TreeFile) (entities []TreeFile, policy []PolicyFile, errs ErrorList) {
+	for _, f := range files {
+		if f.Kind == FileEntity {
+			entities = append(entities, f)
+			continue
+		}
+		src, err := ReadTreeFile(fsys, f)
+		if err != nil {
+			errs.add(Pos{File: f.Path}, "", "%v", err)
+			continue
+		}
+		policy = append(policy, PolicyFile{Path: f.Path, Src: src})
+	}
+	return entities, policy, errs
+}
+
 // LoadContext is Load, stopping early when ctx ends (SIGINT in `validate`).
 func LoadContext(ctx context.Context, fsys fs.FS, opts Options) (*Result, error) {
 	listing, err := ListTree(ctx, fsys, opts.Root)
@@ -96,20 +115,8 @@ func LoadContext(ctx context.Context, fsys fs.FS, opts Options) (*Result, error)
 		return nil, fmt.Errorf("load: %w", err)
 	}
 	res := &Result{Ignored: listing.Ignored, Problems: listing.Problems}
-	var entityFiles []TreeFile
-	var policy []PolicyFile
-	for _, f := range listing.Files {
-		if f.Kind == FileEntity {
-			entityFiles = append(entityFiles, f)
-			continue
-		}
-		src, err := ReadTreeFile(fsys, f)
-		if err != nil {
-			res.Problems.add(Pos{File: f.Path}, "", "%v", err)
-			continue
-		}
-		policy = append(policy, PolicyFile{Path: f.Path, Src: src})
-	}
+	entityFiles, policy, readErrs := splitListing(fsys, listing.Files)
+	res.Problems = append(res.Problems, readErrs...)
 	v, perrs := NewValidator(policy, opts)
 	res.Problems = append(res.Problems, perrs...)
 	res.Checks = v.Checks()

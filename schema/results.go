@@ -258,12 +258,13 @@ func (r *Results) Freeze() (*Results, *Moves) {
 	if r == nil {
 		return nil, &Moves{}
 	}
-	uses := make([]int, len(r.forms)) // files by form
-	live := 0                         // live files to freeze
+	uses := make([]int, len(r.forms))   // files by form
+	freeze := make([]bool, len(r.live)) // by live index: a file to freeze, not volatile
+	live := 0                           // live files to freeze
 	for _, d := range r.files {
 		if d.form >= 0 {
 			uses[d.form]++
-		} else if !r.live[d.at].volatile() {
+		} else if freeze[d.at] = !r.live[d.at].volatile(); freeze[d.at] {
 			live++
 		}
 	}
@@ -304,7 +305,7 @@ func (r *Results) Freeze() (*Results, *Moves) {
 		switch {
 		case d.form >= 0 && merge[d.form]:
 			toFreeze = append(toFreeze, r.File(i))
-		case d.form < 0 && !r.live[d.at].volatile():
+		case d.form < 0 && freeze[d.at]:
 			toFreeze = append(toFreeze, r.live[d.at])
 		}
 	}
@@ -340,7 +341,7 @@ func (r *Results) Freeze() (*Results, *Moves) {
 			}
 			d.form, d.at = int32(len(out.forms)-1), k
 			k++
-		case !r.live[d.at].volatile():
+		case freeze[d.at]:
 			for j, e := range r.live[d.at].Entities {
 				m.live[e] = EntityRef{form: form, file: k, ent: uint32(j)}
 			}
@@ -422,28 +423,17 @@ func (r EntityRef) Entity() *Entity {
 
 // Name returns the name of the entity, without thawing it.
 func (r EntityRef) Name() string {
-	return r.form.str(r.form.entities[r.form.files[r.file].entities.at+r.ent].name)
+	return r.form.str(r.rec().name)
 }
 
-// problemsOf makes the problems of file i again, without its entities.
-func (f *frozenFiles) problemsOf(i int) ErrorList {
-	d := &f.files[i]
-	if d.problems.isNil() {
-		return nil
-	}
-	np := d.problems.len()
-	list, slab := make(ErrorList, np), make([]Error, np)
-	for j, p := range f.problems[d.problems.at:d.problems.end()] {
-		slab[j] = Error{Field: f.str(p.field), Msg: f.str(p.msg),
-			Pos: Pos{File: f.str(p.file), Line: int(p.line), Col: int(p.col)}, Severity: Severity(p.severity)}
-		list[j] = &slab[j]
-	}
-	return list
+// rec is the frozen record of the entity.
+func (r EntityRef) rec() *frozenEntity {
+	return &r.form.entities[r.form.files[r.file].entities.at+r.ent]
 }
 
 // Disabled reports whether the entity is disabled, without thawing it.
 func (r EntityRef) Disabled() bool {
-	return r.form.entities[r.form.files[r.file].entities.at+r.ent].flags&entityDisabled != 0
+	return r.rec().flags&entityDisabled != 0
 }
 
 // Holds reports whether ref is of one of r's forms: a reference of a form
